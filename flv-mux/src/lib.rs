@@ -1,7 +1,19 @@
-//! # flv-mux — not implemented yet
+//! # flv-mux
 //!
-//! FLV header/tag reader and writer, audio/video tag bodies (including
-//! enhanced-RTMP FourCC for HEVC/AV1), AVC/HEVC decoder configuration records,
-//! AMF0 and script data (`onMetaData`). Tracked by the RTMP issue.
+//! Sans-IO building blocks for FLV and RTMP payloads: AMF0 values
+//! ([`amf0`]). No sockets, clocks or threads: every function takes bytes
+//! and returns typed values or bytes.
+//!
+//! ```
+//! use flv_mux::amf0::{decode_value, encode_to_bytes, Amf0Value};
+//!
+//! let bytes = encode_to_bytes(&[Amf0Value::string("onMetaData")]);
+//! let (value, used) = decode_value(&bytes)?;
+//! assert_eq!(value.as_str(), Some("onMetaData"));
+//! assert_eq!(used, bytes.len());
+//! # Ok::<(), flv_mux::amf0::Amf0Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod amf0;

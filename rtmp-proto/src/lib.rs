@@ -1,7 +1,49 @@
-//! # rtmp-proto — not implemented yet
+//! # rtmp-proto — RTMP for strom, sans-IO
 //!
-//! RTMP handshake (simple and digest), chunk stream reader/writer, the message
-//! and command model, and sans-IO server and client session state machines.
-//! Tracked by the RTMP issue.
+//! The lower layers of RTMP (Adobe's RTMP specification 1.0, 2012), as state
+//! machines you feed bytes to and pull results from. No sockets, clocks,
+//! threads or RNGs: the caller owns all IO, so every layer is testable from
+//! byte vectors and fuzzable.
+//!
+//! - [`handshake`]: C0/C1/C2 ⇄ S0/S1/S2, simple and digest ("complex").
+//! - [`chunk`]: the chunk stream — [`ChunkDecoder`] reassembles messages from
+//!   chunks, [`ChunkEncoder`] splits messages into chunks with header
+//!   compression.
+//! - [`message`]: protocol control and user control messages, message type
+//!   ids, aggregate messages, and the acknowledgement window tracker.
+//!
+//! Errors come in tiers ([`Error`]): malformed bytes, protocol violations,
+//! unsupported features, caller misuse. Truncated input is never an error.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use rtmp_proto::{ChunkDecoder, ChunkEncoder, Message};
+//!
+//! let msg = Message {
+//!     csid: 6,
+//!     timestamp: 40,
+//!     type_id: 9, // video
+//!     stream_id: 1,
+//!     payload: Bytes::from(vec![0x17; 300]),
+//! };
+//! let mut enc = ChunkEncoder::new(); // 128-byte chunks, the spec default
+//! let mut wire = bytes::BytesMut::new();
+//! enc.encode(&msg, &mut wire).unwrap();
+//! assert_eq!(wire.len(), 12 + 128 + 1 + 128 + 1 + 44); // fmt 0, then two fmt 3
+//!
+//! let mut dec = ChunkDecoder::new(Default::default());
+//! dec.push(&wire);
+//! assert_eq!(dec.poll_message().unwrap(), Some(msg));
+//! assert_eq!(dec.poll_message().unwrap(), None); // need more bytes
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod chunk;
+pub mod error;
+pub mod handshake;
+pub mod message;
+
+pub use chunk::{ChunkDecoder, ChunkDecoderConfig, ChunkEncoder};
+pub use error::{Error, Result};
+pub use message::Message;

@@ -1,0 +1,98 @@
+//! Hub configuration. Knob names follow ZLMediaKit where one exists
+//! (`continue_push_ms`, `stream_none_reader_delay_ms`) so users coming from it find them.
+
+use std::time::Duration;
+
+/// What happens when a second publisher arrives on a key that has a live, non-stale publisher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ConflictPolicy {
+    /// The newcomer gets [`crate::PublishError::AlreadyPublishing`]; the first goes on untouched.
+    #[default]
+    Reject,
+    /// The newcomer takes over; the old publisher's `closed()` resolves with `TakenOver`.
+    Kick,
+}
+
+/// Limits and timers of the hub. `Default` gives the values documented on each field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// [15 s] How long a stream lingers after its publisher leaves; a publisher arriving within
+    /// this window resumes it and the subscribers stay attached (ZLMediaKit `continue_push_ms`).
+    pub continue_push: Duration,
+    /// [20 s] How long a live stream may have no subscriber before `HubEvent::NoReader`
+    /// (ZLMediaKit `stream_none_reader_delay_ms`).
+    pub stream_none_reader_delay: Duration,
+    /// [false] Close the stream (publisher told `CloseReason::NoReader`) when the no-reader event fires.
+    pub close_on_no_reader: bool,
+    /// [5 s] How long a subscriber may wait for a publisher on a stream that does not exist yet.
+    pub max_stream_wait: Duration,
+    /// [Reject] The publish conflict policy.
+    pub publish_conflict: ConflictPolicy,
+    /// [5 s] A publisher that sent no media for this long (since its last frame, or since it
+    /// started publishing) is stale: a newcomer takes over at once under either policy.
+    pub publisher_idle_timeout: Duration,
+    /// [16 MiB] Bound on the bytes in the GOP cache.
+    pub gop_cache_max_bytes: usize,
+    /// [10 s] Bound on the span of the GOP cache.
+    pub gop_cache_max_duration: Duration,
+    /// [1024] Bound on frames queued for one subscriber (the initial GOP burst comes on top).
+    pub subscriber_queue_frames: usize,
+    /// [16 MiB] Bound on bytes queued for one subscriber (the initial GOP burst comes on top).
+    pub subscriber_queue_bytes: usize,
+    /// [5 s] A subscriber further behind than this (in stream time) is disconnected.
+    pub max_lag: Duration,
+    /// [1024] Capacity of the lifecycle event broadcast (slow listeners lose old events).
+    pub event_capacity: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            continue_push: Duration::from_secs(15),
+            stream_none_reader_delay: Duration::from_secs(20),
+            close_on_no_reader: false,
+            max_stream_wait: Duration::from_secs(5),
+            publish_conflict: ConflictPolicy::Reject,
+            publisher_idle_timeout: Duration::from_secs(5),
+            gop_cache_max_bytes: 16 * 1024 * 1024,
+            gop_cache_max_duration: Duration::from_secs(10),
+            subscriber_queue_frames: 1024,
+            subscriber_queue_bytes: 16 * 1024 * 1024,
+            max_lag: Duration::from_secs(5),
+            event_capacity: 1024,
+        }
+    }
+}
+
+/// Converts a duration to whole microseconds, saturating (durations come from config files).
+pub(crate) fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let c = HubConfig::default();
+        assert_eq!(c.continue_push, Duration::from_secs(15));
+        assert_eq!(c.stream_none_reader_delay, Duration::from_secs(20));
+        assert!(!c.close_on_no_reader);
+        assert_eq!(c.max_stream_wait, Duration::from_secs(5));
+        assert_eq!(c.publish_conflict, ConflictPolicy::Reject);
+        assert_eq!(c.publisher_idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.gop_cache_max_bytes, 16 << 20);
+        assert_eq!(c.gop_cache_max_duration, Duration::from_secs(10));
+        assert_eq!(c.subscriber_queue_frames, 1024);
+        assert_eq!(c.subscriber_queue_bytes, 16 << 20);
+        assert_eq!(c.max_lag, Duration::from_secs(5));
+        assert_eq!(c.event_capacity, 1024);
+    }
+
+    #[test]
+    fn micros_saturates() {
+        assert_eq!(micros(Duration::from_millis(2)), 2000);
+        assert_eq!(micros(Duration::MAX), i64::MAX);
+    }
+}

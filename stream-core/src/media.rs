@@ -1,0 +1,173 @@
+//! The media model shared by every protocol: tracks and frames.
+//!
+//! # Canonical frame form
+//!
+//! stream-core carries exactly one representation of each codec; protocol adapters in
+//! `server-bin` convert at the edges (ingest and egress) so that fan-out never copies or
+//! rewrites media:
+//!
+//! | codec | [`Track::config`] | [`Frame::payload`] |
+//! |---|---|---|
+//! | H.264 | AVCDecoderConfigurationRecord (ISO/IEC 14496-15 §5.3.3.1) | NAL units, each prefixed by its 4-byte big-endian length (AVCC), no start codes |
+//! | H.265 | HEVCDecoderConfigurationRecord (ISO/IEC 14496-15 §8.3.3.1) | NAL units, 4-byte big-endian length prefixed |
+//! | AV1 | AV1CodecConfigurationRecord (AV1-ISOBMFF §2.3) | OBUs, 4-byte big-endian length prefixed |
+//! | AAC | AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1) | one raw access unit, no ADTS header |
+//! | Opus, G.711 A/µ, MP3 | empty (Opus may carry an OpusHead) | one raw frame |
+//!
+//! Timestamps are microseconds on the stream's timeline ([`Frame::dts_us`], [`Frame::pts_us`]);
+//! the stream rebases them when a publisher resumes or takes over so that players which
+//! stayed attached see a continuous timeline.
+
+use bytes::Bytes;
+
+/// A media codec known to strom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// H.264 / AVC video.
+    H264,
+    /// H.265 / HEVC video.
+    H265,
+    /// AV1 video.
+    Av1,
+    /// AAC audio (any profile carried by an AudioSpecificConfig).
+    Aac,
+    /// Opus audio.
+    Opus,
+    /// G.711 A-law audio.
+    G711A,
+    /// G.711 µ-law audio.
+    G711U,
+    /// MPEG-1/2 Layer III audio.
+    Mp3,
+}
+
+impl Codec {
+    /// True for video codecs (H.264, H.265, AV1).
+    pub fn is_video(self) -> bool {
+        matches!(self, Codec::H264 | Codec::H265 | Codec::Av1)
+    }
+
+    /// A short, stable name: "H264", "H265", "AV1", "AAC", "OPUS", "PCMA", "PCMU", "MP3".
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::H264 => "H264",
+            Codec::H265 => "H265",
+            Codec::Av1 => "AV1",
+            Codec::Aac => "AAC",
+            Codec::Opus => "OPUS",
+            Codec::G711A => "PCMA",
+            Codec::G711U => "PCMU",
+            Codec::Mp3 => "MP3",
+        }
+    }
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Identifies a track within one stream (small: a stream has a handful of tracks).
+pub type TrackId = u8;
+
+/// One elementary stream of a published stream, announced with [`crate::Publisher::set_tracks`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Track {
+    /// The id frames of this track carry in [`Frame::track`].
+    pub id: TrackId,
+    /// The codec.
+    pub codec: Codec,
+    /// Decoder configuration: AVCDecoderConfigurationRecord (H.264), HEVCDecoderConfigurationRecord
+    /// (H.265), AV1CodecConfigurationRecord, AudioSpecificConfig (AAC); empty when the codec has none.
+    pub config: Bytes,
+    /// Native clock rate of the source (90000 for RTP video, the sample rate for audio, 1000 for RTMP).
+    pub timescale: u32,
+    /// Picture width in pixels (video, when known).
+    pub width: Option<u32>,
+    /// Picture height in pixels (video, when known).
+    pub height: Option<u32>,
+    /// Sample rate in Hz (audio, when known).
+    pub sample_rate: Option<u32>,
+    /// Channel count (audio, when known).
+    pub channels: Option<u8>,
+}
+
+impl Track {
+    /// A track with an empty config and no dimensions/sample format; fill the fields you know.
+    pub fn new(id: TrackId, codec: Codec, timescale: u32) -> Track {
+        Track {
+            id,
+            codec,
+            config: Bytes::new(),
+            timescale,
+            width: None,
+            height: None,
+            sample_rate: None,
+            channels: None,
+        }
+    }
+}
+
+/// One access unit of one track, in the canonical form described in the module docs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// The track this frame belongs to (must have been announced).
+    pub track: TrackId,
+    /// Decode timestamp in microseconds on the stream's timeline.
+    pub dts_us: i64,
+    /// Presentation timestamp in microseconds on the stream's timeline.
+    pub pts_us: i64,
+    /// A random access point (IDR / IRAP / key OBU). Always true for audio.
+    pub keyframe: bool,
+    /// Canonical payload: video = length-prefixed (4-byte big-endian) NAL units / AV1 OBUs;
+    /// AAC = raw access unit (no ADTS); others = raw frames. Shared, never copied per subscriber.
+    pub payload: Bytes,
+}
+
+impl Frame {
+    /// Payload size in bytes (what the bounded queues and byte counters account).
+    pub fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// True when the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.payload.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_classification_and_names() {
+        assert!(Codec::H264.is_video() && Codec::H265.is_video() && Codec::Av1.is_video());
+        for c in [
+            Codec::Aac,
+            Codec::Opus,
+            Codec::G711A,
+            Codec::G711U,
+            Codec::Mp3,
+        ] {
+            assert!(!c.is_video(), "{c}");
+        }
+        assert_eq!(Codec::H264.name(), "H264");
+        assert_eq!(Codec::Aac.to_string(), "AAC");
+    }
+
+    #[test]
+    fn frame_len_is_payload_len() {
+        let f = Frame {
+            track: 0,
+            dts_us: 0,
+            pts_us: 0,
+            keyframe: true,
+            payload: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        };
+        assert_eq!(f.len(), 5);
+        assert!(!f.is_empty());
+        assert_eq!(Track::new(1, Codec::Aac, 48_000).config.len(), 0);
+    }
+}

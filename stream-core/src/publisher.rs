@@ -1,0 +1,148 @@
+//! The publisher guard: the single owner of a stream's "published" state (DESIGN rule 1).
+//!
+//! Every path that ends a publishing session (normal end, error, panic unwinding, task
+//! cancellation) drops the guard, and `Drop` releases the stream to `Lingering`. A publisher
+//! that was taken over or closed holds a stale generation number, so its later `Drop` (and
+//! `push`) cannot touch the new owner's stream.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::hub::HubInner;
+use crate::stream::StreamShared;
+use crate::{Frame, PushError, StreamKey, Track};
+
+/// Why the server wants a publisher gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// Another publisher took the stream over (kick policy, or this one was stale).
+    TakenOver,
+    /// [`crate::Hub::close_stream`].
+    Closed,
+    /// [`crate::Hub::shutdown`].
+    Shutdown,
+    /// Nobody watched for `stream_none_reader_delay` and `close_on_no_reader` is set.
+    NoReader,
+}
+
+impl CloseReason {
+    /// "taken-over", "closed", "shutdown" or "no-reader".
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::TakenOver => "taken-over",
+            CloseReason::Closed => "closed",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::NoReader => "no-reader",
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the stream keeps to tell a publisher to stop.
+#[derive(Debug)]
+pub(crate) struct PubShared {
+    close: watch::Sender<Option<CloseReason>>,
+}
+
+impl PubShared {
+    pub(crate) fn new() -> PubShared {
+        PubShared {
+            close: watch::Sender::new(None),
+        }
+    }
+
+    /// Tells the publisher to stop; the first reason wins.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        self.close.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    pub(crate) fn reason(&self) -> Option<CloseReason> {
+        *self.close.borrow()
+    }
+}
+
+/// The ownership guard returned by [`crate::Hub::publish`]. `Send`, not `Clone`.
+#[derive(Debug)]
+pub struct Publisher {
+    pub(crate) key: StreamKey,
+    pub(crate) generation: u64,
+    pub(crate) resumed: bool,
+    pub(crate) shared: Arc<PubShared>,
+    pub(crate) stream: Arc<StreamShared>,
+    pub(crate) hub: Arc<HubInner>,
+}
+
+impl Publisher {
+    /// The stream.
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    /// Announces (or changes) the tracks. Subscribers get `SubscriberEvent::Tracks` when
+    /// they differ from the current ones. Ignored once this publisher has lost the stream.
+    pub fn set_tracks(&mut self, tracks: Vec<Track>) {
+        self.hub.set_tracks(self, tracks);
+    }
+
+    /// Hands a frame to every subscriber. Never blocks on subscribers and never awaits: the
+    /// critical section is the GOP cache and one bounded queue operation per subscriber.
+    pub fn push(&mut self, frame: Frame) -> Result<(), PushError> {
+        self.hub.push(self, frame)
+    }
+
+    /// Resolves when the server wants this publisher gone (taken over, closed by the API,
+    /// shutdown, no reader). Cancel-safe; may be awaited repeatedly.
+    pub async fn closed(&self) -> CloseReason {
+        let mut rx = self.shared.close.subscribe();
+        let reason = rx.wait_for(Option::is_some).await.map(|r| *r);
+        match reason {
+            Ok(r) => r.unwrap_or(CloseReason::Closed),
+            // Unreachable while `self` holds the sender; treat as closed rather than panic.
+            Err(_) => CloseReason::Closed,
+        }
+    }
+
+    /// True when this publish resumed a lingering stream or took over a live one.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// True while this publisher owns the stream (not taken over, closed or shut down).
+    pub fn is_active(&self) -> bool {
+        self.hub.is_owner(self)
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.hub.release(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_close_reason_wins() {
+        let s = PubShared::new();
+        assert_eq!(s.reason(), None);
+        s.close(CloseReason::TakenOver);
+        s.close(CloseReason::Shutdown);
+        assert_eq!(s.reason(), Some(CloseReason::TakenOver));
+        assert_eq!(CloseReason::NoReader.to_string(), "no-reader");
+    }
+}

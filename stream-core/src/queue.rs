@@ -1,0 +1,352 @@
+//! One subscriber's bounded queue (DESIGN rule 3: every queue is bounded and says what
+//! happens when full).
+//!
+//! * Bounded in frames and in bytes. The initial burst (tracks + GOP cache) is allowed on
+//!   top of the bounds, since the GOP cache is itself bounded.
+//! * When full, the queued frames are dropped and the subscriber skips to the next frame that
+//!   starts a GOP (a video keyframe; any frame in an audio-only stream). Audio resumes with
+//!   that keyframe. Every dropped frame is counted. `Tracks` events are never dropped.
+//! * Lag is measured in stream time: each queued frame remembers the newest dts of the stream
+//!   when it was queued; `behind_since` is that mark for the oldest frame not yet read, and it
+//!   only moves forward when the subscriber reads. A subscriber more than `max_lag` behind,
+//!   or skipping for longer than that, is disconnected (`EndReason::Lagged`). A subscriber
+//!   that never reads is therefore gone within `max_lag` of stream time, holding at most the
+//!   bounded queue meanwhile.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::{EndReason, Frame, SubscriberEvent};
+
+/// The bounds of one queue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_frames: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) max_lag_us: i64,
+}
+
+/// What happened to an offered frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offer {
+    /// Queued.
+    Queued,
+    /// Queued or not, `n` frames were dropped (cleared from the queue or skipped).
+    Dropped(u64),
+    /// The subscriber is too far behind: disconnect it.
+    Lagged,
+}
+
+#[derive(Debug)]
+struct Item {
+    event: SubscriberEvent,
+    /// Newest stream dts when queued (frames only).
+    mark: Option<i64>,
+    size: usize,
+}
+
+/// A bounded per-subscriber queue. Pure data: the stream drives it under its lock.
+#[derive(Debug, Default)]
+pub(crate) struct SubQueue {
+    items: VecDeque<Item>,
+    frames: usize,
+    bytes: usize,
+    allowance_frames: usize,
+    allowance_bytes: usize,
+    skipping: bool,
+    behind_since: Option<i64>,
+    ended: Option<EndReason>,
+    pub(crate) dropped: u64,
+    pub(crate) frames_out: u64,
+    pub(crate) bytes_out: u64,
+}
+
+impl SubQueue {
+    /// Queues a `Tracks` event (never dropped, not counted against the bounds).
+    pub(crate) fn push_tracks(&mut self, tracks: Arc<[crate::Track]>) {
+        if self.ended.is_none() {
+            self.items.push_back(Item {
+                event: SubscriberEvent::Tracks(tracks),
+                mark: None,
+                size: 0,
+            });
+        }
+    }
+
+    /// Queues the initial GOP burst, allowed on top of the bounds.
+    pub(crate) fn push_burst<'a>(
+        &mut self,
+        frames: impl Iterator<Item = &'a Arc<Frame>>,
+        mark: i64,
+    ) {
+        for f in frames {
+            self.allowance_frames += 1;
+            self.allowance_bytes = self.allowance_bytes.saturating_add(f.len());
+            self.enqueue(f, mark);
+        }
+    }
+
+    fn enqueue(&mut self, frame: &Arc<Frame>, mark: i64) {
+        let size = frame.len();
+        self.frames += 1;
+        self.bytes = self.bytes.saturating_add(size);
+        if self.behind_since.is_none() {
+            self.behind_since = Some(mark);
+        }
+        self.items.push_back(Item {
+            event: SubscriberEvent::Frame(Arc::clone(frame)),
+            mark: Some(mark),
+            size,
+        });
+    }
+
+    /// Offers a live frame. `starts_gop`: a video keyframe, or any frame of an audio-only
+    /// stream. `newest` is the newest dts pushed on the stream (this frame included).
+    pub(crate) fn offer(
+        &mut self,
+        frame: &Arc<Frame>,
+        starts_gop: bool,
+        newest: i64,
+        limits: Limits,
+    ) -> Offer {
+        if self.ended.is_some() {
+            return Offer::Queued;
+        }
+        if let Some(since) = self.behind_since {
+            if newest.saturating_sub(since) > limits.max_lag_us {
+                return Offer::Lagged;
+            }
+        }
+        let mut dropped = 0u64;
+        if self.skipping {
+            if !starts_gop {
+                self.dropped += 1;
+                return Offer::Dropped(1);
+            }
+            self.skipping = false;
+        } else if self.frames > 0
+            && (self.frames >= limits.max_frames.saturating_add(self.allowance_frames)
+                || self.bytes.saturating_add(frame.len())
+                    > limits.max_bytes.saturating_add(self.allowance_bytes))
+        {
+            dropped = self.clear_frames();
+            if !starts_gop {
+                self.skipping = true;
+                dropped += 1;
+                self.dropped += dropped;
+                return Offer::Dropped(dropped);
+            }
+            self.dropped += dropped;
+        }
+        self.enqueue(frame, newest);
+        if dropped > 0 {
+            Offer::Dropped(dropped)
+        } else {
+            Offer::Queued
+        }
+    }
+
+    /// Drops every queued frame (keeps `Tracks`), returning how many were dropped. The lag
+    /// mark stays: the subscriber has not read them.
+    fn clear_frames(&mut self) -> u64 {
+        let n = self.frames as u64;
+        self.items.retain(|i| i.mark.is_none());
+        self.frames = 0;
+        self.bytes = 0;
+        self.allowance_frames = 0;
+        self.allowance_bytes = 0;
+        n
+    }
+
+    /// Takes the next event; `Err` once the queue is drained and the subscriber has ended.
+    pub(crate) fn pop(&mut self) -> Option<Result<SubscriberEvent, EndReason>> {
+        let Some(item) = self.items.pop_front() else {
+            return self.ended.map(Err);
+        };
+        if item.mark.is_some() {
+            self.frames = self.frames.saturating_sub(1);
+            self.bytes = self.bytes.saturating_sub(item.size);
+            self.allowance_frames = self.allowance_frames.saturating_sub(1);
+            self.allowance_bytes = self.allowance_bytes.saturating_sub(item.size);
+            self.frames_out += 1;
+            self.bytes_out = self.bytes_out.saturating_add(item.size as u64);
+        }
+        if !self.skipping {
+            self.behind_since = self.items.iter().find_map(|i| i.mark);
+        }
+        Some(Ok(item.event))
+    }
+
+    /// Ends the subscriber. With `drain`, queued events are still delivered before the
+    /// reason; otherwise the queue is freed at once. The first reason wins.
+    pub(crate) fn end(&mut self, reason: EndReason, drain: bool) {
+        if self.ended.is_none() {
+            self.ended = Some(reason);
+        }
+        if !drain {
+            self.items.clear();
+            self.frames = 0;
+            self.bytes = 0;
+        }
+    }
+
+    /// The reason, once ended.
+    pub(crate) fn ended(&self) -> Option<EndReason> {
+        self.ended
+    }
+
+    /// Frames currently queued.
+    #[cfg(test)]
+    pub(crate) fn queued_frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Bytes currently queued.
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    const LIM: Limits = Limits {
+        max_frames: 4,
+        max_bytes: 1000,
+        max_lag_us: 1_000_000,
+    };
+
+    fn f(dts_ms: i64, key: bool, size: usize) -> Arc<Frame> {
+        Arc::new(Frame {
+            track: 0,
+            dts_us: dts_ms * 1000,
+            pts_us: dts_ms * 1000,
+            keyframe: key,
+            payload: Bytes::from(vec![0u8; size]),
+        })
+    }
+
+    fn dts(ev: Option<Result<SubscriberEvent, EndReason>>) -> i64 {
+        match ev {
+            Some(Ok(SubscriberEvent::Frame(f))) => f.dts_us / 1000,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_queue_skips_to_next_keyframe_and_counts_drops() {
+        let mut q = SubQueue::default();
+        for i in 0..4 {
+            assert_eq!(
+                q.offer(&f(i, i == 0, 10), i == 0, i * 1000, LIM),
+                Offer::Queued
+            );
+        }
+        assert_eq!(
+            q.offer(&f(4, false, 10), false, 4000, LIM),
+            Offer::Dropped(5)
+        );
+        assert_eq!(
+            q.offer(&f(5, false, 10), false, 5000, LIM),
+            Offer::Dropped(1)
+        );
+        assert_eq!(q.queued_frames(), 0);
+        assert_eq!(q.offer(&f(6, true, 10), true, 6000, LIM), Offer::Queued);
+        assert_eq!(q.dropped, 6);
+        assert_eq!(dts(q.pop()), 6);
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn keyframe_arriving_on_a_full_queue_is_kept() {
+        let mut q = SubQueue::default();
+        for i in 0..4 {
+            q.offer(&f(i, false, 10), false, 0, LIM);
+        }
+        assert_eq!(q.offer(&f(9, true, 10), true, 0, LIM), Offer::Dropped(4));
+        assert_eq!(dts(q.pop()), 9);
+    }
+
+    #[test]
+    fn byte_bound_applies() {
+        let mut q = SubQueue::default();
+        assert_eq!(q.offer(&f(0, true, 600), true, 0, LIM), Offer::Queued);
+        assert_eq!(q.offer(&f(1, false, 600), false, 0, LIM), Offer::Dropped(2));
+        // A single oversized frame on an empty queue is still delivered.
+        assert_eq!(q.offer(&f(2, true, 5000), true, 0, LIM), Offer::Queued);
+        assert_eq!(q.queued_bytes(), 5000);
+    }
+
+    #[test]
+    fn tracks_survive_a_clear_and_come_first() {
+        let mut q = SubQueue::default();
+        q.push_tracks(Arc::from(Vec::new()));
+        for i in 0..5 {
+            q.offer(&f(i, false, 1), false, 0, LIM);
+        }
+        assert!(matches!(q.pop(), Some(Ok(SubscriberEvent::Tracks(_)))));
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn burst_may_exceed_the_frame_bound() {
+        let mut q = SubQueue::default();
+        let gop: Vec<_> = (0..10).map(|i| f(i, i == 0, 10)).collect();
+        q.push_burst(gop.iter(), 9000);
+        assert_eq!(
+            q.offer(&f(10, false, 10), false, 10_000, LIM),
+            Offer::Queued
+        );
+        assert_eq!(q.queued_frames(), 11);
+    }
+
+    #[test]
+    fn never_reading_subscriber_lags_out() {
+        let mut q = SubQueue::default();
+        let mut outcome = Offer::Queued;
+        for i in 0..100 {
+            outcome = q.offer(&f(i * 40, i % 10 == 0, 10), i % 10 == 0, i * 40_000, LIM);
+            if outcome == Offer::Lagged {
+                assert!(i * 40 > 1000 && i * 40 <= 1040, "lagged at {i}");
+                break;
+            }
+        }
+        assert_eq!(outcome, Offer::Lagged);
+    }
+
+    #[test]
+    fn reading_subscriber_never_lags() {
+        let mut q = SubQueue::default();
+        for i in 0..1000 {
+            assert_ne!(
+                q.offer(&f(i * 40, true, 10), true, i * 40_000, LIM),
+                Offer::Lagged
+            );
+            assert_eq!(dts(q.pop()), i * 40);
+        }
+        assert_eq!(q.frames_out, 1000);
+        assert_eq!(q.bytes_out, 10_000);
+    }
+
+    #[test]
+    fn end_drains_or_frees() {
+        let mut q = SubQueue::default();
+        q.offer(&f(0, true, 1), true, 0, LIM);
+        q.end(EndReason::StreamEnded, true);
+        q.end(EndReason::Closed, false);
+        assert_eq!(
+            q.pop(),
+            Some(Err(EndReason::StreamEnded)),
+            "first reason wins"
+        );
+        let mut q = SubQueue::default();
+        q.offer(&f(0, true, 1), true, 0, LIM);
+        q.end(EndReason::StreamEnded, true);
+        assert!(matches!(q.pop(), Some(Ok(_))));
+        assert_eq!(q.pop(), Some(Err(EndReason::StreamEnded)));
+        assert_eq!(q.ended(), Some(EndReason::StreamEnded));
+    }
+}

@@ -1,0 +1,289 @@
+//! One stream's state: owner, tracks, GOP cache, timeline and subscribers, behind one
+//! `std::sync::Mutex` whose critical sections are a few queue operations (DESIGN rule 2).
+//! The orchestration (registry, events, timers) lives in `hub.rs`; this module is the data
+//! and the operations on it that need nothing but the lock.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use crate::gop::GopCache;
+use crate::publisher::PubShared;
+use crate::queue::{Limits, Offer};
+use crate::stats::{BitrateMeter, StreamState, SubscriberSnapshot};
+use crate::subscriber::SubShared;
+use crate::timeline::Timeline;
+use crate::{EndReason, Frame, PeerInfo, StreamKey, StreamSnapshot, Track};
+
+/// Life cycle phase (see the crate docs for the diagram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Subscribers wait; no publisher yet.
+    Waiting,
+    /// Owned by a publisher.
+    Live,
+    /// The publisher left; a new one may resume until `until`.
+    Lingering { until: Instant },
+    /// Removed from the registry; nothing may happen to it any more.
+    Closed,
+}
+
+/// The current publisher.
+#[derive(Debug)]
+pub(crate) struct Owner {
+    pub(crate) generation: u64,
+    pub(crate) who: PeerInfo,
+    pub(crate) since: SystemTime,
+    pub(crate) last_media: Instant,
+    pub(crate) shared: Arc<PubShared>,
+}
+
+/// One attached subscriber.
+#[derive(Debug)]
+pub(crate) struct SubSlot {
+    pub(crate) id: u64,
+    pub(crate) who: PeerInfo,
+    pub(crate) since: SystemTime,
+    pub(crate) shared: Arc<SubShared>,
+}
+
+impl SubSlot {
+    /// Ends this subscriber and wakes it.
+    pub(crate) fn end(&self, reason: EndReason, drain: bool) {
+        self.shared.queue().end(reason, drain);
+        self.shared.notify.notify_one();
+    }
+}
+
+/// A stream entry of the registry.
+#[derive(Debug)]
+pub(crate) struct StreamShared {
+    pub(crate) key: StreamKey,
+    state: Mutex<StreamInner>,
+}
+
+impl StreamShared {
+    pub(crate) fn new(key: StreamKey, inner: StreamInner) -> StreamShared {
+        StreamShared {
+            key,
+            state: Mutex::new(inner),
+        }
+    }
+
+    /// Locks the state; a poisoned lock is recovered (DESIGN rule 2: no cascade).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, StreamInner> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What a push did, for the hub's counters and events.
+#[derive(Debug, Default)]
+pub(crate) struct PushOutcome {
+    pub(crate) drops: u64,
+    pub(crate) lagged: Vec<SubSlot>,
+}
+
+/// The mutable state of one stream.
+#[derive(Debug)]
+pub(crate) struct StreamInner {
+    pub(crate) phase: Phase,
+    pub(crate) owner: Option<Owner>,
+    pub(crate) tracks: Arc<[Track]>,
+    pub(crate) gop: GopCache,
+    pub(crate) timeline: Timeline,
+    pub(crate) subs: Vec<SubSlot>,
+    /// Drop video until the current publisher's first keyframe (a new encoder's P-frames
+    /// reference pictures nobody has).
+    pub(crate) need_keyframe: bool,
+    pub(crate) no_reader_at: Option<Instant>,
+    pub(crate) bytes_in: u64,
+    pub(crate) frames_in: u64,
+    pub(crate) drops: u64,
+    pub(crate) meter: BitrateMeter,
+}
+
+impl StreamInner {
+    pub(crate) fn new(now: Instant, gop_max_bytes: usize, gop_max_duration_us: i64) -> Self {
+        StreamInner {
+            phase: Phase::Waiting,
+            owner: None,
+            tracks: Arc::from(Vec::new()),
+            gop: GopCache::new(gop_max_bytes, gop_max_duration_us),
+            timeline: Timeline::default(),
+            subs: Vec::new(),
+            need_keyframe: true,
+            no_reader_at: None,
+            bytes_in: 0,
+            frames_in: 0,
+            drops: 0,
+            meter: BitrateMeter::new(now),
+        }
+    }
+
+    /// True when `generation` owns the stream.
+    pub(crate) fn is_owner(&self, generation: u64) -> bool {
+        self.owner
+            .as_ref()
+            .is_some_and(|o| o.generation == generation)
+    }
+
+    /// Installs a new owner (fresh, resumed or taking over); returns the previous one.
+    pub(crate) fn set_owner(&mut self, owner: Owner) -> Option<Owner> {
+        self.phase = Phase::Live;
+        self.timeline.new_publisher();
+        self.gop.clear();
+        self.need_keyframe = true;
+        self.no_reader_at = None;
+        self.owner.replace(owner)
+    }
+
+    /// Starts the no-reader countdown when the stream is live and nobody watches.
+    /// Returns the deadline to schedule, if one was armed.
+    pub(crate) fn arm_no_reader(
+        &mut self,
+        now: Instant,
+        delay: std::time::Duration,
+    ) -> Option<Instant> {
+        if self.phase == Phase::Live && self.subs.is_empty() && self.no_reader_at.is_none() {
+            let at = now + delay;
+            self.no_reader_at = Some(at);
+            Some(at)
+        } else {
+            None
+        }
+    }
+
+    /// Attaches a subscriber: tracks and the GOP burst first when the stream has media.
+    pub(crate) fn attach(&mut self, slot: SubSlot) {
+        if matches!(self.phase, Phase::Live | Phase::Lingering { .. }) {
+            let mut q = slot.shared.queue();
+            if !self.tracks.is_empty() {
+                q.push_tracks(Arc::clone(&self.tracks));
+            }
+            let mark = self.timeline.newest_dts().unwrap_or(0);
+            q.push_burst(self.gop.frames(), mark);
+        }
+        slot.shared.notify.notify_one();
+        self.no_reader_at = None;
+        self.subs.push(slot);
+    }
+
+    /// Removes a subscriber by id.
+    pub(crate) fn remove_sub(&mut self, id: u64) -> Option<SubSlot> {
+        let i = self.subs.iter().position(|s| s.id == id)?;
+        Some(self.subs.swap_remove(i))
+    }
+
+    /// Replaces the tracks; subscribers hear about it only when they changed.
+    pub(crate) fn set_tracks(&mut self, tracks: Vec<Track>) {
+        if *self.tracks == *tracks {
+            return;
+        }
+        self.tracks = Arc::from(tracks);
+        // Cached frames belong to the old configuration.
+        self.gop.clear();
+        for s in &self.subs {
+            s.shared.queue().push_tracks(Arc::clone(&self.tracks));
+            s.shared.notify.notify_one();
+        }
+    }
+
+    /// Rebases, caches and fans out one frame. The caller has checked ownership and the
+    /// track. Lagging subscribers are removed and returned so the caller can report them.
+    pub(crate) fn push(
+        &mut self,
+        mut frame: Frame,
+        is_video: bool,
+        now: Instant,
+        limits: Limits,
+    ) -> PushOutcome {
+        let size = frame.len();
+        self.bytes_in = self.bytes_in.saturating_add(size as u64);
+        self.frames_in += 1;
+        self.meter.record(now, size);
+        let video_mode = self.tracks.iter().any(|t| t.codec.is_video());
+        if video_mode && is_video && self.need_keyframe {
+            if !frame.keyframe {
+                return PushOutcome::default();
+            }
+            self.need_keyframe = false;
+        }
+        let (dts, pts) = self.timeline.map(frame.track, frame.dts_us, frame.pts_us);
+        frame.dts_us = dts;
+        frame.pts_us = pts;
+        let newest = self.timeline.newest_dts().unwrap_or(dts);
+        let starts_gop = frame.keyframe && (is_video || !video_mode);
+        let frame = Arc::new(frame);
+        self.gop.push(&frame, is_video, video_mode);
+        let mut out = PushOutcome::default();
+        let mut i = 0;
+        while let Some(slot) = self.subs.get(i) {
+            let offer = slot
+                .shared
+                .queue()
+                .offer(&frame, starts_gop, newest, limits);
+            match offer {
+                Offer::Lagged => {
+                    let slot = self.subs.swap_remove(i);
+                    slot.end(EndReason::Lagged, false);
+                    out.lagged.push(slot);
+                    continue;
+                }
+                Offer::Dropped(n) => out.drops += n,
+                Offer::Queued => {}
+            }
+            slot.shared.notify.notify_one();
+            i += 1;
+        }
+        self.drops = self.drops.saturating_add(out.drops);
+        out
+    }
+
+    /// Ends every subscriber with `reason` and detaches them all.
+    pub(crate) fn end_all(&mut self, reason: EndReason, drain: bool) -> Vec<SubSlot> {
+        let subs = std::mem::take(&mut self.subs);
+        for s in &subs {
+            s.end(reason, drain);
+        }
+        subs
+    }
+
+    /// The API view of this stream, or `None` once closed.
+    pub(crate) fn snapshot(&self, key: &StreamKey, now: Instant) -> Option<StreamSnapshot> {
+        let state = match self.phase {
+            Phase::Waiting => StreamState::Waiting,
+            Phase::Live => StreamState::Live,
+            Phase::Lingering { .. } => StreamState::Lingering,
+            Phase::Closed => return None,
+        };
+        let mut subscribers: Vec<SubscriberSnapshot> = self
+            .subs
+            .iter()
+            .map(|s| {
+                let q = s.shared.queue();
+                SubscriberSnapshot {
+                    id: s.id,
+                    who: s.who.clone(),
+                    since: s.since,
+                    frames_out: q.frames_out,
+                    bytes_out: q.bytes_out,
+                    drops: q.dropped,
+                }
+            })
+            .collect();
+        subscribers.sort_by_key(|s| s.id);
+        Some(StreamSnapshot {
+            key: key.clone(),
+            state,
+            publisher: self.owner.as_ref().map(|o| o.who.clone()),
+            publishing_since: self.owner.as_ref().map(|o| o.since),
+            tracks: self.tracks.to_vec(),
+            bytes_in: self.bytes_in,
+            frames_in: self.frames_in,
+            bitrate_bps: self.meter.bps(now),
+            subscribers,
+            drops: self.drops,
+        })
+    }
+}

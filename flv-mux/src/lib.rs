@@ -26,9 +26,12 @@
 
 pub mod amf0;
 mod audio;
+pub mod avc;
+mod bits;
 mod error;
 mod fourcc;
 mod header;
+pub mod hevc;
 mod parse;
 mod reader;
 mod tag;

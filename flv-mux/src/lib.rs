@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod aac;
 pub mod amf0;
 mod audio;
 pub mod avc;
@@ -32,6 +33,7 @@ mod error;
 mod fourcc;
 mod header;
 pub mod hevc;
+pub mod nalu;
 mod parse;
 mod reader;
 mod tag;

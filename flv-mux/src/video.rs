@@ -399,10 +399,24 @@ impl VideoTag {
         }
     }
 
-    /// True for a keyframe carrying coded data (not a sequence header):
-    /// where a GOP cache starts.
+    /// True for a keyframe carrying coded data (not a sequence header or
+    /// end of sequence): where a GOP cache starts.
     pub fn is_keyframe(&self) -> bool {
-        self.frame_type() == FrameType::Key && !self.is_sequence_header()
+        self.frame_type() == FrameType::Key && self.is_coded_frame()
+    }
+
+    /// True for tags carrying coded pictures (AVC NALU, E-RTMP
+    /// CodedFrames/CodedFramesX, any legacy codec payload).
+    pub fn is_coded_frame(&self) -> bool {
+        match self {
+            VideoTag::Avc { packet_type, .. } => *packet_type == AvcPacketType::Nalu,
+            VideoTag::Enhanced { packet_type, .. } => matches!(
+                packet_type,
+                VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX
+            ),
+            VideoTag::Legacy { frame_type, .. } => *frame_type != FrameType::Command,
+            VideoTag::EnhancedCommand { .. } => false,
+        }
     }
 
     /// True for a decoder configuration record (AVC sequence header,
@@ -468,6 +482,9 @@ mod tests {
         );
         assert!(tag.is_keyframe());
         assert_eq!(tag.to_bytes().unwrap(), body);
+        // ffmpeg ends the stream with a keyframe-typed end of sequence.
+        let eos = VideoTag::decode(&Bytes::from_static(&[0x17, 0x02, 0, 0, 0])).unwrap();
+        assert!(!eos.is_keyframe() && !eos.is_coded_frame());
     }
 
     #[test]

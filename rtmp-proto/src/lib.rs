@@ -11,6 +11,8 @@
 //!   compression.
 //! - [`message`]: protocol control and user control messages, message type
 //!   ids, aggregate messages, and the acknowledgement window tracker.
+//! - [`command`]: typed NetConnection/NetStream commands over flv-mux's AMF0,
+//!   `_result` / `_error` / `onStatus` builders, and data messages.
 //!
 //! Errors come in tiers ([`Error`]): malformed bytes, protocol violations,
 //! unsupported features, caller misuse. Truncated input is never an error.
@@ -40,6 +42,7 @@
 #![deny(missing_docs)]
 
 pub mod chunk;
+pub mod command;
 pub mod error;
 pub mod handshake;
 pub mod message;

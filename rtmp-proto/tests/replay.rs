@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use flv_mux::amf0::{decode_all, Amf0Value};
+use rtmp_proto::command::{Command, DataMessage, PublishType, StatusCode};
 use rtmp_proto::handshake::{
     ClientHandshake, HandshakeKind, HandshakeParams, HandshakeStatus, ServerHandshake,
 };
@@ -109,6 +110,55 @@ fn control_types(msgs: &[Message]) -> Vec<u8> {
         .collect()
 }
 
+/// Every command and data message decodes as a typed value.
+fn typed(msgs: &[Message]) -> (Vec<Command>, Vec<DataMessage>) {
+    let commands = msgs
+        .iter()
+        .filter(|m| m.type_id == 20)
+        .map(|m| Command::decode_message(m).expect("command"))
+        .collect();
+    let data = msgs
+        .iter()
+        .filter(|m| m.type_id == 18)
+        .map(|m| DataMessage::decode(&m.payload).expect("data message"))
+        .collect();
+    (commands, data)
+}
+
+/// The publisher's connect and publish, typed.
+fn check_publisher_commands(msgs: &[Message], stream: &str) {
+    let (commands, data) = typed(msgs);
+    let Some(Command::Connect(c)) = commands.first() else {
+        panic!("first command is not connect")
+    };
+    assert_eq!(c.app, "live");
+    assert!(c
+        .tc_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("rtmp://127.0.0.1")));
+    let publish = commands.iter().find_map(|c| match c {
+        Command::Publish(p) => Some(p),
+        _ => None,
+    });
+    let publish = publish.expect("publish");
+    assert_eq!(
+        (publish.name(), &publish.publish_type),
+        (stream, &PublishType::Live)
+    );
+    assert!(matches!(
+        commands.last(),
+        Some(Command::DeleteStream { .. })
+    ));
+    assert!(data
+        .iter()
+        .all(|d| matches!(d, DataMessage::SetDataFrame { .. })));
+    let meta = data
+        .first()
+        .and_then(DataMessage::metadata)
+        .expect("metadata");
+    assert_eq!(meta.get("width").and_then(|v| v.as_f64()), Some(320.0));
+}
+
 #[test]
 fn ffmpeg_publish() {
     let (kind, msgs) = replay_server("ffmpeg-5.1_publish.client-to-server.bin");
@@ -136,6 +186,7 @@ fn ffmpeg_publish() {
     let publish = msgs.iter().find(|m| name(m).as_deref() == Some("publish"));
     assert_eq!(publish.map(|m| m.stream_id), Some(1));
     assert_eq!(check_media(&msgs), 209);
+    check_publisher_commands(&msgs, "cap");
 }
 
 #[test]
@@ -159,6 +210,7 @@ fn gstreamer_publish() {
     // Window Acknowledgement Size, then Set Chunk Size after publish.
     assert_eq!(control_types(&msgs), [5, 1]);
     assert_eq!(check_media(&msgs), 209);
+    check_publisher_commands(&msgs, "gstcap");
 }
 
 #[test]
@@ -180,6 +232,31 @@ fn librtmp_play() {
     // User Control messages (Stream Begin, Stream Is Recorded/EOF).
     assert_eq!(control_types(&msgs), [5, 6, 1, 4, 4]);
     assert_eq!(check_media(&msgs), 243);
+    let (commands, data) = typed(&msgs);
+    let Some(Command::Response(connect)) = commands.first() else {
+        panic!("first command is not _result")
+    };
+    assert_eq!(
+        connect.status().map(|s| s.code),
+        Some(StatusCode::ConnectSuccess)
+    );
+    let Some(Command::Response(create)) = commands.get(1) else {
+        panic!("second command is not _result")
+    };
+    assert_eq!(create.stream_id(), Some(1.0));
+    let codes: Vec<_> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::OnStatus { status, .. } => Some(status.code.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(codes.contains(&StatusCode::PlayStart), "{codes:?}");
+    assert!(matches!(
+        data.first(),
+        Some(DataMessage::SampleAccess { .. })
+    ));
+    assert!(matches!(data.get(1), Some(DataMessage::OnMetaData { .. })));
 }
 
 /// The digest constants and positions agree with real peers: nginx-rtmp's

@@ -68,6 +68,20 @@ fn put_nal_list(out: &mut BytesMut, nals: &[Bytes]) -> Result<(), FlvError> {
     Ok(())
 }
 
+fn decode_ext(body: &Bytes, i: &[u8]) -> Result<AvcRecordExt, FlvError> {
+    let (i, c) = need(be_u8(i), "avcC ext")?;
+    let (i, l) = need(be_u8(i), "avcC ext")?;
+    let (i, ch) = need(be_u8(i), "avcC ext")?;
+    let (i, n) = need(be_u8(i), "avcC ext")?;
+    let (_, sps_ext) = nal_list(body, i, usize::from(n), "avcC SPS ext")?;
+    Ok(AvcRecordExt {
+        chroma_format: c & 0x03,
+        bit_depth_luma_minus8: l & 0x07,
+        bit_depth_chroma_minus8: ch & 0x07,
+        sps_ext,
+    })
+}
+
 impl AvcDecoderConfigurationRecord {
     /// Parses a record; NAL units are slices of `body`.
     pub fn decode(body: &Bytes) -> Result<Self, FlvError> {
@@ -88,20 +102,11 @@ impl AvcDecoderConfigurationRecord {
         let (i, sps) = nal_list(body, i, usize::from(b & 0x1F), "avcC SPS")?;
         let (i, n) = need(be_u8(i), "avcC")?;
         let (i, pps) = nal_list(body, i, usize::from(n), "avcC PPS")?;
-        // 5.3.3.1: the extension exists only for these profiles; read it
-        // only if the bytes are there.
-        let ext = if matches!(profile, 100 | 110 | 122 | 144) && i.len() >= 4 {
-            let (i, c) = need(be_u8(i), "avcC ext")?;
-            let (i, l) = need(be_u8(i), "avcC ext")?;
-            let (i, ch) = need(be_u8(i), "avcC ext")?;
-            let (i, n) = need(be_u8(i), "avcC ext")?;
-            let (_, sps_ext) = nal_list(body, i, usize::from(n), "avcC SPS ext")?;
-            Some(AvcRecordExt {
-                chroma_format: c & 0x03,
-                bit_depth_luma_minus8: l & 0x07,
-                bit_depth_chroma_minus8: ch & 0x07,
-                sps_ext,
-            })
+        // 5.3.3.1: the extension exists only for these profiles. Many
+        // encoders omit it or leave padding instead, so a missing or
+        // unparsable extension is ignored rather than failing the record.
+        let ext = if matches!(profile, 100 | 110 | 122 | 144) {
+            decode_ext(body, i).ok()
         } else {
             None
         };
@@ -203,10 +208,16 @@ mod tests {
     }
 
     #[test]
-    fn truncation_everywhere_is_an_error() {
-        for n in 0..FFMPEG_AVCC.len() - 4 {
+    fn truncation_is_an_error_but_a_bad_extension_is_dropped() {
+        let pps_end = FFMPEG_AVCC.len() - 4;
+        for n in 0..pps_end {
             let body = Bytes::copy_from_slice(&FFMPEG_AVCC[..n]);
             assert!(AvcDecoderConfigurationRecord::decode(&body).is_err(), "{n}");
+        }
+        for n in pps_end..FFMPEG_AVCC.len() {
+            let body = Bytes::copy_from_slice(&FFMPEG_AVCC[..n]);
+            let r = AvcDecoderConfigurationRecord::decode(&body).unwrap();
+            assert_eq!(r.ext, None, "{n}");
         }
     }
 

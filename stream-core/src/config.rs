@@ -69,6 +69,15 @@ pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// `now + d`, saturating: durations come from config files and `Instant + Duration` panics
+/// on overflow. A century is "never" for a live stream.
+pub(crate) fn deadline(now: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(d.min(NEVER))
+        .or_else(|| now.checked_add(Duration::from_secs(3600)))
+        .unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +97,16 @@ mod tests {
         assert_eq!(c.subscriber_queue_bytes, 16 << 20);
         assert_eq!(c.max_lag, Duration::from_secs(5));
         assert_eq!(c.event_capacity, 1024);
+    }
+
+    #[test]
+    fn deadline_saturates() {
+        let now = tokio::time::Instant::now();
+        assert_eq!(
+            deadline(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+        assert!(deadline(now, Duration::MAX) > now + Duration::from_secs(3600));
     }
 
     #[test]

@@ -164,4 +164,37 @@ mod tests {
         }
         assert_eq!(g.len(), 6, "frames within 100 ms of the newest");
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Both bounds always hold; with video the cache always starts at a video keyframe.
+            #[test]
+            fn bounds_hold_and_cache_starts_at_a_keyframe(
+                video_mode in any::<bool>(),
+                frames in proptest::collection::vec((any::<bool>(), any::<bool>(), 0usize..400, 0i64..300), 0..200)
+            ) {
+                let mut g = GopCache::new(2000, 1_000_000);
+                let mut dts = 0;
+                for (is_video, key, size, step) in frames {
+                    let is_video = is_video && video_mode;
+                    dts += step;
+                    g.push(&f(u8::from(!is_video), dts, key || !is_video, size), is_video, video_mode);
+                    prop_assert!(g.bytes() <= 2000);
+                    let first = g.frames().next().map(|x| (x.track, x.keyframe, x.dts_us));
+                    let last = g.frames().last().map(|x| x.dts_us);
+                    if let (Some((track, keyframe, a)), Some(b)) = (first, last) {
+                        prop_assert!(b - a <= 1_000_000);
+                        if video_mode {
+                            prop_assert!(track == 0 && keyframe);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::config::micros;
+use crate::config::{deadline, micros};
 use crate::publisher::PubShared;
 use crate::queue::Limits;
 use crate::stream::{Owner, Phase, StreamInner, StreamShared, SubSlot};
@@ -89,13 +89,13 @@ impl Hub {
         key: &StreamKey,
         who: PeerInfo,
     ) -> Result<Subscriber, SubscribeError> {
-        let deadline = Instant::now() + self.inner.config.max_stream_wait;
+        let wait_until = deadline(Instant::now(), self.inner.config.max_stream_wait);
         let sub = self.inner.attach(key, who)?;
         loop {
             if let Some(ready) = wait_state(&sub) {
                 return ready.map(|()| sub);
             }
-            let woken = tokio::time::timeout_at(deadline, sub.shared.notify.notified()).await;
+            let woken = tokio::time::timeout_at(wait_until, sub.shared.notify.notified()).await;
             if woken.is_err() {
                 if let Some(ready) = wait_state(&sub) {
                     return ready.map(|()| sub);
@@ -554,7 +554,7 @@ impl HubInner {
     /// Publisher drop: the stream lingers for `continue_push`, subscribers stay attached.
     pub(crate) fn release(self: &Arc<Self>, p: &Publisher) {
         let now = Instant::now();
-        let until = now + self.config.continue_push;
+        let until = deadline(now, self.config.continue_push);
         let who = {
             let mut st = p.stream.lock();
             if !st.is_owner(p.generation) {

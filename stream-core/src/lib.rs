@@ -106,3 +106,14 @@ pub use media::{Codec, Frame, Track, TrackId};
 pub use publisher::{CloseReason, Publisher};
 pub use stats::{HubStats, StreamSnapshot, StreamState, SubscriberSnapshot};
 pub use subscriber::{EndReason, Subscriber, SubscriberEvent};
+
+// The handles cross tasks and threads: keep that a compile-time fact.
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn sync<T: Sync>() {}
+    send::<Hub>();
+    sync::<Hub>();
+    send::<Publisher>();
+    send::<Subscriber>();
+    send::<HubEvent>();
+};

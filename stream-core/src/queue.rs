@@ -349,4 +349,59 @@ mod tests {
         assert_eq!(q.pop(), Some(Err(EndReason::StreamEnded)));
         assert_eq!(q.ended(), Some(EndReason::StreamEnded));
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Offer {
+                key: bool,
+                size: usize,
+                step_ms: i64,
+            },
+            Pop,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (any::<bool>(), 0usize..600, 0i64..100)
+                    .prop_map(|(key, size, step_ms)| Op::Offer { key, size, step_ms }),
+                1 => Just(Op::Pop),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Bounds always hold, and every offered frame is delivered, queued or counted as
+            /// dropped, until the subscriber is disconnected for lag.
+            #[test]
+            fn bounded_and_conserving(ops in proptest::collection::vec(op(), 0..300)) {
+                let mut q = SubQueue::default();
+                let (mut now, mut offered) = (0i64, 0u64);
+                for op in ops {
+                    match op {
+                        Op::Offer { key, size, step_ms } => {
+                            now += step_ms * 1000;
+                            let frame = f(now / 1000, key, size);
+                            offered += 1;
+                            if q.offer(&frame, key, now, LIM) == Offer::Lagged {
+                                q.end(EndReason::Lagged, false);
+                                prop_assert_eq!(q.pop(), Some(Err(EndReason::Lagged)));
+                                return Ok(());
+                            }
+                        }
+                        Op::Pop => {
+                            let _ = q.pop();
+                        }
+                    }
+                    prop_assert!(q.queued_frames() <= LIM.max_frames);
+                    prop_assert!(q.queued_bytes() <= LIM.max_bytes || q.queued_frames() == 1);
+                    prop_assert_eq!(q.frames_out + q.queued_frames() as u64 + q.dropped, offered);
+                }
+            }
+        }
+    }
 }

@@ -146,7 +146,7 @@ impl StreamInner {
         delay: std::time::Duration,
     ) -> Option<Instant> {
         if self.phase == Phase::Live && self.subs.is_empty() && self.no_reader_at.is_none() {
-            let at = now + delay;
+            let at = crate::config::deadline(now, delay);
             self.no_reader_at = Some(at);
             Some(at)
         } else {

@@ -153,4 +153,33 @@ mod tests {
         t.map(1, i64::MIN, i64::MAX);
         assert!(t.newest_dts().is_some());
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever publishers send, and however often they change, dts never goes back
+            /// on a track, and nothing overflows.
+            #[test]
+            fn dts_never_decreases_per_track(
+                frames in proptest::collection::vec((0u8..3, any::<i64>(), any::<i64>(), any::<bool>()), 0..200)
+            ) {
+                let mut t = Timeline::default();
+                let mut last = [None::<i64>; 3];
+                for (track, dts, pts, switch) in frames {
+                    if switch {
+                        t.new_publisher();
+                    }
+                    let (d, _) = t.map(track, dts, pts);
+                    if let Some(prev) = last[usize::from(track)] {
+                        prop_assert!(d >= prev, "track {} went from {} to {}", track, prev, d);
+                    }
+                    last[usize::from(track)] = Some(d);
+                }
+            }
+        }
+    }
 }

@@ -293,3 +293,47 @@ fn digest_interop_with_ffmpeg_and_nginx() {
         &c1_digest
     ));
 }
+
+/// ffmpeg playing: its commands as a server sees them.
+#[test]
+fn ffmpeg_play_client_side() {
+    let (kind, msgs) = replay_server("ffmpeg-5.1_play.client-to-server.bin");
+    assert!(matches!(kind, Some(HandshakeKind::Digest(_))));
+    let (commands, _) = typed(&msgs);
+    let names: Vec<_> = commands.iter().map(Command::name).collect();
+    assert_eq!(
+        names,
+        [
+            "connect",
+            "createStream",
+            "getStreamLength",
+            "play",
+            "deleteStream"
+        ]
+    );
+    let Some(Command::Play(play)) = commands.get(3) else {
+        panic!("no play")
+    };
+    assert_eq!(play.name(), "cap2");
+    // ffmpeg's -rtmp_live default "any" sends start -2000 (ms-scaled -2).
+    assert_eq!(play.start, Some(-2000.0));
+    // ffmpeg sends Set Chunk Size and Set Buffer Length (User Control).
+    assert!(control_types(&msgs).contains(&4));
+}
+
+/// nginx answering ffmpeg's play, fed to our client handshake (simple mode:
+/// nginx's digest S1 is then simply echoed) and decoder.
+#[test]
+fn ffmpeg_play_server_side() {
+    let mut hs = ClientHandshake::new(PARAMS, false);
+    let msgs = replay(&fixture("ffmpeg-5.1_play.server-to-client.bin"), |read| {
+        let status = hs.handle_input(read).expect("handshake error");
+        (status, hs.take_leftover())
+    });
+    assert_eq!(
+        names(&msgs),
+        ["_result", "onStatus", "|RtmpSampleAccess", "onMetaData"]
+    );
+    assert_eq!(control_types(&msgs), [5, 6, 1, 4, 4]);
+    assert_eq!(check_media(&msgs), 190);
+}

@@ -511,6 +511,43 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
         #[test]
+        fn typed_commands_round_trip(
+            name in ".{0,40}",
+            tid in 0u32..1000,
+            start in proptest::option::of(-3000i32..100_000),
+            reset in proptest::option::of(proptest::prelude::any::<bool>()),
+        ) {
+            let tid = f64::from(tid);
+            // Play writes unset optional fields before a set one as their
+            // defaults, so only prefixes of (start, duration, reset) round-trip.
+            let start = start.map(f64::from);
+            let (duration, reset) = match (start, reset) {
+                (Some(_), Some(r)) => (Some(-1.0), Some(r)),
+                _ => (None, None),
+            };
+            let cmds = [
+                Command::Publish(Publish {
+                    transaction_id: tid,
+                    stream_name: name.clone(),
+                    publish_type: PublishType::Record,
+                }),
+                Command::Play(Play {
+                    transaction_id: tid,
+                    stream_name: name.clone(),
+                    start,
+                    duration,
+                    reset,
+                }),
+                Command::FcPublish(StreamName { transaction_id: tid, stream_name: name.clone() }),
+                Command::Connect(Connect::new(name.clone(), format!("rtmp://h/{name}"))),
+            ];
+            for c in cmds {
+                let back = Command::decode(&c.encode()).unwrap();
+                proptest::prop_assert_eq!(back, c);
+            }
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
             let _ = Command::decode(&b);
             let _ = DataMessage::decode(&b);

@@ -6,9 +6,9 @@ use nom::number::complete::{be_u32, be_u8};
 
 use crate::error::FlvError;
 use crate::fourcc::FourCc;
-use crate::parse::need;
+use crate::parse::{need, tail};
 
-/// `SoundFormat` (UB[4]).
+/// `SoundFormat` (`UB[4]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SoundFormat {
@@ -93,7 +93,7 @@ const EX_HEADER: u8 = 9;
 pub struct LegacyAudioHeader {
     /// Codec.
     pub format: SoundFormat,
-    /// `SoundRate` (UB[2]): 0 = 5.5 kHz, 1 = 11 kHz, 2 = 22 kHz, 3 = 44 kHz.
+    /// `SoundRate` (`UB[2]`): 0 = 5.5 kHz, 1 = 11 kHz, 2 = 22 kHz, 3 = 44 kHz.
     /// For AAC always 3; the real rate is in the AudioSpecificConfig.
     pub rate: u8,
     /// `SoundSize`: true for 16-bit samples, false for 8-bit.
@@ -350,11 +350,6 @@ impl AudioTag {
             | AudioTag::Enhanced { data, .. } => data,
         }
     }
-}
-
-/// The part of `body` after the parser stopped at `rest`, without copying.
-pub(crate) fn tail(body: &Bytes, rest: &[u8]) -> Bytes {
-    body.slice(body.len().saturating_sub(rest.len())..)
 }
 
 #[cfg(test)]

@@ -26,6 +26,11 @@ pub(crate) fn put_u24(out: &mut bytes::BytesMut, v: u32) {
     out.put_slice(&v.to_be_bytes()[1..]);
 }
 
+/// The part of `body` after the parser stopped at `rest`, without copying.
+pub(crate) fn tail(body: &bytes::Bytes, rest: &[u8]) -> bytes::Bytes {
+    body.slice(body.len().saturating_sub(rest.len())..)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

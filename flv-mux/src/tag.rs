@@ -13,7 +13,7 @@ pub const PREVIOUS_TAG_SIZE_LEN: usize = 4;
 /// Largest DataSize the 24-bit field can carry.
 pub const MAX_DATA_SIZE: u32 = 0x00FF_FFFF;
 
-/// `TagType` (UB[5]): what the payload is.
+/// `TagType` (`UB[5]`): what the payload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TagType {

@@ -5,12 +5,11 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::number::complete::{be_u32, be_u8};
 
-use crate::audio::tail;
 use crate::error::FlvError;
 use crate::fourcc::FourCc;
-use crate::parse::{need, put_u24, si24};
+use crate::parse::{need, put_u24, si24, tail};
 
-/// `FrameType` (UB[4] legacy, UB[3] enhanced).
+/// `FrameType` (`UB[4]` legacy, `UB[3]` enhanced).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameType {
     /// 1: keyframe (seekable).
@@ -53,7 +52,7 @@ impl FrameType {
     }
 }
 
-/// Legacy `CodecID` (UB[4]).
+/// Legacy `CodecID` (`UB[4]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CodecId {

@@ -130,10 +130,9 @@ impl HevcDecoderConfigurationRecord {
         })
     }
 
-    /// Builds a record from VPS, SPS and PPS NAL units, copying the
-    /// profile/tier/level fields from the SPS `profile_tier_level`
-    /// (H.265 7.3.3; bytes 3..15 of the SPS NAL, before any emulation
-    /// prevention byte can occur in practice).
+    /// Builds a record from VPS, SPS and PPS NAL units, copying profile,
+    /// tier, level, chroma format and bit depths from the parsed SPS
+    /// (H.265 7.3.2.2 and `profile_tier_level`, 7.3.3).
     pub fn from_parameter_sets(vps: Bytes, sps: Bytes, pps: Bytes) -> Result<Self, FlvError> {
         let info = super::HevcSps::parse(&sps)?;
         let array = |nal_type, nal: Bytes| HevcNalArray {

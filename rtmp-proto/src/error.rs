@@ -48,6 +48,10 @@ pub enum Malformed {
         /// Offset of the sub-message header inside the aggregate payload.
         offset: usize,
     },
+    /// A chunk header that does not parse (unreachable with the current
+    /// parsers, which only ever ask for more bytes; kept for their contract).
+    #[error("chunk header")]
+    ChunkHeader,
     /// An AMF0 command body did not decode.
     #[error("command body: {0}")]
     Command(String),

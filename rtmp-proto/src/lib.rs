@@ -49,4 +49,5 @@ pub mod message;
 
 pub use chunk::{ChunkDecoder, ChunkDecoderConfig, ChunkEncoder};
 pub use error::{Error, Result};
+pub use handshake::{ClientHandshake, HandshakeParams, HandshakeStatus, ServerHandshake};
 pub use message::Message;

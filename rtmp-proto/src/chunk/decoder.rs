@@ -384,12 +384,7 @@ impl ChunkDecoder {
 /// The nom header parsers only fail with `Incomplete`; this is for the
 /// unreachable rest.
 fn malformed_header() -> Error {
-    Malformed::BodyLength {
-        what: "chunk header",
-        expected: 1,
-        got: 0,
-    }
-    .into()
+    Malformed::ChunkHeader.into()
 }
 
 #[cfg(test)]

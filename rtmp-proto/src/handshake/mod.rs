@@ -23,6 +23,27 @@
 //! else is [`Unsupported::Version`]. Answering a 6 with a plain 3 would only
 //! fail later in a confusing way, since the client then encrypts its chunks.
 //!
+//! The drive loop an IO driver runs (here both ends in memory):
+//!
+//! ```
+//! use rtmp_proto::handshake::{
+//!     ClientHandshake, HandshakeParams, HandshakeStatus, ServerHandshake,
+//! };
+//!
+//! let mut server = ServerHandshake::new(HandshakeParams { epoch: 0, seed: [1; 32] });
+//! let mut client = ClientHandshake::new(HandshakeParams { epoch: 0, seed: [2; 32] }, true);
+//! let c0c1 = client.poll_transmit().unwrap();
+//! server.handle_input(&c0c1)?;
+//! let s0s1s2 = server.poll_transmit().unwrap();
+//! assert_eq!(client.handle_input(&s0s1s2)?, HandshakeStatus::Done);
+//! let mut c2 = client.poll_transmit().unwrap().to_vec();
+//! c2.extend_from_slice(b"first chunk bytes");
+//! assert_eq!(server.handle_input(&c2)?, HandshakeStatus::Done);
+//! // What followed C2 belongs to the chunk decoder.
+//! assert_eq!(&server.take_leftover()[..], b"first chunk bytes");
+//! # Ok::<(), rtmp_proto::Error>(())
+//! ```
+//!
 //! [`Unsupported::Encrypted`]: crate::error::Unsupported::Encrypted
 //! [`Unsupported::Version`]: crate::error::Unsupported::Version
 

@@ -39,7 +39,8 @@ pub struct HubConfig {
     pub subscriber_queue_frames: usize,
     /// [16 MiB] Bound on bytes queued for one subscriber (the initial GOP burst comes on top).
     pub subscriber_queue_bytes: usize,
-    /// [5 s] A subscriber further behind than this (in stream time) is disconnected.
+    /// [5 s] A subscriber further behind than this, both in stream time (dts) and on the
+    /// clock, is disconnected with `EndReason::Lagged`.
     pub max_lag: Duration,
     /// [1024] Capacity of the lifecycle event broadcast (slow listeners lose old events).
     pub event_capacity: usize,

@@ -52,6 +52,7 @@ impl Hub {
             max_frames: config.subscriber_queue_frames,
             max_bytes: config.subscriber_queue_bytes,
             max_lag_us: micros(config.max_lag),
+            max_lag: config.max_lag,
         };
         Hub {
             inner: Arc::new(HubInner {
@@ -494,12 +495,15 @@ impl HubInner {
                 reg.entry(key.clone())
                     .or_insert_with(|| self.new_stream(key, now)),
             );
-            stream.lock().attach(SubSlot {
-                id,
-                who: who.clone(),
-                since: SystemTime::now(),
-                shared: Arc::clone(&shared),
-            });
+            stream.lock().attach(
+                SubSlot {
+                    id,
+                    who: who.clone(),
+                    since: SystemTime::now(),
+                    shared: Arc::clone(&shared),
+                },
+                now,
+            );
             stream
         };
         debug!(key = %key, session = who.session_id, subscriber = id, "subscriber added");

@@ -6,15 +6,21 @@
 //! * When full, the queued frames are dropped and the subscriber skips to the next frame that
 //!   starts a GOP (a video keyframe; any frame in an audio-only stream). Audio resumes with
 //!   that keyframe. Every dropped frame is counted. `Tracks` events are never dropped.
-//! * Lag is measured in stream time: each queued frame remembers the newest dts of the stream
-//!   when it was queued; `behind_since` is that mark for the oldest frame not yet read, and it
-//!   only moves forward when the subscriber reads. A subscriber more than `max_lag` behind,
-//!   or skipping for longer than that, is disconnected (`EndReason::Lagged`). A subscriber
-//!   that never reads is therefore gone within `max_lag` of stream time, holding at most the
-//!   bounded queue meanwhile.
+//! * Lag: each queued frame carries a [`Mark`], the newest dts of the stream and the clock
+//!   when it was queued; `behind_since` is the mark of the oldest frame not yet read, and it
+//!   only moves forward when the subscriber reads (clearing a full queue does not move it, so
+//!   skipping counts as being behind). A subscriber is disconnected (`EndReason::Lagged`)
+//!   when it is more than `max_lag` behind both in stream time (dts) and on the clock: the
+//!   dts test alone would disconnect healthy players on a camera's timestamp jump or on a
+//!   publisher flushing a backlog, the clock test alone would miss a publisher pushing faster
+//!   than real time. A subscriber that never reads is gone within `max_lag`, holding at most
+//!   the bounded queue meanwhile.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::{EndReason, Frame, SubscriberEvent};
 
@@ -24,6 +30,24 @@ pub(crate) struct Limits {
     pub(crate) max_frames: usize,
     pub(crate) max_bytes: usize,
     pub(crate) max_lag_us: i64,
+    pub(crate) max_lag: Duration,
+}
+
+/// Where the stream was when a frame was queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark {
+    /// The newest dts pushed on the stream.
+    pub(crate) dts: i64,
+    /// The clock.
+    pub(crate) at: Instant,
+}
+
+impl Mark {
+    /// True when `self` is more than the lag limit after `since`, in dts and on the clock.
+    fn lags(self, since: Mark, limits: Limits) -> bool {
+        self.dts.saturating_sub(since.dts) > limits.max_lag_us
+            && self.at.saturating_duration_since(since.at) > limits.max_lag
+    }
 }
 
 /// What happened to an offered frame.
@@ -41,7 +65,7 @@ pub(crate) enum Offer {
 struct Item {
     event: SubscriberEvent,
     /// Newest stream dts when queued (frames only).
-    mark: Option<i64>,
+    mark: Option<Mark>,
     size: usize,
 }
 
@@ -54,7 +78,7 @@ pub(crate) struct SubQueue {
     allowance_frames: usize,
     allowance_bytes: usize,
     skipping: bool,
-    behind_since: Option<i64>,
+    behind_since: Option<Mark>,
     ended: Option<EndReason>,
     pub(crate) dropped: u64,
     pub(crate) frames_out: u64,
@@ -77,7 +101,7 @@ impl SubQueue {
     pub(crate) fn push_burst<'a>(
         &mut self,
         frames: impl Iterator<Item = &'a Arc<Frame>>,
-        mark: i64,
+        mark: Mark,
     ) {
         for f in frames {
             self.allowance_frames += 1;
@@ -86,7 +110,7 @@ impl SubQueue {
         }
     }
 
-    fn enqueue(&mut self, frame: &Arc<Frame>, mark: i64) {
+    fn enqueue(&mut self, frame: &Arc<Frame>, mark: Mark) {
         let size = frame.len();
         self.frames += 1;
         self.bytes = self.bytes.saturating_add(size);
@@ -101,19 +125,19 @@ impl SubQueue {
     }
 
     /// Offers a live frame. `starts_gop`: a video keyframe, or any frame of an audio-only
-    /// stream. `newest` is the newest dts pushed on the stream (this frame included).
+    /// stream. `now` is the newest dts pushed on the stream (this frame included) and the clock.
     pub(crate) fn offer(
         &mut self,
         frame: &Arc<Frame>,
         starts_gop: bool,
-        newest: i64,
+        now: Mark,
         limits: Limits,
     ) -> Offer {
         if self.ended.is_some() {
             return Offer::Queued;
         }
         if let Some(since) = self.behind_since {
-            if newest.saturating_sub(since) > limits.max_lag_us {
+            if now.lags(since, limits) {
                 return Offer::Lagged;
             }
         }
@@ -138,7 +162,7 @@ impl SubQueue {
             }
             self.dropped += dropped;
         }
-        self.enqueue(frame, newest);
+        self.enqueue(frame, now);
         if dropped > 0 {
             Offer::Dropped(dropped)
         } else {
@@ -217,7 +241,22 @@ mod tests {
         max_frames: 4,
         max_bytes: 1000,
         max_lag_us: 1_000_000,
+        max_lag: Duration::from_secs(1),
     };
+
+    /// A mark `us` microseconds into the stream, the clock advancing with it (real time).
+    fn at(us: i64) -> Mark {
+        Mark {
+            dts: us,
+            at: base() + Duration::from_micros(u64::try_from(us).unwrap_or(0)),
+        }
+    }
+
+    fn base() -> Instant {
+        use std::sync::OnceLock;
+        static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+        Instant::from_std(*BASE.get_or_init(std::time::Instant::now))
+    }
 
     fn f(dts_ms: i64, key: bool, size: usize) -> Arc<Frame> {
         Arc::new(Frame {
@@ -241,20 +280,20 @@ mod tests {
         let mut q = SubQueue::default();
         for i in 0..4 {
             assert_eq!(
-                q.offer(&f(i, i == 0, 10), i == 0, i * 1000, LIM),
+                q.offer(&f(i, i == 0, 10), i == 0, at(i * 1000), LIM),
                 Offer::Queued
             );
         }
         assert_eq!(
-            q.offer(&f(4, false, 10), false, 4000, LIM),
+            q.offer(&f(4, false, 10), false, at(4000), LIM),
             Offer::Dropped(5)
         );
         assert_eq!(
-            q.offer(&f(5, false, 10), false, 5000, LIM),
+            q.offer(&f(5, false, 10), false, at(5000), LIM),
             Offer::Dropped(1)
         );
         assert_eq!(q.queued_frames(), 0);
-        assert_eq!(q.offer(&f(6, true, 10), true, 6000, LIM), Offer::Queued);
+        assert_eq!(q.offer(&f(6, true, 10), true, at(6000), LIM), Offer::Queued);
         assert_eq!(q.dropped, 6);
         assert_eq!(dts(q.pop()), 6);
         assert!(q.pop().is_none());
@@ -264,19 +303,25 @@ mod tests {
     fn keyframe_arriving_on_a_full_queue_is_kept() {
         let mut q = SubQueue::default();
         for i in 0..4 {
-            q.offer(&f(i, false, 10), false, 0, LIM);
+            q.offer(&f(i, false, 10), false, at(0), LIM);
         }
-        assert_eq!(q.offer(&f(9, true, 10), true, 0, LIM), Offer::Dropped(4));
+        assert_eq!(
+            q.offer(&f(9, true, 10), true, at(0), LIM),
+            Offer::Dropped(4)
+        );
         assert_eq!(dts(q.pop()), 9);
     }
 
     #[test]
     fn byte_bound_applies() {
         let mut q = SubQueue::default();
-        assert_eq!(q.offer(&f(0, true, 600), true, 0, LIM), Offer::Queued);
-        assert_eq!(q.offer(&f(1, false, 600), false, 0, LIM), Offer::Dropped(2));
+        assert_eq!(q.offer(&f(0, true, 600), true, at(0), LIM), Offer::Queued);
+        assert_eq!(
+            q.offer(&f(1, false, 600), false, at(0), LIM),
+            Offer::Dropped(2)
+        );
         // A single oversized frame on an empty queue is still delivered.
-        assert_eq!(q.offer(&f(2, true, 5000), true, 0, LIM), Offer::Queued);
+        assert_eq!(q.offer(&f(2, true, 5000), true, at(0), LIM), Offer::Queued);
         assert_eq!(q.queued_bytes(), 5000);
     }
 
@@ -285,7 +330,7 @@ mod tests {
         let mut q = SubQueue::default();
         q.push_tracks(Arc::from(Vec::new()));
         for i in 0..5 {
-            q.offer(&f(i, false, 1), false, 0, LIM);
+            q.offer(&f(i, false, 1), false, at(0), LIM);
         }
         assert!(matches!(q.pop(), Some(Ok(SubscriberEvent::Tracks(_)))));
         assert!(q.pop().is_none());
@@ -295,9 +340,9 @@ mod tests {
     fn burst_may_exceed_the_frame_bound() {
         let mut q = SubQueue::default();
         let gop: Vec<_> = (0..10).map(|i| f(i, i == 0, 10)).collect();
-        q.push_burst(gop.iter(), 9000);
+        q.push_burst(gop.iter(), at(9000));
         assert_eq!(
-            q.offer(&f(10, false, 10), false, 10_000, LIM),
+            q.offer(&f(10, false, 10), false, at(10_000), LIM),
             Offer::Queued
         );
         assert_eq!(q.queued_frames(), 11);
@@ -308,7 +353,12 @@ mod tests {
         let mut q = SubQueue::default();
         let mut outcome = Offer::Queued;
         for i in 0..100 {
-            outcome = q.offer(&f(i * 40, i % 10 == 0, 10), i % 10 == 0, i * 40_000, LIM);
+            outcome = q.offer(
+                &f(i * 40, i % 10 == 0, 10),
+                i % 10 == 0,
+                at(i * 40_000),
+                LIM,
+            );
             if outcome == Offer::Lagged {
                 assert!(i * 40 > 1000 && i * 40 <= 1040, "lagged at {i}");
                 break;
@@ -318,11 +368,35 @@ mod tests {
     }
 
     #[test]
+    fn a_timestamp_jump_or_a_stalled_clock_alone_does_not_lag() {
+        let mut q = SubQueue::default();
+        q.offer(&f(0, true, 1), true, at(0), LIM);
+        let jump = Mark {
+            dts: 3_600_000_000,
+            at: base() + Duration::from_millis(40),
+        };
+        assert_eq!(
+            q.offer(&f(3_600_000, false, 1), false, jump, LIM),
+            Offer::Queued
+        );
+        let late = Mark {
+            dts: 80_000,
+            at: base() + Duration::from_secs(60),
+        };
+        assert_eq!(q.offer(&f(80, false, 1), false, late, LIM), Offer::Queued);
+        let both = Mark {
+            dts: 3_600_000_000,
+            at: base() + Duration::from_secs(60),
+        };
+        assert_eq!(q.offer(&f(81, false, 1), false, both, LIM), Offer::Lagged);
+    }
+
+    #[test]
     fn reading_subscriber_never_lags() {
         let mut q = SubQueue::default();
         for i in 0..1000 {
             assert_ne!(
-                q.offer(&f(i * 40, true, 10), true, i * 40_000, LIM),
+                q.offer(&f(i * 40, true, 10), true, at(i * 40_000), LIM),
                 Offer::Lagged
             );
             assert_eq!(dts(q.pop()), i * 40);
@@ -334,7 +408,7 @@ mod tests {
     #[test]
     fn end_drains_or_frees() {
         let mut q = SubQueue::default();
-        q.offer(&f(0, true, 1), true, 0, LIM);
+        q.offer(&f(0, true, 1), true, at(0), LIM);
         q.end(EndReason::StreamEnded, true);
         q.end(EndReason::Closed, false);
         assert_eq!(
@@ -343,7 +417,7 @@ mod tests {
             "first reason wins"
         );
         let mut q = SubQueue::default();
-        q.offer(&f(0, true, 1), true, 0, LIM);
+        q.offer(&f(0, true, 1), true, at(0), LIM);
         q.end(EndReason::StreamEnded, true);
         assert!(matches!(q.pop(), Some(Ok(_))));
         assert_eq!(q.pop(), Some(Err(EndReason::StreamEnded)));
@@ -387,7 +461,7 @@ mod tests {
                             now += step_ms * 1000;
                             let frame = f(now / 1000, key, size);
                             offered += 1;
-                            if q.offer(&frame, key, now, LIM) == Offer::Lagged {
+                            if q.offer(&frame, key, at(now), LIM) == Offer::Lagged {
                                 q.end(EndReason::Lagged, false);
                                 prop_assert_eq!(q.pop(), Some(Err(EndReason::Lagged)));
                                 return Ok(());

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::gop::GopCache;
 use crate::publisher::PubShared;
-use crate::queue::{Limits, Offer};
+use crate::queue::{Limits, Mark, Offer};
 use crate::stats::{BitrateMeter, StreamState, SubscriberSnapshot};
 use crate::subscriber::SubShared;
 use crate::timeline::Timeline;
@@ -155,13 +155,16 @@ impl StreamInner {
     }
 
     /// Attaches a subscriber: tracks and the GOP burst first when the stream has media.
-    pub(crate) fn attach(&mut self, slot: SubSlot) {
+    pub(crate) fn attach(&mut self, slot: SubSlot, now: Instant) {
         if matches!(self.phase, Phase::Live | Phase::Lingering { .. }) {
             let mut q = slot.shared.queue();
             if !self.tracks.is_empty() {
                 q.push_tracks(Arc::clone(&self.tracks));
             }
-            let mark = self.timeline.newest_dts().unwrap_or(0);
+            let mark = Mark {
+                dts: self.timeline.newest_dts().unwrap_or(0),
+                at: now,
+            };
             q.push_burst(self.gop.frames(), mark);
         }
         slot.shared.notify.notify_one();
@@ -212,17 +215,17 @@ impl StreamInner {
         let (dts, pts) = self.timeline.map(frame.track, frame.dts_us, frame.pts_us);
         frame.dts_us = dts;
         frame.pts_us = pts;
-        let newest = self.timeline.newest_dts().unwrap_or(dts);
+        let mark = Mark {
+            dts: self.timeline.newest_dts().unwrap_or(dts),
+            at: now,
+        };
         let starts_gop = frame.keyframe && (is_video || !video_mode);
         let frame = Arc::new(frame);
         self.gop.push(&frame, is_video, video_mode);
         let mut out = PushOutcome::default();
         let mut i = 0;
         while let Some(slot) = self.subs.get(i) {
-            let offer = slot
-                .shared
-                .queue()
-                .offer(&frame, starts_gop, newest, limits);
+            let offer = slot.shared.queue().offer(&frame, starts_gop, mark, limits);
             match offer {
                 Offer::Lagged => {
                     let slot = self.subs.swap_remove(i);

@@ -120,8 +120,9 @@ async fn never_reading_subscriber_is_disconnected_while_the_others_get_every_fra
     let mut reader = hub.subscribe(&k, peer(9)).await.unwrap();
     let mut received = 0usize;
     let mut pushed = 0usize;
-    // 20 s of 25 fps video + audio with 4 kB frames, pushed at full rate.
+    // 20 s of 25 fps video + audio with 4 kB frames, pushed in real time (paused clock).
     for i in 0..500 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
         p.push(vframe(i * 40, i % 50 == 0, 4096)).unwrap();
         p.push(aframe(i * 40 + 10)).unwrap();
         pushed += 2;
@@ -165,6 +166,7 @@ async fn never_reading_subscriber_is_dropped_within_max_lag() {
     let mut stuck = hub.subscribe(&k, peer(8)).await.unwrap();
     let mut lagged_at = None;
     for i in 0..500 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
         p.push(vframe(i * 40, i % 50 == 0, 100)).unwrap();
         if lagged_at.is_none() && hub.stream(&k).unwrap().subscribers.is_empty() {
             lagged_at = Some(i * 40);
@@ -176,4 +178,26 @@ async fn never_reading_subscriber_is_dropped_within_max_lag() {
         "disconnected at {at} ms of stream time"
     );
     assert_eq!(stuck.recv().await, Err(EndReason::Lagged));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timestamp_jump_does_not_disconnect_healthy_subscribers() {
+    let hub = hub();
+    let k = key("cam");
+    let mut p = hub.publish(k.clone(), peer(1)).unwrap();
+    p.set_tracks(av_tracks());
+    let mut sub = hub.subscribe(&k, peer(9)).await.unwrap();
+    let mut got = 0;
+    for i in 0..100 {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        // The camera's clock jumps by an hour halfway, while the player still has the
+        // previous audio frame queued: an hour behind in dts, 40 ms on the clock.
+        let jump = if i >= 50 { 3_600_000 } else { 0 };
+        p.push(vframe(jump + i * 40, i % 25 == 0, 100)).unwrap();
+        got += frames(&drain(&mut sub)).len();
+        p.push(aframe(jump + i * 40 + 5)).unwrap();
+    }
+    got += frames(&drain(&mut sub)).len();
+    assert_eq!(got, 200);
+    assert_eq!(hub.stream(&k).unwrap().subscribers.len(), 1);
 }

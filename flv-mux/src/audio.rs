@@ -261,13 +261,23 @@ impl AudioTag {
         })
     }
 
-    /// Appends the encoded body.
+    /// Appends the encoded body: [`encode_header`](Self::encode_header)
+    /// followed by the payload.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), FlvError> {
+        self.encode_header(out)?;
+        out.put_slice(self.data());
+        Ok(())
+    }
+
+    /// Appends only the tag-body header (the bytes before the payload), so
+    /// callers can send the payload `Bytes` as is, without copying (see
+    /// [`encode_tag_parts`](crate::encode_tag_parts)).
+    pub fn encode_header(&self, out: &mut BytesMut) -> Result<(), FlvError> {
         match self {
             AudioTag::Aac {
                 header,
                 packet_type,
-                data,
+                ..
             } => {
                 let header = LegacyAudioHeader {
                     format: SoundFormat::Aac,
@@ -278,25 +288,22 @@ impl AudioTag {
                     AacPacketType::SequenceHeader => 0,
                     AacPacketType::Raw => 1,
                 });
-                out.put_slice(data);
             }
-            AudioTag::Legacy { header, data } => {
+            AudioTag::Legacy { header, .. } => {
                 if header.format == SoundFormat::Aac || header.format.to_u8() == EX_HEADER {
                     return Err(FlvError::Unencodable(
                         "legacy audio with AAC/ExHeader format; use AudioTag::Aac or Enhanced",
                     ));
                 }
                 out.put_u8(header.to_u8());
-                out.put_slice(data);
             }
             AudioTag::Enhanced {
                 packet_type,
                 fourcc,
-                data,
+                ..
             } => {
                 out.put_u8(EX_HEADER << 4 | packet_type.to_u8());
                 out.put_slice(&fourcc.0);
-                out.put_slice(data);
             }
         }
         Ok(())

@@ -32,7 +32,8 @@
 //!   element counts and string lengths are checked before anything is
 //!   buffered or allocated from a wire count.
 //! - **Zero copy**: payloads are [`bytes::Bytes`] slices of the input;
-//!   [`FlvTag::encode_parts`] writes a tag without copying its payload.
+//!   [`FlvTag::encode_parts`] and [`encode_tag_parts`] write a tag without
+//!   copying its payload.
 //!
 //! Write a tag and read it back:
 //!
@@ -83,6 +84,9 @@ pub use fourcc::FourCc;
 pub use header::{FlvHeader, HEADER_LEN, MAX_DATA_OFFSET};
 pub use reader::{FlvEvent, FlvReader, DEFAULT_MAX_TAG_SIZE};
 pub use script::{Metadata, ScriptData, ON_METADATA, SET_DATA_FRAME};
-pub use tag::{FlvTag, TagHeader, TagType, MAX_DATA_SIZE, PREVIOUS_TAG_SIZE_LEN, TAG_HEADER_LEN};
+pub use tag::{
+    encode_tag_parts, FlvTag, TagHeader, TagType, MAX_DATA_SIZE, PREVIOUS_TAG_SIZE_LEN,
+    TAG_HEADER_LEN,
+};
 pub use video::{AvcPacketType, CodecId, FrameType, VideoPacketType, VideoTag};
 pub use writer::{encode_header, FlvWriter};

@@ -153,12 +153,69 @@ impl FlvTag {
     /// vectored writes: the payload is shared, not copied, so one media
     /// frame fans out to many HTTP-FLV viewers without copies.
     pub fn encode_parts(&self) -> Result<[Bytes; 3], FlvError> {
-        let header = self.header()?;
-        let mut head = BytesMut::with_capacity(TAG_HEADER_LEN);
-        header.encode(&mut head);
-        let trailer = Bytes::copy_from_slice(&(self.tag_size() as u32).to_be_bytes());
-        Ok([head.freeze(), self.data.clone(), trailer])
+        parts(
+            self.tag_type,
+            self.timestamp,
+            self.stream_id,
+            &[],
+            &self.data,
+        )
     }
+}
+
+/// Encodes a tag whose body is `body_header` followed by `payload` as three
+/// buffers for a vectored write: FLV tag header plus `body_header` (e.g.
+/// from [`VideoTag::encode_header`](crate::VideoTag::encode_header)), the
+/// payload itself (shared, not copied), and the PreviousTagSize.
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use flv_mux::{encode_tag_parts, FlvTag, TagType, VideoTag};
+///
+/// let frame = Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]); // shared by all viewers
+/// let tag = VideoTag::avc_nalus(true, 40, frame.clone());
+/// let mut head = BytesMut::new();
+/// tag.encode_header(&mut head)?;
+/// let parts = encode_tag_parts(TagType::Video, 1000, &head, &frame)?;
+/// assert_eq!(parts[1].as_ptr(), frame.as_ptr()); // not copied
+///
+/// let mut whole = BytesMut::new();
+/// FlvTag::new(TagType::Video, 1000, tag.to_bytes()?).encode(&mut whole)?;
+/// assert_eq!(parts.concat(), whole.to_vec());
+/// # Ok::<(), flv_mux::FlvError>(())
+/// ```
+pub fn encode_tag_parts(
+    tag_type: TagType,
+    timestamp: u32,
+    body_header: &[u8],
+    payload: &Bytes,
+) -> Result<[Bytes; 3], FlvError> {
+    parts(tag_type, timestamp, 0, body_header, payload)
+}
+
+fn parts(
+    tag_type: TagType,
+    timestamp: u32,
+    stream_id: u32,
+    body_header: &[u8],
+    payload: &Bytes,
+) -> Result<[Bytes; 3], FlvError> {
+    let data_size = u32::try_from(body_header.len() + payload.len())
+        .ok()
+        .filter(|&n| n <= MAX_DATA_SIZE)
+        .ok_or(FlvError::Unencodable("tag body larger than 16 MiB - 1"))?;
+    let header = TagHeader {
+        tag_type,
+        filter: false,
+        data_size,
+        timestamp,
+        stream_id,
+    };
+    let mut head = BytesMut::with_capacity(TAG_HEADER_LEN + body_header.len());
+    header.encode(&mut head);
+    head.put_slice(body_header);
+    let trailer = Bytes::copy_from_slice(&(data_size + TAG_HEADER_LEN as u32).to_be_bytes());
+    Ok([head.freeze(), payload.clone(), trailer])
 }
 
 #[cfg(test)]

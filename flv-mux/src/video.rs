@@ -289,15 +289,25 @@ impl VideoTag {
         })
     }
 
-    /// Appends the encoded body.
+    /// Appends the encoded body: [`encode_header`](Self::encode_header)
+    /// followed by the payload.
     pub fn encode(&self, out: &mut BytesMut) -> Result<(), FlvError> {
+        self.encode_header(out)?;
+        out.put_slice(self.data());
+        Ok(())
+    }
+
+    /// Appends only the tag-body header (the bytes before the payload), so
+    /// callers can send the payload `Bytes` as is, without copying (see
+    /// [`encode_tag_parts`](crate::encode_tag_parts)).
+    pub fn encode_header(&self, out: &mut BytesMut) -> Result<(), FlvError> {
         match self {
             VideoTag::Avc {
                 frame_type,
                 codec,
                 packet_type,
                 composition_time,
-                data,
+                ..
             } => {
                 if !codec.has_packet_type() {
                     return Err(FlvError::Unencodable(
@@ -311,12 +321,9 @@ impl VideoTag {
                     AvcPacketType::EndOfSequence => 2,
                 });
                 put_cts(out, *composition_time)?;
-                out.put_slice(data);
             }
             VideoTag::Legacy {
-                frame_type,
-                codec,
-                data,
+                frame_type, codec, ..
             } => {
                 if codec.has_packet_type() {
                     return Err(FlvError::Unencodable(
@@ -324,14 +331,13 @@ impl VideoTag {
                     ));
                 }
                 out.put_u8(frame_type.to_u8() << 4 | codec.to_u8());
-                out.put_slice(data);
             }
             VideoTag::Enhanced {
                 frame_type,
                 packet_type,
                 fourcc,
                 composition_time,
-                data,
+                ..
             } => {
                 out.put_u8(0x80 | frame_type.to_u8() << 4 | packet_type.to_u8());
                 out.put_slice(&fourcc.0);
@@ -342,7 +348,6 @@ impl VideoTag {
                         "composition time on a packet type/codec that has none",
                     ));
                 }
-                out.put_slice(data);
             }
             VideoTag::EnhancedCommand {
                 packet_type,
@@ -447,12 +452,13 @@ impl VideoTag {
     }
 
     /// The payload after all tag-body headers (empty for command frames).
-    pub fn data(&self) -> Bytes {
+    pub fn data(&self) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
         match self {
             VideoTag::Avc { data, .. }
             | VideoTag::Legacy { data, .. }
-            | VideoTag::Enhanced { data, .. } => data.clone(),
-            VideoTag::EnhancedCommand { .. } => Bytes::new(),
+            | VideoTag::Enhanced { data, .. } => data,
+            VideoTag::EnhancedCommand { .. } => &EMPTY,
         }
     }
 }
@@ -513,7 +519,7 @@ mod tests {
         let body = Bytes::from_static(&[0xA3, b'h', b'v', b'c', b'1', 7]);
         let tag = VideoTag::decode(&body).unwrap();
         assert_eq!(tag.composition_time(), 0);
-        assert_eq!(tag.data(), Bytes::from_static(&[7]));
+        assert_eq!(tag.data(), &Bytes::from_static(&[7]));
         assert_eq!(tag.to_bytes().unwrap(), body);
 
         let body = Bytes::from_static(&[0x90, b'a', b'v', b'0', b'1', 0x81]);

@@ -1,13 +1,13 @@
 //! Walks a real FLV file written by ffmpeg 5.1 (see
 //! `tests/fixtures/ffmpeg_x264_aac_320x240.md`) and re-encodes it.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use flv_mux::aac::AudioSpecificConfig;
 use flv_mux::avc::{AvcDecoderConfigurationRecord, AvcSps};
 use flv_mux::nalu::{annexb_to_length_prefixed, length_prefixed_to_annexb};
 use flv_mux::{
-    AudioTag, AvcPacketType, FlvEvent, FlvHeader, FlvReader, FlvTag, FlvWriter, ScriptData,
-    TagType, VideoTag,
+    encode_tag_parts, AudioTag, AvcPacketType, FlvEvent, FlvHeader, FlvReader, FlvTag, FlvWriter,
+    ScriptData, TagType, VideoTag,
 };
 
 const FIXTURE: &[u8] = include_bytes!("fixtures/ffmpeg_x264_aac_320x240.flv");
@@ -65,7 +65,7 @@ fn avc_sequence_header_gives_320x240() {
         .map(|t| VideoTag::decode(&t.data).unwrap())
         .find(VideoTag::is_sequence_header)
         .expect("AVC sequence header");
-    let record = AvcDecoderConfigurationRecord::decode(&seq.data()).unwrap();
+    let record = AvcDecoderConfigurationRecord::decode(seq.data()).unwrap();
     assert_eq!(record.nal_length_size, 4);
     let sps = AvcSps::parse(&record.sps[0]).unwrap();
     assert_eq!((sps.width, sps.height), (320, 240));
@@ -117,7 +117,7 @@ fn every_body_parses_and_re_encodes() {
                 with_cts += usize::from(v.composition_time() != 0);
                 if !v.is_sequence_header() {
                     // Length-prefixed -> Annex B -> length-prefixed.
-                    let ab = length_prefixed_to_annexb(&v.data(), 4).unwrap();
+                    let ab = length_prefixed_to_annexb(v.data(), 4).unwrap();
                     assert_eq!(annexb_to_length_prefixed(&ab).unwrap(), v.data());
                 }
             }
@@ -141,6 +141,28 @@ fn every_body_parses_and_re_encodes() {
     let p0 = tags[1].data.as_ptr() as usize;
     let p1 = tags[2].data.as_ptr() as usize;
     assert_eq!(p1, p0 + tags[1].data.len() + 4 + 11);
+}
+
+/// The zero-copy path (body header + shared payload) writes the same bytes.
+#[test]
+fn zero_copy_parts_reproduce_every_media_tag() {
+    let (_, tags) = read_all();
+    for t in tags.iter().filter(|t| t.tag_type != TagType::Script) {
+        let mut head = BytesMut::new();
+        let payload = if t.tag_type == TagType::Video {
+            let v = VideoTag::decode(&t.data).unwrap();
+            v.encode_header(&mut head).unwrap();
+            v.data().clone()
+        } else {
+            let a = AudioTag::decode(&t.data).unwrap();
+            a.encode_header(&mut head).unwrap();
+            a.data().clone()
+        };
+        let parts = encode_tag_parts(t.tag_type, t.timestamp, &head, &payload).unwrap();
+        let mut whole = BytesMut::new();
+        t.encode(&mut whole).unwrap();
+        assert_eq!(parts.concat(), whole.to_vec());
+    }
 }
 
 #[test]

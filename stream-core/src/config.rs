@@ -16,33 +16,33 @@ pub enum ConflictPolicy {
 /// Limits and timers of the hub. `Default` gives the values documented on each field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HubConfig {
-    /// [15 s] How long a stream lingers after its publisher leaves; a publisher arriving within
+    /// (Default 15 s.) How long a stream lingers after its publisher leaves; a publisher arriving within
     /// this window resumes it and the subscribers stay attached (ZLMediaKit `continue_push_ms`).
     pub continue_push: Duration,
-    /// [20 s] How long a live stream may have no subscriber before `HubEvent::NoReader`
+    /// (Default 20 s.) How long a live stream may have no subscriber before `HubEvent::NoReader`
     /// (ZLMediaKit `stream_none_reader_delay_ms`).
     pub stream_none_reader_delay: Duration,
-    /// [false] Close the stream (publisher told `CloseReason::NoReader`) when the no-reader event fires.
+    /// (Default false.) Close the stream (publisher told `CloseReason::NoReader`) when the no-reader event fires.
     pub close_on_no_reader: bool,
-    /// [5 s] How long a subscriber may wait for a publisher on a stream that does not exist yet.
+    /// (Default 5 s.) How long a subscriber may wait for a publisher on a stream that does not exist yet.
     pub max_stream_wait: Duration,
-    /// [Reject] The publish conflict policy.
+    /// (Default Reject.) The publish conflict policy.
     pub publish_conflict: ConflictPolicy,
-    /// [5 s] A publisher that sent no media for this long (since its last frame, or since it
+    /// (Default 5 s.) A publisher that sent no media for this long (since its last frame, or since it
     /// started publishing) is stale: a newcomer takes over at once under either policy.
     pub publisher_idle_timeout: Duration,
-    /// [16 MiB] Bound on the bytes in the GOP cache.
+    /// (Default 16 MiB.) Bound on the bytes in the GOP cache.
     pub gop_cache_max_bytes: usize,
-    /// [10 s] Bound on the span of the GOP cache.
+    /// (Default 10 s.) Bound on the span of the GOP cache.
     pub gop_cache_max_duration: Duration,
-    /// [1024] Bound on frames queued for one subscriber (the initial GOP burst comes on top).
+    /// (Default 1024.) Bound on frames queued for one subscriber (the initial GOP burst comes on top).
     pub subscriber_queue_frames: usize,
-    /// [16 MiB] Bound on bytes queued for one subscriber (the initial GOP burst comes on top).
+    /// (Default 16 MiB.) Bound on bytes queued for one subscriber (the initial GOP burst comes on top).
     pub subscriber_queue_bytes: usize,
-    /// [5 s] A subscriber further behind than this, both in stream time (dts) and on the
+    /// (Default 5 s.) A subscriber further behind than this, both in stream time (dts) and on the
     /// clock, is disconnected with `EndReason::Lagged`.
     pub max_lag: Duration,
-    /// [1024] Capacity of the lifecycle event broadcast (slow listeners lose old events).
+    /// (Default 1024.) Capacity of the lifecycle event broadcast (slow listeners lose old events).
     pub event_capacity: usize,
 }
 

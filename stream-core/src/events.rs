@@ -35,7 +35,8 @@ pub enum HubEvent {
         /// The publisher that left.
         publisher: PeerInfo,
     },
-    /// The stream entry is gone; its subscribers have ended.
+    /// The stream entry is gone; its subscribers have ended. Not sent when a waiting entry
+    /// (subscribers, never a publisher) is dropped because its last subscriber gave up.
     StreamClosed {
         /// The stream.
         key: StreamKey,

@@ -92,6 +92,7 @@ mod key;
 pub mod media;
 mod publisher;
 mod queue;
+mod registry;
 mod stats;
 mod stream;
 mod subscriber;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::hub::HubInner;
+use crate::registry::HubInner;
 use crate::stream::StreamShared;
 use crate::{Frame, PushError, StreamKey, Track};
 
@@ -99,6 +99,10 @@ impl Publisher {
 
     /// Hands a frame to every subscriber. Never blocks on subscribers and never awaits: the
     /// critical section is the GOP cache and one bounded queue operation per subscriber.
+    ///
+    /// The frame must name a track announced with [`Publisher::set_tracks`]. Its timestamps
+    /// are rebased onto the stream's timeline (see [`crate::media`]); video before this
+    /// publisher's first keyframe is discarded, since nobody could decode it.
     pub fn push(&mut self, frame: Frame) -> Result<(), PushError> {
         self.hub.push(self, frame)
     }

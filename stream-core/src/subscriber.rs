@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::hub::HubInner;
 use crate::queue::SubQueue;
+use crate::registry::HubInner;
 use crate::stream::StreamShared;
 use crate::{Frame, StreamKey, Track};
 

@@ -24,6 +24,9 @@ use tokio::time::Instant;
 
 use crate::{EndReason, Frame, SubscriberEvent};
 
+/// Most `Tracks` events one subscriber may have pending.
+pub(crate) const MAX_PENDING_TRACKS: usize = 8;
+
 /// The bounds of one queue.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -86,9 +89,19 @@ pub(crate) struct SubQueue {
 }
 
 impl SubQueue {
-    /// Queues a `Tracks` event (never dropped, not counted against the bounds).
+    /// Queues a `Tracks` event (not counted against the frame/byte bounds). Tracks events
+    /// are bounded too: a publisher flapping its sequence headers at a stuck subscriber
+    /// would otherwise grow its queue forever. Past [`MAX_PENDING_TRACKS`] the queue is
+    /// collapsed to the newest tracks and skips to the next keyframe (drops counted).
     pub(crate) fn push_tracks(&mut self, tracks: Arc<[crate::Track]>) {
         if self.ended.is_none() {
+            let pending = self.items.iter().filter(|i| i.mark.is_none()).count();
+            if pending >= MAX_PENDING_TRACKS {
+                let n = self.clear_frames();
+                self.dropped += n;
+                self.items.clear();
+                self.skipping = true;
+            }
             self.items.push_back(Item {
                 event: SubscriberEvent::Tracks(tracks),
                 mark: None,
@@ -334,6 +347,33 @@ mod tests {
         }
         assert!(matches!(q.pop(), Some(Ok(SubscriberEvent::Tracks(_)))));
         assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn flapping_tracks_are_bounded() {
+        let mut q = SubQueue::default();
+        q.offer(&f(0, true, 1), true, at(0), LIM);
+        for i in 0..100 {
+            q.push_tracks(Arc::from(vec![crate::Track::new(i, crate::Codec::Aac, 1)]));
+        }
+        assert!(q.items.len() <= MAX_PENDING_TRACKS);
+        assert_eq!(q.dropped, 1);
+        // Skipping until the next keyframe; the newest tracks come first.
+        assert_eq!(
+            q.offer(&f(1, false, 1), false, at(1000), LIM),
+            Offer::Dropped(1)
+        );
+        assert_eq!(q.offer(&f(2, true, 1), true, at(2000), LIM), Offer::Queued);
+        let mut last_tracks = None;
+        while let Some(Ok(ev)) = q.pop() {
+            match ev {
+                SubscriberEvent::Tracks(t) => last_tracks = t.first().map(|t| t.id),
+                SubscriberEvent::Frame(fr) => {
+                    assert_eq!(last_tracks, Some(99));
+                    assert_eq!(fr.dts_us, 2000);
+                }
+            }
+        }
     }
 
     #[test]

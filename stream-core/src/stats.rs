@@ -93,10 +93,12 @@ pub struct HubStats {
 /// Window of the bitrate meter, in one-second buckets.
 const WINDOW_SECS: u64 = 5;
 
-/// Ingest bitrate over the last [`WINDOW_SECS`] seconds, in one-second buckets.
+/// Ingest bitrate over the last [`WINDOW_SECS`] complete seconds (the current, partial
+/// second would bias it low), in one-second buckets.
 #[derive(Debug)]
 pub(crate) struct BitrateMeter {
     origin: Instant,
+    first_sec: Option<u64>,
     buckets: VecDeque<(u64, u64)>,
 }
 
@@ -104,6 +106,7 @@ impl BitrateMeter {
     pub(crate) fn new(origin: Instant) -> BitrateMeter {
         BitrateMeter {
             origin,
+            first_sec: None,
             buckets: VecDeque::new(),
         }
     }
@@ -114,6 +117,7 @@ impl BitrateMeter {
 
     pub(crate) fn record(&mut self, now: Instant, bytes: usize) {
         let s = self.sec(now);
+        self.first_sec.get_or_insert(s);
         match self.buckets.back_mut() {
             Some((sec, b)) if *sec == s => *b = b.saturating_add(bytes as u64),
             _ => self.buckets.push_back((s, bytes as u64)),
@@ -121,7 +125,7 @@ impl BitrateMeter {
         while self
             .buckets
             .front()
-            .is_some_and(|(sec, _)| sec.saturating_add(WINDOW_SECS) <= s)
+            .is_some_and(|(sec, _)| sec.saturating_add(WINDOW_SECS) < s)
         {
             self.buckets.pop_front();
         }
@@ -129,21 +133,23 @@ impl BitrateMeter {
 
     pub(crate) fn bps(&self, now: Instant) -> u64 {
         let s = self.sec(now);
-        let Some(&(first, _)) = self
-            .buckets
-            .iter()
-            .find(|(sec, _)| sec.saturating_add(WINDOW_SECS) > s)
-        else {
+        let Some(first) = self.first_sec else {
             return 0;
         };
+        if s <= first {
+            // Not one complete second yet: the bytes so far, per second.
+            let b: u64 = self.buckets.iter().map(|(_, b)| *b).sum();
+            return b.saturating_mul(8);
+        }
+        let from = s.saturating_sub(WINDOW_SECS);
         let total: u64 = self
             .buckets
             .iter()
-            .filter(|(sec, _)| sec.saturating_add(WINDOW_SECS) > s)
+            .filter(|(sec, _)| (from..s).contains(sec))
             .map(|(_, b)| *b)
             .sum();
-        let span = (s - first.min(s) + 1).min(WINDOW_SECS);
-        total.saturating_mul(8) / span
+        let span = s - from.max(first);
+        total.saturating_mul(8) / span.max(1)
     }
 }
 

@@ -131,3 +131,13 @@ async fn publisher_that_never_sent_media_is_stale_after_the_idle_timeout() {
     tokio::time::advance(Duration::from_millis(1)).await;
     assert!(hub.publish(k.clone(), peer(3)).is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn frames_for_unannounced_tracks_are_refused() {
+    let hub = hub();
+    let mut p = hub.publish(key("cam"), peer(1)).unwrap();
+    assert_eq!(p.push(vframe(0, true, 1)), Err(PushError::UnknownTrack(V)));
+    p.set_tracks(video_only());
+    assert_eq!(p.push(aframe(0)), Err(PushError::UnknownTrack(A)));
+    assert_eq!(p.push(vframe(0, true, 1)), Ok(()));
+}

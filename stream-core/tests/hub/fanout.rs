@@ -139,6 +139,12 @@ async fn never_reading_subscriber_is_disconnected_while_the_others_get_every_fra
     assert_eq!(snap.subscribers.len(), 1, "removed from the stream at once");
     assert_eq!(snap.subscribers[0].who.session_id, 9);
     assert_eq!(snap.frames_in, 1000);
+    // (4096 + 3) bytes every 40 ms = 819.8 kbit/s.
+    assert!(
+        (800_000..=840_000).contains(&snap.bitrate_bps),
+        "bitrate {}",
+        snap.bitrate_bps
+    );
     let removed: Vec<_> = events(&mut rx)
         .into_iter()
         .filter(|e| matches!(e, HubEvent::SubscriberRemoved { .. }))

@@ -206,9 +206,19 @@ async fn close_stream_ends_everyone_with_closed_and_frees_the_key() {
     let mut s1 = hub.subscribe(&k, peer(8)).await.unwrap();
     let mut s2 = hub.subscribe(&k, peer(9)).await.unwrap();
 
+    // closed() is cancel-safe: a select! loop polls it, gives up, and polls it again.
+    for _ in 0..3 {
+        let r = tokio::time::timeout(Duration::from_millis(10), p.closed()).await;
+        assert!(r.is_err());
+    }
     assert!(hub.close_stream(&k));
     assert!(!hub.close_stream(&k));
     assert_eq!(p.closed().await, CloseReason::Closed);
+    assert_eq!(
+        p.closed().await,
+        CloseReason::Closed,
+        "may be awaited again"
+    );
     assert_eq!(
         next(&mut s1).await,
         Err(EndReason::Closed),

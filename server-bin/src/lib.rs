@@ -1,1 +1,21 @@
-//! placeholder
+//! # strom — the server
+//!
+//! The `strom` binary wires strom's crates together: configuration
+//! ([`config`]), the media workers and the control plane ([`runtime`]),
+//! sessions ([`session`]), the HTTP API ([`http`]) and the shutdown
+//! ([`server`]). Protocols live in their own sans-IO crates; the hub in
+//! `stream-core`.
+//!
+//! ```no_run
+//! let config = strom::config::load(&strom::config::Overrides::default()).unwrap();
+//! strom::server::run(config, Default::default(), strom::server::termination_signal).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod runtime;
+pub mod server;
+pub mod session;

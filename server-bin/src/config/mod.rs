@@ -1,0 +1,292 @@
+//! strom's configuration: the schema with its embedded defaults, and how the
+//! layers are merged ([`load`]).
+//!
+//! Every section denies unknown keys, so a typo in `strom.toml` or in a
+//! `STROM_*` variable stops start-up instead of being silently ignored.
+//! Names follow ZLMediaKit's where one exists (see the README's table), since
+//! many operators come from it.
+
+mod load;
+mod network;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{load, ConfigError, Overrides};
+pub use network::IpNet;
+
+/// The whole effective configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Process-wide settings: bind address, workers, watchdog, shutdown.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// The RTMP listener.
+    pub rtmp: RtmpConfig,
+    /// The RTSP listener.
+    pub rtsp: RtspConfig,
+    /// The HTTP listener (API, health, metrics; media over HTTP later).
+    pub http: HttpConfig,
+    /// Who may call the management API.
+    pub api: ApiConfig,
+    /// Stream life cycle and fan-out: handed to stream-core's hub.
+    pub stream: StreamConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address every listener binds to.
+    pub bind: IpAddr,
+    /// Media event loops (one thread each); 0 means one per CPU core.
+    pub workers: usize,
+    /// A media worker whose event loop lags longer than this is reported
+    /// stalled: `/healthz` answers 503 and the log names the worker.
+    pub watchdog_stall_ms: u64,
+    /// Upper bound on a graceful shutdown after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([0, 0, 0, 0]),
+            workers: 0,
+            watchdog_stall_ms: 1000,
+            shutdown_grace_secs: 5,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A level (`error`..`trace`) or a full `tracing` filter such as
+    /// `info,strom::http=debug`.
+    pub level: String,
+    /// Output format.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `[rtmp]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtmpConfig {
+    /// TCP port of the RTMP listener.
+    pub port: u16,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        Self { port: 1935 }
+    }
+}
+
+/// `[rtsp]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtspConfig {
+    /// TCP port of the RTSP listener.
+    pub port: u16,
+}
+
+impl Default for RtspConfig {
+    fn default() -> Self {
+        Self { port: 8554 }
+    }
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// TCP port of the HTTP listener.
+    pub port: u16,
+    /// Connections the control plane serves at once; more wait in the
+    /// kernel's accept backlog instead of costing memory.
+    pub max_connections: usize,
+    /// Deadline for a client to send a complete request head.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            port: 8080,
+            max_connections: 256,
+            request_timeout_ms: 5000,
+        }
+    }
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Shared secret for callers outside `trusted_networks`, sent as
+    /// `Authorization: Bearer …`, an `X-Strom-Secret` header or a `secret`
+    /// query parameter. Empty: such callers are refused with 403.
+    pub secret: String,
+    /// Callers from these networks need no secret.
+    pub trusted_networks: Vec<IpNet>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            secret: String::new(),
+            trusted_networks: vec![IpNet::LOOPBACK_V4, IpNet::LOOPBACK_V6],
+        }
+    }
+}
+
+/// `[stream]`: the knobs of stream-core's hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamConfig {
+    /// How long a stream lingers after its publisher left; a publisher
+    /// arriving within it resumes the stream for the players that stayed.
+    pub continue_push_ms: u64,
+    /// Delay after the last player left before the no-reader event fires.
+    pub stream_none_reader_delay_ms: u64,
+    /// Close a stream when the no-reader event fires.
+    pub close_on_no_reader: bool,
+    /// How long a player may wait for a stream that is not published yet.
+    pub max_stream_wait_ms: u64,
+    /// What a second publisher on a live stream gets.
+    pub publish_conflict: PublishConflict,
+    /// A publisher that sent no media this long is stale: a newcomer takes
+    /// the stream over at once, whatever `publish_conflict` says.
+    pub publisher_idle_timeout_ms: u64,
+    /// Upper bound on the cached GOP, in bytes.
+    pub gop_cache_max_bytes: usize,
+    /// Upper bound on the cached GOP, in milliseconds of media.
+    pub gop_cache_max_ms: u64,
+    /// Frames a player's queue holds before it skips to the next keyframe.
+    pub subscriber_queue_frames: usize,
+    /// Bytes a player's queue holds before it skips to the next keyframe.
+    pub subscriber_queue_bytes: usize,
+    /// A player further behind live than this is disconnected.
+    pub max_lag_ms: u64,
+}
+
+impl Default for StreamConfig {
+    fn default() -> Self {
+        Self {
+            continue_push_ms: 15_000,
+            stream_none_reader_delay_ms: 20_000,
+            close_on_no_reader: false,
+            max_stream_wait_ms: 5_000,
+            publish_conflict: PublishConflict::Reject,
+            publisher_idle_timeout_ms: 5_000,
+            gop_cache_max_bytes: 16 << 20,
+            gop_cache_max_ms: 10_000,
+            subscriber_queue_frames: 1024,
+            subscriber_queue_bytes: 16 << 20,
+            max_lag_ms: 5_000,
+        }
+    }
+}
+
+/// Publish conflict policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishConflict {
+    /// Refuse the newcomer while the current publisher is alive.
+    Reject,
+    /// The newcomer takes the stream over.
+    Kick,
+}
+
+impl Config {
+    /// Checks relations serde cannot express. Returns the offending key and why.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let positive = [
+            ("server.watchdog_stall_ms", self.server.watchdog_stall_ms),
+            (
+                "server.shutdown_grace_secs",
+                self.server.shutdown_grace_secs,
+            ),
+            ("http.request_timeout_ms", self.http.request_timeout_ms),
+            ("http.max_connections", self.http.max_connections as u64),
+            ("stream.max_lag_ms", self.stream.max_lag_ms),
+            (
+                "stream.publisher_idle_timeout_ms",
+                self.stream.publisher_idle_timeout_ms,
+            ),
+            (
+                "stream.subscriber_queue_frames",
+                self.stream.subscriber_queue_frames as u64,
+            ),
+            (
+                "stream.subscriber_queue_bytes",
+                self.stream.subscriber_queue_bytes as u64,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err((key.into(), "must be greater than 0".into()));
+            }
+        }
+        if self.server.workers > 1024 {
+            return Err(("server.workers".into(), "must be at most 1024".into()));
+        }
+        if let Err(e) = self.log.level.parse::<tracing_subscriber::EnvFilter>() {
+            return Err(("log.level".into(), format!("not a valid log filter: {e}")));
+        }
+        Ok(())
+    }
+
+    /// The hub configuration derived from `[stream]`.
+    pub fn hub(&self) -> stream_core::HubConfig {
+        let s = &self.stream;
+        let ms = Duration::from_millis;
+        stream_core::HubConfig {
+            continue_push: ms(s.continue_push_ms),
+            stream_none_reader_delay: ms(s.stream_none_reader_delay_ms),
+            close_on_no_reader: s.close_on_no_reader,
+            max_stream_wait: ms(s.max_stream_wait_ms),
+            publish_conflict: match s.publish_conflict {
+                PublishConflict::Reject => stream_core::ConflictPolicy::Reject,
+                PublishConflict::Kick => stream_core::ConflictPolicy::Kick,
+            },
+            publisher_idle_timeout: ms(s.publisher_idle_timeout_ms),
+            gop_cache_max_bytes: s.gop_cache_max_bytes,
+            gop_cache_max_duration: ms(s.gop_cache_max_ms),
+            subscriber_queue_frames: s.subscriber_queue_frames,
+            subscriber_queue_bytes: s.subscriber_queue_bytes,
+            max_lag: ms(s.max_lag_ms),
+            ..stream_core::HubConfig::default()
+        }
+    }
+
+    /// The effective configuration as TOML, as `--print-config` shows it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}

@@ -1,0 +1,130 @@
+//! `GET /metrics`: Prometheus text exposition format 0.0.4.
+//!
+//! Written by hand from snapshots taken at scrape time: every figure already
+//! lives in the hub, the session table or the watchdog, so a client library's
+//! registry would only mirror them.
+
+use std::fmt::Write;
+
+use hyper::StatusCode;
+
+use super::reply::{with_type, Reply};
+use crate::server::Shared;
+
+/// Answers `/metrics`.
+pub fn metrics(shared: &Shared) -> Reply {
+    with_type(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        render(shared).into(),
+    )
+}
+
+fn render(shared: &Shared) -> String {
+    let hub = shared.hub.stats();
+    let mut out = String::with_capacity(2048);
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let one = |v: f64| vec![(String::new(), v)];
+    family(
+        "strom_build_info",
+        "gauge",
+        "Build information.",
+        &[(
+            format!("{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")),
+            1.0,
+        )],
+    );
+    family(
+        "strom_uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        &one(shared.started.elapsed().as_secs_f64()),
+    );
+    family(
+        "strom_streams",
+        "gauge",
+        "Streams live or lingering (waiting for their publisher to return).",
+        &one(hub.streams as f64),
+    );
+    family(
+        "strom_publishers",
+        "gauge",
+        "Streams with a live publisher.",
+        &one(hub.publishers as f64),
+    );
+    family(
+        "strom_subscribers",
+        "gauge",
+        "Attached players.",
+        &one(hub.subscribers as f64),
+    );
+    let mut by_protocol: Vec<_> = shared.sessions.count_by_protocol().into_iter().collect();
+    by_protocol.sort();
+    let sessions: Vec<_> = by_protocol
+        .into_iter()
+        .map(|(p, n)| (format!("{{protocol=\"{p}\"}}"), n as f64))
+        .collect();
+    family(
+        "strom_sessions",
+        "gauge",
+        "Live media sessions by protocol.",
+        &sessions,
+    );
+    family(
+        "strom_bytes_in_total",
+        "counter",
+        "Media bytes received from publishers.",
+        &one(hub.bytes_in as f64),
+    );
+    family(
+        "strom_bytes_out_total",
+        "counter",
+        "Media bytes players have taken from their queues.",
+        &one(hub.bytes_out as f64),
+    );
+    family(
+        "strom_frames_in_total",
+        "counter",
+        "Frames received from publishers.",
+        &one(hub.frames_in as f64),
+    );
+    family(
+        "strom_subscriber_drops_total",
+        "counter",
+        "Frames skipped for lagging players.",
+        &one(hub.drops as f64),
+    );
+    let workers = shared.watchdog.assess();
+    let lag: Vec<_> = workers
+        .iter()
+        .map(|w| (format!("{{worker=\"{}\"}}", w.name), w.lag_ms / 1000.0))
+        .collect();
+    family(
+        "strom_worker_lag_seconds",
+        "gauge",
+        "Event-loop lag of each media worker.",
+        &lag,
+    );
+    let stalled: Vec<_> = workers
+        .iter()
+        .map(|w| {
+            (
+                format!("{{worker=\"{}\"}}", w.name),
+                f64::from(u8::from(w.stalled)),
+            )
+        })
+        .collect();
+    family(
+        "strom_worker_stalled",
+        "gauge",
+        "1 while a media worker is stalled past its limit.",
+        &stalled,
+    );
+    out
+}

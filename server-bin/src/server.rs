@@ -1,0 +1,196 @@
+//! Wiring: binds the listeners, starts the media workers and the control
+//! plane, and runs the graceful shutdown.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stream_core::Hub;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::runtime::{ControlPlane, Watchdog, WorkerPool};
+use crate::session::SessionTable;
+
+/// State every part of the server shares.
+#[derive(Debug)]
+pub struct Shared {
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// stream-core's registry and fan-out.
+    pub hub: Hub,
+    /// Live media sessions.
+    pub sessions: Arc<SessionTable>,
+    /// The media workers.
+    pub pool: Arc<WorkerPool>,
+    /// Measures the media workers.
+    pub watchdog: Watchdog,
+    /// When the server started.
+    pub started: Instant,
+    /// Test-only endpoints are served (debug builds started with `--test-hooks`).
+    pub test_hooks: bool,
+}
+
+/// Options that are not configuration (they come from the command line only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Serve the test-only endpoints; ignored in release builds.
+    pub test_hooks: bool,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener could not bind its address.
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A runtime thread could not start.
+    #[error("cannot start a runtime thread: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// Runs strom until the future made by `shutdown` resolves, then shuts down
+/// gracefully within `server.shutdown_grace_secs`.
+///
+/// `shutdown` is called first thing, inside the main thread's runtime, so
+/// signal handlers are in place before any listener accepts.
+pub fn run<F>(
+    config: Config,
+    options: RunOptions,
+    shutdown: impl FnOnce() -> F,
+) -> Result<(), ServerError>
+where
+    F: Future<Output = ()>,
+{
+    // The main thread only waits for the signal, on a small runtime of its own.
+    let signal_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let shutdown = {
+        let _entered = signal_rt.enter();
+        shutdown()
+    };
+    let config = Arc::new(config);
+    let bind = |what: &'static str, port: u16| {
+        let addr = SocketAddr::new(config.server.bind, port);
+        let listener =
+            TcpListener::bind(addr).map_err(|source| ServerError::Bind { what, addr, source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ServerError::Bind { what, addr, source })?;
+        Ok::<_, ServerError>(listener)
+    };
+    let http_listener = bind("http", config.http.port)?;
+
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
+    let pool = Arc::new(WorkerPool::start(workers)?);
+    let control = ControlPlane::start()?;
+    let watchdog = Watchdog::new(
+        pool.clone(),
+        Duration::from_millis(config.server.watchdog_stall_ms),
+    );
+    let shared = Arc::new(Shared {
+        hub: Hub::new(config.hub()),
+        config: config.clone(),
+        sessions: Arc::new(SessionTable::default()),
+        pool: pool.clone(),
+        watchdog: watchdog.clone(),
+        started: Instant::now(),
+        test_hooks: options.test_hooks && cfg!(debug_assertions),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    control.handle().spawn(watchdog.run());
+    let http_addr = http_listener.local_addr().ok();
+    {
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        control.handle().spawn(async move {
+            match tokio::net::TcpListener::from_std(http_listener) {
+                Ok(listener) => crate::http::serve(listener, shared, stop).await,
+                Err(e) => tracing::error!(error = %e, "http listener could not be registered"),
+            }
+        });
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        http = ?http_addr,
+        workers,
+        test_hooks = shared.test_hooks,
+        "strom started"
+    );
+
+    signal_rt.block_on(shutdown);
+
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: no longer accepting"
+    );
+    let _ = stop_tx.send(true);
+    shared.hub.shutdown();
+    let deadline = Instant::now() + grace;
+    while !shared.sessions.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = shared.sessions.len();
+    if left > 0 {
+        tracing::warn!(
+            sessions = left,
+            "grace period over: dropping the sessions still open"
+        );
+    }
+    control.stop();
+    drop(shared);
+    match Arc::try_unwrap(pool) {
+        Ok(pool) => pool.stop(),
+        Err(_) => tracing::warn!("media workers still referenced at exit; leaving them to the OS"),
+    }
+    tracing::info!("strom stopped");
+    Ok(())
+}
+
+/// Registers SIGTERM and SIGINT handlers at once (call inside a runtime)
+/// and returns a future that resolves when either arrives.
+pub fn termination_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM received"),
+                        _ = int.recv() => tracing::info!("SIGINT received"),
+                    }
+                }
+                (term, int) => {
+                    let e = term.err().or(int.err());
+                    tracing::warn!(error = ?e, "cannot watch SIGTERM/SIGINT; falling back to Ctrl-C");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Sessions: every media connection is registered here for its whole life,
+//! through a guard that removes it on any exit path (end, error, panic,
+//! cancellation). The API lists them and the shutdown waits for them.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use stream_core::{Protocol, StreamKey};
+use tracing::Instrument;
+
+/// Live figures of one session, shared between its task and the table.
+#[derive(Debug)]
+pub struct SessionInfo {
+    /// Unique for the life of the process.
+    pub id: u64,
+    /// Protocol spoken on the connection.
+    pub protocol: Protocol,
+    /// Remote address.
+    pub peer: SocketAddr,
+    /// When the connection was accepted.
+    pub since: SystemTime,
+    /// Bytes read from the peer.
+    pub bytes_in: AtomicU64,
+    /// Bytes written to the peer.
+    pub bytes_out: AtomicU64,
+    stream: Mutex<Option<StreamKey>>,
+}
+
+impl SessionInfo {
+    /// The stream this session publishes or plays, once known.
+    pub fn stream(&self) -> Option<StreamKey> {
+        lock(&self.stream).clone()
+    }
+
+    /// Records the stream this session publishes or plays.
+    pub fn set_stream(&self, key: StreamKey) {
+        *lock(&self.stream) = Some(key);
+    }
+}
+
+/// All live sessions.
+#[derive(Debug, Default)]
+pub struct SessionTable {
+    next_id: AtomicU64,
+    live: Mutex<HashMap<u64, Arc<SessionInfo>>>,
+}
+
+impl SessionTable {
+    /// Registers a new session; it stays listed until the guard drops.
+    pub fn register(self: &Arc<Self>, protocol: Protocol, peer: SocketAddr) -> SessionGuard {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = Arc::new(SessionInfo {
+            id,
+            protocol,
+            peer,
+            since: SystemTime::now(),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            stream: Mutex::new(None),
+        });
+        lock(&self.live).insert(id, info.clone());
+        SessionGuard {
+            table: self.clone(),
+            info,
+        }
+    }
+
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        lock(&self.live).len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every live session, ordered by id.
+    pub fn list(&self) -> Vec<Arc<SessionInfo>> {
+        let mut all: Vec<_> = lock(&self.live).values().cloned().collect();
+        all.sort_by_key(|s| s.id);
+        all
+    }
+
+    /// Live sessions per protocol.
+    pub fn count_by_protocol(&self) -> HashMap<&'static str, usize> {
+        let mut counts = HashMap::new();
+        for s in lock(&self.live).values() {
+            *counts.entry(s.protocol.name()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// Keeps a session listed; dropping it (on any path) removes the session.
+#[derive(Debug)]
+pub struct SessionGuard {
+    table: Arc<SessionTable>,
+    info: Arc<SessionInfo>,
+}
+
+impl SessionGuard {
+    /// The session's figures.
+    pub fn info(&self) -> &Arc<SessionInfo> {
+        &self.info
+    }
+
+    /// The peer description stream-core records for this session.
+    pub fn peer_info(&self) -> stream_core::PeerInfo {
+        stream_core::PeerInfo {
+            session_id: self.info.id,
+            protocol: self.info.protocol,
+            peer: Some(self.info.peer),
+        }
+    }
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        lock(&self.table.live).remove(&self.info.id);
+    }
+}
+
+/// Runs a session on a media worker inside its own tracing span
+/// (`session{id, proto, peer}`). The guard lives exactly as long as the
+/// task: a panic inside it unwinds through the guard, is logged by the panic
+/// hook installed in [`crate::logging`], and ends only this session.
+pub fn spawn<F>(worker: &tokio::runtime::Handle, guard: SessionGuard, body: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let span = tracing::info_span!(
+        "session",
+        id = guard.info.id,
+        proto = guard.info.protocol.name(),
+        peer = %guard.info.peer,
+    );
+    worker.spawn(
+        async move {
+            let _guard = guard;
+            body.await;
+        }
+        .instrument(span),
+    );
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not wedge the table: the data is a plain map.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    #[test]
+    fn guard_removes_on_drop() {
+        let table = Arc::new(SessionTable::default());
+        let a = table.register(Protocol::Rtmp, peer());
+        let b = table.register(Protocol::HttpFlv, peer());
+        assert_eq!(table.len(), 2);
+        assert_ne!(a.info().id, b.info().id);
+        assert_eq!(table.count_by_protocol()["rtmp"], 1);
+        drop(a);
+        assert_eq!(table.len(), 1);
+        drop(b);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn a_panicking_session_is_removed_and_the_worker_goes_on() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let table = Arc::new(SessionTable::default());
+        spawn(rt.handle(), table.register(Protocol::Rtmp, peer()), async {
+            panic!("boom inside one session")
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        spawn(
+            rt.handle(),
+            table.register(Protocol::Rtmp, peer()),
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = tx.send(());
+            },
+        );
+        // Drive the worker until the survivor reports (or a generous deadline).
+        let survived =
+            rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), rx).await });
+        assert!(
+            matches!(survived, Ok(Ok(()))),
+            "the other session on the same worker ran to its end"
+        );
+        rt.block_on(tokio::task::yield_now());
+        assert!(table.is_empty(), "both sessions deregistered");
+    }
+}

@@ -1,0 +1,188 @@
+//! Starts the real `strom` binary on ephemeral loopback ports and talks to it
+//! the way an operator's tools would: plain HTTP and signals.
+#![allow(dead_code)] // each test binary uses a different part of this kit
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running strom and what it logged so far.
+pub struct Strom {
+    child: Child,
+    pub http_port: u16,
+    pub dir: PathBuf,
+    log: Arc<Mutex<String>>,
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("an ephemeral port")
+}
+
+/// A fresh, empty working directory for one test.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strom-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// `strom` as `cargo` built it for this test run.
+pub fn strom_command(dir: &PathBuf) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strom"));
+    cmd.current_dir(dir);
+    // Never inherit an operator's STROM_* settings into a test.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("STROM_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+impl Strom {
+    /// Starts strom bound to 127.0.0.1 with fresh ports, extra args and env,
+    /// and waits (up to 10 s) until `/healthz` answers.
+    pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Strom {
+        let dir = scratch_dir(name);
+        let http_port = free_port();
+        let mut cmd = strom_command(&dir);
+        cmd.args(["--bind", "127.0.0.1", "--http-port"])
+            .arg(http_port.to_string())
+            .args(["--rtmp-port", &free_port().to_string()])
+            .args(["--rtsp-port", &free_port().to_string()])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("strom starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("stderr piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let strom = Strom {
+            child,
+            http_port,
+            dir,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok((200, _)) = strom.try_request("GET", "/healthz", &[]) {
+                return strom;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strom did not answer /healthz within 10 s; log:\n{}",
+                strom.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything strom wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// `method path` with extra headers; returns status and body.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        self.try_request(method, path, headers)
+            .unwrap_or_else(|e| panic!("{method} {path} failed: {e}; log:\n{}", self.log()))
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, &[])
+    }
+
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<(u16, String)> {
+        http_request(self.http_port, method, path, headers)
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the exit. Returns the exit
+    /// status, how long it took and the whole log.
+    pub fn terminate(mut self, limit: Duration) -> (ExitStatus, Duration, String) {
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                let took = sent.elapsed();
+                // Let the reader thread drain the pipe to its end.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, took, self.log());
+            }
+            if sent.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "strom did not exit within {limit:?} of SIGTERM; log:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Strom {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, 5 s deadline.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {head:?}")))?;
+    Ok((status, body.to_string()))
+}
+
+/// Parses a JSON body, failing the test with the body on error.
+pub fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}

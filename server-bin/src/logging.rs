@@ -30,6 +30,7 @@ pub fn init(config: &LogConfig) -> LogGuard {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_thread_names(true);
     let installed = match config.format {
         LogFormat::Text => builder.try_init(),

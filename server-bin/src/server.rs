@@ -114,7 +114,10 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
 
     control.handle().spawn(watchdog.run());
-    let http_addr = http_listener.local_addr().ok();
+    let http_addr = http_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     {
         let shared = shared.clone();
         let stop = stop_rx.clone();
@@ -127,7 +130,7 @@ where
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        http = ?http_addr,
+        http = %http_addr,
         workers,
         test_hooks = shared.test_hooks,
         "strom started"

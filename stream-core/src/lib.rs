@@ -28,6 +28,7 @@
 //!         pts_us: 0,
 //!         keyframe: true,
 //!         payload: Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]),
+//!         wire: Default::default(),
 //!     })
 //!     .unwrap();
 //!
@@ -103,7 +104,7 @@ pub use error::{PublishError, PushError, SubscribeError};
 pub use events::{HubEvent, StreamCloseReason};
 pub use hub::Hub;
 pub use key::{PeerInfo, Protocol, StreamKey};
-pub use media::{Codec, Frame, Track, TrackId};
+pub use media::{Codec, Frame, Track, TrackId, WireCache};
 pub use publisher::{CloseReason, Publisher};
 pub use stats::{HubStats, StreamSnapshot, StreamState, SubscriberSnapshot};
 pub use subscriber::{EndReason, Subscriber, SubscriberEvent};

@@ -18,6 +18,8 @@
 //! the stream rebases them when a publisher resumes or takes over so that players which
 //! stayed attached see a continuous timeline.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 
 /// A media codec known to strom.
@@ -123,9 +125,23 @@ pub struct Frame {
     /// Canonical payload: video = length-prefixed (4-byte big-endian) NAL units / AV1 OBUs;
     /// AAC = raw access unit (no ADTS); others = raw frames. Shared, never copied per subscriber.
     pub payload: Bytes,
+    /// This frame's wire forms, encoded once and shared by every subscriber (see [`WireCache`]).
+    pub wire: WireCache,
 }
 
 impl Frame {
+    /// A frame with an empty [`WireCache`].
+    pub fn new(track: TrackId, dts_us: i64, pts_us: i64, keyframe: bool, payload: Bytes) -> Frame {
+        Frame {
+            track,
+            dts_us,
+            pts_us,
+            keyframe,
+            payload,
+            wire: WireCache::default(),
+        }
+    }
+
     /// Payload size in bytes (what the bounded queues and byte counters account).
     pub fn len(&self) -> usize {
         self.payload.len()
@@ -134,6 +150,53 @@ impl Frame {
     /// True when the payload is empty.
     pub fn is_empty(&self) -> bool {
         self.payload.is_empty()
+    }
+}
+
+/// A frame's encoded wire forms, one slot per output format, each filled once by the first
+/// subscriber that needs it and shared (as `Bytes`) by all the others, so every frame is
+/// serialized once per stream and format, never once per player.
+///
+/// stream-core never interprets the bytes: the server assigns slot numbers to its output
+/// formats (for example RTMP chunks at the server's chunk size, FLV tags). Cloning a frame
+/// gives it an empty cache, and the cache takes no part in equality.
+#[derive(Default)]
+pub struct WireCache {
+    slots: [OnceLock<Bytes>; WireCache::SLOTS],
+}
+
+impl WireCache {
+    /// Number of slots.
+    pub const SLOTS: usize = 4;
+
+    /// The bytes in `slot`, encoding them with `encode` if this is the first request.
+    /// A slot number out of range encodes without caching.
+    pub fn get_or_init(&self, slot: usize, encode: impl FnOnce() -> Bytes) -> Bytes {
+        match self.slots.get(slot) {
+            Some(cell) => cell.get_or_init(encode).clone(),
+            None => encode(),
+        }
+    }
+}
+
+impl Clone for WireCache {
+    fn clone(&self) -> Self {
+        WireCache::default()
+    }
+}
+
+impl PartialEq for WireCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for WireCache {}
+
+impl std::fmt::Debug for WireCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let filled = self.slots.iter().filter(|s| s.get().is_some()).count();
+        write!(f, "WireCache({filled} filled)")
     }
 }
 
@@ -165,9 +228,32 @@ mod tests {
             pts_us: 0,
             keyframe: true,
             payload: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+            wire: Default::default(),
         };
         assert_eq!(f.len(), 5);
         assert!(!f.is_empty());
         assert_eq!(Track::new(1, Codec::Aac, 48_000).config.len(), 0);
+    }
+
+    #[test]
+    fn wire_cache_encodes_once_per_slot() {
+        let f = Frame::new(0, 0, 0, true, Bytes::from_static(b"x"));
+        let mut calls = 0;
+        let a = f.wire.get_or_init(0, || {
+            calls += 1;
+            Bytes::from_static(b"rtmp")
+        });
+        let b = f.wire.get_or_init(0, || {
+            calls += 1;
+            Bytes::from_static(b"other")
+        });
+        assert_eq!(
+            (a, b, calls),
+            (Bytes::from_static(b"rtmp"), Bytes::from_static(b"rtmp"), 1)
+        );
+        assert_eq!(f.wire.get_or_init(1, || Bytes::from_static(b"flv")), "flv");
+        assert_eq!(f.wire.get_or_init(99, || Bytes::from_static(b"nc")), "nc");
+        assert_eq!(format!("{:?}", f.clone().wire), "WireCache(0 filled)");
+        assert_eq!(f.clone(), f);
     }
 }

@@ -278,6 +278,7 @@ mod tests {
             pts_us: dts_ms * 1000,
             keyframe: key,
             payload: Bytes::from(vec![0u8; size]),
+            wire: Default::default(),
         })
     }
 

@@ -51,6 +51,7 @@ pub fn vframe(dts_ms: i64, keyframe: bool, size: usize) -> Frame {
         pts_us: dts_ms * 1000,
         keyframe,
         payload: Bytes::from(vec![0u8; size]),
+        wire: Default::default(),
     }
 }
 
@@ -61,6 +62,7 @@ pub fn aframe(dts_ms: i64) -> Frame {
         pts_us: dts_ms * 1000,
         keyframe: true,
         payload: Bytes::from_static(&[0x21, 0x10, 0x04]),
+        wire: Default::default(),
     }
 }
 

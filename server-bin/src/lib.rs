@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod logging;
+pub mod media;
 pub mod runtime;
 pub mod server;
 pub mod session;

@@ -129,6 +129,22 @@ pub enum Violation {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A command in a state where the session cannot take it (e.g. publish
+    /// before connect was accepted, or on a message stream never created).
+    #[error("{command}: {reason}")]
+    OutOfOrder {
+        /// Command name.
+        command: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
+    /// More messages arrived while the application was deciding on a
+    /// request than the session holds back.
+    #[error("more than {max} messages held while a request was pending")]
+    TooManyParked {
+        /// The cap on held-back messages (count or bytes).
+        max: usize,
+    },
 }
 
 /// The peer asked for something strom does not implement.
@@ -162,6 +178,10 @@ pub enum Misuse {
     /// The handshake was fed bytes after it failed.
     #[error("handshake already failed")]
     HandshakeFailed,
+    /// A session method called in a state where it cannot act (e.g. sending
+    /// media from a client that is not publishing).
+    #[error("session is not in a state for this: {0}")]
+    SessionState(&'static str),
 }
 
 /// Shorthand for results in this crate.

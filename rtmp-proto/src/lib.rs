@@ -13,6 +13,9 @@
 //!   ids, aggregate messages, and the acknowledgement window tracker.
 //! - [`command`]: typed NetConnection/NetStream commands over flv-mux's AMF0,
 //!   `_result` / `_error` / `onStatus` builders, and data messages.
+//! - [`session`]: the sans-IO session state machines — [`ServerSession`]
+//!   and [`ClientSession`] — and [`encode_media`], the shared chunk encoding
+//!   that lets one encoded frame serve every player.
 //!
 //! Errors come in tiers ([`Error`]): malformed bytes, protocol violations,
 //! unsupported features, caller misuse. Truncated input is never an error.
@@ -46,8 +49,13 @@ pub mod command;
 pub mod error;
 pub mod handshake;
 pub mod message;
+pub mod session;
 
 pub use chunk::{ChunkDecoder, ChunkDecoderConfig, ChunkEncoder};
 pub use error::{Error, Result};
 pub use handshake::{ClientHandshake, HandshakeParams, HandshakeStatus, ServerHandshake};
 pub use message::Message;
+pub use session::{
+    encode_media, ClientConfig, ClientEvent, ClientMode, ClientSession, MediaChannel, MediaKind,
+    RequestId, ServerConfig, ServerEvent, ServerSession,
+};

@@ -90,9 +90,14 @@ impl ServerSession {
                 }
             }
             Command::DeleteStream { stream_id: arg, .. } => {
-                // GStreamer 1.22 sends the stream name instead of the id:
-                // take the message stream the command came on.
-                let id = arg.and_then(stream_id_from_f64).unwrap_or(stream_id);
+                // GStreamer 1.22 sends the stream *name* instead of the id,
+                // on message stream 0: take the stream it publishes or plays
+                // (or its only stream), else the stream the command came on.
+                let id = match arg.and_then(stream_id_from_f64) {
+                    Some(id) => id,
+                    None if stream_id == 0 => self.guess_stream().unwrap_or(0),
+                    None => stream_id,
+                };
                 self.end_stream(id)?;
                 self.streams.retain(|&s| s != id);
                 if self.streams.is_empty() && self.publishing.is_none() && self.playing.is_none() {
@@ -239,6 +244,15 @@ impl ServerSession {
             }
         }
         Ok(())
+    }
+
+    /// The stream a command without a usable stream id most likely means.
+    fn guess_stream(&self) -> Option<u32> {
+        let active = self.publishing.or(self.playing).map(|a| a.stream_id);
+        active.or(match self.streams.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        })
     }
 
     fn check_stream(&self, command: &str, stream_id: u32) -> Result<(), Error> {

@@ -169,3 +169,109 @@ pub fn commands(msgs: &[Message]) -> Vec<(u32, Command)> {
         .map(|m| (m.stream_id, Command::decode_message(m).expect("command")))
         .collect()
 }
+
+/// A scripted client: real handshake, then hand-made messages, for testing
+/// the server's rules with inputs a well-behaved ClientSession never sends.
+pub struct Raw {
+    pub server: ServerSession,
+    pub policy: Policy,
+    pub events: Vec<ServerEvent>,
+    enc: ChunkEncoder,
+    answers: ChunkDecoder,
+}
+
+impl Raw {
+    pub fn new(policy: Policy) -> Self {
+        use rtmp_proto::ClientHandshake;
+        let mut server = ServerSession::new(ServerConfig::default());
+        let mut hs = ClientHandshake::new(
+            HandshakeParams {
+                epoch: 1,
+                seed: [3; 32],
+            },
+            false,
+        );
+        server.handle_input(&hs.poll_transmit().unwrap()).unwrap();
+        let mut s012 = Vec::new();
+        while let Some(b) = server.poll_transmit() {
+            s012.extend_from_slice(&b);
+        }
+        hs.handle_input(&s012).unwrap();
+        server.handle_input(&hs.poll_transmit().unwrap()).unwrap();
+        let mut raw = Raw {
+            server,
+            policy,
+            events: Vec::new(),
+            enc: ChunkEncoder::new(),
+            answers: ChunkDecoder::new(Default::default()),
+        };
+        raw.pump();
+        assert_eq!(raw.events, [ServerEvent::HandshakeDone { digest: false }]);
+        raw.events.clear();
+        raw
+    }
+
+    /// Sends a message (the encoder compresses headers as a client would).
+    pub fn send_msg(&mut self, msg: &Message) -> Result<(), rtmp_proto::Error> {
+        let mut out = BytesMut::new();
+        self.enc.encode(msg, &mut out).unwrap();
+        let r = self.server.handle_input(&out);
+        self.pump();
+        r
+    }
+
+    /// Sends a command on message stream `stream_id`.
+    pub fn send(&mut self, stream_id: u32, cmd: &Command) -> Result<(), rtmp_proto::Error> {
+        self.send_msg(&rtmp_proto::command::command_message(
+            3,
+            stream_id,
+            cmd.encode(),
+        ))
+    }
+
+    /// Takes events (answering them per the policy) and feeds the server's
+    /// output to a client-side decoder.
+    pub fn pump(&mut self) {
+        while let Some(e) = self.server.poll_event() {
+            apply_policy(&mut self.server, self.policy, &e);
+            self.events.push(e);
+        }
+        while let Some(b) = self.server.poll_transmit() {
+            self.answers.push(&b);
+        }
+    }
+
+    /// Messages the server sent since the last call.
+    pub fn answers(&mut self) -> Vec<Message> {
+        self.pump();
+        let mut out = Vec::new();
+        while let Some(m) = self.answers.poll_message().expect("server output decodes") {
+            out.push(m);
+        }
+        out
+    }
+
+    /// Commands the server sent since the last call.
+    pub fn answer_commands(&mut self) -> Vec<(u32, Command)> {
+        commands(&self.answers())
+    }
+
+    pub fn take_events(&mut self) -> Vec<ServerEvent> {
+        self.pump();
+        std::mem::take(&mut self.events)
+    }
+
+    /// connect (accepted if the policy says so) and createStream → 1.
+    pub fn connect_and_create(&mut self) {
+        use rtmp_proto::command::Connect;
+        self.send(0, &Command::Connect(Connect::new("live", "rtmp://h/live")))
+            .unwrap();
+        self.send(
+            0,
+            &Command::CreateStream {
+                transaction_id: 2.0,
+            },
+        )
+        .unwrap();
+    }
+}

@@ -41,6 +41,58 @@
 //! assert_eq!(dec.poll_message().unwrap(), Some(msg));
 //! assert_eq!(dec.poll_message().unwrap(), None); // need more bytes
 //! ```
+//!
+//! The sessions are driven the same way on both sides: bytes in, then drain
+//! events and bytes out. Here a client publishes to a server whose policy
+//! accepts everything:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use rtmp_proto::{
+//!     ClientConfig, ClientEvent, ClientMode, ClientSession, HandshakeParams, MediaKind,
+//!     ServerConfig, ServerEvent, ServerSession,
+//! };
+//!
+//! let mut server = ServerSession::new(ServerConfig::default());
+//! let mut client = ClientSession::new(ClientConfig {
+//!     app: "live".into(),
+//!     tc_url: "rtmp://localhost/live".into(),
+//!     stream: "cam".into(),
+//!     mode: ClientMode::Publish,
+//!     chunk_size: 4096,
+//!     handshake: HandshakeParams { epoch: 0, seed: [7; 32] },
+//!     digest: false,
+//! });
+//! let mut media = Vec::new();
+//! let mut publishing = false;
+//! for step in 0..20 {
+//!     while let Some(bytes) = client.poll_transmit() {
+//!         server.handle_input(&bytes).unwrap(); // a driver closes on Err
+//!     }
+//!     while let Some(event) = server.poll_event() {
+//!         match event {
+//!             // Policy lives in the application: here, accept everything.
+//!             ServerEvent::ConnectRequested { req, .. } => server.accept_connect(req),
+//!             ServerEvent::PublishRequested { req, .. } => server.accept_publish(req),
+//!             ServerEvent::Media { timestamp, payload, .. } => media.push((timestamp, payload)),
+//!             _ => {}
+//!         }
+//!     }
+//!     while let Some(bytes) = server.poll_transmit() {
+//!         client.handle_input(&bytes).unwrap();
+//!     }
+//!     while let Some(event) = client.poll_event() {
+//!         publishing |= event == ClientEvent::Publishing;
+//!     }
+//!     if publishing && step < 19 {
+//!         let frame = Bytes::from_static(&[0x17, 1, 0, 0, 0]);
+//!         client.send_media(MediaKind::Video, 40 * step, frame).unwrap();
+//!     }
+//! }
+//! assert!(publishing);
+//! assert!(!media.is_empty());
+//! assert_eq!(&media[0].1[..], &[0x17, 1, 0, 0, 0]);
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -271,7 +271,12 @@ impl ClientSession {
 
     fn on_response(&mut self, r: Response) -> Result<(), Error> {
         if r.kind == ResponseKind::Error {
-            if r.transaction_id == CONNECT_TID || r.transaction_id == self.create_tid {
+            let ours = match self.phase {
+                Phase::Connecting => r.transaction_id == CONNECT_TID,
+                Phase::CreatingStream => r.transaction_id == self.create_tid,
+                _ => false,
+            };
+            if ours {
                 self.reject(r.status());
             }
             // Errors for releaseStream / FCPublish are historical noise
@@ -473,5 +478,77 @@ impl ClientSession {
     /// Whether the session ended: rejected, closed, or a fatal error.
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed || self.failed.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::PACKET_SIZE;
+    use crate::ChunkEncoder;
+    use bytes::BytesMut;
+
+    fn session(mode: ClientMode) -> ClientSession {
+        let mut c = ClientSession::new(ClientConfig {
+            app: "live".into(),
+            tc_url: "rtmp://h/live".into(),
+            stream: "s".into(),
+            mode,
+            chunk_size: 4096,
+            handshake: HandshakeParams {
+                epoch: 0,
+                seed: [9; 32],
+            },
+            digest: false,
+        });
+        let c0c1 = c.poll_transmit().unwrap();
+        assert_eq!(c0c1.len(), 1 + PACKET_SIZE);
+        // A simple S0/S1/S2 (S2 echoing C1).
+        let mut s = vec![3u8];
+        s.extend_from_slice(&[0u8; PACKET_SIZE]);
+        s.extend_from_slice(&c0c1[1..]);
+        c.handle_input(&s).unwrap();
+        while c.poll_transmit().is_some() {}
+        c
+    }
+
+    fn feed(c: &mut ClientSession, enc: &mut ChunkEncoder, r: Response) {
+        let mut out = BytesMut::new();
+        enc.encode(&crate::command::command_message(3, 0, r.encode()), &mut out)
+            .unwrap();
+        c.handle_input(&out).unwrap();
+    }
+
+    #[test]
+    fn only_errors_for_our_pending_transaction_reject() {
+        let mut c = session(ClientMode::Play);
+        let mut enc = ChunkEncoder::new();
+        let st = Status::new(StatusCode::Other("NetConnection.Call.Failed".into()), "x");
+        // An `_error` for some other transaction while connecting: ignored.
+        feed(&mut c, &mut enc, Response::error(0.0, &st));
+        assert_eq!(c.poll_event(), None);
+        feed(&mut c, &mut enc, Response::connect_success(1.0, 0.0));
+        assert_eq!(c.poll_event(), Some(ClientEvent::Connected));
+        // createStream was transaction 2 (play mode).
+        feed(&mut c, &mut enc, Response::error(2.0, &st));
+        assert_eq!(
+            c.poll_event(),
+            Some(ClientEvent::Rejected {
+                code: "NetConnection.Call.Failed".into(),
+                description: "x".into()
+            })
+        );
+        assert!(c.is_closed());
+    }
+
+    #[test]
+    fn media_before_publishing_is_misuse() {
+        let mut c = session(ClientMode::Publish);
+        assert_eq!(
+            c.send_media(MediaKind::Video, 0, Bytes::from_static(b"v")),
+            Err(Misuse::SessionState("not publishing").into())
+        );
+        assert!(c.send_metadata(Bytes::new()).is_err());
+        assert_eq!(c.stream_id(), None);
     }
 }

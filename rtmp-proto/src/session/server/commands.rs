@@ -9,7 +9,7 @@ use crate::session::stream_id_from_f64;
 
 /// Commands that need no answer and no state: nginx-rtmp ignores them too,
 /// and librtmp logs an error line on an `_error` for FCSubscribe.
-const IGNORED: &[&str] = &["FCSubscribe", "FCUnsubscribe", "onBWDone", "_checkbw_done"];
+const IGNORED: &[&str] = &["FCSubscribe", "FCUnsubscribe", "onBWDone"];
 
 fn out_of_order(command: &str, reason: &'static str) -> Error {
     Violation::OutOfOrder {

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use common::*;
 use flv_mux::amf0::Amf0Value;
 use proptest::prelude::*;
-use rtmp_proto::command::{Command, Connect, GenericCommand, Play, Publish, PublishType};
+use rtmp_proto::command::{
+    Command, Connect, GenericCommand, Play, Publish, PublishType, StatusCode,
+};
 use rtmp_proto::handshake::PACKET_SIZE;
 use rtmp_proto::{ClientMode, ClientSession, Message, ServerConfig, ServerEvent, ServerSession};
 
@@ -178,8 +180,8 @@ proptest! {
                             raw.server.accept_publish(req);
                             raw.server.accept_play(req);
                         } else {
-                            raw.server.reject_publish(req, rtmp_proto::command::StatusCode::PublishBadName, "no");
-                            raw.server.reject_play(req, rtmp_proto::command::StatusCode::PlayStreamNotFound, "no");
+                            raw.server.reject_publish(req, StatusCode::PublishBadName, "no");
+                            raw.server.reject_play(req, StatusCode::PlayStreamNotFound, "no");
                         }
                     }
                     raw.pump();
@@ -214,6 +216,7 @@ proptest! {
                 prop_assert_eq!(Some(*stream_id), published_on);
             }
         }
-        prop_assert!(raw.server.publish_stream_id().is_none() || raw.server.play_stream_id().is_none());
+        let both = raw.server.publish_stream_id().is_some() && raw.server.play_stream_id().is_some();
+        prop_assert!(!both, "publishing and playing on one connection");
     }
 }

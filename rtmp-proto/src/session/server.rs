@@ -6,7 +6,8 @@
 //! [`ServerEvent`]s carrying a [`RequestId`], to accept or reject connect,
 //! publish and play.
 //!
-//! Rules it enforces (each a fatal [`Violation::OutOfOrder`](crate::error::Violation::OutOfOrder) unless noted):
+//! Rules it enforces (each a fatal
+//! [`Violation::OutOfOrder`](crate::error::Violation::OutOfOrder) unless noted):
 //! - nothing but connect before connect is accepted; publish and play only
 //!   on a message stream created by createStream;
 //! - one publish or play at a time per connection: a second one is refused

@@ -15,8 +15,11 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod http_media;
+pub mod io;
 pub mod logging;
 pub mod media;
+pub mod rtmp;
 pub mod runtime;
 pub mod server;
 pub mod session;

@@ -89,6 +89,7 @@ where
         Ok::<_, ServerError>(listener)
     };
     let http_listener = bind("http", config.http.port)?;
+    let rtmp_listener = bind("rtmp", config.rtmp.port)?;
 
     let workers = match config.server.workers {
         0 => std::thread::available_parallelism()
@@ -128,9 +129,24 @@ where
             }
         });
     }
+    let rtmp_addr = rtmp_listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    {
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        control.handle().spawn(async move {
+            match tokio::net::TcpListener::from_std(rtmp_listener) {
+                Ok(listener) => crate::rtmp::listen(listener, shared, stop).await,
+                Err(e) => tracing::error!(error = %e, "rtmp listener could not be registered"),
+            }
+        });
+    }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         http = %http_addr,
+        rtmp = %rtmp_addr,
         workers,
         test_hooks = shared.test_hooks,
         "strom started"

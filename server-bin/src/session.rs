@@ -126,26 +126,21 @@ impl Drop for SessionGuard {
 }
 
 /// Runs a session on a media worker inside its own tracing span
-/// (`session{id, proto, peer}`). The guard lives exactly as long as the
-/// task: a panic inside it unwinds through the guard, is logged by the panic
-/// hook installed in [`crate::logging`], and ends only this session.
-pub fn spawn<F>(worker: &tokio::runtime::Handle, guard: SessionGuard, body: F)
+/// (`session{id, proto, peer}`). `body` owns the session's guard, so the
+/// guard lives exactly as long as the task: a panic inside it unwinds through
+/// the guard, is logged by the panic hook installed in [`crate::logging`],
+/// and ends only this session.
+pub fn spawn<F>(worker: &tokio::runtime::Handle, info: &SessionInfo, body: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let span = tracing::info_span!(
         "session",
-        id = guard.info.id,
-        proto = guard.info.protocol.name(),
-        peer = %guard.info.peer,
+        id = info.id,
+        proto = info.protocol.name(),
+        peer = %info.peer,
     );
-    worker.spawn(
-        async move {
-            let _guard = guard;
-            body.await;
-        }
-        .instrument(span),
-    );
+    worker.spawn(body.instrument(span));
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -183,18 +178,18 @@ mod tests {
             .build()
             .unwrap();
         let table = Arc::new(SessionTable::default());
-        spawn(rt.handle(), table.register(Protocol::Rtmp, peer()), async {
+        let doomed = table.register(Protocol::Rtmp, peer());
+        spawn(rt.handle(), &doomed.info().clone(), async move {
+            let _guard = doomed;
             panic!("boom inside one session")
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
-        spawn(
-            rt.handle(),
-            table.register(Protocol::Rtmp, peer()),
-            async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let _ = tx.send(());
-            },
-        );
+        let survivor = table.register(Protocol::Rtmp, peer());
+        spawn(rt.handle(), &survivor.info().clone(), async move {
+            let _guard = survivor;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = tx.send(());
+        });
         // Drive the worker until the survivor reports (or a generous deadline).
         let survived =
             rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), rx).await });

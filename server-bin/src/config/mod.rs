@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub watchdog_stall_ms: u64,
     /// Upper bound on a graceful shutdown after SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
+    /// A player whose socket accepts no bytes for this long is closed.
+    pub write_stall_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +61,7 @@ impl Default for ServerConfig {
             workers: 0,
             watchdog_stall_ms: 1000,
             shutdown_grace_secs: 5,
+            write_stall_ms: 10_000,
         }
     }
 }
@@ -99,11 +102,23 @@ pub enum LogFormat {
 pub struct RtmpConfig {
     /// TCP port of the RTMP listener.
     pub port: u16,
+    /// Deadline for the handshake, connect and publish/play of a new connection.
+    pub handshake_secs: u64,
+    /// A publisher that sends nothing for this long is closed and its stream released.
+    pub keep_alive_secs: u64,
+    /// Outgoing chunk size, the same for every player so that chunked media is
+    /// encoded once per stream.
+    pub chunk_size: u32,
 }
 
 impl Default for RtmpConfig {
     fn default() -> Self {
-        Self { port: 1935 }
+        Self {
+            port: 1935,
+            handshake_secs: 15,
+            keep_alive_secs: 15,
+            chunk_size: 4096,
+        }
     }
 }
 
@@ -252,6 +267,9 @@ impl Config {
             if value == 0 {
                 return Err((key.into(), "must be greater than 0".into()));
             }
+        }
+        if !(128..=65536).contains(&self.rtmp.chunk_size) {
+            return Err(("rtmp.chunk_size".into(), "must be 128..=65536".into()));
         }
         if self.server.workers > 1024 {
             return Err(("server.workers".into(), "must be at most 1024".into()));

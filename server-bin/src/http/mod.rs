@@ -68,9 +68,22 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
     let timeout = Duration::from_millis(shared.config.http.request_timeout_ms);
+    // Media requests (HTTP-FLV, later HTTP-TS and HLS) are served by a media
+    // worker: look at the request line without consuming it, then hand the
+    // socket over. The control plane keeps only API, health and metrics.
+    match tokio::time::timeout(timeout, crate::http_media::classify(&stream)).await {
+        Ok(Ok(true)) => {
+            drop(permit);
+            crate::http_media::hand_off(stream, peer, shared);
+            return;
+        }
+        Ok(Ok(false)) => {}
+        Ok(Err(_)) | Err(_) => return, // closed, or no request line in time
+    }
+    let _permit = permit;
     let service = service_fn(move |req| {
         let shared = shared.clone();
         // Handlers are synchronous snapshots of in-memory state (a few map

@@ -14,5 +14,7 @@ pub use clock::{to_rtmp_ms, MsClock};
 
 /// Wire-cache slot: RTMP chunks at the server's outgoing chunk size.
 pub const WIRE_RTMP: usize = 0;
-/// Wire-cache slot: a complete FLV tag (HTTP-FLV).
+/// Wire-cache slot: a complete FLV tag framed as an HTTP/1.1 chunk (HTTP-FLV).
 pub const WIRE_FLV: usize = 1;
+/// Wire-cache slot: a complete FLV tag without chunk framing (HTTP/1.0 players).
+pub const WIRE_FLV_PLAIN: usize = 2;

@@ -98,6 +98,22 @@ impl Strom {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits up to `limit` until the log contains every one of `needles`.
+    pub fn wait_for_log(&self, needles: &[&str], limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = self.log();
+            if needles.iter().all(|n| log.contains(n)) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "log lacks {needles:?} after {limit:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `method path` with extra headers; returns status and body.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
         self.try_request(method, path, headers)

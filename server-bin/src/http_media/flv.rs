@@ -1,0 +1,236 @@
+//! HTTP-FLV: `GET /app/stream.live.flv` answers an endless FLV file — header,
+//! `onMetaData`, sequence headers, the cached GOP, then live tags — in HTTP/1.1
+//! chunked encoding (close-delimited for HTTP/1.0 clients).
+//!
+//! Every tag of a frame is built once per stream, already framed as an HTTP
+//! chunk, in the frame's wire cache; players share those bytes. Only the
+//! per-player start (header, metadata, sequence headers) is built per player.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use flv_mux::{encode_tag_parts, FlvHeader, TagType};
+use stream_core::{EndReason, SubscriberEvent, Track};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::request::{self, MediaRequest};
+use crate::io::Outbox;
+use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV, WIRE_FLV_PLAIN};
+use crate::server::Shared;
+use crate::session::SessionGuard;
+
+/// Serves one HTTP-FLV connection to its end.
+pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard) {
+    let deadline = Duration::from_millis(shared.config.http.request_timeout_ms);
+    let req = match request::read(&mut stream, deadline).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = %e, "http media request refused");
+            let _ = reply_error(&mut stream, 400, &e.to_string()).await;
+            return;
+        }
+    };
+    guard.info().set_stream(req.key.clone());
+    let sub = match shared.hub.subscribe(&req.key, guard.peer_info()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(stream = %req.key, reason = %e, "http-flv play refused");
+            let _ = reply_error(&mut stream, 404, &e.to_string()).await;
+            return;
+        }
+    };
+    tracing::info!(stream = %req.key, "http-flv playing");
+    let end = stream_flv(stream, &shared, &guard, &req, sub).await;
+    tracing::info!(
+        bytes_out = guard.info().bytes_out.load(Ordering::Relaxed),
+        "http-flv session ended: {end}"
+    );
+}
+
+async fn stream_flv(
+    stream: TcpStream,
+    shared: &Shared,
+    guard: &SessionGuard,
+    req: &MediaRequest,
+    mut sub: stream_core::Subscriber,
+) -> String {
+    let stall = Duration::from_millis(shared.config.server.write_stall_ms);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut out = Outbox::default();
+    let framing = Framing {
+        chunked: req.http11,
+    };
+    out.push(response_head(req.http11));
+    if req.head_only {
+        let _ = out.flush(&mut wr, stall).await;
+        return "HEAD answered".into();
+    }
+    let mut header = BytesMut::new();
+    FlvHeader {
+        version: 1,
+        has_audio: true,
+        has_video: true,
+        data_offset: flv_mux::HEADER_LEN as u32,
+    }
+    .encode(&mut header);
+    header.put_u32(0); // PreviousTagSize0
+    out.push(framing.frame(header.freeze()));
+
+    let mut tracks: Arc<[Track]> = Arc::from(Vec::new());
+    let mut last_ts = 0u32;
+    let mut sink = [0u8; 512];
+    loop {
+        match out.flush(&mut wr, stall).await {
+            Ok(n) => {
+                guard.info().bytes_out.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => return e.to_string(),
+        }
+        let event = tokio::select! {
+            event = sub.recv() => event,
+            // Players send nothing after the request; a read of 0 means they left.
+            read = rd.read(&mut sink) => match read {
+                Ok(0) | Err(_) => return "player closed".into(),
+                Ok(_) => continue,
+            },
+        };
+        let mut next = Some(event);
+        let mut budget = 64;
+        while let Some(event) = next.take() {
+            match event {
+                Ok(SubscriberEvent::Tracks(t)) => {
+                    let meta = flv_egress::metadata(&t);
+                    out.push(framing.tag(TagType::Script, last_ts, &[], &meta));
+                    for track in t.iter() {
+                        if let Some(body) = flv_egress::sequence_header(track) {
+                            out.push(framing.tag(body.kind, last_ts, &body.header, &body.payload));
+                        }
+                    }
+                    tracks = t;
+                }
+                Ok(SubscriberEvent::Frame(frame)) => {
+                    let Some(track) = tracks.iter().find(|t| t.id == frame.track) else {
+                        continue;
+                    };
+                    let Some(body) = flv_egress::frame_body(track, &frame) else {
+                        continue;
+                    };
+                    let ts = to_rtmp_ms(frame.dts_us);
+                    last_ts = ts;
+                    let slot = if framing.chunked {
+                        WIRE_FLV
+                    } else {
+                        WIRE_FLV_PLAIN
+                    };
+                    let bytes = frame.wire.get_or_init(slot, || {
+                        framing.tag(body.kind, ts, &body.header, &body.payload)
+                    });
+                    out.push(bytes);
+                }
+                Err(reason) => {
+                    if framing.chunked {
+                        out.push(Bytes::from_static(b"0\r\n\r\n")); // end of the chunked body
+                    }
+                    let _ = out.flush(&mut wr, stall).await;
+                    return match reason {
+                        EndReason::StreamEnded => "stream ended".into(),
+                        other => format!("stream left the player: {other}"),
+                    };
+                }
+            }
+            budget -= 1;
+            if budget > 0 {
+                next = sub.try_recv();
+            }
+        }
+    }
+}
+
+/// How body bytes are framed on this connection.
+struct Framing {
+    chunked: bool,
+}
+
+impl Framing {
+    /// A complete FLV tag (header, body, PreviousTagSize) as one buffer, framed.
+    fn tag(&self, kind: TagType, ts: u32, body_header: &[u8], payload: &Bytes) -> Bytes {
+        match encode_tag_parts(kind, ts, body_header, payload) {
+            Ok(parts) => {
+                let len: usize = parts.iter().map(Bytes::len).sum();
+                let mut out = BytesMut::with_capacity(len + 16);
+                self.open(&mut out, len);
+                for p in &parts {
+                    out.put_slice(p);
+                }
+                self.close(&mut out);
+                out.freeze()
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "tag not encodable; skipped");
+                Bytes::new()
+            }
+        }
+    }
+
+    /// Arbitrary bytes, framed.
+    fn frame(&self, bytes: Bytes) -> Bytes {
+        let mut out = BytesMut::with_capacity(bytes.len() + 16);
+        self.open(&mut out, bytes.len());
+        out.put_slice(&bytes);
+        self.close(&mut out);
+        out.freeze()
+    }
+
+    fn open(&self, out: &mut BytesMut, len: usize) {
+        if self.chunked {
+            out.put_slice(format!("{len:x}\r\n").as_bytes());
+        }
+    }
+
+    fn close(&self, out: &mut BytesMut) {
+        if self.chunked {
+            out.put_slice(b"\r\n");
+        }
+    }
+}
+
+fn response_head(http11: bool) -> Bytes {
+    let mut head = String::from(if http11 {
+        "HTTP/1.1 200 OK\r\n"
+    } else {
+        "HTTP/1.0 200 OK\r\n"
+    });
+    head.push_str("Content-Type: video/x-flv\r\n");
+    if http11 {
+        head.push_str("Transfer-Encoding: chunked\r\n");
+    }
+    head.push_str("Cache-Control: no-cache, no-store\r\n");
+    head.push_str("Access-Control-Allow-Origin: *\r\n");
+    head.push_str("Connection: close\r\n\r\n");
+    Bytes::from(head)
+}
+
+async fn reply_error(stream: &mut TcpStream, status: u16, message: &str) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let reason = match status {
+        404 => "Not Found",
+        _ => "Bad Request",
+    };
+    let body = serde_json::json!({ "error": { "code": if status == 404 { "stream_not_found" } else { "bad_request" }, "message": message } })
+        .to_string();
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    tokio::time::timeout(Duration::from_secs(5), write)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}

@@ -1,0 +1,198 @@
+//! The request head of a media request: read with a size limit and a
+//! deadline, and the request line parsed into app, stream and format.
+
+use std::time::Duration;
+
+use stream_core::StreamKey;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use crate::http::url::percent_decode;
+
+/// Largest request head accepted.
+pub const MAX_HEAD: usize = 8 * 1024;
+
+/// The media formats served over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// `/app/stream.live.flv`
+    Flv,
+}
+
+/// A parsed media request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRequest {
+    /// `GET` or `HEAD`.
+    pub head_only: bool,
+    /// HTTP/1.1 (chunked responses) or HTTP/1.0 (close-delimited).
+    pub http11: bool,
+    /// Which format.
+    pub kind: MediaKind,
+    /// The stream.
+    pub key: StreamKey,
+    /// The query string, kept for authentication hooks.
+    pub query: Option<String>,
+}
+
+/// Why a request head was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// Larger than [`MAX_HEAD`].
+    #[error("request head larger than {MAX_HEAD} bytes")]
+    TooLarge,
+    /// Not a request we serve.
+    #[error("bad request: {0}")]
+    Bad(&'static str),
+    /// The client was too slow.
+    #[error("no complete request head within {0:?}")]
+    Timeout(Duration),
+    /// Socket error or early close.
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The media kind a request line asks for, if any (used to classify).
+pub fn media_kind_of_line(line: &[u8]) -> Option<MediaKind> {
+    let line = std::str::from_utf8(line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?;
+    let target = parts.next()?;
+    if method != "GET" && method != "HEAD" {
+        return None;
+    }
+    let path = target.split('?').next()?;
+    path.ends_with(".live.flv").then_some(MediaKind::Flv)
+}
+
+/// Reads the whole request head (through the blank line) and parses it.
+pub async fn read(
+    stream: &mut TcpStream,
+    deadline: Duration,
+) -> Result<MediaRequest, RequestError> {
+    let mut head = Vec::with_capacity(1024);
+    let read = async {
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return Err(RequestError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            head.extend_from_slice(&buf[..n]);
+            if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                return Ok(());
+            }
+            if head.len() > MAX_HEAD {
+                return Err(RequestError::TooLarge);
+            }
+        }
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| RequestError::Timeout(deadline))??;
+    parse(&head)
+}
+
+/// Parses a request head.
+pub fn parse(head: &[u8]) -> Result<MediaRequest, RequestError> {
+    let line_end = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or(RequestError::Bad("no request line"))?;
+    let line = std::str::from_utf8(&head[..line_end])
+        .map_err(|_| RequestError::Bad("request line is not UTF-8"))?
+        .trim_end();
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(RequestError::Bad("malformed request line"));
+    };
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => return Err(RequestError::Bad("only GET and HEAD")),
+    };
+    let http11 = match version {
+        "HTTP/1.1" => true,
+        "HTTP/1.0" => false,
+        _ => return Err(RequestError::Bad("unsupported HTTP version")),
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (target, None),
+    };
+    let (kind, base) = if let Some(base) = path.strip_suffix(".live.flv") {
+        (MediaKind::Flv, base)
+    } else {
+        return Err(RequestError::Bad("not a media path"));
+    };
+    let segments: Vec<String> = base
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect::<Option<_>>()
+        .ok_or(RequestError::Bad("malformed percent-encoding"))?;
+    if segments
+        .iter()
+        .any(|s| s == ".." || s == "." || s.contains('/'))
+    {
+        return Err(RequestError::Bad("path traversal"));
+    }
+    let Some((stream, app)) = segments.split_last() else {
+        return Err(RequestError::Bad("no stream name"));
+    };
+    if app.is_empty() || stream.is_empty() {
+        return Err(RequestError::Bad("expected /app/stream"));
+    }
+    Ok(MediaRequest {
+        head_only,
+        http11,
+        kind,
+        key: StreamKey::new(app.join("/"), stream.clone()),
+        query,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_request_lines() {
+        assert_eq!(
+            media_kind_of_line(b"GET /live/a.live.flv HTTP/1.1\r"),
+            Some(MediaKind::Flv)
+        );
+        assert_eq!(
+            media_kind_of_line(b"GET /live/a.live.flv?t=1 HTTP/1.1"),
+            Some(MediaKind::Flv)
+        );
+        assert_eq!(media_kind_of_line(b"GET /api/v1/streams HTTP/1.1"), None);
+        assert_eq!(media_kind_of_line(b"POST /live/a.live.flv HTTP/1.1"), None);
+        assert_eq!(media_kind_of_line(b"\xff\xfe"), None);
+    }
+
+    #[test]
+    fn parses_app_stream_and_query() {
+        let r = parse(b"GET /live/cam%201.live.flv?token=x HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!(r.key, StreamKey::new("live", "cam 1"));
+        assert_eq!(r.query.as_deref(), Some("token=x"));
+        assert!(r.http11 && !r.head_only);
+        let r = parse(b"HEAD /a/b/s.live.flv HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(r.key, StreamKey::new("a/b", "s"));
+        assert!(!r.http11 && r.head_only);
+    }
+
+    #[test]
+    fn refuses_bad_requests() {
+        for bad in [
+            &b"GET /s.live.flv HTTP/1.1\r\n\r\n"[..],
+            b"GET /live/..%2F..%2Fetc.live.flv HTTP/1.1\r\n\r\n",
+            b"GET /../x.live.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/x.live.flv HTTP/2\r\n\r\n",
+            b"PUT /live/x.live.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/x.flv HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

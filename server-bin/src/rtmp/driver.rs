@@ -1,0 +1,256 @@
+//! One RTMP connection: a short loop that moves bytes between the socket and
+//! `rtmp_proto::ServerSession`, answers its requests with stream-core, and
+//! enforces the deadlines (DESIGN rule 4):
+//!
+//! - handshake, connect and publish/play within `rtmp.handshake_secs`;
+//! - a publisher that sends nothing for `rtmp.keep_alive_secs` is closed
+//!   (its guard drops, the stream lingers for `continue_push_ms`);
+//! - a player whose socket accepts nothing for `server.write_stall_ms` is
+//!   closed; a player too far behind is dropped by stream-core (`max_lag_ms`).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rtmp_proto::{HandshakeParams, ServerConfig, ServerEvent, ServerSession};
+use stream_core::{CloseReason, EndReason};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::play::Playing;
+use super::publish::Publishing;
+use crate::io::{Outbox, WriteError};
+use crate::server::Shared;
+use crate::session::SessionGuard;
+
+/// Read buffer size; a read returns at most this much.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How a session ended, for the log.
+#[derive(Debug, thiserror::Error)]
+pub enum End {
+    /// The peer closed the connection or said it was done.
+    #[error("peer closed")]
+    PeerClosed,
+    /// A deadline passed.
+    #[error("{0} deadline passed")]
+    Timeout(&'static str),
+    /// The peer broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] rtmp_proto::Error),
+    /// Socket error.
+    #[error("read failed: {0}")]
+    Read(std::io::Error),
+    /// Write error or stall.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The request was refused (already publishing, stream not found).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The server told the publisher to go (taken over, closed, shutdown).
+    #[error("publisher closed by the server: {0}")]
+    PublisherClosed(CloseReason),
+    /// The stream ended for this player.
+    #[error("stream ended for the player: {0}")]
+    PlayEnded(EndReason),
+    /// The publisher sent media we cannot use.
+    #[error("bad media: {0}")]
+    Media(#[from] crate::media::flv_ingest::IngestError),
+}
+
+/// Per-connection state beside the protocol machine.
+pub(super) struct Conn<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub guard: &'a SessionGuard,
+    pub rtmp: ServerSession,
+    pub out: Outbox,
+    pub app: Option<String>,
+    pub publishing: Option<Publishing>,
+    pub playing: Option<Playing>,
+}
+
+/// Runs the session to its end and logs how it ended.
+pub async fn run(stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard) {
+    tracing::debug!("rtmp connection accepted");
+    let end = drive(stream, &shared, &guard).await;
+    let info = guard.info();
+    match &end {
+        End::PeerClosed | End::PlayEnded(EndReason::StreamEnded) => tracing::info!(
+            bytes_in = info.bytes_in.load(Ordering::Relaxed),
+            bytes_out = info.bytes_out.load(Ordering::Relaxed),
+            "rtmp session ended: {end}"
+        ),
+        _ => tracing::warn!(
+            bytes_in = info.bytes_in.load(Ordering::Relaxed),
+            bytes_out = info.bytes_out.load(Ordering::Relaxed),
+            "rtmp session closed: {end}"
+        ),
+    }
+}
+
+async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) -> End {
+    let cfg = &shared.config;
+    let (mut rd, mut wr) = stream.into_split();
+    let mut conn = Conn {
+        shared,
+        guard,
+        rtmp: ServerSession::new(ServerConfig {
+            chunk_size: cfg.rtmp.chunk_size,
+            handshake: handshake_params(guard.info().id),
+            ..ServerConfig::default()
+        }),
+        out: Outbox::default(),
+        app: None,
+        publishing: None,
+        playing: None,
+    };
+    let stall = Duration::from_millis(cfg.server.write_stall_ms);
+    let keep_alive = Duration::from_secs(cfg.rtmp.keep_alive_secs);
+    let handshake_deadline = Instant::now() + Duration::from_secs(cfg.rtmp.handshake_secs);
+    let mut last_input = Instant::now();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+
+    loop {
+        while let Some(event) = conn.rtmp.poll_event() {
+            if let Err(end) = conn.handle(event).await {
+                // Tell the peer why (e.g. Publish.BadName) before closing.
+                let _ = conn.flush(&mut wr, stall).await;
+                return end;
+            }
+        }
+        if let Err(e) = conn.flush(&mut wr, stall).await {
+            return e.into();
+        }
+
+        let deadline = if conn.publishing.is_some() {
+            last_input + keep_alive
+        } else if conn.playing.is_some() {
+            // Players are bounded by the write stall and stream-core's max lag.
+            Instant::now() + Duration::from_secs(3600)
+        } else {
+            handshake_deadline
+        };
+        let publishing = &conn.publishing;
+        let playing = &mut conn.playing;
+        let publisher_closed = async move {
+            match publishing {
+                Some(p) => p.publisher.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let play_event = async move {
+            match playing.as_mut() {
+                Some(p) => p.subscriber.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(0) => return End::PeerClosed,
+                Ok(n) => {
+                    last_input = Instant::now();
+                    guard.info().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    let input = buf.split();
+                    if let Err(e) = conn.rtmp.handle_input(&input) {
+                        let _ = conn.flush(&mut wr, stall).await;
+                        return e.into();
+                    }
+                    buf.reserve(READ_CHUNK);
+                }
+                Err(e) => return End::Read(e),
+            },
+            reason = publisher_closed => return End::PublisherClosed(reason),
+            event = play_event => {
+                if let Err(end) = conn.play_event(event) {
+                    let _ = conn.flush(&mut wr, stall).await;
+                    return end;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                return End::Timeout(if conn.publishing.is_some() { "publisher keep-alive" } else { "handshake" });
+            }
+        }
+    }
+}
+
+impl Conn<'_> {
+    /// Moves everything the protocol machine wants to send to the socket.
+    pub(super) async fn flush(
+        &mut self,
+        wr: &mut tokio::net::tcp::OwnedWriteHalf,
+        stall: Duration,
+    ) -> Result<(), WriteError> {
+        while let Some(bytes) = self.rtmp.poll_transmit() {
+            self.out.push(bytes);
+        }
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let n = self.out.flush(wr, stall).await?;
+        self.guard.info().bytes_out.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: ServerEvent) -> Result<(), End> {
+        match event {
+            ServerEvent::HandshakeDone { digest } => {
+                tracing::debug!(digest, "rtmp handshake done");
+            }
+            ServerEvent::ConnectRequested { req, app, .. } => {
+                tracing::debug!(%app, "rtmp connect");
+                self.app = Some(app);
+                self.rtmp.accept_connect(req);
+            }
+            ServerEvent::PublishRequested {
+                req,
+                stream_id,
+                name,
+                query,
+                ..
+            } => self.publish(req, stream_id, name, query)?,
+            ServerEvent::PlayRequested {
+                req,
+                stream_id,
+                name,
+                ..
+            } => self.play(req, stream_id, name).await?,
+            ServerEvent::Media {
+                kind,
+                timestamp,
+                payload,
+                ..
+            } => self.media(kind, timestamp, &payload)?,
+            ServerEvent::Unpublished { .. }
+            | ServerEvent::PlayStopped { .. }
+            | ServerEvent::Closed => {
+                return Err(End::PeerClosed);
+            }
+            // Metadata is rebuilt from the tracks for every protocol; pause is
+            // not meaningful on a live stream.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Handshake randomness for one connection, from the process's random
+/// hasher keys (std seeds them from the OS) mixed with the session id.
+fn handshake_params(session_id: u64) -> HandshakeParams {
+    let state = RandomState::new();
+    let mut seed = [0u8; 32];
+    for (i, chunk) in seed.chunks_mut(8).enumerate() {
+        let mut h = state.build_hasher();
+        h.write_u64(session_id);
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u32)
+        .unwrap_or(0);
+    HandshakeParams { epoch, seed }
+}

@@ -1,0 +1,149 @@
+//! The playing side of an RTMP session: a stream-core subscriber whose
+//! frames are sent as RTMP chunks, encoded once per stream and shared.
+
+use std::sync::Arc;
+
+use rtmp_proto::command::StatusCode;
+use rtmp_proto::session::{encode_media, MediaKind};
+use rtmp_proto::RequestId;
+use stream_core::{EndReason, StreamKey, Subscriber, SubscriberEvent, Track};
+
+use super::driver::{Conn, End};
+use crate::media::{flv_egress, to_rtmp_ms, WIRE_RTMP};
+
+/// The message stream id every player gets from its first createStream; the
+/// shared chunk bytes carry it, so players on another id are encoded apart.
+const SHARED_STREAM_ID: u32 = 1;
+
+/// A connection that plays a stream.
+pub(super) struct Playing {
+    pub subscriber: Subscriber,
+    stream_id: u32,
+    tracks: Arc<[Track]>,
+    last_ts: u32,
+}
+
+impl Conn<'_> {
+    /// Answers a play request: waits (bounded by `max_stream_wait_ms`) for the
+    /// stream, then starts the player or refuses with `StreamNotFound`.
+    pub(super) async fn play(
+        &mut self,
+        req: RequestId,
+        stream_id: u32,
+        name: String,
+    ) -> Result<(), End> {
+        let app = self.app.clone().unwrap_or_default();
+        let key = StreamKey::new(app, name);
+        if self.publishing.is_some() || self.playing.is_some() {
+            self.rtmp.reject_play(
+                req,
+                StatusCode::PlayStreamNotFound,
+                "this connection already publishes or plays",
+            );
+            return Err(End::Refused("second play on one connection".into()));
+        }
+        self.guard.info().set_stream(key.clone());
+        match self
+            .shared
+            .hub
+            .subscribe(&key, self.guard.peer_info())
+            .await
+        {
+            Ok(subscriber) => {
+                tracing::info!(stream = %key, "playing");
+                self.rtmp.accept_play(req);
+                self.playing = Some(Playing {
+                    subscriber,
+                    stream_id,
+                    tracks: Arc::from(Vec::new()),
+                    last_ts: 0,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let why = e.to_string();
+                tracing::info!(stream = %key, reason = %why, "play refused");
+                self.rtmp
+                    .reject_play(req, StatusCode::PlayStreamNotFound, &why);
+                Err(End::Refused(why))
+            }
+        }
+    }
+
+    /// One event from the subscriber, plus whatever else is already queued,
+    /// so a burst (the GOP at start) goes out in few vectored writes.
+    pub(super) fn play_event(
+        &mut self,
+        first: Result<SubscriberEvent, EndReason>,
+    ) -> Result<(), End> {
+        let mut next = Some(first);
+        let mut budget = 64;
+        while let Some(event) = next.take() {
+            self.play_one(event)?;
+            budget -= 1;
+            if budget > 0 {
+                next = self.playing.as_mut().and_then(|p| p.subscriber.try_recv());
+            }
+        }
+        Ok(())
+    }
+
+    fn play_one(&mut self, event: Result<SubscriberEvent, EndReason>) -> Result<(), End> {
+        let Some(p) = self.playing.as_mut() else {
+            return Ok(());
+        };
+        match event {
+            Ok(SubscriberEvent::Tracks(tracks)) => {
+                self.rtmp
+                    .send_metadata(p.stream_id, flv_egress::metadata(&tracks));
+                for track in tracks.iter() {
+                    if let Some(body) = flv_egress::sequence_header(track) {
+                        let kind = media_kind(track);
+                        self.rtmp
+                            .send_media(p.stream_id, kind, p.last_ts, body.contiguous());
+                    }
+                }
+                p.tracks = tracks;
+            }
+            Ok(SubscriberEvent::Frame(frame)) => {
+                let Some(track) = p.tracks.iter().find(|t| t.id == frame.track) else {
+                    return Ok(());
+                };
+                let Some(body) = flv_egress::frame_body(track, &frame) else {
+                    return Ok(());
+                };
+                let kind = media_kind(track);
+                let ts = to_rtmp_ms(frame.dts_us);
+                p.last_ts = ts;
+                if p.stream_id == SHARED_STREAM_ID {
+                    let chunk_size = self.rtmp.out_chunk_size();
+                    let bytes = frame.wire.get_or_init(WIRE_RTMP, || {
+                        encode_media(kind, SHARED_STREAM_ID, ts, &body.contiguous(), chunk_size)
+                    });
+                    self.rtmp.send_shared(bytes);
+                } else {
+                    self.rtmp
+                        .send_media(p.stream_id, kind, ts, body.contiguous());
+                }
+            }
+            Err(reason) => {
+                if matches!(
+                    reason,
+                    EndReason::StreamEnded | EndReason::Closed | EndReason::Shutdown
+                ) {
+                    self.rtmp.notify_unpublished(p.stream_id);
+                }
+                return Err(End::PlayEnded(reason));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn media_kind(track: &Track) -> MediaKind {
+    if track.codec.is_video() {
+        MediaKind::Video
+    } else {
+        MediaKind::Audio
+    }
+}

@@ -1,0 +1,89 @@
+//! The publishing side of an RTMP session: arbitration through stream-core,
+//! then media from the protocol machine into the stream.
+
+use bytes::Bytes;
+use rtmp_proto::command::StatusCode;
+use rtmp_proto::session::MediaKind;
+use rtmp_proto::RequestId;
+use stream_core::{PublishError, Publisher, PushError, StreamKey};
+
+use super::driver::{Conn, End};
+use crate::media::flv_ingest::{FlvIngest, Ingested};
+
+/// A connection that publishes a stream.
+pub(super) struct Publishing {
+    /// The ownership guard: dropping it (on any exit) releases the stream.
+    pub publisher: Publisher,
+    ingest: FlvIngest,
+}
+
+impl Conn<'_> {
+    /// Answers a publish request: accepted when stream-core grants the key,
+    /// refused with `NetStream.Publish.BadName` while another publisher is live.
+    pub(super) fn publish(
+        &mut self,
+        req: RequestId,
+        _stream_id: u32,
+        name: String,
+        query: Option<String>,
+    ) -> Result<(), End> {
+        let app = self.app.clone().unwrap_or_default();
+        let key = StreamKey::new(app, name);
+        if self.publishing.is_some() || self.playing.is_some() {
+            self.rtmp.reject_publish(
+                req,
+                StatusCode::PublishBadName,
+                "this connection already publishes or plays",
+            );
+            return Err(End::Refused("second publish on one connection".into()));
+        }
+        match self.shared.hub.publish(key.clone(), self.guard.peer_info()) {
+            Ok(publisher) => {
+                tracing::info!(stream = %key, query = query.as_deref().unwrap_or(""), resumed = publisher.resumed(), "publishing");
+                self.guard.info().set_stream(key);
+                self.rtmp.accept_publish(req);
+                self.publishing = Some(Publishing {
+                    publisher,
+                    ingest: FlvIngest::default(),
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let why = e.to_string();
+                tracing::warn!(stream = %key, reason = %why, "publish refused");
+                let code = match e {
+                    PublishError::AlreadyPublishing { .. } => StatusCode::PublishBadName,
+                    _ => StatusCode::Other("NetStream.Publish.Rejected".into()),
+                };
+                self.rtmp.reject_publish(req, code, &why);
+                Err(End::Refused(why))
+            }
+        }
+    }
+
+    /// One media message from the publisher.
+    pub(super) fn media(
+        &mut self,
+        kind: MediaKind,
+        timestamp: u32,
+        payload: &Bytes,
+    ) -> Result<(), End> {
+        let Some(p) = self.publishing.as_mut() else {
+            return Ok(()); // the protocol machine only reports media on an accepted stream
+        };
+        let ingested = match kind {
+            MediaKind::Video => p.ingest.video(timestamp, payload)?,
+            MediaKind::Audio => p.ingest.audio(timestamp, payload)?,
+        };
+        match ingested {
+            Ingested::Tracks(tracks) => p.publisher.set_tracks(tracks),
+            Ingested::Frame(frame) => match p.publisher.push(frame) {
+                Ok(()) => {}
+                Err(PushError::Closed(reason)) => return Err(End::PublisherClosed(reason)),
+                Err(e) => tracing::debug!(error = %e, "frame not accepted"),
+            },
+            Ingested::Skip => {}
+        }
+        Ok(())
+    }
+}

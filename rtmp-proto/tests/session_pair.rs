@@ -181,6 +181,16 @@ fn play_receives_shared_and_session_encoded_media() {
     p.drive();
     assert_eq!(p.take_client_events(), expect);
 
+    // The fan-out path copies nothing: the queued Bytes is the shared one.
+    let shared = encode_media(MediaKind::Audio, sid, 9000, &[0xaf, 1, 2], size);
+    p.server.send_shared(shared.clone());
+    let queued = p.server.poll_transmit().unwrap();
+    assert_eq!(queued.as_ptr(), shared.as_ptr());
+    p.client.handle_input(&queued).unwrap();
+    p.s2c.extend_from_slice(&queued);
+    p.drive();
+    p.take_client_events();
+
     p.server.notify_unpublished(sid);
     p.drive();
     assert_eq!(
@@ -361,4 +371,27 @@ fn acknowledgements_follow_the_windows() {
     assert!(from_server.windows(2).all(|w| w[1] - w[0] >= 4000));
     assert_eq!(p.server.bytes_received(), p.c2s.len() as u64);
     assert_eq!(p.server.ignored_messages(), 100);
+}
+
+#[test]
+fn owned_input_gives_zero_copy_media() {
+    let mut p = publishing_pair(Policy::AcceptAll);
+    p.take_server_events();
+    p.client
+        .send_media(MediaKind::Video, 40, Bytes::from(vec![0x17; 500]))
+        .unwrap();
+    let mut wire = Vec::new();
+    while let Some(b) = p.client.poll_transmit() {
+        wire.extend_from_slice(&b);
+    }
+    let wire = Bytes::from(wire);
+    let (start, len) = (wire.as_ptr() as usize, wire.len());
+    // Unique, so the session can take the buffer over.
+    p.server.handle_input_bytes(wire).unwrap();
+    let Some(ServerEvent::Media { payload, .. }) = p.server.poll_event() else {
+        panic!("no media")
+    };
+    assert_eq!(payload.len(), 500);
+    let at = payload.as_ptr() as usize;
+    assert!(at >= start && at < start + len, "payload was copied");
 }

@@ -22,8 +22,13 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 fn feed_server(data: &[u8], split: usize) {
     let mut s = ServerSession::new(ServerConfig::default());
     let split = split.min(data.len());
-    for part in [&data[..split], &data[split..]] {
-        let _ = s.handle_input(part);
+    for (i, part) in [&data[..split], &data[split..]].into_iter().enumerate() {
+        // Both entry points: borrowed, then owned.
+        let _ = if i == 0 {
+            s.handle_input(part)
+        } else {
+            s.handle_input_bytes(Bytes::copy_from_slice(part))
+        };
         while let Some(e) = s.poll_event() {
             apply_policy(&mut s, Policy::AcceptAll, &e);
         }

@@ -49,6 +49,21 @@ pub const MAX_PARKED_BYTES: usize = 16 * 1024 * 1024;
 /// Most message streams one connection may create (real clients create one).
 pub const MAX_STREAMS: usize = 8;
 
+/// Received bytes, borrowed or owned.
+enum Input<'a> {
+    Slice(&'a [u8]),
+    Owned(Bytes),
+}
+
+impl Input<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Input::Slice(s) => s,
+            Input::Owned(b) => b,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ConnectState {
     Idle,
@@ -151,6 +166,21 @@ impl ServerSession {
     /// feature): close the connection. The same error repeats on every
     /// later call.
     pub fn handle_input(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.guarded(Input::Slice(data))
+    }
+
+    /// Like [`handle_input`](Self::handle_input), taking ownership: when the
+    /// session holds no partial chunk, the buffer is reused without a copy,
+    /// so [`ServerEvent::Media`] payloads that came in one chunk are slices
+    /// of it (pass `read_buf.split().freeze()`).
+    ///
+    /// # Errors
+    /// As [`handle_input`](Self::handle_input).
+    pub fn handle_input_bytes(&mut self, data: Bytes) -> Result<(), Error> {
+        self.guarded(Input::Owned(data))
+    }
+
+    fn guarded(&mut self, data: Input<'_>) -> Result<(), Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -168,14 +198,14 @@ impl ServerSession {
         self.parked_bytes = 0;
     }
 
-    fn input(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn input(&mut self, data: Input<'_>) -> Result<(), Error> {
         // Spec 5.4.3: acknowledge every window of bytes received, counting
         // the handshake too, as librtmp and nginx-rtmp do.
-        if let Some(ack) = self.acks.on_bytes(data.len()) {
+        if let Some(ack) = self.acks.on_bytes(data.as_slice().len()) {
             self.out.control(ack);
         }
         if let Some(hs) = &mut self.handshake {
-            let status = hs.handle_input(data)?;
+            let status = hs.handle_input(data.as_slice())?;
             if let Some(t) = hs.poll_transmit() {
                 self.out.raw(t);
             }
@@ -188,13 +218,17 @@ impl ServerSession {
             self.events.push_back(ServerEvent::HandshakeDone { digest });
             self.decoder.push_bytes(leftover);
         } else {
-            self.decoder.push(data);
+            match data {
+                Input::Slice(s) => self.decoder.push(s),
+                Input::Owned(b) => self.decoder.push_bytes(b),
+            }
         }
         while let Some(m) = self.decoder.poll_message()? {
             self.on_message(m)?;
         }
         Ok(())
     }
+
     fn new_request(&mut self, p: Pending) -> RequestId {
         let req = RequestId(self.next_req);
         self.next_req += 1;

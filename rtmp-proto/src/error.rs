@@ -140,7 +140,7 @@ pub enum Violation {
     },
     /// More messages arrived while the application was deciding on a
     /// request than the session holds back.
-    #[error("more than {max} messages held while a request was pending")]
+    #[error("more than {max} messages or bytes held back while a request was pending")]
     TooManyParked {
         /// The cap on held-back messages (count or bytes).
         max: usize,

@@ -392,3 +392,19 @@ fn set_chunk_size_from_the_client_is_honoured() {
         .iter()
         .any(|e| matches!(e, ServerEvent::Media { payload, .. } if payload.len() == 10_000)));
 }
+
+#[test]
+fn commands_inside_aggregates_are_dropped() {
+    let mut raw = Raw::new(Policy::AcceptAll);
+    raw.connect_and_create();
+    raw.send(1, &publish("cam")).unwrap();
+    raw.take_events();
+    let sneaky = command_message(3, 1, Command::Play(Play::new("x")).encode());
+    let parts = [media(MediaKind::Audio, 1, 0, b"a"), sneaky];
+    raw.send_msg(&build_aggregate(7, 1, &parts).unwrap())
+        .unwrap();
+    let ev = raw.take_events();
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    assert!(matches!(ev[0], ServerEvent::Media { .. }));
+    assert_eq!(raw.server.ignored_messages(), 1);
+}

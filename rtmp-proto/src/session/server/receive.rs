@@ -97,11 +97,14 @@ impl ServerSession {
             }
             MessageType::Aggregate => {
                 for sub in split_aggregate(&m, AGGREGATE_MAX_SUB_MESSAGES)? {
-                    if sub.message_type() == MessageType::Aggregate {
-                        // No nesting (7.1.6 describes a flat run of tags).
-                        self.ignored += 1;
-                    } else {
-                        self.dispatch(sub)?;
+                    // 7.1.6: an aggregate carries audio, video and data
+                    // (FLV tags). Commands or nested aggregates there would
+                    // slip past the ordering rules: dropped.
+                    match sub.message_type() {
+                        MessageType::Audio | MessageType::Video | MessageType::DataAmf0 => {
+                            self.dispatch(sub)?
+                        }
+                        _ => self.ignored += 1,
                     }
                 }
                 Ok(())

@@ -154,8 +154,10 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
                 Ok(n) => {
                     last_input = Instant::now();
                     guard.info().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    let input = buf.split();
-                    if let Err(e) = conn.rtmp.handle_input(&input) {
+                    // Owned input: media payloads that arrive in one chunk stay
+                    // slices of this buffer all the way to the players.
+                    let input = buf.split().freeze();
+                    if let Err(e) = conn.rtmp.handle_input_bytes(input) {
                         let _ = conn.flush(&mut wr, stall).await;
                         return e.into();
                     }

@@ -49,12 +49,20 @@ impl Conn<'_> {
                 Ok(())
             }
             Err(e) => {
-                let why = e.to_string();
-                tracing::warn!(stream = %key, reason = %why, "publish refused");
-                let code = match e {
-                    PublishError::AlreadyPublishing { .. } => StatusCode::PublishBadName,
-                    _ => StatusCode::Other("NetStream.Publish.Rejected".into()),
+                let (code, why) = match &e {
+                    PublishError::AlreadyPublishing { current, since, .. } => (
+                        StatusCode::PublishBadName,
+                        format!(
+                            "stream {key} is already being published (session {} over {} from {}, for {} s)",
+                            current.session_id,
+                            current.protocol.name(),
+                            current.peer.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                            since.elapsed().map(|d| d.as_secs()).unwrap_or(0),
+                        ),
+                    ),
+                    other => (StatusCode::Other("NetStream.Publish.Rejected".into()), other.to_string()),
                 };
+                tracing::warn!(stream = %key, reason = %why, "publish refused");
                 self.rtmp.reject_publish(req, code, &why);
                 Err(End::Refused(why))
             }

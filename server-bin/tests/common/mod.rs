@@ -2,6 +2,8 @@
 //! the way an operator's tools would: plain HTTP and signals.
 #![allow(dead_code)] // each test binary uses a different part of this kit
 
+pub mod media;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 pub struct Strom {
     child: Child,
     pub http_port: u16,
+    pub rtmp_port: u16,
     pub dir: PathBuf,
     log: Arc<Mutex<String>>,
 }
@@ -52,10 +55,11 @@ impl Strom {
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Strom {
         let dir = scratch_dir(name);
         let http_port = free_port();
+        let rtmp_port = free_port();
         let mut cmd = strom_command(&dir);
         cmd.args(["--bind", "127.0.0.1", "--http-port"])
             .arg(http_port.to_string())
-            .args(["--rtmp-port", &free_port().to_string()])
+            .args(["--rtmp-port", &rtmp_port.to_string()])
             .args(["--rtsp-port", &free_port().to_string()])
             .args(args)
             .envs(env.iter().copied())
@@ -76,6 +80,7 @@ impl Strom {
         let strom = Strom {
             child,
             http_port,
+            rtmp_port,
             dir,
             log,
         };

@@ -1,0 +1,159 @@
+//! RTMP and HTTP-FLV with real ffmpeg and ffprobe on loopback: what a viewer
+//! and an operator see when encoders publish, collide and die.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::media::{finish, play, probe, publish};
+use common::Strom;
+
+fn urls(strom: &Strom, name: &str) -> (String, String) {
+    (
+        format!("rtmp://127.0.0.1:{}/live/{name}", strom.rtmp_port),
+        format!("http://127.0.0.1:{}/live/{name}.live.flv", strom.http_port),
+    )
+}
+
+/// Waits until the API shows the stream live, so a test acts on a stream that exists.
+fn wait_live(strom: &Strom, name: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, body) = strom.get(&format!("/api/v1/streams/live/{name}"));
+        if status == 200 && body.contains("\"state\":\"live\"") && body.contains("H264") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "live/{name} not live within {limit:?}; log:\n{}",
+            strom.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ffmpeg_publishes_and_players_over_rtmp_and_http_flv_see_every_frame() {
+    // Short linger so players end soon after the publisher does.
+    let strom = Strom::start(
+        "interop-basic",
+        &[],
+        &[("STROM_STREAM__CONTINUE_PUSH_MS", "1000")],
+    );
+    let (rtmp, flv) = urls(&strom, "basic");
+
+    // Players that connect before the publisher wait for it (max_stream_wait_ms)
+    // and get the stream from its first frame.
+    let early_rtmp = play(&rtmp, None);
+    let early_flv = play(&flv, None);
+    std::thread::sleep(Duration::from_millis(500));
+    let publisher = publish(&rtmp, 6);
+    wait_live(&strom, "basic", Duration::from_secs(10));
+
+    for url in [&rtmp, &flv] {
+        let streams = probe(url);
+        assert!(
+            streams.contains(&("h264".into(), Some(320), Some(240))),
+            "{url}: {streams:?}"
+        );
+        assert!(streams.iter().any(|s| s.0 == "aac"), "{url}: {streams:?}");
+    }
+
+    let published = finish(publisher, Duration::from_secs(20));
+    assert!(published.success, "publisher failed: {}", published.stderr);
+    for (name, player) in [("rtmp", early_rtmp), ("http-flv", early_flv)] {
+        let seen = finish(player, Duration::from_secs(20));
+        // 6 s at 25 fps = 150 frames; allow a few for the encoder's last GOP.
+        let n = seen.dts.len();
+        assert!(
+            (145..=152).contains(&n),
+            "{name}: {n} frames; {}",
+            seen.stderr
+        );
+        assert!(seen.non_decreasing(), "{name}: timestamps go back");
+        assert!(
+            seen.max_gap_ms() <= 80,
+            "{name}: gap of {} ms",
+            seen.max_gap_ms()
+        );
+    }
+}
+
+#[test]
+fn a_second_publisher_is_refused_and_the_first_goes_on() {
+    let strom = Strom::start("interop-dup", &[], &[]);
+    let (rtmp, _) = urls(&strom, "dup");
+    let first = publish(&rtmp, 8);
+    wait_live(&strom, "dup", Duration::from_secs(10));
+    let player = play(&rtmp, Some(5));
+
+    std::thread::sleep(Duration::from_secs(1));
+    let second = finish(publish(&rtmp, 5), Duration::from_secs(10));
+    assert!(!second.success, "the second publisher must fail");
+    assert!(
+        second.stderr.contains("already being published"),
+        "ffmpeg should show the reason: {}",
+        second.stderr
+    );
+    assert!(strom.log().contains("publish refused"), "{}", strom.log());
+
+    let seen = finish(player, Duration::from_secs(15));
+    assert!(
+        seen.dts.len() >= 120,
+        "player got {} frames: {}",
+        seen.dts.len(),
+        seen.stderr
+    );
+    assert!(seen.non_decreasing());
+    assert!(
+        seen.max_gap_ms() <= 80,
+        "gap of {} ms while the duplicate was refused",
+        seen.max_gap_ms()
+    );
+    let first = finish(first, Duration::from_secs(15));
+    assert!(first.success, "first publisher disturbed: {}", first.stderr);
+}
+
+#[test]
+fn a_killed_publisher_is_replaced_at_once_and_players_keep_playing() {
+    let strom = Strom::start("interop-kill", &[], &[]);
+    let (rtmp, flv) = urls(&strom, "kill");
+    let mut first = publish(&rtmp, 30);
+    wait_live(&strom, "kill", Duration::from_secs(10));
+    let player = play(&flv, Some(7));
+    std::thread::sleep(Duration::from_secs(2));
+
+    // SIGKILL: no FCUnpublish, no deleteStream, just a dead socket.
+    Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status()
+        .expect("kill runs");
+    let _ = first.wait();
+    let killed_at = Instant::now();
+
+    let second = publish(&rtmp, 8);
+    strom.wait_for_log(&["resumed=true"], Duration::from_secs(5));
+    let resumed_after = killed_at.elapsed();
+    assert!(
+        resumed_after < Duration::from_secs(5),
+        "took {resumed_after:?}"
+    );
+
+    let seen = finish(player, Duration::from_secs(20));
+    assert!(
+        seen.non_decreasing(),
+        "timestamps go back across the resume"
+    );
+    // 7 s of media reached the player although its publisher died after ~2 s.
+    assert!(
+        seen.dts.len() >= 150,
+        "player got {} frames: {}",
+        seen.dts.len(),
+        seen.stderr
+    );
+    let span = seen.dts.last().copied().unwrap_or(0) - seen.dts.first().copied().unwrap_or(0);
+    assert!(span >= 6000, "player saw only {span} ms of media");
+    let second = finish(second, Duration::from_secs(15));
+    assert!(second.success, "{}", second.stderr);
+}

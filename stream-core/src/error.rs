@@ -11,7 +11,12 @@ use crate::{CloseReason, PeerInfo, StreamKey, TrackId};
 #[non_exhaustive]
 pub enum PublishError {
     /// The key has a live, non-stale publisher and the policy is `Reject` (DESIGN rule 5).
-    #[error("already publishing: {key} is published by session {} ({}) since {since:?}", current.session_id, current.protocol)]
+    #[error(
+        "already publishing: {key} is published by session {} ({}) for {} s",
+        current.session_id,
+        current.protocol,
+        since.elapsed().map(|d| d.as_secs()).unwrap_or(0)
+    )]
     AlreadyPublishing {
         /// The contested key.
         key: StreamKey,

@@ -298,6 +298,85 @@ pub(crate) mod tests {
         assert_eq!(f.payload, nalus);
     }
 
+    /// hvcC from libx265 parameter sets of a 1366x766 Main-profile stream.
+    fn hevc_config() -> Bytes {
+        const VPS: &[u8] = &[
+            0x40, 0x01, 0x0c, 0x01, 0xff, 0xff, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00,
+            0x00, 0x03, 0x00, 0x00, 0x03, 0x00, 0x78, 0x95, 0x98, 0x09,
+        ];
+        const SPS: &[u8] = &[
+            0x42, 0x01, 0x01, 0x01, 0x60, 0x00, 0x00, 0x03, 0x00, 0x90, 0x00, 0x00, 0x03, 0x00,
+            0x00, 0x03, 0x00, 0x78, 0xa0, 0x02, 0xac, 0x80, 0x30, 0x1d, 0x56, 0x59, 0x59, 0xa4,
+            0x93, 0x2b, 0xc0, 0x5a, 0x02, 0x00, 0x00, 0x03, 0x00, 0x02, 0x00, 0x00, 0x03, 0x00,
+            0x32, 0x10,
+        ];
+        const PPS: &[u8] = &[0x44, 0x01, 0xc1, 0x72, 0xb4, 0x62, 0x40];
+        HevcDecoderConfigurationRecord::from_parameter_sets(
+            Bytes::from_static(VPS),
+            Bytes::from_static(SPS),
+            Bytes::from_static(PPS),
+        )
+        .unwrap()
+        .to_bytes()
+        .unwrap()
+    }
+
+    /// HEVC arrives two ways: enhanced RTMP (`hvc1`) and the legacy codec id 12
+    /// that many Chinese encoders and patched ffmpeg builds send. Both become
+    /// the same H.265 track and frames.
+    #[test]
+    fn hevc_in_enhanced_and_legacy_form() {
+        use flv_mux::FrameType;
+        let config = hevc_config();
+        let nalus = Bytes::from_static(&[0, 0, 0, 3, 0x26, 0x01, 0xaf]);
+        let legacy = |packet_type, data: Bytes| VideoTag::Avc {
+            frame_type: FrameType::Key,
+            codec: CodecId::Hevc,
+            packet_type,
+            composition_time: if packet_type == AvcPacketType::Nalu {
+                40
+            } else {
+                0
+            },
+            data,
+        };
+        let enhanced = |packet_type, data: Bytes| VideoTag::Enhanced {
+            frame_type: FrameType::Key,
+            packet_type,
+            fourcc: FourCc::HVC1,
+            composition_time: if packet_type == VideoPacketType::CodedFrames {
+                40
+            } else {
+                0
+            },
+            data,
+        };
+        let forms = [
+            (
+                legacy(AvcPacketType::SequenceHeader, config.clone()),
+                legacy(AvcPacketType::Nalu, nalus.clone()),
+            ),
+            (
+                enhanced(VideoPacketType::SequenceStart, config.clone()),
+                enhanced(VideoPacketType::CodedFrames, nalus.clone()),
+            ),
+        ];
+        for (seq, frame) in forms {
+            let mut ingest = FlvIngest::default();
+            let Ingested::Tracks(t) = ingest.video(0, &seq.to_bytes().unwrap()).unwrap() else {
+                panic!("tracks expected for {seq:?}")
+            };
+            assert_eq!(t[0].codec, Codec::H265);
+            assert_eq!((t[0].width, t[0].height), (Some(1366), Some(766)));
+            assert_eq!(t[0].config, config);
+            let Ingested::Frame(f) = ingest.video(80, &frame.to_bytes().unwrap()).unwrap() else {
+                panic!("frame expected")
+            };
+            assert_eq!((f.dts_us, f.pts_us, f.keyframe), (80_000, 120_000, true));
+            assert_eq!(f.payload, nalus);
+        }
+    }
+
     #[test]
     fn frames_before_the_sequence_header_are_refused() {
         let mut ingest = FlvIngest::default();

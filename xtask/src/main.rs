@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask ci`: everything CI checks, in order, with a closing summary
 //!   line: tools present, `cargo fmt --check`, clippy with warnings denied,
-//!   the fuzz targets compile, the whole test suite.
+//!   the fuzz targets compile, the whole test suite, a short run of every
+//!   fuzz target.
+//! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
 //!
 //! Later issues add `chaos`, `bench` and `fuzz` here.
 
@@ -11,6 +13,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+mod fuzz;
 mod tools;
 
 #[derive(Parser)]
@@ -22,15 +25,48 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run every check CI runs: fmt, clippy, tests (installs ffmpeg when missing and allowed).
+    /// Run every check CI runs: fmt, clippy, tests, a fuzz smoke run
+    /// (installs ffmpeg and cargo-fuzz when missing and allowed).
     Ci,
+    /// Run the cargo-fuzz targets on the stable toolchain.
+    Fuzz {
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+        /// Run every target briefly (what CI does).
+        #[arg(long)]
+        smoke: bool,
+        /// Seconds per target (default: 10 with --smoke, 60 otherwise).
+        #[arg(long)]
+        time: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
     match Args::parse().command {
         Cmd::Ci => ci(),
+        Cmd::Fuzz {
+            targets,
+            smoke,
+            time,
+        } => {
+            let secs = time.unwrap_or(if smoke { SMOKE_SECS } else { 60 });
+            match fuzz::run(&targets, secs) {
+                Ok(summary) => {
+                    println!("xtask fuzz: OK: {summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("xtask fuzz: {e}");
+                    println!("xtask fuzz: FAILED");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
+
+/// Seconds each fuzz target runs in the CI smoke run.
+const SMOKE_SECS: u64 = 8;
 
 /// One step of a run: a name and a command line.
 struct Step {
@@ -67,6 +103,11 @@ const CI_STEPS: &[Step] = &[
         name: "test",
         program: "cargo",
         args: &["test", "--workspace"],
+    },
+    Step {
+        name: "fuzz-smoke",
+        program: "cargo",
+        args: &["xtask", "fuzz", "--smoke"],
     },
 ];
 

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use stream_core::{Protocol, StreamKey};
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 /// Live figures of one session, shared between its task and the table.
@@ -27,18 +28,41 @@ pub struct SessionInfo {
     pub bytes_in: AtomicU64,
     /// Bytes written to the peer.
     pub bytes_out: AtomicU64,
-    stream: Mutex<Option<StreamKey>>,
+    stream: Mutex<Option<(StreamKey, Option<String>)>>,
+    kicked: AtomicBool,
+    kick: Notify,
 }
 
 impl SessionInfo {
     /// The stream this session publishes or plays, once known.
     pub fn stream(&self) -> Option<StreamKey> {
-        lock(&self.stream).clone()
+        lock(&self.stream).as_ref().map(|(k, _)| k.clone())
     }
 
-    /// Records the stream this session publishes or plays.
-    pub fn set_stream(&self, key: StreamKey) {
-        *lock(&self.stream) = Some(key);
+    /// The query string the client gave with the stream name (`?token=…`),
+    /// kept for authentication hooks and shown by the API.
+    pub fn params(&self) -> Option<String> {
+        lock(&self.stream).as_ref().and_then(|(_, q)| q.clone())
+    }
+
+    /// Records the stream this session publishes or plays, and its query.
+    pub fn set_stream(&self, key: StreamKey, query: Option<String>) {
+        *lock(&self.stream) = Some((key, query));
+    }
+
+    /// Asks the session's driver to close the connection (API kick).
+    pub fn kick(&self) {
+        self.kicked.store(true, Ordering::Release);
+        // notify_one keeps a permit if the driver is not waiting right now.
+        self.kick.notify_one();
+    }
+
+    /// Resolves once [`kick`](Self::kick) was called. Cancel-safe; drivers
+    /// select on it beside their IO.
+    pub async fn kicked(&self) {
+        while !self.kicked.load(Ordering::Acquire) {
+            self.kick.notified().await;
+        }
     }
 }
 
@@ -61,6 +85,8 @@ impl SessionTable {
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             stream: Mutex::new(None),
+            kicked: AtomicBool::new(false),
+            kick: Notify::new(),
         });
         lock(&self.live).insert(id, info.clone());
         SessionGuard {
@@ -84,6 +110,23 @@ impl SessionTable {
         let mut all: Vec<_> = lock(&self.live).values().cloned().collect();
         all.sort_by_key(|s| s.id);
         all
+    }
+
+    /// Kicks session `id`; false when there is no such session.
+    pub fn kick(&self, id: u64) -> bool {
+        let found = lock(&self.live).get(&id).cloned();
+        found.map(|s| s.kick()).is_some()
+    }
+
+    /// Kicks every session from `ip`; returns how many.
+    pub fn kick_peer(&self, ip: IpAddr) -> usize {
+        let matching: Vec<_> = lock(&self.live)
+            .values()
+            .filter(|s| s.peer.ip() == ip)
+            .cloned()
+            .collect();
+        matching.iter().for_each(|s| s.kick());
+        matching.len()
     }
 
     /// Live sessions per protocol.
@@ -169,6 +212,26 @@ mod tests {
         assert_eq!(table.len(), 1);
         drop(b);
         assert!(table.is_empty());
+    }
+
+    #[tokio::test]
+    async fn kick_reaches_the_driver_whether_or_not_it_is_waiting() {
+        let table = Arc::new(SessionTable::default());
+        let a = table.register(Protocol::Rtmp, peer());
+        let b = table.register(Protocol::HttpFlv, "10.0.0.9:1".parse().unwrap());
+        a.info()
+            .set_stream(StreamKey::new("live", "s"), Some("token=1".into()));
+        assert_eq!(a.info().params().as_deref(), Some("token=1"));
+        // Kicked before anyone waits: the permit is kept.
+        assert!(table.kick(a.info().id));
+        tokio::time::timeout(Duration::from_secs(1), a.info().kicked())
+            .await
+            .expect("kick seen");
+        assert!(!table.kick(999));
+        assert_eq!(table.kick_peer("10.0.0.9".parse().unwrap()), 1);
+        tokio::time::timeout(Duration::from_secs(1), b.info().kicked())
+            .await
+            .expect("kick seen");
     }
 
     #[test]

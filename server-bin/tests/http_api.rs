@@ -86,3 +86,30 @@ fn untrusted_callers_need_the_secret() {
         200
     );
 }
+
+#[test]
+fn server_endpoint_redacts_the_secret_and_sessions_start_empty() {
+    let strom = Strom::start("server-info", &[], &[("STROM_API__SECRET", "hunter2")]);
+    let (status, body) = strom.get("/api/v1/server");
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["config"]["api"]["secret"], "<redacted>");
+    assert!(!body.contains("hunter2"), "{body}");
+    assert_eq!(v["statistics"]["streams"], 0);
+    assert_eq!(v["config"]["rtmp"]["port"], strom.rtmp_port);
+
+    assert_eq!(
+        json(&strom.get("/api/v1/sessions").1)["sessions"],
+        serde_json::json!([])
+    );
+    let (status, body) = strom.request("DELETE", "/api/v1/sessions/42", &[]);
+    assert_eq!(
+        (status, json(&body)["error"]["code"].as_str()),
+        (404, Some("session_not_found"))
+    );
+    let (status, _) = strom.request("DELETE", "/api/v1/sessions?peer=nonsense", &[]);
+    assert_eq!(status, 400);
+    let (status, body) = strom.request("DELETE", "/api/v1/sessions?peer=10.1.2.3", &[]);
+    assert_eq!((status, json(&body)["kicked"].as_u64()), (200, Some(0)));
+}

@@ -157,3 +157,56 @@ fn a_killed_publisher_is_replaced_at_once_and_players_keep_playing() {
     let second = finish(second, Duration::from_secs(15));
     assert!(second.success, "{}", second.stderr);
 }
+
+#[test]
+fn operators_list_sessions_and_kick_a_player_or_close_a_stream() {
+    let strom = Strom::start("interop-kick", &[], &[]);
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/ops?token=abc", strom.rtmp_port);
+    let (_, flv) = urls(&strom, "ops");
+    let publisher = publish(&rtmp, 20);
+    wait_live(&strom, "ops", Duration::from_secs(10));
+    let player = play(&flv, None);
+
+    // Wait until both sessions are listed with their streams.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sessions = loop {
+        let v = common::json(&strom.get("/api/v1/sessions").1);
+        let list = v["sessions"].as_array().cloned().unwrap_or_default();
+        if list.len() == 2 && list.iter().all(|s| s["stream"] == "live/ops") {
+            break list;
+        }
+        assert!(Instant::now() < deadline, "sessions: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let publisher_session = sessions
+        .iter()
+        .find(|s| s["protocol"] == "rtmp")
+        .expect("publisher listed");
+    assert_eq!(publisher_session["params"], "token=abc");
+    let player_id = sessions
+        .iter()
+        .find(|s| s["protocol"] == "http-flv")
+        .and_then(|s| s["id"].as_u64())
+        .expect("player listed");
+
+    std::thread::sleep(Duration::from_secs(2)); // let the player decode a while
+    let (status, _) = strom.request("DELETE", &format!("/api/v1/sessions/{player_id}"), &[]);
+    assert_eq!(status, 200);
+    let seen = finish(player, Duration::from_secs(10));
+    assert!(
+        !seen.dts.is_empty(),
+        "the player played before the kick: {}",
+        seen.stderr
+    );
+    strom.wait_for_log(&["kicked through the API"], Duration::from_secs(5));
+
+    // Closing the stream disconnects the publisher too.
+    let (status, _) = strom.request("DELETE", "/api/v1/streams/live/ops", &[]);
+    assert_eq!(status, 200);
+    let published = finish(publisher, Duration::from_secs(10));
+    assert!(
+        !published.success,
+        "the publisher was disconnected before its 20 s"
+    );
+    assert_eq!(strom.get("/api/v1/streams/live/ops").0, 404);
+}

@@ -4,6 +4,11 @@
 //! - `GET /api/v1/streams/{app}/{stream}`: one stream, with tracks and players.
 //! - `DELETE /api/v1/streams/{app}/{stream}`: closes the stream, disconnecting
 //!   its publisher and players.
+//! - `GET /api/v1/sessions`: every media session (protocol, peer, stream, bytes, duration).
+//! - `DELETE /api/v1/sessions/{id}`: kicks one session;
+//!   `DELETE /api/v1/sessions?peer=IP`: kicks every session of a peer address.
+//! - `GET /api/v1/server`: version, uptime, statistics and the effective
+//!   configuration with secrets redacted.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,11 +18,58 @@ use serde_json::json;
 use stream_core::{PeerInfo, StreamKey, StreamSnapshot, SubscriberSnapshot, Track};
 
 use super::reply::{error, json, Reply};
+use super::url::query_param;
 use crate::server::Shared;
+use crate::session::SessionInfo;
 
 /// Routes `/api/v1/...`; `rest` is the path after `/api/v1`.
-pub fn handle(shared: &Shared, method: &Method, rest: &[String]) -> Reply {
+pub fn handle(shared: &Shared, method: &Method, rest: &[String], query: &str) -> Reply {
     match (method, rest) {
+        (&Method::GET, [s]) if s == "sessions" => {
+            let sessions: Vec<_> = shared
+                .sessions
+                .list()
+                .iter()
+                .map(|s| session_view(s))
+                .collect();
+            json(StatusCode::OK, &json!({ "sessions": sessions }))
+        }
+        (&Method::DELETE, [s]) if s == "sessions" => {
+            let Some(peer) = query_param(query, "peer") else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "missing_peer",
+                    "give ?peer=IP to kick every session of an address",
+                );
+            };
+            let Ok(ip) = peer.parse::<std::net::IpAddr>() else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_peer",
+                    &format!("`{peer}` is not an IP address"),
+                );
+            };
+            let n = shared.sessions.kick_peer(ip);
+            tracing::info!(%ip, sessions = n, "sessions of a peer kicked through the API");
+            json(StatusCode::OK, &json!({ "kicked": n }))
+        }
+        (m, [s, id]) if s == "sessions" => {
+            if *m != Method::DELETE {
+                return method_not_allowed("DELETE");
+            }
+            match id.parse::<u64>() {
+                Ok(id) if shared.sessions.kick(id) => {
+                    tracing::info!(session = id, "session kicked through the API");
+                    json(StatusCode::OK, &json!({ "kicked": 1 }))
+                }
+                _ => error(
+                    StatusCode::NOT_FOUND,
+                    "session_not_found",
+                    &format!("no session {id}"),
+                ),
+            }
+        }
+        (&Method::GET, [s]) if s == "server" => server_view(shared),
         (&Method::GET, [s]) if s == "streams" => {
             let streams: Vec<_> = shared.hub.streams().iter().map(stream_view).collect();
             json(StatusCode::OK, &json!({ "streams": streams }))
@@ -43,6 +95,58 @@ pub fn handle(shared: &Shared, method: &Method, rest: &[String]) -> Reply {
         (_, [s]) if s == "streams" => method_not_allowed("GET"),
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such API endpoint"),
     }
+}
+
+fn session_view(s: &SessionInfo) -> serde_json::Value {
+    use std::sync::atomic::Ordering;
+    json!({
+        "id": s.id,
+        "protocol": s.protocol.name(),
+        "peer": s.peer.to_string(),
+        "stream": s.stream().map(|k| k.to_string()),
+        "params": s.params(),
+        "bytes_in": s.bytes_in.load(Ordering::Relaxed),
+        "bytes_out": s.bytes_out.load(Ordering::Relaxed),
+        "since_ms": unix_ms(s.since),
+        "duration_secs": s.since.elapsed().map(|d| d.as_secs()).unwrap_or(0),
+    })
+}
+
+fn server_view(shared: &Shared) -> Reply {
+    let mut config = match serde_json::to_value(&*shared.config) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                &e.to_string(),
+            )
+        }
+    };
+    if let Some(secret) = config.pointer_mut("/api/secret") {
+        if secret.as_str().is_some_and(|s| !s.is_empty()) {
+            *secret = json!("<redacted>");
+        }
+    }
+    let hub = shared.hub.stats();
+    json(
+        StatusCode::OK,
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": shared.started.elapsed().as_secs(),
+            "statistics": {
+                "streams": hub.streams,
+                "publishers": hub.publishers,
+                "subscribers": hub.subscribers,
+                "bytes_in": hub.bytes_in,
+                "bytes_out": hub.bytes_out,
+                "frames_in": hub.frames_in,
+                "drops": hub.drops,
+                "sessions": shared.sessions.count_by_protocol(),
+            },
+            "config": config,
+        }),
+    )
 }
 
 fn not_found(key: &StreamKey) -> Reply {

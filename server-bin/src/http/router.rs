@@ -30,7 +30,12 @@ pub fn route<B>(shared: &Shared, peer: SocketAddr, req: Request<B>) -> Reply {
         ["api", "v1", rest @ ..] => match auth::authorize(&shared.config.api, peer, &parts) {
             Ok(()) => {
                 let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-                api::handle(shared, &parts.method, &rest)
+                api::handle(
+                    shared,
+                    &parts.method,
+                    &rest,
+                    parts.uri.query().unwrap_or(""),
+                )
             }
             Err(refused) => refused.reply(),
         },

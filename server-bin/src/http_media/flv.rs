@@ -33,7 +33,7 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard
             return;
         }
     };
-    guard.info().set_stream(req.key.clone());
+    guard.info().set_stream(req.key.clone(), req.query.clone());
     let sub = match shared.hub.subscribe(&req.key, guard.peer_info()).await {
         Ok(s) => s,
         Err(e) => {
@@ -96,6 +96,7 @@ async fn stream_flv(
                 Ok(0) | Err(_) => return "player closed".into(),
                 Ok(_) => continue,
             },
+            _ = guard.info().kicked() => return "kicked through the API".into(),
         };
         let mut next = Some(event);
         let mut budget = 64;

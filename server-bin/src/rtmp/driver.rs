@@ -57,6 +57,9 @@ pub enum End {
     /// The stream ended for this player.
     #[error("stream ended for the player: {0}")]
     PlayEnded(EndReason),
+    /// Closed through the API.
+    #[error("kicked through the API")]
+    Kicked,
     /// The publisher sent media we cannot use.
     #[error("bad media: {0}")]
     Media(#[from] crate::media::flv_ingest::IngestError),
@@ -166,6 +169,7 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
                 Err(e) => return End::Read(e),
             },
             reason = publisher_closed => return End::PublisherClosed(reason),
+            _ = guard.info().kicked() => return End::Kicked,
             event = play_event => {
                 if let Err(end) = conn.play_event(event) {
                     let _ = conn.flush(&mut wr, stall).await;
@@ -218,8 +222,9 @@ impl Conn<'_> {
                 req,
                 stream_id,
                 name,
+                query,
                 ..
-            } => self.play(req, stream_id, name).await?,
+            } => self.play(req, stream_id, name, query).await?,
             ServerEvent::Media {
                 kind,
                 timestamp,

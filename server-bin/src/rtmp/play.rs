@@ -31,6 +31,7 @@ impl Conn<'_> {
         req: RequestId,
         stream_id: u32,
         name: String,
+        query: Option<String>,
     ) -> Result<(), End> {
         let app = self.app.clone().unwrap_or_default();
         let key = StreamKey::new(app, name);
@@ -42,7 +43,7 @@ impl Conn<'_> {
             );
             return Err(End::Refused("second play on one connection".into()));
         }
-        self.guard.info().set_stream(key.clone());
+        self.guard.info().set_stream(key.clone(), query);
         match self
             .shared
             .hub

@@ -40,7 +40,7 @@ impl Conn<'_> {
         match self.shared.hub.publish(key.clone(), self.guard.peer_info()) {
             Ok(publisher) => {
                 tracing::info!(stream = %key, query = query.as_deref().unwrap_or(""), resumed = publisher.resumed(), "publishing");
-                self.guard.info().set_stream(key);
+                self.guard.info().set_stream(key, query);
                 self.rtmp.accept_publish(req);
                 self.publishing = Some(Publishing {
                     publisher,

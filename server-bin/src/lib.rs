@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod hooks;
 pub mod http;
 pub mod http_media;
 pub mod io;

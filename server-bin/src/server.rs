@@ -30,6 +30,8 @@ pub struct Shared {
     pub started: Instant,
     /// Test-only endpoints are served (debug builds started with `--test-hooks`).
     pub test_hooks: bool,
+    /// Webhooks and static tokens.
+    pub hooks: Arc<crate::hooks::Hooks>,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -103,7 +105,13 @@ where
         pool.clone(),
         Duration::from_millis(config.server.watchdog_stall_ms),
     );
+    let (hooks, notifications) = crate::hooks::Hooks::new(
+        config.hook.clone(),
+        config.auth.clone(),
+        config.server.id.clone(),
+    );
     let shared = Arc::new(Shared {
+        hooks: hooks.clone(),
         hub: Hub::new(config.hub()),
         config: config.clone(),
         sessions: Arc::new(SessionTable::default()),
@@ -115,6 +123,22 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
 
     control.handle().spawn(watchdog.run());
+    control.handle().spawn(crate::hooks::run_events(
+        hooks.clone(),
+        shared.hub.clone(),
+        notifications,
+    ));
+    {
+        let stats_source = shared.clone();
+        control
+            .handle()
+            .spawn(crate::hooks::run_keepalive(hooks.clone(), move || {
+                crate::http::statistics(&stats_source)
+            }));
+    }
+    if let Ok(config_json) = serde_json::to_value(crate::http::redacted_config(&config)) {
+        hooks.notify(crate::hooks::Notification::server_started(config_json));
+    }
     let http_addr = http_listener
         .local_addr()
         .map(|a| a.to_string())

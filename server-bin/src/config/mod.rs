@@ -35,12 +35,18 @@ pub struct Config {
     pub api: ApiConfig,
     /// Stream life cycle and fan-out: handed to stream-core's hub.
     pub stream: StreamConfig,
+    /// Webhooks to the operator's business system (ZLMediaKit-compatible bodies).
+    pub hook: HookConfig,
+    /// Static tokens, used when no hook decides.
+    pub auth: AuthConfig,
 }
 
 /// `[server]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
+    /// This server's name in hook bodies (`mediaServerId`).
+    pub id: String,
     /// Address every listener binds to.
     pub bind: IpAddr,
     /// Media event loops (one thread each); 0 means one per CPU core.
@@ -57,6 +63,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            id: "strom".into(),
             bind: IpAddr::from([0, 0, 0, 0]),
             workers: 0,
             watchdog_stall_ms: 1000,
@@ -228,6 +235,91 @@ impl Default for StreamConfig {
     }
 }
 
+/// `[hook]`: each hook is a URL; empty means off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HookConfig {
+    /// Asked before a publish; may deny.
+    pub on_publish: String,
+    /// Asked before a play; may deny.
+    pub on_play: String,
+    /// Told when a stream is registered or unregistered.
+    pub on_stream_changed: String,
+    /// Told when a stream has had no player for `stream_none_reader_delay_ms`; may close it.
+    pub on_stream_none_reader: String,
+    /// Told when a player asks for a stream that does not exist.
+    pub on_stream_not_found: String,
+    /// Told once at start-up, with the configuration.
+    pub on_server_started: String,
+    /// Told every `keepalive_secs`, with statistics.
+    pub on_server_keepalive: String,
+    /// Interval of `on_server_keepalive`.
+    pub keepalive_secs: u64,
+    /// Deadline of every hook call.
+    pub timeout_ms: u64,
+    /// What a publish or play gets when its hook times out, is refused or answers garbage.
+    pub on_failure: HookFailure,
+    /// Hook calls in flight at once; more wait (within their own deadline).
+    pub max_concurrent: usize,
+    /// Notifications (no one waits on them) queued at most; beyond, dropped and counted.
+    pub queue: usize,
+}
+
+impl Default for HookConfig {
+    fn default() -> Self {
+        Self {
+            on_publish: String::new(),
+            on_play: String::new(),
+            on_stream_changed: String::new(),
+            on_stream_none_reader: String::new(),
+            on_stream_not_found: String::new(),
+            on_server_started: String::new(),
+            on_server_keepalive: String::new(),
+            keepalive_secs: 30,
+            timeout_ms: 3000,
+            on_failure: HookFailure::Deny,
+            max_concurrent: 64,
+            queue: 1024,
+        }
+    }
+}
+
+/// The decision when a hook cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookFailure {
+    /// Let the publish or play go on.
+    Allow,
+    /// Refuse it.
+    Deny,
+}
+
+/// `[auth]`: static tokens per app, checked against the `token` query parameter
+/// when no `on_publish` / `on_play` hook is configured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// App → token required to publish to it.
+    pub publish_tokens: std::collections::BTreeMap<String, String>,
+    /// App → token required to play from it.
+    pub play_tokens: std::collections::BTreeMap<String, String>,
+}
+
+impl HookConfig {
+    /// Every hook URL with its key name.
+    pub fn urls(&self) -> [(&'static str, &str); 7] {
+        [
+            ("on_publish", &self.on_publish),
+            ("on_play", &self.on_play),
+            ("on_stream_changed", &self.on_stream_changed),
+            ("on_stream_none_reader", &self.on_stream_none_reader),
+            ("on_stream_not_found", &self.on_stream_not_found),
+            ("on_server_started", &self.on_server_started),
+            ("on_server_keepalive", &self.on_server_keepalive),
+        ]
+    }
+}
+
 /// Publish conflict policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -270,6 +362,13 @@ impl Config {
         }
         if !(128..=65536).contains(&self.rtmp.chunk_size) {
             return Err(("rtmp.chunk_size".into(), "must be 128..=65536".into()));
+        }
+        for (key, url) in self.hook.urls() {
+            if !url.is_empty() {
+                if let Err(why) = crate::hooks::HookUrl::parse(url) {
+                    return Err((format!("hook.{key}"), why));
+                }
+            }
         }
         if self.server.workers > 1024 {
             return Err(("server.workers".into(), "must be at most 1024".into()));

@@ -19,6 +19,7 @@ use stream_core::{PeerInfo, StreamKey, StreamSnapshot, SubscriberSnapshot, Track
 
 use super::reply::{error, json, Reply};
 use super::url::query_param;
+use crate::config::Config;
 use crate::server::Shared;
 use crate::session::SessionInfo;
 
@@ -112,39 +113,45 @@ fn session_view(s: &SessionInfo) -> serde_json::Value {
     })
 }
 
-fn server_view(shared: &Shared) -> Reply {
-    let mut config = match serde_json::to_value(&*shared.config) {
-        Ok(v) => v,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                &e.to_string(),
-            )
+/// The configuration with secrets (api.secret, auth tokens) redacted, as the
+/// API and the `on_server_started` hook show it.
+pub fn redacted_config(config: &Config) -> Config {
+    let mut c = config.clone();
+    let redact = |s: &mut String| {
+        if !s.is_empty() {
+            *s = "<redacted>".into();
         }
     };
-    if let Some(secret) = config.pointer_mut("/api/secret") {
-        if secret.as_str().is_some_and(|s| !s.is_empty()) {
-            *secret = json!("<redacted>");
-        }
-    }
+    redact(&mut c.api.secret);
+    c.auth.publish_tokens.values_mut().for_each(redact);
+    c.auth.play_tokens.values_mut().for_each(redact);
+    c
+}
+
+/// Server statistics, as `/api/v1/server` and the keep-alive hook report them.
+pub fn statistics(shared: &Shared) -> serde_json::Value {
     let hub = shared.hub.stats();
+    json!({
+        "streams": hub.streams,
+        "publishers": hub.publishers,
+        "subscribers": hub.subscribers,
+        "bytes_in": hub.bytes_in,
+        "bytes_out": hub.bytes_out,
+        "frames_in": hub.frames_in,
+        "drops": hub.drops,
+        "sessions": shared.sessions.count_by_protocol(),
+        "uptime_secs": shared.started.elapsed().as_secs(),
+    })
+}
+
+fn server_view(shared: &Shared) -> Reply {
     json(
         StatusCode::OK,
         &json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": shared.started.elapsed().as_secs(),
-            "statistics": {
-                "streams": hub.streams,
-                "publishers": hub.publishers,
-                "subscribers": hub.subscribers,
-                "bytes_in": hub.bytes_in,
-                "bytes_out": hub.bytes_out,
-                "frames_in": hub.frames_in,
-                "drops": hub.drops,
-                "sessions": shared.sessions.count_by_protocol(),
-            },
-            "config": config,
+            "statistics": statistics(shared),
+            "config": redacted_config(&shared.config),
         }),
     )
 }

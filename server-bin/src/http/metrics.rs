@@ -126,5 +126,38 @@ fn render(shared: &Shared) -> String {
         "1 while a media worker is stalled past its limit.",
         &stalled,
     );
+    let hooks = &shared.hooks.metrics;
+    let mut calls = Vec::new();
+    for (hook, ok, failed) in hooks.calls() {
+        calls.push((
+            format!("{{hook=\"{hook}\",outcome=\"answered\"}}"),
+            ok as f64,
+        ));
+        calls.push((
+            format!("{{hook=\"{hook}\",outcome=\"failed\"}}"),
+            failed as f64,
+        ));
+    }
+    family(
+        "strom_hook_calls_total",
+        "counter",
+        "Hook calls by hook and outcome (failed: timeout, refused, garbage).",
+        &calls,
+    );
+    family(
+        "strom_hook_notifications_dropped_total",
+        "counter",
+        "Notifications dropped because the hook queue was full.",
+        &one(hooks.dropped_count() as f64),
+    );
+    let (buckets, count, sum) = hooks.histogram();
+    let _ = writeln!(out, "# HELP strom_hook_call_seconds Hook call latency.");
+    let _ = writeln!(out, "# TYPE strom_hook_call_seconds histogram");
+    for (le, n) in buckets {
+        let _ = writeln!(out, "strom_hook_call_seconds_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "strom_hook_call_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "strom_hook_call_seconds_sum {sum}");
+    let _ = writeln!(out, "strom_hook_call_seconds_count {count}");
     out
 }

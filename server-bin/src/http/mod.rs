@@ -6,6 +6,7 @@
 //! [`MAX_CONNECTION_LIFETIME`].
 
 mod api;
+pub use api::{redacted_config, statistics};
 mod auth;
 #[cfg(debug_assertions)]
 mod debug;

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use flv_mux::{encode_tag_parts, FlvHeader, TagType};
-use stream_core::{EndReason, SubscriberEvent, Track};
+use stream_core::{EndReason, Protocol, SubscriberEvent, Track};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::request::{self, MediaRequest};
+use crate::hooks::{schema_of, Access, Decision, Notification};
 use crate::io::Outbox;
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV, WIRE_FLV_PLAIN};
 use crate::server::Shared;
@@ -34,6 +35,22 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard
         }
     };
     guard.info().set_stream(req.key.clone(), req.query.clone());
+    let access = Access {
+        app: &req.key.app,
+        stream: &req.key.stream,
+        params: req.query.as_deref(),
+        schema: schema_of(Protocol::HttpFlv),
+        session_id: guard.info().id,
+        peer: guard.info().peer,
+    };
+    if let Decision::Deny(why) = shared.hooks.on_play(&access).await {
+        tracing::warn!(stream = %req.key, reason = %why, "http-flv play denied");
+        let _ = reply_error(&mut stream, 403, &why).await;
+        return;
+    }
+    if shared.hub.stream(&req.key).is_none() {
+        shared.hooks.notify(Notification::not_found(&access));
+    }
     let sub = match shared.hub.subscribe(&req.key, guard.peer_info()).await {
         Ok(s) => s,
         Err(e) => {
@@ -216,12 +233,12 @@ fn response_head(http11: bool) -> Bytes {
 
 async fn reply_error(stream: &mut TcpStream, status: u16, message: &str) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
-    let reason = match status {
-        404 => "Not Found",
-        _ => "Bad Request",
+    let (reason, code) = match status {
+        403 => ("Forbidden", "forbidden"),
+        404 => ("Not Found", "stream_not_found"),
+        _ => ("Bad Request", "bad_request"),
     };
-    let body = serde_json::json!({ "error": { "code": if status == 404 { "stream_not_found" } else { "bad_request" }, "message": message } })
-        .to_string();
+    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
         body.len()

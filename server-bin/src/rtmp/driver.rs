@@ -217,7 +217,7 @@ impl Conn<'_> {
                 name,
                 query,
                 ..
-            } => self.publish(req, stream_id, name, query)?,
+            } => self.publish(req, stream_id, name, query).await?,
             ServerEvent::PlayRequested {
                 req,
                 stream_id,

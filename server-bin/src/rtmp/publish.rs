@@ -5,9 +5,10 @@ use bytes::Bytes;
 use rtmp_proto::command::StatusCode;
 use rtmp_proto::session::MediaKind;
 use rtmp_proto::RequestId;
-use stream_core::{PublishError, Publisher, PushError, StreamKey};
+use stream_core::{Protocol, PublishError, Publisher, PushError, StreamKey};
 
 use super::driver::{Conn, End};
+use crate::hooks::{schema_of, Access, Decision};
 use crate::media::flv_ingest::{FlvIngest, Ingested};
 
 /// A connection that publishes a stream.
@@ -18,9 +19,10 @@ pub(super) struct Publishing {
 }
 
 impl Conn<'_> {
-    /// Answers a publish request: accepted when stream-core grants the key,
-    /// refused with `NetStream.Publish.BadName` while another publisher is live.
-    pub(super) fn publish(
+    /// Answers a publish request: asks the `on_publish` hook (or the static
+    /// token), then stream-core; refused with `NetStream.Publish.BadName` while
+    /// another publisher is live.
+    pub(super) async fn publish(
         &mut self,
         req: RequestId,
         _stream_id: u32,
@@ -36,6 +38,23 @@ impl Conn<'_> {
                 "this connection already publishes or plays",
             );
             return Err(End::Refused("second publish on one connection".into()));
+        }
+        let access = Access {
+            app: &key.app,
+            stream: &key.stream,
+            params: query.as_deref(),
+            schema: schema_of(Protocol::Rtmp),
+            session_id: self.guard.info().id,
+            peer: self.guard.info().peer,
+        };
+        if let Decision::Deny(why) = self.shared.hooks.on_publish(&access).await {
+            tracing::warn!(stream = %key, reason = %why, "publish denied");
+            self.rtmp.reject_publish(
+                req,
+                StatusCode::Other("NetStream.Publish.Unauthorized".into()),
+                &why,
+            );
+            return Err(End::Refused(why));
         }
         match self.shared.hub.publish(key.clone(), self.guard.peer_info()) {
             Ok(publisher) => {

@@ -1,0 +1,252 @@
+//! Webhooks against a hook server written here: ZLMediaKit-style bodies,
+//! allow/deny by answer, and a hook server that never answers costing only
+//! the session that waits on it.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::media::{finish, play, probe, publish};
+use common::{json, Strom};
+use serde_json::Value;
+
+/// A hook server on a loopback port: records every call (path, JSON body)
+/// and answers `{"code":0}` unless the stream name starts with `deny`; in
+/// `hang` mode it accepts and never answers.
+struct HookServer {
+    port: u16,
+    calls: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl HookServer {
+    fn start(hang: bool) -> HookServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let record = calls.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().take(500) {
+                let Ok(mut conn) = conn else { continue };
+                if hang {
+                    // Hold the socket open, silent, for longer than any hook deadline.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(30));
+                        drop(conn);
+                    });
+                    continue;
+                }
+                let record = record.clone();
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut len = 0;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    let _ = reader.read_exact(&mut body);
+                    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let deny = value["stream"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("deny"));
+                    record.lock().unwrap().push((path, value));
+                    let answer = if deny {
+                        r#"{"code":-1,"msg":"not on the guest list"}"#
+                    } else {
+                        r#"{"code":0,"msg":"success"}"#
+                    };
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                });
+            }
+        });
+        HookServer { port, calls }
+    }
+
+    fn url(&self, hook: &str) -> String {
+        format!("http://127.0.0.1:{}/index/hook/{hook}", self.port)
+    }
+
+    fn calls_to(&self, hook: &str) -> Vec<Value> {
+        let path = format!("/index/hook/{hook}");
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| *p == path)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+#[test]
+fn hooks_allow_and_deny_publish_and_play_with_zlmediakit_fields() {
+    let hooks = HookServer::start(false);
+    let env = [
+        ("STROM_HOOK__ON_PUBLISH", hooks.url("on_publish")),
+        ("STROM_HOOK__ON_PLAY", hooks.url("on_play")),
+        (
+            "STROM_HOOK__ON_STREAM_CHANGED",
+            hooks.url("on_stream_changed"),
+        ),
+        (
+            "STROM_HOOK__ON_SERVER_STARTED",
+            hooks.url("on_server_started"),
+        ),
+        (
+            "STROM_HOOK__ON_STREAM_NOT_FOUND",
+            hooks.url("on_stream_not_found"),
+        ),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let strom = Strom::start("hooks", &[], &env);
+    let rtmp = |name: &str| format!("rtmp://127.0.0.1:{}/live/{name}", strom.rtmp_port);
+    let flv = |name: &str| format!("http://127.0.0.1:{}/live/{name}.live.flv", strom.http_port);
+
+    let allowed = publish(&format!("{}?sign=42", rtmp("okstream")), 8);
+    let denied = finish(publish(&rtmp("denystream"), 3), Duration::from_secs(10));
+    assert!(!denied.success, "denied publisher must fail");
+    assert!(
+        denied.stderr.contains("not on the guest list"),
+        "{}",
+        denied.stderr
+    );
+
+    // Plays: allowed over RTMP and HTTP-FLV; a denied name gets refused on both.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while strom.get("/api/v1/streams/live/okstream").0 != 200 {
+        assert!(Instant::now() < deadline, "okstream never went live");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(probe(&rtmp("okstream")).iter().any(|s| s.0 == "h264"));
+    assert!(probe(&flv("okstream")).iter().any(|s| s.0 == "h264"));
+    let (status, body) =
+        common::http_request(strom.http_port, "GET", "/live/denyview.live.flv", &[]).unwrap();
+    assert_eq!(status, 403, "{body}");
+    let refused = finish(play(&rtmp("denyview"), Some(1)), Duration::from_secs(10));
+    assert!(
+        !refused.success && refused.dts.is_empty(),
+        "{}",
+        refused.stderr
+    );
+    let _ = finish(allowed, Duration::from_secs(15));
+
+    let publishes = hooks.calls_to("on_publish");
+    let ok = publishes
+        .iter()
+        .find(|b| b["stream"] == "okstream")
+        .expect("on_publish called");
+    for field in [
+        "mediaServerId",
+        "app",
+        "stream",
+        "vhost",
+        "schema",
+        "params",
+        "ip",
+        "port",
+        "id",
+    ] {
+        assert!(!ok[field].is_null(), "on_publish lacks {field}: {ok}");
+    }
+    assert_eq!(
+        (
+            ok["app"].as_str(),
+            ok["schema"].as_str(),
+            ok["params"].as_str()
+        ),
+        (Some("live"), Some("rtmp"), Some("sign=42"))
+    );
+    assert_eq!(ok["vhost"], "__defaultVhost__");
+    assert!(hooks
+        .calls_to("on_play")
+        .iter()
+        .any(|b| b["stream"] == "okstream"));
+
+    // Notifications arrive shortly after the events.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let changed = hooks.calls_to("on_stream_changed");
+        let registered = changed
+            .iter()
+            .any(|b| b["stream"] == "okstream" && b["regist"] == true);
+        let started = !hooks.calls_to("on_server_started").is_empty();
+        let not_found = hooks
+            .calls_to("on_stream_not_found")
+            .iter()
+            .any(|b| b["stream"] == "denyview");
+        if registered && started && !not_found {
+            // denyview was refused by on_play before any lookup: no not-found call.
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "notifications: changed={changed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let metrics = strom.get("/metrics").1;
+    assert!(
+        metrics.contains("strom_hook_calls_total{hook=\"on_publish\",outcome=\"answered\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_hanging_hook_server_delays_only_the_waiting_session() {
+    let hooks = HookServer::start(true);
+    let url = hooks.url("on_publish");
+    for (on_failure, should_publish) in [("allow", true), ("deny", false)] {
+        let env = [
+            ("STROM_HOOK__ON_PUBLISH", url.as_str()),
+            ("STROM_HOOK__TIMEOUT_MS", "1500"),
+            ("STROM_HOOK__ON_FAILURE", on_failure),
+        ];
+        let strom = Strom::start(&format!("hooks-hang-{on_failure}"), &[], &env);
+        let rtmp = format!("rtmp://127.0.0.1:{}/live/hang", strom.rtmp_port);
+        let started = Instant::now();
+        let publisher = publish(&rtmp, 5);
+
+        // While the publish waits on the hook, the control plane answers fast.
+        let mut worst = Duration::ZERO;
+        while started.elapsed() < Duration::from_millis(1200) {
+            let t = Instant::now();
+            assert_eq!(strom.get("/healthz").0, 200);
+            worst = worst.max(t.elapsed());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            worst < Duration::from_millis(500),
+            "healthz took {worst:?} while a hook hung"
+        );
+
+        let seen = finish(publisher, Duration::from_secs(20));
+        assert_eq!(
+            seen.success, should_publish,
+            "on_failure={on_failure}: {}",
+            seen.stderr
+        );
+        strom.wait_for_log(&["hook call failed"], Duration::from_secs(5));
+        let metrics = strom.get("/metrics").1;
+        assert!(
+            metrics.contains("strom_hook_calls_total{hook=\"on_publish\",outcome=\"failed\"} 1"),
+            "{metrics}"
+        );
+        let _ = json(&strom.get("/api/v1/streams").1);
+    }
+}

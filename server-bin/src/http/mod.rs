@@ -15,6 +15,7 @@ mod metrics;
 mod reply;
 mod router;
 pub mod url;
+mod zlm;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -39,6 +39,14 @@ pub fn route<B>(shared: &Shared, peer: SocketAddr, req: Request<B>) -> Reply {
             }
             Err(refused) => refused.reply(),
         },
+        ["index", "api", name] => match auth::authorize(&shared.config.api, peer, &parts) {
+            Ok(()) => super::zlm::handle(shared, name, parts.uri.query().unwrap_or("")),
+            // ZLMediaKit's own answer to a bad secret: code -100, HTTP 200.
+            Err(_) => super::reply::json(
+                StatusCode::OK,
+                &serde_json::json!({ "code": -100, "msg": "secret error" }),
+            ),
+        },
         #[cfg(debug_assertions)]
         ["debug", "block-worker"] if shared.test_hooks && parts.method == Method::POST => {
             match auth::authorize(&shared.config.api, peer, &parts) {

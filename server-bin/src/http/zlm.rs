@@ -1,0 +1,309 @@
+//! `/index/api/…`: a compatibility layer with ZLMediaKit's HTTP API, so
+//! dashboards and business systems written against it keep working.
+//!
+//! Parameters come from the query string (ZLMediaKit also accepts them that
+//! way); answers have ZLMediaKit's shape, `{"code":0,…}`, with its codes
+//! (-300 invalid arguments, -500 not found, -1 other) and HTTP status 200.
+//! Which fields are filled, and how, is documented in the README.
+
+use std::sync::atomic::Ordering;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::StatusCode;
+use serde_json::{json, Map, Value};
+use stream_core::{Codec, StreamKey, StreamSnapshot, Track};
+
+use super::reply::{json as reply_json, Reply};
+use super::url::query_param;
+use crate::hooks::VHOST;
+use crate::server::Shared;
+
+const INVALID_ARGS: i64 = -300;
+const NOT_FOUND: i64 = -500;
+
+/// Answers `/index/api/{name}`.
+pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
+    let arg = |k: &str| query_param(query, k).filter(|v| !v.is_empty());
+    let body = match name {
+        "version" => json!({ "code": 0, "data": {
+            "branchName": "main",
+            "buildTime": env!("CARGO_PKG_VERSION"),
+            "commitHash": "",
+            "server": "strom",
+            "version": env!("CARGO_PKG_VERSION"),
+        }}),
+        "getMediaList" => {
+            let data: Vec<Value> = shared
+                .hub
+                .streams()
+                .iter()
+                .filter(|s| matches(s, &arg("app"), &arg("stream")))
+                .flat_map(|s| {
+                    schemas(&arg("schema"))
+                        .into_iter()
+                        .map(move |schema| media(shared, s, schema))
+                })
+                .collect();
+            json!({ "code": 0, "data": data })
+        }
+        "isMediaOnline" | "getMediaInfo" => {
+            let (Some(app), Some(stream)) = (arg("app"), arg("stream")) else {
+                return invalid("app and stream are required");
+            };
+            let schema = arg("schema").unwrap_or_else(|| "rtmp".into());
+            let snapshot = shared
+                .hub
+                .stream(&StreamKey::new(app, stream))
+                .filter(|s| s.publisher.is_some());
+            match (name, snapshot) {
+                ("isMediaOnline", s) => json!({ "code": 0, "online": s.is_some() }),
+                (_, Some(s)) => {
+                    let mut v = media(shared, &s, known_schema(&schema));
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.insert("code".into(), json!(0));
+                        obj.insert("online".into(), json!(true));
+                    }
+                    v
+                }
+                (_, None) => {
+                    json!({ "code": NOT_FOUND, "online": false, "msg": "can not find the stream" })
+                }
+            }
+        }
+        "close_streams" | "close_stream" => {
+            let hits: Vec<StreamKey> = shared
+                .hub
+                .streams()
+                .into_iter()
+                .filter(|s| matches(s, &arg("app"), &arg("stream")))
+                .map(|s| s.key)
+                .collect();
+            let closed = hits.iter().filter(|k| shared.hub.close_stream(k)).count();
+            tracing::info!(
+                hit = hits.len(),
+                closed,
+                "streams closed through the ZLMediaKit API"
+            );
+            json!({ "code": 0, "count_hit": hits.len(), "count_closed": closed })
+        }
+        "kick_session" => match arg("id").and_then(|id| id.parse::<u64>().ok()) {
+            Some(id) if shared.sessions.kick(id) => json!({ "code": 0, "msg": "success" }),
+            Some(_) => json!({ "code": NOT_FOUND, "msg": "session not found" }),
+            None => return invalid("id is required"),
+        },
+        "kick_sessions" | "getAllSession" => {
+            let port = arg("local_port").and_then(|p| p.parse::<u16>().ok());
+            let peer_ip = arg("peer_ip");
+            let chosen: Vec<_> = shared
+                .sessions
+                .list()
+                .into_iter()
+                .filter(|s| port.is_none_or(|p| local_port(shared, s.protocol) == p))
+                .filter(|s| {
+                    peer_ip
+                        .as_ref()
+                        .is_none_or(|ip| s.peer.ip().to_string() == *ip)
+                })
+                .collect();
+            if name == "kick_sessions" {
+                chosen.iter().for_each(|s| s.kick());
+                json!({ "code": 0, "count_hit": chosen.len() })
+            } else {
+                let data: Vec<Value> = chosen
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id.to_string(),
+                            "identifier": s.id.to_string(),
+                            "local_ip": shared.config.server.bind.to_string(),
+                            "local_port": local_port(shared, s.protocol),
+                            "peer_ip": s.peer.ip().to_string(),
+                            "peer_port": s.peer.port(),
+                            "typeid": type_id(s.protocol),
+                        })
+                    })
+                    .collect();
+                json!({ "code": 0, "data": data })
+            }
+        }
+        "getServerConfig" => {
+            let mut flat = Map::new();
+            if let Ok(v) = serde_json::to_value(super::redacted_config(&shared.config)) {
+                flatten("", &v, &mut flat);
+            }
+            json!({ "code": 0, "data": [Value::Object(flat)] })
+        }
+        "getStatistic" => {
+            let stats = shared.hub.stats();
+            let by_protocol = shared.sessions.count_by_protocol();
+            let count = |p: &str| by_protocol.get(p).copied().unwrap_or(0);
+            json!({ "code": 0, "data": {
+                "MediaSource": stats.streams,
+                "MultiMediaSourceMuxer": stats.streams,
+                "TcpSession": shared.sessions.len(),
+                "RtmpSession": count("rtmp"),
+                "RtspSession": count("rtsp"),
+                "HttpSession": count("http-flv") + count("http-ts") + count("hls"),
+                "Socket": shared.sessions.len(),
+                "Frame": stats.frames_in,
+            }})
+        }
+        _ => json!({ "code": -1, "msg": format!("strom does not implement /index/api/{name}") }),
+    };
+    reply_json(StatusCode::OK, &body)
+}
+
+fn invalid(msg: &str) -> Reply {
+    reply_json(StatusCode::OK, &json!({ "code": INVALID_ARGS, "msg": msg }))
+}
+
+fn matches(s: &StreamSnapshot, app: &Option<String>, stream: &Option<String>) -> bool {
+    app.as_ref().is_none_or(|a| *a == s.key.app)
+        && stream.as_ref().is_none_or(|st| *st == s.key.stream)
+}
+
+/// The schemas a published stream is playable in today.
+const SCHEMAS: [&str; 1] = ["rtmp"];
+
+fn schemas(filter: &Option<String>) -> Vec<&'static str> {
+    SCHEMAS
+        .iter()
+        .copied()
+        .filter(|s| filter.as_ref().is_none_or(|f| f == s))
+        .collect()
+}
+
+fn known_schema(s: &str) -> &'static str {
+    SCHEMAS.iter().copied().find(|k| *k == s).unwrap_or("rtmp")
+}
+
+fn local_port(shared: &Shared, p: stream_core::Protocol) -> u16 {
+    use stream_core::Protocol::*;
+    match p {
+        Rtmp => shared.config.rtmp.port,
+        Rtsp => shared.config.rtsp.port,
+        _ => shared.config.http.port,
+    }
+}
+
+/// ZLMediaKit reports a session's C++ class name; these are the equivalents.
+fn type_id(p: stream_core::Protocol) -> &'static str {
+    use stream_core::Protocol::*;
+    match p {
+        Rtmp => "mediakit::RtmpSession",
+        Rtsp => "mediakit::RtspSession",
+        _ => "mediakit::HttpSession",
+    }
+}
+
+fn media(shared: &Shared, s: &StreamSnapshot, schema: &str) -> Value {
+    let now = SystemTime::now();
+    let created = s.publishing_since.unwrap_or(now);
+    let alive = now
+        .duration_since(created)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let origin = s.publisher.as_ref().and_then(|p| {
+        let session = shared
+            .sessions
+            .list()
+            .into_iter()
+            .find(|x| x.id == p.session_id)?;
+        let peer = p.peer?;
+        Some(json!({
+            "identifier": p.session_id.to_string(),
+            "local_ip": shared.config.server.bind.to_string(),
+            "local_port": local_port(shared, p.protocol),
+            "peer_ip": peer.ip().to_string(),
+            "peer_port": peer.port(),
+            "bytes_in": session.bytes_in.load(Ordering::Relaxed),
+        }))
+    });
+    json!({
+        "app": s.key.app,
+        "stream": s.key.stream,
+        "vhost": VHOST,
+        "schema": schema,
+        "originType": if s.publisher.as_ref().is_some_and(|p| p.protocol == stream_core::Protocol::Rtsp) { 2 } else { 1 },
+        "originTypeStr": s.publisher.as_ref().map(|p| p.protocol.name()).unwrap_or(""),
+        "originUrl": format!("{}://127.0.0.1/{}/{}", schema, s.key.app, s.key.stream),
+        "originSock": origin,
+        "readerCount": s.subscribers.len(),
+        "totalReaderCount": s.subscribers.len(),
+        "bytesSpeed": s.bitrate_bps / 8,
+        "createStamp": created.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "aliveSecond": alive,
+        "tracks": s.tracks.iter().map(track).collect::<Vec<_>>(),
+    })
+}
+
+fn track(t: &Track) -> Value {
+    // ZLMediaKit's CodecId numbering and names.
+    let (id, name) = match t.codec {
+        Codec::H264 => (0, "H264"),
+        Codec::H265 => (1, "H265"),
+        Codec::Aac => (2, "mpeg4-generic"),
+        Codec::G711A => (3, "PCMA"),
+        Codec::G711U => (4, "PCMU"),
+        Codec::Opus => (5, "opus"),
+        Codec::Av1 => (9, "AV1"),
+        Codec::Mp3 => (-1, "MP3"),
+    };
+    let mut v = json!({
+        "codec_id": id,
+        "codec_id_name": name,
+        "codec_type": if t.codec.is_video() { 0 } else { 1 },
+        "ready": true,
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if t.codec.is_video() {
+            obj.insert("width".into(), json!(t.width.unwrap_or(0)));
+            obj.insert("height".into(), json!(t.height.unwrap_or(0)));
+        } else {
+            obj.insert("sample_rate".into(), json!(t.sample_rate.unwrap_or(0)));
+            obj.insert("channels".into(), json!(t.channels.unwrap_or(0)));
+            obj.insert("sample_bit".into(), json!(16));
+        }
+    }
+    v
+}
+
+/// `{"rtmp":{"port":1935}}` → `{"rtmp.port":"1935"}`, as getServerConfig answers.
+fn flatten(prefix: &str, v: &Value, out: &mut Map<String, Value>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        Value::String(s) => {
+            out.insert(prefix.into(), json!(s));
+        }
+        other => {
+            out.insert(prefix.into(), json!(other.to_string()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flattens_like_zlmediakit() {
+        let mut out = Map::new();
+        flatten(
+            "",
+            &json!({"rtmp": {"port": 1935}, "api": {"secret": "x", "nets": ["a"]}}),
+            &mut out,
+        );
+        assert_eq!(out["rtmp.port"], "1935");
+        assert_eq!(out["api.secret"], "x");
+        assert_eq!(out["api.nets"], "[\"a\"]");
+    }
+}

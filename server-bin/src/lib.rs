@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod counters;
 pub mod hooks;
 pub mod http;
 pub mod http_media;

@@ -32,6 +32,8 @@ pub struct Shared {
     pub test_hooks: bool,
     /// Webhooks and static tokens.
     pub hooks: Arc<crate::hooks::Hooks>,
+    /// Counters for `/metrics` that no other component keeps.
+    pub counters: crate::counters::Counters,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -112,6 +114,7 @@ where
     );
     let shared = Arc::new(Shared {
         hooks: hooks.clone(),
+        counters: Default::default(),
         hub: Hub::new(config.hub()),
         config: config.clone(),
         sessions: Arc::new(SessionTable::default()),

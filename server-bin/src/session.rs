@@ -71,6 +71,16 @@ impl SessionInfo {
 pub struct SessionTable {
     next_id: AtomicU64,
     live: Mutex<HashMap<u64, Arc<SessionInfo>>>,
+    ended: Mutex<Ended>,
+}
+
+/// Totals of sessions that have ended, for `/metrics`.
+#[derive(Debug, Default, Clone)]
+pub struct Ended {
+    /// `(protocol, reason)` → sessions closed.
+    pub closed: HashMap<(&'static str, &'static str), u64>,
+    /// protocol → (bytes in, bytes out) of ended sessions.
+    pub bytes: HashMap<&'static str, (u64, u64)>,
 }
 
 impl SessionTable {
@@ -92,6 +102,9 @@ impl SessionTable {
         SessionGuard {
             table: self.clone(),
             info,
+            // Overwritten by drivers; what is left means the task ended
+            // without saying why (a panic, or the runtime shutting down).
+            reason: "aborted",
         }
     }
 
@@ -129,6 +142,22 @@ impl SessionTable {
         matching.len()
     }
 
+    /// Ended-session totals.
+    pub fn ended(&self) -> Ended {
+        lock(&self.ended).clone()
+    }
+
+    /// Bytes in and out per protocol, ended and live sessions together.
+    pub fn bytes_by_protocol(&self) -> HashMap<&'static str, (u64, u64)> {
+        let mut totals = lock(&self.ended).bytes.clone();
+        for s in lock(&self.live).values() {
+            let t = totals.entry(s.protocol.name()).or_insert((0, 0));
+            t.0 += s.bytes_in.load(Ordering::Relaxed);
+            t.1 += s.bytes_out.load(Ordering::Relaxed);
+        }
+        totals
+    }
+
     /// Live sessions per protocol.
     pub fn count_by_protocol(&self) -> HashMap<&'static str, usize> {
         let mut counts = HashMap::new();
@@ -144,6 +173,7 @@ impl SessionTable {
 pub struct SessionGuard {
     table: Arc<SessionTable>,
     info: Arc<SessionInfo>,
+    reason: &'static str,
 }
 
 impl SessionGuard {
@@ -162,9 +192,23 @@ impl SessionGuard {
     }
 }
 
+impl SessionGuard {
+    /// Records why the session ends (`peer-closed`, `timeout`, `kicked`, …),
+    /// counted by protocol and reason when the guard drops.
+    pub fn set_end_reason(&mut self, reason: &'static str) {
+        self.reason = reason;
+    }
+}
+
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         lock(&self.table.live).remove(&self.info.id);
+        let protocol = self.info.protocol.name();
+        let mut ended = lock(&self.table.ended);
+        *ended.closed.entry((protocol, self.reason)).or_insert(0) += 1;
+        let bytes = ended.bytes.entry(protocol).or_insert((0, 0));
+        bytes.0 += self.info.bytes_in.load(Ordering::Relaxed);
+        bytes.1 += self.info.bytes_out.load(Ordering::Relaxed);
     }
 }
 
@@ -212,6 +256,7 @@ mod tests {
         assert_eq!(table.len(), 1);
         drop(b);
         assert!(table.is_empty());
+        assert_eq!(table.ended().closed[&("rtmp", "aborted")], 1);
     }
 
     #[tokio::test]

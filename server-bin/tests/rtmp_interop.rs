@@ -96,7 +96,12 @@ fn a_second_publisher_is_refused_and_the_first_goes_on() {
         "ffmpeg should show the reason: {}",
         second.stderr
     );
-    assert!(strom.log().contains("publish refused"), "{}", strom.log());
+    strom.wait_for_log(&["publish refused"], Duration::from_secs(2));
+    let metrics = strom.get("/metrics").1;
+    assert!(
+        metrics.contains("strom_publish_attempts_total{outcome=\"conflict\"} 1"),
+        "{metrics}"
+    );
 
     let seen = finish(player, Duration::from_secs(15));
     assert!(
@@ -199,6 +204,15 @@ fn operators_list_sessions_and_kick_a_player_or_close_a_stream() {
         seen.stderr
     );
     strom.wait_for_log(&["kicked through the API"], Duration::from_secs(5));
+    let metrics = strom.get("/metrics").1;
+    for line in [
+        "strom_sessions_closed_total{protocol=\"http-flv\",reason=\"kicked\"} 1",
+        "strom_publish_attempts_total{outcome=\"accepted\"} 1",
+        "strom_stream_players{stream=\"live/ops\"} 0",
+        "strom_session_bytes_total{protocol=\"rtmp\",direction=\"in\"}",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
 
     // Closing the stream disconnects the publisher too.
     let (status, _) = strom.request("DELETE", "/api/v1/streams/live/ops", &[]);

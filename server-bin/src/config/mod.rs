@@ -39,6 +39,25 @@ pub struct Config {
     pub hook: HookConfig,
     /// Static tokens, used when no hook decides.
     pub auth: AuthConfig,
+    /// `/metrics` settings.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Streams that get their own `stream` label in per-stream series; the
+    /// rest are summed under `stream="_other"`, bounding label cardinality.
+    pub max_stream_labels: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            max_stream_labels: 100,
+        }
+    }
 }
 
 /// `[server]`

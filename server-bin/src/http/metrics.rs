@@ -126,6 +126,55 @@ fn render(shared: &Shared) -> String {
         "1 while a media worker is stalled past its limit.",
         &stalled,
     );
+    let mut bytes: Vec<_> = shared.sessions.bytes_by_protocol().into_iter().collect();
+    bytes.sort();
+    let mut series = Vec::new();
+    for (protocol, (bytes_in, bytes_out)) in bytes {
+        series.push((
+            format!("{{protocol=\"{protocol}\",direction=\"in\"}}"),
+            bytes_in as f64,
+        ));
+        series.push((
+            format!("{{protocol=\"{protocol}\",direction=\"out\"}}"),
+            bytes_out as f64,
+        ));
+    }
+    family(
+        "strom_session_bytes_total",
+        "counter",
+        "Bytes on media sessions by protocol and direction (ended and live sessions).",
+        &series,
+    );
+    let mut closed: Vec<_> = shared.sessions.ended().closed.into_iter().collect();
+    closed.sort();
+    let closed: Vec<_> = closed
+        .into_iter()
+        .map(|((p, r), n)| (format!("{{protocol=\"{p}\",reason=\"{r}\"}}"), n as f64))
+        .collect();
+    family(
+        "strom_sessions_closed_total",
+        "counter",
+        "Media sessions ended, by protocol and reason.",
+        &closed,
+    );
+    let publishes: Vec<_> = shared
+        .counters
+        .publishes()
+        .into_iter()
+        .map(|(o, n)| (format!("{{outcome=\"{o}\"}}"), n as f64))
+        .collect();
+    family(
+        "strom_publish_attempts_total",
+        "counter",
+        "Publish attempts by outcome (conflict: another publisher was live).",
+        &publishes,
+    );
+    family(
+        "strom_stream_players",
+        "gauge",
+        "Players per stream; streams beyond metrics.max_stream_labels are summed as _other.",
+        &players_per_stream(shared),
+    );
     let hooks = &shared.hooks.metrics;
     let mut calls = Vec::new();
     for (hook, ok, failed) in hooks.calls() {
@@ -160,4 +209,43 @@ fn render(shared: &Shared) -> String {
     let _ = writeln!(out, "strom_hook_call_seconds_sum {sum}");
     let _ = writeln!(out, "strom_hook_call_seconds_count {count}");
     out
+}
+
+/// Players per stream, the busiest first, bounded to `metrics.max_stream_labels`.
+fn players_per_stream(shared: &Shared) -> Vec<(String, f64)> {
+    let mut streams: Vec<(String, usize)> = shared
+        .hub
+        .streams()
+        .into_iter()
+        .map(|s| (s.key.to_string(), s.subscribers.len()))
+        .collect();
+    streams.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let limit = shared.config.metrics.max_stream_labels;
+    let mut out: Vec<(String, f64)> = streams
+        .iter()
+        .take(limit)
+        .map(|(k, n)| (format!("{{stream=\"{}\"}}", escape_label(k)), *n as f64))
+        .collect();
+    if streams.len() > limit {
+        let rest: usize = streams[limit..].iter().map(|(_, n)| n).sum();
+        out.push(("{stream=\"_other\"}".into(), rest as f64));
+    }
+    out
+}
+
+/// Escapes a label value per the exposition format (backslash, quote, newline).
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_label;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("live/a\"b\\c\nd"), "live/a\\\"b\\\\c\\nd");
+    }
 }

@@ -24,12 +24,13 @@ use crate::server::Shared;
 use crate::session::SessionGuard;
 
 /// Serves one HTTP-FLV connection to its end.
-pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard) {
+pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
     let deadline = Duration::from_millis(shared.config.http.request_timeout_ms);
     let req = match request::read(&mut stream, deadline).await {
         Ok(r) => r,
         Err(e) => {
             tracing::info!(error = %e, "http media request refused");
+            guard.set_end_reason("bad-request");
             let _ = reply_error(&mut stream, 400, &e.to_string()).await;
             return;
         }
@@ -45,6 +46,7 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard
     };
     if let Decision::Deny(why) = shared.hooks.on_play(&access).await {
         tracing::warn!(stream = %req.key, reason = %why, "http-flv play denied");
+        guard.set_end_reason("refused");
         let _ = reply_error(&mut stream, 403, &why).await;
         return;
     }
@@ -55,12 +57,14 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard
         Ok(s) => s,
         Err(e) => {
             tracing::info!(stream = %req.key, reason = %e, "http-flv play refused");
+            guard.set_end_reason("refused");
             let _ = reply_error(&mut stream, 404, &e.to_string()).await;
             return;
         }
     };
     tracing::info!(stream = %req.key, "http-flv playing");
-    let end = stream_flv(stream, &shared, &guard, &req, sub).await;
+    let (reason, end) = stream_flv(stream, &shared, &guard, &req, sub).await;
+    guard.set_end_reason(reason);
     tracing::info!(
         bytes_out = guard.info().bytes_out.load(Ordering::Relaxed),
         "http-flv session ended: {end}"
@@ -73,7 +77,7 @@ async fn stream_flv(
     guard: &SessionGuard,
     req: &MediaRequest,
     mut sub: stream_core::Subscriber,
-) -> String {
+) -> (&'static str, String) {
     let stall = Duration::from_millis(shared.config.server.write_stall_ms);
     let (mut rd, mut wr) = stream.into_split();
     let mut out = Outbox::default();
@@ -83,7 +87,7 @@ async fn stream_flv(
     out.push(response_head(req.http11));
     if req.head_only {
         let _ = out.flush(&mut wr, stall).await;
-        return "HEAD answered".into();
+        return ("head", "HEAD answered".into());
     }
     let mut header = BytesMut::new();
     FlvHeader {
@@ -104,16 +108,22 @@ async fn stream_flv(
             Ok(n) => {
                 guard.info().bytes_out.fetch_add(n, Ordering::Relaxed);
             }
-            Err(e) => return e.to_string(),
+            Err(e) => {
+                let reason = match e {
+                    crate::io::WriteError::Stalled(_) => "write-stall",
+                    _ => "write-error",
+                };
+                return (reason, e.to_string());
+            }
         }
         let event = tokio::select! {
             event = sub.recv() => event,
             // Players send nothing after the request; a read of 0 means they left.
             read = rd.read(&mut sink) => match read {
-                Ok(0) | Err(_) => return "player closed".into(),
+                Ok(0) | Err(_) => return ("peer-closed", "player closed".into()),
                 Ok(_) => continue,
             },
-            _ = guard.info().kicked() => return "kicked through the API".into(),
+            _ = guard.info().kicked() => return ("kicked", "kicked through the API".into()),
         };
         let mut next = Some(event);
         let mut budget = 64;
@@ -154,8 +164,9 @@ async fn stream_flv(
                     }
                     let _ = out.flush(&mut wr, stall).await;
                     return match reason {
-                        EndReason::StreamEnded => "stream ended".into(),
-                        other => format!("stream left the player: {other}"),
+                        EndReason::StreamEnded => ("stream-ended", "stream ended".into()),
+                        EndReason::Lagged => ("lagged", "player too far behind".into()),
+                        other => ("stream-ended", format!("stream left the player: {other}")),
                     };
                 }
             }

@@ -76,10 +76,32 @@ pub(super) struct Conn<'a> {
     pub playing: Option<Playing>,
 }
 
+impl End {
+    /// Short name, the `reason` label of `strom_sessions_closed_total`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            End::PeerClosed => "peer-closed",
+            End::Timeout(_) => "timeout",
+            End::Protocol(_) => "protocol-error",
+            End::Read(_) => "read-error",
+            End::Write(WriteError::Stalled(_)) => "write-stall",
+            End::Write(_) => "write-error",
+            End::Refused(_) => "refused",
+            End::PublisherClosed(CloseReason::TakenOver) => "taken-over",
+            End::PublisherClosed(_) => "closed-by-server",
+            End::PlayEnded(EndReason::Lagged) => "lagged",
+            End::PlayEnded(_) => "stream-ended",
+            End::Kicked => "kicked",
+            End::Media(_) => "bad-media",
+        }
+    }
+}
+
 /// Runs the session to its end and logs how it ended.
-pub async fn run(stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard) {
+pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
     tracing::debug!("rtmp connection accepted");
     let end = drive(stream, &shared, &guard).await;
+    guard.set_end_reason(end.name());
     let info = guard.info();
     match &end {
         End::PeerClosed | End::PlayEnded(EndReason::StreamEnded) => tracing::info!(

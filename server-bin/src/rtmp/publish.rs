@@ -8,6 +8,7 @@ use rtmp_proto::RequestId;
 use stream_core::{Protocol, PublishError, Publisher, PushError, StreamKey};
 
 use super::driver::{Conn, End};
+use crate::counters::PublishOutcome;
 use crate::hooks::{schema_of, Access, Decision};
 use crate::media::flv_ingest::{FlvIngest, Ingested};
 
@@ -49,6 +50,7 @@ impl Conn<'_> {
         };
         if let Decision::Deny(why) = self.shared.hooks.on_publish(&access).await {
             tracing::warn!(stream = %key, reason = %why, "publish denied");
+            self.shared.counters.publish(PublishOutcome::Denied);
             self.rtmp.reject_publish(
                 req,
                 StatusCode::Other("NetStream.Publish.Unauthorized".into()),
@@ -60,6 +62,11 @@ impl Conn<'_> {
             Ok(publisher) => {
                 tracing::info!(stream = %key, query = query.as_deref().unwrap_or(""), resumed = publisher.resumed(), "publishing");
                 self.guard.info().set_stream(key, query);
+                self.shared.counters.publish(if publisher.resumed() {
+                    PublishOutcome::Resumed
+                } else {
+                    PublishOutcome::Accepted
+                });
                 self.rtmp.accept_publish(req);
                 self.publishing = Some(Publishing {
                     publisher,
@@ -82,6 +89,7 @@ impl Conn<'_> {
                     other => (StatusCode::Other("NetStream.Publish.Rejected".into()), other.to_string()),
                 };
                 tracing::warn!(stream = %key, reason = %why, "publish refused");
+                self.shared.counters.publish(PublishOutcome::Conflict);
                 self.rtmp.reject_publish(req, code, &why);
                 Err(End::Refused(why))
             }

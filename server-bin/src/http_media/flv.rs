@@ -143,9 +143,6 @@ async fn stream_flv(
                     let Some(track) = tracks.iter().find(|t| t.id == frame.track) else {
                         continue;
                     };
-                    let Some(body) = flv_egress::frame_body(track, &frame) else {
-                        continue;
-                    };
                     let ts = to_rtmp_ms(frame.dts_us);
                     last_ts = ts;
                     let slot = if framing.chunked {
@@ -153,8 +150,11 @@ async fn stream_flv(
                     } else {
                         WIRE_FLV_PLAIN
                     };
+                    // Built once per stream by the first player that needs it.
                     let bytes = frame.wire.get_or_init(slot, || {
-                        framing.tag(body.kind, ts, &body.header, &body.payload)
+                        flv_egress::frame_body(track, &frame)
+                            .map(|body| framing.tag(body.kind, ts, &body.header, &body.payload))
+                            .unwrap_or_default()
                     });
                     out.push(bytes);
                 }

@@ -131,19 +131,28 @@ impl Conn<'_> {
                 let Some(track) = p.tracks.iter().find(|t| t.id == frame.track) else {
                     return Ok(());
                 };
-                let Some(body) = flv_egress::frame_body(track, &frame) else {
-                    return Ok(());
-                };
                 let kind = media_kind(track);
                 let ts = to_rtmp_ms(frame.dts_us);
                 p.last_ts = ts;
                 if p.stream_id == SHARED_STREAM_ID {
+                    // The body is built and chunked once per stream, by the
+                    // first player to need it; the others only clone `Bytes`.
                     let chunk_size = self.rtmp.out_chunk_size();
                     let bytes = frame.wire.get_or_init(WIRE_RTMP, || {
-                        encode_media(kind, SHARED_STREAM_ID, ts, &body.contiguous(), chunk_size)
+                        flv_egress::frame_body(track, &frame)
+                            .map(|body| {
+                                encode_media(
+                                    kind,
+                                    SHARED_STREAM_ID,
+                                    ts,
+                                    &body.contiguous(),
+                                    chunk_size,
+                                )
+                            })
+                            .unwrap_or_default()
                     });
                     self.rtmp.send_shared(bytes);
-                } else {
+                } else if let Some(body) = flv_egress::frame_body(track, &frame) {
                     self.rtmp
                         .send_media(p.stream_id, kind, ts, body.contiguous());
                 }

@@ -5,6 +5,8 @@
 //!   the fuzz targets compile, the whole test suite, a short run of every
 //!   fuzz target.
 //! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
+//! - `cargo xtask bench [--players N] [--secs S] [--compare nginx] [--short]`:
+//!   the benchmark (BENCHMARKS.md).
 //!
 //! Later issues add `chaos`, `bench` and `fuzz` here.
 
@@ -13,6 +15,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod fuzz;
 mod tools;
 
@@ -28,6 +31,21 @@ enum Cmd {
     /// Run every check CI runs: fmt, clippy, tests, a fuzz smoke run
     /// (installs ffmpeg and cargo-fuzz when missing and allowed).
     Ci,
+    /// Measure viewers per core and added latency (see BENCHMARKS.md).
+    Bench {
+        /// Players per run.
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        /// Measurement window per run, in seconds.
+        #[arg(long, default_value_t = 20)]
+        secs: u64,
+        /// Also run nginx with the RTMP module under the same load (`nginx`).
+        #[arg(long)]
+        compare: Option<String>,
+        /// The CI profile: proves the tool works, asserts nothing about speed.
+        #[arg(long)]
+        short: bool,
+    },
     /// Run the cargo-fuzz targets on the stable toolchain.
     Fuzz {
         /// Targets to run (default: all).
@@ -44,6 +62,34 @@ enum Cmd {
 fn main() -> ExitCode {
     match Args::parse().command {
         Cmd::Ci => ci(),
+        Cmd::Bench {
+            players,
+            secs,
+            compare,
+            short,
+        } => {
+            if compare.as_deref().is_some_and(|c| c != "nginx") {
+                eprintln!("xtask bench: --compare accepts only `nginx`");
+                return ExitCode::FAILURE;
+            }
+            let args = bench::BenchArgs {
+                players,
+                secs,
+                compare_nginx: compare.is_some(),
+                short,
+            };
+            match bench::run(&args) {
+                Ok(summary) => {
+                    println!("xtask bench: OK: {summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("xtask bench: {e}");
+                    println!("xtask bench: FAILED");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Fuzz {
             targets,
             smoke,
@@ -103,6 +149,12 @@ const CI_STEPS: &[Step] = &[
         name: "test",
         program: "cargo",
         args: &["test", "--workspace"],
+    },
+    Step {
+        // Proves the benchmark tool works; asserts nothing about speed.
+        name: "bench-short",
+        program: "cargo",
+        args: &["xtask", "bench", "--short"],
     },
     Step {
         name: "fuzz-smoke",

@@ -1,0 +1,463 @@
+//! `cargo xtask bench`: how many viewers one core carries, and what latency
+//! the server adds, measured the same way against strom and (with
+//! `--compare nginx`) nginx-rtmp.
+//!
+//! The load runs in its own process (`server-bin/examples/load.rs`, built on
+//! rtmp-proto's client session) so its CPU is measured apart from the
+//! server's; server CPU and memory come from `/proc`. `--short` is the CI
+//! profile: it proves the tool works and asserts nothing about speed.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Options of one bench invocation.
+pub struct BenchArgs {
+    /// Players per run (default 1000).
+    pub players: usize,
+    /// Measurement window per run.
+    pub secs: u64,
+    /// Also run nginx-rtmp with the same load.
+    pub compare_nginx: bool,
+    /// CI profile: few players, short window, no BENCHMARKS.md.
+    pub short: bool,
+}
+
+/// One measured run.
+struct Run {
+    server: &'static str,
+    protocol: &'static str,
+    players: usize,
+    report: serde_json::Value,
+    server_cpu: f64,
+    peak_rss_mib: f64,
+    rss_per_player_kib: f64,
+}
+
+/// Runs the benchmark; returns the summary line.
+pub fn run(args: &BenchArgs) -> Result<String, String> {
+    crate::tools::ensure_media_tools()?;
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "server-bin",
+        "--bin",
+        "strom",
+        "--example",
+        "load",
+    ])?;
+    let flv = bench_file()?;
+    let (players, secs) = if args.short {
+        (20, 3)
+    } else {
+        (args.players, args.secs)
+    };
+    let mut runs = Vec::new();
+    let nginx = if args.compare_nginx {
+        Some(ensure_nginx()?)
+    } else {
+        None
+    };
+    for protocol in ["rtmp", "http-flv"] {
+        runs.push(run_strom(&flv, protocol, players, secs)?);
+        // nginx-rtmp speaks RTMP only; runs alternate so both see the same machine state.
+        if protocol == "rtmp" {
+            if let Some(nginx) = &nginx {
+                runs.push(run_nginx(nginx, &flv, players, secs)?);
+            }
+        }
+    }
+    let table = table(&runs);
+    eprintln!("{table}");
+    for r in &runs {
+        let connected = r.report[json_key(r.protocol)]["connected"]
+            .as_u64()
+            .unwrap_or(0);
+        if connected == 0 {
+            return Err(format!(
+                "{} {}: no player connected: {}",
+                r.server, r.protocol, r.report
+            ));
+        }
+    }
+    if !args.short {
+        write_benchmarks(&runs, players, secs, args.compare_nginx)?;
+    }
+    Ok(format!("{} runs; {}", runs.len(), headline(&runs)))
+}
+
+fn json_key(protocol: &str) -> &'static str {
+    if protocol == "rtmp" {
+        "rtmp"
+    } else {
+        "http_flv"
+    }
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    let ok = Command::new("cargo")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(())
+        .ok_or_else(|| format!("cargo {} failed", args.join(" ")))
+}
+
+/// The generated stream, made once with ffmpeg and cached: H.264 1280x720
+/// 25 fps, GOP 2 s, ~2 Mbit/s, AAC 128 kbit/s, 20 s (the load loops it).
+fn bench_file() -> Result<PathBuf, String> {
+    let dir = Path::new("target/bench");
+    let file = dir.join("bench-720p25-2mbit.flv");
+    if file.exists() {
+        return Ok(file);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "20",
+        ])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2M", "-maxrate", "2M",
+        ])
+        .args([
+            "-bufsize", "4M", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
+        ])
+        .args(["-f", "flv"])
+        .arg(&file)
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(file)
+        .ok_or_else(|| "ffmpeg could not generate the bench stream".into())
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+struct Proc {
+    child: Child,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_port(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on {port} after 10 s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+/// A `/proc/PID/status` field in KiB (VmRSS, VmHWM).
+fn status_kib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+fn load(
+    flv: &Path,
+    rtmp_port: u16,
+    http_port: u16,
+    protocol: &str,
+    players: usize,
+    secs: u64,
+) -> Result<serde_json::Value, String> {
+    let count = players.to_string();
+    let mut cmd = Command::new("target/release/examples/load");
+    cmd.arg("--flv")
+        .arg(flv)
+        .args([
+            "--rtmp-port",
+            &rtmp_port.to_string(),
+            "--http-port",
+            &http_port.to_string(),
+        ])
+        .args(["--secs", &secs.to_string()]);
+    if protocol == "rtmp" {
+        cmd.args(["--rtmp-players", &count]);
+    } else {
+        cmd.args(["--flv-players", &count]);
+    }
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("load output: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Runs the load against a server process and measures it.
+fn measure(
+    server: &'static str,
+    pid: u32,
+    flv: &Path,
+    ports: (u16, u16),
+    protocol: &'static str,
+    players: usize,
+    secs: u64,
+) -> Result<Run, String> {
+    let rss_before = status_kib(pid, "VmRSS:");
+    let cpu_before = cpu_of(pid);
+    let started = Instant::now();
+    let report = load(flv, ports.0, ports.1, protocol, players, secs)?;
+    let wall = started.elapsed().as_secs_f64();
+    let server_cpu = (cpu_of(pid) - cpu_before) / wall;
+    let peak = status_kib(pid, "VmHWM:");
+    Ok(Run {
+        server,
+        protocol,
+        players,
+        report,
+        server_cpu,
+        peak_rss_mib: peak / 1024.0,
+        rss_per_player_kib: ((peak - rss_before) / players.max(1) as f64).max(0.0),
+    })
+}
+
+fn run_strom(flv: &Path, protocol: &'static str, players: usize, secs: u64) -> Result<Run, String> {
+    let (rtmp, http, rtsp) = (free_port()?, free_port()?, free_port()?);
+    let child = Command::new("target/release/strom")
+        .args(["--bind", "127.0.0.1", "--rtmp-port", &rtmp.to_string()])
+        .args([
+            "--http-port",
+            &http.to_string(),
+            "--rtsp-port",
+            &rtsp.to_string(),
+        ])
+        .env("STROM_LOG__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start strom: {e}"))?;
+    let proc = Proc { child };
+    wait_port(rtmp)?;
+    measure(
+        "strom",
+        proc.child.id(),
+        flv,
+        (rtmp, http),
+        protocol,
+        players,
+        secs,
+    )
+}
+
+/// nginx with the RTMP module, one worker, in a private prefix.
+struct Nginx {
+    binary: String,
+}
+
+fn ensure_nginx() -> Result<Nginx, String> {
+    let module = Path::new("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+    if !module.exists() {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if !root {
+            return Err("--compare nginx needs nginx with the RTMP module: apt-get install -y nginx libnginx-mod-rtmp".into());
+        }
+        eprintln!("xtask bench: installing nginx and libnginx-mod-rtmp with apt-get");
+        let ok = Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "nginx",
+                "libnginx-mod-rtmp",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok || !module.exists() {
+            return Err("apt-get could not install nginx and libnginx-mod-rtmp".into());
+        }
+    }
+    Ok(Nginx {
+        binary: "/usr/sbin/nginx".into(),
+    })
+}
+
+fn run_nginx(nginx: &Nginx, flv: &Path, players: usize, secs: u64) -> Result<Run, String> {
+    let port = free_port()?;
+    let prefix = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join("target/bench/nginx");
+    std::fs::create_dir_all(prefix.join("logs")).map_err(|e| e.to_string())?;
+    let conf = prefix.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+             worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log logs/error.log warn;\npid logs/nginx.pid;\n\
+             events {{ worker_connections 4096; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096; application live {{ live on; }} }} }}\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let child = Command::new(&nginx.binary)
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start nginx: {e}"))?;
+    let proc = Proc { child };
+    wait_port(port)?;
+    measure(
+        "nginx-rtmp",
+        proc.child.id(),
+        flv,
+        (port, 0),
+        "rtmp",
+        players,
+        secs,
+    )
+}
+
+fn pct(v: &serde_json::Value, key: &str, q: &str) -> String {
+    v[key][q]
+        .as_f64()
+        .map(|x| format!("{x:.1}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn table(runs: &[Run]) -> String {
+    let mut t = String::from(
+        "| server | protocol | players | full rate | fps/player | Mbit/s/player | first frame p50/p95/p99 ms | added latency p50/p99/max ms | server CPU s/s | CPU s per Gbit/s | peak RSS MiB | RSS/player KiB | load CPU s/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in runs {
+        let p = &r.report[json_key(r.protocol)];
+        let gbps = p["delivered_gbit_per_second"].as_f64().unwrap_or(0.0);
+        t.push_str(&format!(
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {} / {} / {} | {} / {} / {} | {:.2} | {} | {:.1} | {:.1} | {:.2} |\n",
+            r.server,
+            r.protocol,
+            r.players,
+            p["full_rate"].as_u64().unwrap_or(0),
+            p["fps_per_player"].as_f64().unwrap_or(0.0),
+            p["bits_per_second_per_player"].as_f64().unwrap_or(0.0) / 1e6,
+            pct(p, "first_frame_ms", "p50"),
+            pct(p, "first_frame_ms", "p95"),
+            pct(p, "first_frame_ms", "p99"),
+            pct(p, "added_latency_ms", "p50"),
+            pct(p, "added_latency_ms", "p99"),
+            pct(p, "added_latency_ms", "max"),
+            r.server_cpu,
+            if gbps > 0.0 { format!("{:.2}", r.server_cpu / gbps) } else { "-".into() },
+            r.peak_rss_mib,
+            r.rss_per_player_kib,
+            r.report["load_cpu_seconds_per_second"].as_f64().unwrap_or(0.0),
+        ));
+    }
+    t
+}
+
+fn headline(runs: &[Run]) -> String {
+    runs.iter()
+        .map(|r| {
+            let p = &r.report[json_key(r.protocol)];
+            format!(
+                "{} {} {}/{} at full rate, {:.2} CPU s/s",
+                r.server,
+                r.protocol,
+                p["full_rate"].as_u64().unwrap_or(0),
+                r.players,
+                r.server_cpu
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
+}
+
+fn write_benchmarks(runs: &[Run], players: usize, secs: u64, nginx: bool) -> Result<(), String> {
+    let compare = if nginx { " --compare nginx" } else { "" };
+    let text = format!(
+        "# strom benchmarks\n\n\
+         Produced by `cargo xtask bench --players {players} --secs {secs}{compare}`; regenerate with the same\n\
+         command. Numbers are from one run on the machine below; rerun before comparing.\n\n\
+         ## Machine\n\n{}\n\n\
+         ## Method\n\n\
+         - Server: `target/release/strom` (release build) on loopback ephemeral ports, logs at `warn`.\n\
+         - Stream: H.264 1280x720 25 fps, GOP 2 s, ~2 Mbit/s, plus AAC 128 kbit/s, generated once with\n  \
+           ffmpeg (`target/bench/bench-720p25-2mbit.flv`) and published in real time, looped, by the load process.\n\
+         - Load: `target/release/examples/load` (one process, its own tokio runtime, one worker thread),\n  \
+           built on rtmp-proto's client session: one publisher and N players of one protocol per run;\n  \
+           measurement window of {secs} s after all players connected.\n\
+         - Full rate: a player that received at least 95% of 25 video frames per second in the window.\n\
+         - First frame: TCP connect to the first coded video frame. Added latency: the publisher's send\n  \
+           time of a video timestamp to a player's receive time of the same timestamp (same clock), sampled\n  \
+           on every 5th frame per player.\n\
+         - Server CPU s/s: utime+stime from `/proc/PID/stat` over the load run's wall time; CPU s per\n  \
+           Gbit/s: that divided by the media rate delivered to players. Peak RSS: `VmHWM`; RSS per player:\n  \
+           (peak − RSS before the run) / players.\n\
+         {}\n\
+         ## Results\n\n{}\n",
+        machine(),
+        if nginx {
+            "- nginx: Debian's nginx with libnginx-mod-rtmp, one worker process, `chunk_size 4096`, the same\n  load in the same invocation, run alternately with strom (RTMP only: nginx-rtmp has no HTTP-FLV).\n"
+        } else {
+            ""
+        },
+        table(runs)
+    );
+    std::fs::write("BENCHMARKS.md", text).map_err(|e| e.to_string())
+}

@@ -22,6 +22,8 @@ pub struct BenchArgs {
     pub compare_nginx: bool,
     /// CI profile: few players, short window, no BENCHMARKS.md.
     pub short: bool,
+    /// `server.merge_write_ms` for strom (0: write each frame as it comes).
+    pub merge_write_ms: u64,
 }
 
 /// One measured run.
@@ -61,7 +63,13 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         None
     };
     for protocol in ["rtmp", "http-flv"] {
-        runs.push(run_strom(&flv, protocol, players, secs)?);
+        runs.push(run_strom(
+            &flv,
+            protocol,
+            players,
+            secs,
+            args.merge_write_ms,
+        )?);
         // nginx-rtmp speaks RTMP only; runs alternate so both see the same machine state.
         if protocol == "rtmp" {
             if let Some(nginx) = &nginx {
@@ -71,6 +79,9 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     }
     let table = table(&runs);
     eprintln!("{table}");
+    if let Some(r) = ratios(&runs) {
+        eprintln!("{r}");
+    }
     for r in &runs {
         let connected = r.report[json_key(r.protocol)]["connected"]
             .as_u64()
@@ -83,7 +94,13 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         }
     }
     if !args.short {
-        write_benchmarks(&runs, players, secs, args.compare_nginx)?;
+        write_benchmarks(
+            &runs,
+            players,
+            secs,
+            args.compare_nginx,
+            args.merge_write_ms,
+        )?;
     }
     Ok(format!("{} runs; {}", runs.len(), headline(&runs)))
 }
@@ -253,7 +270,13 @@ fn measure(
     })
 }
 
-fn run_strom(flv: &Path, protocol: &'static str, players: usize, secs: u64) -> Result<Run, String> {
+fn run_strom(
+    flv: &Path,
+    protocol: &'static str,
+    players: usize,
+    secs: u64,
+    merge_write_ms: u64,
+) -> Result<Run, String> {
     let (rtmp, http, rtsp) = (free_port()?, free_port()?, free_port()?);
     let child = Command::new("target/release/strom")
         .args(["--bind", "127.0.0.1", "--rtmp-port", &rtmp.to_string()])
@@ -264,6 +287,7 @@ fn run_strom(flv: &Path, protocol: &'static str, players: usize, secs: u64) -> R
             &rtsp.to_string(),
         ])
         .env("STROM_LOG__LEVEL", "warn")
+        .env("STROM_SERVER__MERGE_WRITE_MS", merge_write_ms.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -394,6 +418,41 @@ fn table(runs: &[Run]) -> String {
     t
 }
 
+/// strom ÷ nginx-rtmp for the RTMP runs, when both ran.
+fn ratios(runs: &[Run]) -> Option<String> {
+    let find = |server: &str| {
+        runs.iter()
+            .find(|r| r.server == server && r.protocol == "rtmp")
+    };
+    let (s, n) = (find("strom")?, find("nginx-rtmp")?);
+    let get = |r: &Run, a: &str, b: Option<&str>| {
+        let v = &r.report["rtmp"][a];
+        match b {
+            Some(b) => v[b].as_f64(),
+            None => v.as_f64(),
+        }
+        .unwrap_or(0.0)
+    };
+    let ratio = |a: f64, b: f64| {
+        if b > 0.0 {
+            format!("{:.2}", a / b)
+        } else {
+            "-".into()
+        }
+    };
+    let gbit = |r: &Run| r.server_cpu / get(r, "delivered_gbit_per_second", None).max(1e-9);
+    Some(format!(
+        "\nstrom ÷ nginx-rtmp (RTMP): players at full rate {}, server CPU per delivered Gbit/s {}, \
+         first frame p50 {}, added latency p50 {}, p99 {}, peak RSS {}\n",
+        ratio(get(s, "full_rate", None), get(n, "full_rate", None)),
+        ratio(gbit(s), gbit(n)),
+        ratio(get(s, "first_frame_ms", Some("p50")), get(n, "first_frame_ms", Some("p50"))),
+        ratio(get(s, "added_latency_ms", Some("p50")), get(n, "added_latency_ms", Some("p50"))),
+        ratio(get(s, "added_latency_ms", Some("p99")), get(n, "added_latency_ms", Some("p99"))),
+        ratio(s.peak_rss_mib, n.peak_rss_mib),
+    ))
+}
+
 fn headline(runs: &[Run]) -> String {
     runs.iter()
         .map(|r| {
@@ -428,15 +487,29 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
 }
 
-fn write_benchmarks(runs: &[Run], players: usize, secs: u64, nginx: bool) -> Result<(), String> {
-    let compare = if nginx { " --compare nginx" } else { "" };
+fn write_benchmarks(
+    runs: &[Run],
+    players: usize,
+    secs: u64,
+    nginx: bool,
+    merge: u64,
+) -> Result<(), String> {
+    let mut compare = if nginx {
+        " --compare nginx".to_string()
+    } else {
+        String::new()
+    };
+    if merge > 0 {
+        compare.push_str(&format!(" --merge-write-ms {merge}"));
+    }
     let text = format!(
         "# strom benchmarks\n\n\
          Produced by `cargo xtask bench --players {players} --secs {secs}{compare}`; regenerate with the same\n\
          command. Numbers are from one run on the machine below; rerun before comparing.\n\n\
          ## Machine\n\n{}\n\n\
          ## Method\n\n\
-         - Server: `target/release/strom` (release build) on loopback ephemeral ports, logs at `warn`.\n\
+         - Server: `target/release/strom` (release build) on loopback ephemeral ports, logs at `warn`,\n  \
+           `server.merge_write_ms = {merge}`.\n\
          - Stream: H.264 1280x720 25 fps, GOP 2 s, ~2 Mbit/s, plus AAC 128 kbit/s, generated once with\n  \
            ffmpeg (`target/bench/bench-720p25-2mbit.flv`) and published in real time, looped, by the load process.\n\
          - Load: `target/release/examples/load` (one process, its own tokio runtime, one worker thread),\n  \
@@ -450,14 +523,15 @@ fn write_benchmarks(runs: &[Run], players: usize, secs: u64, nginx: bool) -> Res
            Gbit/s: that divided by the media rate delivered to players. Peak RSS: `VmHWM`; RSS per player:\n  \
            (peak − RSS before the run) / players.\n\
          {}\n\
-         ## Results\n\n{}\n",
+         ## Results\n\n{}\n{}",
         machine(),
         if nginx {
             "- nginx: Debian's nginx with libnginx-mod-rtmp, one worker process, `chunk_size 4096`, the same\n  load in the same invocation, run alternately with strom (RTMP only: nginx-rtmp has no HTTP-FLV).\n"
         } else {
             ""
         },
-        table(runs)
+        table(runs),
+        ratios(runs).unwrap_or_default()
     );
     std::fs::write("BENCHMARKS.md", text).map_err(|e| e.to_string())
 }

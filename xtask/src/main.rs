@@ -45,6 +45,9 @@ enum Cmd {
         /// The CI profile: proves the tool works, asserts nothing about speed.
         #[arg(long)]
         short: bool,
+        /// strom's server.merge_write_ms for the runs.
+        #[arg(long, default_value_t = 0)]
+        merge_write_ms: u64,
     },
     /// Run the cargo-fuzz targets on the stable toolchain.
     Fuzz {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
             secs,
             compare,
             short,
+            merge_write_ms,
         } => {
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
                 secs,
                 compare_nginx: compare.is_some(),
                 short,
+                merge_write_ms,
             };
             match bench::run(&args) {
                 Ok(summary) => {

@@ -77,6 +77,9 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// A player whose socket accepts no bytes for this long is closed.
     pub write_stall_ms: u64,
+    /// Batch frames for this long per player write (0: write each frame as
+    /// it comes). Trades latency for fewer syscalls.
+    pub merge_write_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +91,7 @@ impl Default for ServerConfig {
             watchdog_stall_ms: 1000,
             shutdown_grace_secs: 5,
             write_stall_ms: 10_000,
+            merge_write_ms: 0,
         }
     }
 }
@@ -388,6 +392,12 @@ impl Config {
                     return Err((format!("hook.{key}"), why));
                 }
             }
+        }
+        if self.server.merge_write_ms > 1000 {
+            return Err((
+                "server.merge_write_ms".into(),
+                "must be at most 1000".into(),
+            ));
         }
         if self.server.workers > 1024 {
             return Err(("server.workers".into(), "must be at most 1024".into()));

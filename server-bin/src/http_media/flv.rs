@@ -23,6 +23,9 @@ use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV, WIRE_FLV_PLAIN};
 use crate::server::Shared;
 use crate::session::SessionGuard;
 
+/// Most events turned into bytes before a write.
+const MAX_BATCH: usize = 256;
+
 /// Serves one HTTP-FLV connection to its end.
 pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
     let deadline = Duration::from_millis(shared.config.http.request_timeout_ms);
@@ -79,6 +82,7 @@ async fn stream_flv(
     mut sub: stream_core::Subscriber,
 ) -> (&'static str, String) {
     let stall = Duration::from_millis(shared.config.server.write_stall_ms);
+    let merge = Duration::from_millis(shared.config.server.merge_write_ms);
     let (mut rd, mut wr) = stream.into_split();
     let mut out = Outbox::default();
     let framing = Framing {
@@ -125,9 +129,24 @@ async fn stream_flv(
             },
             _ = guard.info().kicked() => return ("kicked", "kicked through the API".into()),
         };
+        // With `server.merge_write_ms`, keep collecting for that long so
+        // several frames leave in one write (fewer syscalls, more latency).
+        let merge_until = (merge > Duration::ZERO).then(|| tokio::time::Instant::now() + merge);
         let mut next = Some(event);
-        let mut budget = 64;
-        while let Some(event) = next.take() {
+        let mut budget = MAX_BATCH;
+        loop {
+            let event = match next.take() {
+                Some(e) => e,
+                None => match merge_until {
+                    Some(until) if budget > 0 => {
+                        match tokio::time::timeout_at(until, sub.recv()).await {
+                            Ok(e) => e,
+                            Err(_) => break,
+                        }
+                    }
+                    _ => break,
+                },
+            };
             match event {
                 Ok(SubscriberEvent::Tracks(t)) => {
                     let meta = flv_egress::metadata(&t);

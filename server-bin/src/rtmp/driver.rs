@@ -135,6 +135,7 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
     };
     let stall = Duration::from_millis(cfg.server.write_stall_ms);
     let keep_alive = Duration::from_secs(cfg.rtmp.keep_alive_secs);
+    let merge = Duration::from_millis(cfg.server.merge_write_ms);
     let handshake_deadline = Instant::now() + Duration::from_secs(cfg.rtmp.handshake_secs);
     let mut last_input = Instant::now();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -194,6 +195,12 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
             _ = guard.info().kicked() => return End::Kicked,
             event = play_event => {
                 if let Err(end) = conn.play_event(event) {
+                    let _ = conn.flush(&mut wr, stall).await;
+                    return end;
+                }
+                // With `server.merge_write_ms`, keep collecting for that long so
+                // several frames leave in one write (fewer syscalls, more latency).
+                if let Err(end) = conn.merge_play_events(merge).await {
                     let _ = conn.flush(&mut wr, stall).await;
                     return end;
                 }

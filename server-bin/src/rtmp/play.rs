@@ -110,6 +110,26 @@ impl Conn<'_> {
         Ok(())
     }
 
+    /// Collects further events until `window` has passed (no-op when zero).
+    pub(super) async fn merge_play_events(
+        &mut self,
+        window: std::time::Duration,
+    ) -> Result<(), End> {
+        if window.is_zero() {
+            return Ok(());
+        }
+        let until = tokio::time::Instant::now() + window;
+        loop {
+            let Some(p) = self.playing.as_mut() else {
+                return Ok(());
+            };
+            match tokio::time::timeout_at(until, p.subscriber.recv()).await {
+                Ok(event) => self.play_event(event)?,
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
     fn play_one(&mut self, event: Result<SubscriberEvent, EndReason>) -> Result<(), End> {
         let Some(p) = self.playing.as_mut() else {
             return Ok(());

@@ -139,6 +139,8 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
     let handshake_deadline = Instant::now() + Duration::from_secs(cfg.rtmp.handshake_secs);
     let mut last_input = Instant::now();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let timer = tokio::time::sleep_until(handshake_deadline);
+    tokio::pin!(timer);
 
     loop {
         while let Some(event) = conn.rtmp.poll_event() {
@@ -152,14 +154,20 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
             return e.into();
         }
 
+        // Players are bounded by the write stall and stream-core's max lag,
+        // so they need no timer here (none is armed per frame).
         let deadline = if conn.publishing.is_some() {
-            last_input + keep_alive
+            Some(last_input + keep_alive)
         } else if conn.playing.is_some() {
-            // Players are bounded by the write stall and stream-core's max lag.
-            Instant::now() + Duration::from_secs(3600)
+            None
         } else {
-            handshake_deadline
+            Some(handshake_deadline)
         };
+        if let Some(d) = deadline {
+            if timer.deadline() != d {
+                timer.as_mut().reset(d);
+            }
+        }
         let publishing = &conn.publishing;
         let playing = &mut conn.playing;
         let publisher_closed = async move {
@@ -205,7 +213,7 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
                     return end;
                 }
             }
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = &mut timer, if deadline.is_some() => {
                 return End::Timeout(if conn.publishing.is_some() { "publisher keep-alive" } else { "handshake" });
             }
         }

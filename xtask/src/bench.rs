@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 /// Options of one bench invocation.
 pub struct BenchArgs {
-    /// Players per run (default 1000).
-    pub players: usize,
+    /// Player counts; one run per count and protocol (the cost curve).
+    pub players: Vec<usize>,
     /// Measurement window per run.
     pub secs: u64,
     /// Also run nginx-rtmp with the same load.
@@ -51,10 +51,10 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         "load",
     ])?;
     let flv = bench_file()?;
-    let (players, secs) = if args.short {
-        (20, 3)
+    let (counts, secs) = if args.short {
+        (vec![20], 3)
     } else {
-        (args.players, args.secs)
+        (args.players.clone(), args.secs)
     };
     let mut runs = Vec::new();
     let nginx = if args.compare_nginx {
@@ -62,18 +62,20 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     } else {
         None
     };
-    for protocol in ["rtmp", "http-flv"] {
-        runs.push(run_strom(
-            &flv,
-            protocol,
-            players,
-            secs,
-            args.merge_write_ms,
-        )?);
-        // nginx-rtmp speaks RTMP only; runs alternate so both see the same machine state.
-        if protocol == "rtmp" {
-            if let Some(nginx) = &nginx {
-                runs.push(run_nginx(nginx, &flv, players, secs)?);
+    for &players in &counts {
+        for protocol in ["rtmp", "http-flv"] {
+            runs.push(run_strom(
+                &flv,
+                protocol,
+                players,
+                secs,
+                args.merge_write_ms,
+            )?);
+            // nginx-rtmp speaks RTMP only; runs alternate so both see the same machine state.
+            if protocol == "rtmp" {
+                if let Some(nginx) = &nginx {
+                    runs.push(run_nginx(nginx, &flv, players, secs)?);
+                }
             }
         }
     }
@@ -96,7 +98,7 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     if !args.short {
         write_benchmarks(
             &runs,
-            players,
+            &counts,
             secs,
             args.compare_nginx,
             args.merge_write_ms,
@@ -389,13 +391,13 @@ fn pct(v: &serde_json::Value, key: &str, q: &str) -> String {
 
 fn table(runs: &[Run]) -> String {
     let mut t = String::from(
-        "| server | protocol | players | full rate | fps/player | Mbit/s/player | first frame p50/p95/p99 ms | added latency p50/p99/max ms | server CPU s/s | CPU s per Gbit/s | peak RSS MiB | RSS/player KiB | load CPU s/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| server | protocol | players | full rate | fps/player | Mbit/s/player | first frame p50/p95/p99 ms | added latency p50/p99/max ms | server CPU s/s | CPU ms/s per player | CPU s per Gbit/s | peak RSS MiB | RSS/player KiB | load CPU s/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
         let p = &r.report[json_key(r.protocol)];
         let gbps = p["delivered_gbit_per_second"].as_f64().unwrap_or(0.0);
         t.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} | {:.2} | {} / {} / {} | {} / {} / {} | {:.2} | {} | {:.1} | {:.1} | {:.2} |\n",
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {} / {} / {} | {} / {} / {} | {:.2} | {:.3} | {} | {:.1} | {:.1} | {:.2} |\n",
             r.server,
             r.protocol,
             r.players,
@@ -409,6 +411,7 @@ fn table(runs: &[Run]) -> String {
             pct(p, "added_latency_ms", "p99"),
             pct(p, "added_latency_ms", "max"),
             r.server_cpu,
+            r.server_cpu * 1000.0 / r.players.max(1) as f64,
             if gbps > 0.0 { format!("{:.2}", r.server_cpu / gbps) } else { "-".into() },
             r.peak_rss_mib,
             r.rss_per_player_kib,
@@ -420,9 +423,14 @@ fn table(runs: &[Run]) -> String {
 
 /// strom ÷ nginx-rtmp for the RTMP runs, when both ran.
 fn ratios(runs: &[Run]) -> Option<String> {
+    let most = runs
+        .iter()
+        .filter(|r| r.server == "nginx-rtmp")
+        .map(|r| r.players)
+        .max()?;
     let find = |server: &str| {
         runs.iter()
-            .find(|r| r.server == server && r.protocol == "rtmp")
+            .find(|r| r.server == server && r.protocol == "rtmp" && r.players == most)
     };
     let (s, n) = (find("strom")?, find("nginx-rtmp")?);
     let get = |r: &Run, a: &str, b: Option<&str>| {
@@ -442,7 +450,7 @@ fn ratios(runs: &[Run]) -> Option<String> {
     };
     let gbit = |r: &Run| r.server_cpu / get(r, "delivered_gbit_per_second", None).max(1e-9);
     Some(format!(
-        "\nstrom ÷ nginx-rtmp (RTMP): players at full rate {}, server CPU per delivered Gbit/s {}, \
+        "\nstrom ÷ nginx-rtmp (RTMP, {most} players): players at full rate {}, server CPU per delivered Gbit/s {}, \
          first frame p50 {}, added latency p50 {}, p99 {}, peak RSS {}\n",
         ratio(get(s, "full_rate", None), get(n, "full_rate", None)),
         ratio(gbit(s), gbit(n)),
@@ -489,11 +497,16 @@ fn machine() -> String {
 
 fn write_benchmarks(
     runs: &[Run],
-    players: usize,
+    counts: &[usize],
     secs: u64,
     nginx: bool,
     merge: u64,
 ) -> Result<(), String> {
+    let players = counts
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let mut compare = if nginx {
         " --compare nginx".to_string()
     } else {

@@ -33,9 +33,9 @@ enum Cmd {
     Ci,
     /// Measure viewers per core and added latency (see BENCHMARKS.md).
     Bench {
-        /// Players per run.
-        #[arg(long, default_value_t = 1000)]
-        players: usize,
+        /// Players per run; a comma-separated list gives the cost curve.
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        players: Vec<usize>,
         /// Measurement window per run, in seconds.
         #[arg(long, default_value_t = 20)]
         secs: u64,

@@ -224,3 +224,90 @@ fn operators_list_sessions_and_kick_a_player_or_close_a_stream() {
     );
     assert_eq!(strom.get("/api/v1/streams/live/ops").0, 404);
 }
+
+#[test]
+fn a_silent_connection_is_closed_at_the_handshake_deadline() {
+    let strom = Strom::start(
+        "interop-handshake",
+        &[],
+        &[("STROM_RTMP__HANDSHAKE_SECS", "1")],
+    );
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", strom.rtmp_port)).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", strom.rtmp_port)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The slow one sends C0 and half of C1, then nothing.
+    use std::io::{Read, Write};
+    slow.write_all(&[3u8]).unwrap();
+    slow.write_all(&[0u8; 700]).unwrap();
+    let started = Instant::now();
+    for s in [&mut silent, &mut slow] {
+        let mut buf = [0u8; 4096];
+        // Whatever the server answered (S0/S1 for the slow one), the socket must end.
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    strom.wait_for_log(&["handshake deadline passed"], Duration::from_secs(2));
+    assert_eq!(
+        common::json(&strom.get("/api/v1/sessions").1)["sessions"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_frozen_publisher_is_closed_at_the_keep_alive_and_the_stream_taken_over() {
+    let strom = Strom::start(
+        "interop-frozen",
+        &[],
+        &[
+            ("STROM_RTMP__KEEP_ALIVE_SECS", "2"),
+            ("STROM_STREAM__PUBLISHER_IDLE_TIMEOUT_MS", "1000"),
+        ],
+    );
+    let (rtmp, flv) = urls(&strom, "frozen");
+    let frozen = publish(&rtmp, 30);
+    wait_live(&strom, "frozen", Duration::from_secs(10));
+    let player = play(&flv, Some(8));
+    std::thread::sleep(Duration::from_secs(1));
+
+    // SIGSTOP: the connection stays open but nothing more arrives.
+    let pid = frozen.id().to_string();
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    let stopped = Instant::now();
+    // Past the idle timeout a newcomer takes over at once, even though the old
+    // connection is still open.
+    std::thread::sleep(Duration::from_millis(1200));
+    let second = publish(&rtmp, 8);
+    strom.wait_for_log(&["resumed=true"], Duration::from_secs(5));
+    // The frozen connection is closed by the keep-alive deadline (or was taken over first).
+    strom.wait_for_log(&["rtmp session closed"], Duration::from_secs(5));
+    assert!(stopped.elapsed() < Duration::from_secs(8));
+    Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+    let old = finish(frozen, Duration::from_secs(10));
+    assert!(!old.success, "the frozen publisher was disconnected");
+
+    let seen = finish(player, Duration::from_secs(20));
+    assert!(
+        seen.non_decreasing(),
+        "timestamps go back across the takeover"
+    );
+    assert!(
+        seen.dts.len() >= 150,
+        "player got {} frames: {}",
+        seen.dts.len(),
+        seen.stderr
+    );
+    let _ = finish(second, Duration::from_secs(15));
+}

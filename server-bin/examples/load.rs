@@ -148,7 +148,18 @@ async fn run(args: Args) -> serde_json::Value {
             tokio::time::sleep(Duration::from_millis(20)).await; // spread the connects a little
         }
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Open the window once every player has its first frame (servers without
+    // a GOP cache need a keyframe first), or after 10 s at most.
+    let ready_by = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < ready_by
+        && !handles.iter().all(|(_, s, _)| {
+            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            s.first_frame.is_some() || s.error.is_some()
+        })
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu_before = cpu_seconds();
     *window.start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     tokio::time::sleep(Duration::from_secs(args.secs)).await;

@@ -27,8 +27,12 @@ use crate::io::{Outbox, WriteError};
 use crate::server::Shared;
 use crate::session::SessionGuard;
 
-/// Read buffer size; a read returns at most this much.
+/// Read buffer size for publishers; a read returns at most this much.
 const READ_CHUNK: usize = 64 * 1024;
+/// Read buffer size until a connection publishes: handshakes, commands and
+/// players' acknowledgements are small, and a thousand idle 64 KiB buffers
+/// would be most of a player's memory.
+const SMALL_READ: usize = 2 * 1024;
 
 /// How a session ended, for the log.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +142,7 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
     let merge = Duration::from_millis(cfg.server.merge_write_ms);
     let handshake_deadline = Instant::now() + Duration::from_secs(cfg.rtmp.handshake_secs);
     let mut last_input = Instant::now();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::with_capacity(SMALL_READ);
     let timer = tokio::time::sleep_until(handshake_deadline);
     tokio::pin!(timer);
 
@@ -195,7 +199,7 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
                         let _ = conn.flush(&mut wr, stall).await;
                         return e.into();
                     }
-                    buf.reserve(READ_CHUNK);
+                    buf.reserve(if conn.publishing.is_some() { READ_CHUNK } else { SMALL_READ });
                 }
                 Err(e) => return End::Read(e),
             },

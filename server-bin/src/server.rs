@@ -142,34 +142,14 @@ where
     if let Ok(config_json) = serde_json::to_value(crate::http::redacted_config(&config)) {
         hooks.notify(crate::hooks::Notification::server_started(config_json));
     }
-    let http_addr = http_listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    {
-        let shared = shared.clone();
-        let stop = stop_rx.clone();
-        control.handle().spawn(async move {
-            match tokio::net::TcpListener::from_std(http_listener) {
-                Ok(listener) => crate::http::serve(listener, shared, stop).await,
-                Err(e) => tracing::error!(error = %e, "http listener could not be registered"),
-            }
-        });
-    }
-    let rtmp_addr = rtmp_listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    {
-        let shared = shared.clone();
-        let stop = stop_rx.clone();
-        control.handle().spawn(async move {
-            match tokio::net::TcpListener::from_std(rtmp_listener) {
-                Ok(listener) => crate::rtmp::listen(listener, shared, stop).await,
-                Err(e) => tracing::error!(error = %e, "rtmp listener could not be registered"),
-            }
-        });
-    }
+    let http_addr = spawn_listener(&control, http_listener, "http", {
+        let (shared, stop) = (shared.clone(), stop_rx.clone());
+        move |l| crate::http::serve(l, shared, stop)
+    });
+    let rtmp_addr = spawn_listener(&control, rtmp_listener, "rtmp", {
+        let (shared, stop) = (shared.clone(), stop_rx.clone());
+        move |l| crate::rtmp::listen(l, shared, stop)
+    });
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         http = %http_addr,
@@ -207,6 +187,33 @@ where
     }
     tracing::info!("strom stopped");
     Ok(())
+}
+
+/// Runs an accept loop for `listener` on the control plane; returns the
+/// bound address for the log.
+fn spawn_listener<F, Fut>(
+    control: &ControlPlane,
+    listener: TcpListener,
+    name: &'static str,
+    serve: F,
+) -> String
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    control.handle().spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => serve(l).await,
+            Err(e) => {
+                tracing::error!(error = %e, listener = name, "listener could not be registered")
+            }
+        }
+    });
+    addr
 }
 
 /// Registers SIGTERM and SIGINT handlers at once (call inside a runtime)

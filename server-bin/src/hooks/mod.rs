@@ -48,6 +48,24 @@ pub struct Access<'a> {
     pub peer: SocketAddr,
 }
 
+impl<'a> Access<'a> {
+    /// What session `info` asks about stream `key`, with the query it gave.
+    pub fn new(
+        key: &'a stream_core::StreamKey,
+        params: Option<&'a str>,
+        info: &crate::session::SessionInfo,
+    ) -> Self {
+        Access {
+            app: &key.app,
+            stream: &key.stream,
+            params,
+            schema: schema_of(info.protocol),
+            session_id: info.id,
+            peer: info.peer,
+        }
+    }
+}
+
 /// The answer to a publish or play.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use flv_mux::{encode_tag_parts, FlvHeader, TagType};
-use stream_core::{EndReason, Protocol, SubscriberEvent, Track};
+use stream_core::{EndReason, SubscriberEvent, Track};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::request::{self, MediaRequest};
-use crate::hooks::{schema_of, Access, Decision, Notification};
+use crate::hooks::{Access, Decision, Notification};
 use crate::io::Outbox;
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV, WIRE_FLV_PLAIN};
 use crate::server::Shared;
@@ -39,14 +39,7 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
         }
     };
     guard.info().set_stream(req.key.clone(), req.query.clone());
-    let access = Access {
-        app: &req.key.app,
-        stream: &req.key.stream,
-        params: req.query.as_deref(),
-        schema: schema_of(Protocol::HttpFlv),
-        session_id: guard.info().id,
-        peer: guard.info().peer,
-    };
+    let access = Access::new(&req.key, req.query.as_deref(), guard.info());
     if let Decision::Deny(why) = shared.hooks.on_play(&access).await {
         tracing::warn!(stream = %req.key, reason = %why, "http-flv play denied");
         guard.set_end_reason("refused");

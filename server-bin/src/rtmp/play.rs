@@ -6,10 +6,10 @@ use std::sync::Arc;
 use rtmp_proto::command::StatusCode;
 use rtmp_proto::session::{encode_media, MediaKind};
 use rtmp_proto::RequestId;
-use stream_core::{EndReason, Protocol, StreamKey, Subscriber, SubscriberEvent, Track};
+use stream_core::{EndReason, StreamKey, Subscriber, SubscriberEvent, Track};
 
 use super::driver::{Conn, End};
-use crate::hooks::{schema_of, Access, Decision, Notification};
+use crate::hooks::{Access, Decision, Notification};
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_RTMP};
 
 /// The message stream id every player gets from its first createStream; the
@@ -44,14 +44,7 @@ impl Conn<'_> {
             );
             return Err(End::Refused("second play on one connection".into()));
         }
-        let access = Access {
-            app: &key.app,
-            stream: &key.stream,
-            params: query.as_deref(),
-            schema: schema_of(Protocol::Rtmp),
-            session_id: self.guard.info().id,
-            peer: self.guard.info().peer,
-        };
+        let access = Access::new(&key, query.as_deref(), self.guard.info());
         if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
             tracing::warn!(stream = %key, reason = %why, "play denied");
             self.rtmp.reject_play(

@@ -5,11 +5,11 @@ use bytes::Bytes;
 use rtmp_proto::command::StatusCode;
 use rtmp_proto::session::MediaKind;
 use rtmp_proto::RequestId;
-use stream_core::{Protocol, PublishError, Publisher, PushError, StreamKey};
+use stream_core::{PublishError, Publisher, PushError, StreamKey};
 
 use super::driver::{Conn, End};
 use crate::counters::PublishOutcome;
-use crate::hooks::{schema_of, Access, Decision};
+use crate::hooks::{Access, Decision};
 use crate::media::flv_ingest::{FlvIngest, Ingested};
 
 /// A connection that publishes a stream.
@@ -40,14 +40,7 @@ impl Conn<'_> {
             );
             return Err(End::Refused("second publish on one connection".into()));
         }
-        let access = Access {
-            app: &key.app,
-            stream: &key.stream,
-            params: query.as_deref(),
-            schema: schema_of(Protocol::Rtmp),
-            session_id: self.guard.info().id,
-            peer: self.guard.info().peer,
-        };
+        let access = Access::new(&key, query.as_deref(), self.guard.info());
         if let Decision::Deny(why) = self.shared.hooks.on_publish(&access).await {
             tracing::warn!(stream = %key, reason = %why, "publish denied");
             self.shared.counters.publish(PublishOutcome::Denied);

@@ -100,6 +100,10 @@ async fn stream_flv(
     let mut tracks: Arc<[Track]> = Arc::from(Vec::new());
     let mut last_ts = 0u32;
     let mut sink = [0u8; 512];
+    // Created once: a fresh `Notified` per loop turn would register and
+    // unregister a waiter for every frame sent.
+    let kicked = guard.info().kicked();
+    tokio::pin!(kicked);
     loop {
         match out.flush(&mut wr, stall).await {
             Ok(n) => {
@@ -120,7 +124,7 @@ async fn stream_flv(
                 Ok(0) | Err(_) => return ("peer-closed", "player closed".into()),
                 Ok(_) => continue,
             },
-            _ = guard.info().kicked() => return ("kicked", "kicked through the API".into()),
+            _ = &mut kicked => return ("kicked", "kicked through the API".into()),
         };
         // With `server.merge_write_ms`, keep collecting for that long so
         // several frames leave in one write (fewer syscalls, more latency).

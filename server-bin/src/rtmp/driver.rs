@@ -145,6 +145,10 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
     let mut buf = BytesMut::with_capacity(SMALL_READ);
     let timer = tokio::time::sleep_until(handshake_deadline);
     tokio::pin!(timer);
+    // Created once: a fresh `Notified` per loop turn would register and
+    // unregister a waiter for every frame sent.
+    let kicked = guard.info().kicked();
+    tokio::pin!(kicked);
 
     loop {
         while let Some(event) = conn.rtmp.poll_event() {
@@ -204,7 +208,7 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
                 Err(e) => return End::Read(e),
             },
             reason = publisher_closed => return End::PublisherClosed(reason),
-            _ = guard.info().kicked() => return End::Kicked,
+            _ = &mut kicked => return End::Kicked,
             event = play_event => {
                 if let Err(end) = conn.play_event(event) {
                     let _ = conn.flush(&mut wr, stall).await;

@@ -7,6 +7,21 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use tokio::net::tcp::OwnedWriteHalf;
 
+/// Sets the kernel send buffer of an accepted socket (`server.socket_send_buffer`;
+/// 0 leaves the kernel's autotuning). Socket options belong to the socket,
+/// not the descriptor, so a duplicate descriptor is enough to set it.
+pub fn limit_send_buffer(stream: &std::net::TcpStream, bytes: u32) {
+    if bytes == 0 {
+        return;
+    }
+    let set = stream
+        .try_clone()
+        .and_then(|dup| tokio::net::TcpSocket::from_std_stream(dup).set_send_buffer_size(bytes));
+    if let Err(e) = set {
+        tracing::debug!(error = %e, "cannot set the socket send buffer");
+    }
+}
+
 /// Most buffers handed to one `writev`.
 const MAX_IOVECS: usize = 64;
 

@@ -80,6 +80,11 @@ pub struct ServerConfig {
     /// Batch frames for this long per player write (0: write each frame as
     /// it comes). Trades latency for fewer syscalls.
     pub merge_write_ms: u64,
+    /// Kernel send buffer of media sockets, in bytes (0: the kernel's
+    /// autotuning, which lets a player that never reads hold megabytes and go
+    /// unnoticed for many seconds). Bounds kernel memory per player and lets
+    /// `write_stall_ms` see a stuck player promptly.
+    pub socket_send_buffer: u32,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +97,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 5,
             write_stall_ms: 10_000,
             merge_write_ms: 0,
+            socket_send_buffer: 512 * 1024,
         }
     }
 }

@@ -55,6 +55,7 @@ pub fn hand_off(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             return;
         }
     };
+    crate::io::limit_send_buffer(&std_stream, shared.config.server.socket_send_buffer);
     let guard = shared.sessions.register(Protocol::HttpFlv, peer);
     let info = guard.info().clone();
     let worker = shared.pool.pick().handle.clone();

@@ -41,6 +41,7 @@ pub async fn listen(listener: TcpListener, shared: Arc<Shared>, mut stop: watch:
                 continue;
             }
         };
+        crate::io::limit_send_buffer(&std_stream, shared.config.server.socket_send_buffer);
         let guard = shared.sessions.register(Protocol::Rtmp, peer);
         let worker = shared.pool.pick();
         let shared = shared.clone();

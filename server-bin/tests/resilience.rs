@@ -185,3 +185,36 @@ fn hostile_bytes_close_only_the_offending_sessions() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn sigterm_under_load_tells_players_and_exits_in_time() {
+    let strom = Strom::start(
+        "sigterm-load",
+        &[],
+        &[("STROM_SERVER__SHUTDOWN_GRACE_SECS", "3")],
+    );
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/bye", strom.rtmp_port);
+    let flv = format!("http://127.0.0.1:{}/live/bye.live.flv", strom.http_port);
+    let publisher = publish(&rtmp, 30);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while strom.get("/api/v1/streams/live/bye").0 != 200 {
+        assert!(Instant::now() < deadline, "stream never went live");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let players = [play(&rtmp, None), play(&flv, None), play(&flv, None)];
+    std::thread::sleep(Duration::from_secs(2));
+
+    let (status, took, log) = strom.terminate(Duration::from_secs(6));
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    // Every player ends on its own (told the stream ended, or its socket closed).
+    for p in players {
+        let seen = finish(p, Duration::from_secs(10));
+        assert!(
+            !seen.dts.is_empty(),
+            "a player saw nothing before the shutdown"
+        );
+    }
+    let _ = finish(publisher, Duration::from_secs(10));
+    assert!(log.contains("strom stopped"), "{log}");
+}

@@ -231,7 +231,7 @@ fn a_hanging_hook_server_delays_only_the_waiting_session() {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert!(
-            worst < Duration::from_millis(500),
+            worst < Duration::from_millis(1000),
             "healthz took {worst:?} while a hook hung"
         );
 

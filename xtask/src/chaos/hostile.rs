@@ -1,0 +1,415 @@
+//! Scenarios 7 and 8: churn of publish/play/abort cycles, and malformed or
+//! hostile input at every listener in [`LISTENERS`].
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtmp_proto::session::MediaKind;
+use rtmp_proto::{ClientEvent, ClientMode};
+
+use super::clients::{clip, closed_within, flush, rtmp_connect, Ffmpeg, Player, Rng, Tag};
+use super::server::{HANDSHAKE_SECS, KEEP_ALIVE_SECS};
+use super::{check_fps, wait_for, wait_live, Ctx, Listener, LISTENERS};
+
+#[derive(Default)]
+struct Counts {
+    cycles: AtomicU64,
+    published: AtomicU64,
+    refused: AtomicU64,
+    played: AtomicU64,
+    frames_seen: AtomicU64,
+    abrupt: AtomicU64,
+}
+
+/// Scenario 7: Churn: publish/play/abort cycles over 50 streams with random abrupt
+/// ends; at the end the registry is empty and descriptors, sessions and
+/// memory are back near the baseline.
+pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
+    let port = ctx.server.rtmp;
+    let cycles = ctx.profile.pick(300, 3000);
+    let time_limit = Duration::from_secs(ctx.profile.pick(60, 300));
+    let threads = 6;
+    let tags: Arc<Vec<Tag>> = Arc::new(clip()?.into_iter().take(60).collect());
+    let (fds0, rss0, sessions0) = (
+        ctx.server.fds(),
+        ctx.server.rss_kib(),
+        ctx.server.sessions()?,
+    );
+    let counts = Arc::new(Counts::default());
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let t = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|w| {
+            let (tags, counts, errors) = (tags.clone(), counts.clone(), errors.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(0x9e37_79b9 + w as u64);
+                for _ in 0..cycles / threads {
+                    if t.elapsed() > time_limit {
+                        break;
+                    }
+                    counts.cycles.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = churn_cycle(port, &tags, &mut rng, &counts) {
+                        let mut g = errors.lock().unwrap_or_else(|e| e.into_inner());
+                        if g.len() < 5 {
+                            g.push(e);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().map_err(|_| "churn worker panicked")?;
+    }
+    let churn_secs = t.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let empty = wait_for(Duration::from_secs(10), || {
+        ctx.server.streams().is_ok_and(|s| s.is_empty())
+            && ctx.server.sessions().is_ok_and(|n| n <= sessions0)
+    });
+    ctx.check(
+        empty.is_some(),
+        format!(
+            "registry not empty 10 s after churn: {:?} streams, sessions {:?}",
+            ctx.server.streams().map(|s| s.len()),
+            ctx.server.sessions()
+        ),
+    );
+    let settle = t2.elapsed();
+    let mut fds1 = 0;
+    wait_for(Duration::from_secs(3), || {
+        fds1 = ctx.server.fds();
+        fds1 <= fds0 + 2
+    });
+    let rss1 = ctx.server.rss_kib();
+    ctx.check(fds1 <= fds0 + 2, format!("file descriptors {fds0}→{fds1}"));
+    ctx.check(
+        rss1 < rss0 + 32 * 1024,
+        format!("memory {}→{} MiB after churn", rss0 / 1024, rss1 / 1024),
+    );
+    let errs = errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    ctx.check(errs.is_empty(), format!("churn cycles failed: {errs:?}"));
+    let c = &counts;
+    let n = c.cycles.load(Ordering::Relaxed);
+    ctx.check(
+        n as usize >= cycles / threads * threads,
+        format!(
+            "only {n} of {cycles} cycles ran within {} s",
+            time_limit.as_secs()
+        ),
+    );
+    ctx.figure(format!(
+        "{n} cycles in {churn_secs:.1} s over 50 streams ({} published, {} refused, {} plays, {} saw video, {} abrupt); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; rss {}→{} MiB",
+        c.published.load(Ordering::Relaxed),
+        c.refused.load(Ordering::Relaxed),
+        c.played.load(Ordering::Relaxed),
+        c.frames_seen.load(Ordering::Relaxed),
+        c.abrupt.load(Ordering::Relaxed),
+        settle.as_millis(),
+        ctx.server.sessions().unwrap_or(u64::MAX),
+        rss0 / 1024,
+        rss1 / 1024
+    ));
+    Ok(())
+}
+
+fn churn_cycle(port: u16, tags: &[Tag], rng: &mut Rng, c: &Counts) -> Result<(), String> {
+    let stream = format!("c{}", rng.below(50));
+    let within = Duration::from_secs(3);
+    let (mut ps, mut pub_session) = match rtmp_connect(port, &stream, ClientMode::Publish, within) {
+        Ok(x) => x,
+        // Another worker publishes this stream right now: a clear refusal is right.
+        Err(e) if e.starts_with("rejected") => {
+            c.refused.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        Err(e) => return Err(format!("publish {stream}: {e}")),
+    };
+    c.published.fetch_add(1, Ordering::Relaxed);
+    let n = 5 + rng.below(tags.len() as u64 - 5) as usize;
+    for (kind, ts, body) in tags.iter().take(n) {
+        pub_session
+            .send_media(*kind, *ts, body.clone())
+            .map_err(|e| e.to_string())?;
+    }
+    flush(&mut ps, &mut pub_session)?;
+    let mut player = None;
+    if rng.below(2) == 0 {
+        if let Ok((mut s, mut session)) = rtmp_connect(port, &stream, ClientMode::Play, within) {
+            c.played.fetch_add(1, Ordering::Relaxed);
+            let deadline = Instant::now() + Duration::from_millis(500);
+            let mut buf = vec![0u8; 16 * 1024];
+            'read: while Instant::now() < deadline {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => {
+                        if session
+                            .handle_input(buf.get(..k).unwrap_or_default())
+                            .is_err()
+                        {
+                            break;
+                        }
+                        while let Some(ev) = session.poll_event() {
+                            if matches!(
+                                ev,
+                                ClientEvent::Media {
+                                    kind: MediaKind::Video,
+                                    ..
+                                }
+                            ) {
+                                c.frames_seen.fetch_add(1, Ordering::Relaxed);
+                                break 'read;
+                            }
+                        }
+                    }
+                }
+            }
+            player = Some((s, session));
+        }
+    }
+    match rng.below(4) {
+        // Everyone vanishes without a word.
+        0 => {
+            c.abrupt.fetch_add(1, Ordering::Relaxed);
+        }
+        // The publisher dies in the middle of a message.
+        1 => {
+            c.abrupt.fetch_add(1, Ordering::Relaxed);
+            let _ = ps.write_all(&[0x04, 0, 0, 0, 0, 0x10, 0, 9, 1, 0, 0, 0, 0x17]);
+        }
+        // The player leaves first, then the publisher politely.
+        2 => {
+            drop(player.take());
+            pub_session.close();
+            let _ = flush(&mut ps, &mut pub_session);
+        }
+        // Both politely.
+        _ => {
+            if let Some((mut s, mut session)) = player.take() {
+                session.close();
+                let _ = flush(&mut s, &mut session);
+            }
+            pub_session.close();
+            let _ = flush(&mut ps, &mut pub_session);
+        }
+    }
+    Ok(())
+}
+
+/// One hostile client: a name and what it does to a fresh connection.
+type Attack = (&'static str, fn(u16, &mut Rng) -> Result<TcpStream, String>);
+
+fn raw(port: u16, bytes: &[u8]) -> Result<TcpStream, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    // The server may close before all is written: that is a closed session.
+    let _ = s.write_all(bytes);
+    Ok(s)
+}
+
+/// A publishing RTMP session, then `bytes` raw on its socket.
+fn after_publish(port: u16, rng: &mut Rng, bytes: &[u8]) -> Result<TcpStream, String> {
+    let name = format!("hostile-{}", rng.below(1_000_000));
+    let (mut s, _) = rtmp_connect(port, &name, ClientMode::Publish, Duration::from_secs(3))?;
+    let _ = s.write_all(bytes);
+    Ok(s)
+}
+
+/// Message header fmt 0 on `csid`: timestamp 0, `len`, `type_id`, stream 1.
+fn fmt0(csid: u8, len: u32, type_id: u8) -> Vec<u8> {
+    let l = len.to_be_bytes();
+    vec![csid, 0, 0, 0, l[1], l[2], l[3], type_id, 1, 0, 0, 0]
+}
+
+const RTMP_ATTACKS: &[Attack] = &[
+    ("random bytes", |p, r| raw(p, &r.bytes(4096))),
+    ("bad version + random C1", |p, r| {
+        let mut b = vec![0x06];
+        b.extend(r.bytes(1536 * 2));
+        raw(p, &b)
+    }),
+    ("chunk size 0x7FFFFFFF then junk", |p, r| {
+        let mut b = fmt0(2, 4, 1);
+        b.extend([0x7f, 0xff, 0xff, 0xff]);
+        b.extend(r.bytes(64 * 1024));
+        after_publish(p, r, &b)
+    }),
+    ("chunk size 0", |p, r| {
+        let mut b = fmt0(2, 4, 1);
+        b.extend([0, 0, 0, 0]);
+        b.extend(r.bytes(1024));
+        after_publish(p, r, &b)
+    }),
+    ("16 MB message length", |p, r| {
+        let mut b = fmt0(3, 0xff_ffff, 0x14);
+        b.extend(r.bytes(64 * 1024));
+        after_publish(p, r, &b)
+    }),
+    ("mutated media", |p, r| {
+        let name = format!("hostile-{}", r.below(1_000_000));
+        let (mut s, mut session) =
+            rtmp_connect(p, &name, ClientMode::Publish, Duration::from_secs(3))?;
+        for (kind, ts, body) in clip()?.into_iter().take(30) {
+            session
+                .send_media(kind, ts, body)
+                .map_err(|e| e.to_string())?;
+        }
+        let mut bytes = Vec::new();
+        while let Some(out) = session.poll_transmit() {
+            bytes.extend_from_slice(&out);
+        }
+        for _ in 0..bytes.len() / 100 {
+            let i = r.below(bytes.len() as u64) as usize;
+            if let Some(b) = bytes.get_mut(i) {
+                *b = r.next_u64() as u8;
+            }
+        }
+        let _ = s.write_all(&bytes);
+        Ok(s)
+    }),
+];
+
+const HTTP_ATTACKS: &[Attack] = &[
+    ("random bytes", |p, r| raw(p, &r.bytes(4096))),
+    ("1 MB header", |p, _| {
+        let mut b = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        b.extend(std::iter::repeat_n(b'a', 1 << 20));
+        b.extend(b"\r\n\r\n");
+        raw(p, &b)
+    }),
+    ("endless request line", |p, _| {
+        let mut s = raw(p, b"GET /")?;
+        let block = vec![b'a'; 64 * 1024];
+        for _ in 0..64 {
+            if s.write_all(&block).is_err() {
+                break;
+            }
+        }
+        Ok(s)
+    }),
+    ("10000 headers", |p, _| {
+        let mut b = b"GET /healthz HTTP/1.1\r\n".to_vec();
+        for i in 0..10_000 {
+            b.extend(format!("X-{i}: y\r\n").as_bytes());
+        }
+        b.extend(b"\r\n");
+        raw(p, &b)
+    }),
+    ("absurd Content-Length", |p, r| {
+        let mut b =
+            b"POST /api/v1/streams HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999\r\n\r\n"
+                .to_vec();
+        b.extend(r.bytes(8192));
+        raw(p, &b)
+    }),
+];
+
+/// Scenario 8: Malformed and hostile input at every listener: each offending session
+/// is closed; memory stays bounded; a healthy publisher and its players are
+/// unaffected.
+pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
+    let rtmp = ctx.server.rtmp;
+    let _publisher = Ffmpeg::publish(rtmp, "h")?;
+    wait_live(ctx.server, "h", Duration::from_secs(10))?;
+    let players: Vec<Player> = (0..3).map(|_| Player::start(rtmp, "h")).collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (rss0, sessions0) = (ctx.server.rss_kib(), ctx.server.sessions()?);
+    let rounds = ctx.profile.pick(2, 20);
+    let limit = Duration::from_secs(HANDSHAKE_SECS + KEEP_ALIVE_SECS + 2);
+    let before: Vec<u64> = players.iter().map(|p| p.frames()).collect();
+    let t = Instant::now();
+    let mut attacks = 0;
+    let mut worst = Duration::ZERO;
+    let mut answered_4xx = 0;
+    for round in 0..rounds {
+        let mut handles = Vec::new();
+        for &l in LISTENERS {
+            let port = l.port(ctx.server);
+            let list = match l {
+                Listener::Rtmp => RTMP_ATTACKS,
+                Listener::Http => HTTP_ATTACKS,
+            };
+            for (i, &(name, attack)) in list.iter().enumerate() {
+                let seed = (round * 100 + i) as u64 + 1;
+                handles.push(std::thread::spawn(move || {
+                    let mut rng = Rng::new(seed);
+                    let t = Instant::now();
+                    let r = attack(port, &mut rng).map(|mut s| {
+                        let mut head = [0u8; 12];
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                        let got = s.read(&mut head).unwrap_or(0);
+                        let is_4xx = head
+                            .get(..got)
+                            .is_some_and(|h| h.starts_with(b"HTTP/1.1 4"));
+                        (closed_within(&mut s, limit), is_4xx)
+                    });
+                    (l, name, r, t.elapsed())
+                }));
+            }
+        }
+        for h in handles {
+            let (l, name, r, took) = h.join().map_err(|_| "attacker panicked")?;
+            attacks += 1;
+            match r {
+                Ok((true, is_4xx)) => {
+                    worst = worst.max(took);
+                    answered_4xx += usize::from(is_4xx);
+                }
+                Ok((false, _)) => ctx.check(
+                    false,
+                    format!(
+                        "{l:?} {name}: session not closed within {} s",
+                        limit.as_secs()
+                    ),
+                ),
+                Err(e) => ctx.check(false, format!("{l:?} {name}: could not attack: {e}")),
+            }
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let rates: Vec<f64> = players
+        .iter()
+        .zip(before)
+        .map(|(p, b)| (p.frames() - b) as f64 / secs)
+        .collect();
+    let min = check_fps(ctx, "healthy players during the attacks", &rates);
+    let rss1 = ctx.server.rss_kib();
+    ctx.check(
+        rss1 < rss0 + 64 * 1024,
+        format!(
+            "memory {}→{} MiB under hostile input",
+            rss0 / 1024,
+            rss1 / 1024
+        ),
+    );
+    let back = wait_for(Duration::from_secs(5), || {
+        ctx.server.sessions().is_ok_and(|n| n <= sessions0)
+    });
+    ctx.check(
+        back.is_some(),
+        format!(
+            "sessions not back to {sessions0}: {:?}",
+            ctx.server.sessions()
+        ),
+    );
+    for p in &players {
+        let s = p.stats();
+        ctx.check(
+            s.error.is_none() && !s.closed,
+            format!("healthy player hurt: {s:?}"),
+        );
+    }
+    let http_attacks =
+        rounds * HTTP_ATTACKS.len() * usize::from(LISTENERS.contains(&Listener::Http));
+    ctx.figure(format!(
+        "{attacks} hostile sessions closed ≤ {} ms ({answered_4xx}/{http_attacks} http got a 4xx); healthy min {min:.1} fps; rss {}→{} MiB",
+        worst.as_millis(),
+        rss0 / 1024,
+        rss1 / 1024
+    ));
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! `cargo xtask chaos [--long] [SCENARIO]`: the never-fake-die suite
+//! (RELIABILITY.md). Each scenario gets a fresh release `strom` on loopback
+//! ephemeral ports with short deadlines, a probe on `/healthz` and
+//! `/api/v1/streams` every 100 ms, real ffmpeg publishers and purpose-built
+//! misbehaving clients, and prints one result line with its figures.
+//!
+//! Listeners under attack in scenarios 4, 6 and 8 are listed in
+//! [`Listener`]; RTSP joins there when it lands.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod clients;
+mod hostile;
+mod peers;
+mod probe;
+mod publish;
+mod server;
+
+use probe::{Probe, ProbeStats};
+use server::Server;
+
+/// A listener the hostile scenarios attack (add `Rtsp` when it exists).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listener {
+    /// The RTMP port.
+    Rtmp,
+    /// The HTTP port (API, health, metrics, HTTP-FLV).
+    Http,
+}
+
+/// Every listener that exists today.
+pub const LISTENERS: &[Listener] = &[Listener::Rtmp, Listener::Http];
+
+impl Listener {
+    /// Its port on `server`.
+    pub fn port(self, server: &Server) -> u16 {
+        match self {
+            Listener::Rtmp => server.rtmp,
+            Listener::Http => server.http,
+        }
+    }
+}
+
+/// Short (CI) or long profile.
+pub struct Profile {
+    /// `--long`: the full counts.
+    pub long: bool,
+}
+
+impl Profile {
+    /// `short` in CI, `long` with `--long`.
+    pub fn pick<T>(&self, short: T, long: T) -> T {
+        if self.long {
+            long
+        } else {
+            short
+        }
+    }
+}
+
+/// What a scenario works with and reports into.
+pub struct Ctx<'a> {
+    /// The server under test.
+    pub server: &'a mut Server,
+    /// Counts and durations.
+    pub profile: &'a Profile,
+    probe: Option<Probe>,
+    probe_stats: Option<ProbeStats>,
+    figures: Vec<String>,
+    failures: Vec<String>,
+}
+
+impl Ctx<'_> {
+    /// Adds a figure to the result line.
+    pub fn figure(&mut self, f: impl Into<String>) {
+        self.figures.push(f.into());
+    }
+
+    /// Records a failure unless `ok`.
+    pub fn check(&mut self, ok: bool, what: impl Into<String>) {
+        if !ok {
+            self.failures.push(what.into());
+        }
+    }
+
+    /// Stops the probe early (before a deliberate shutdown).
+    pub fn stop_probe(&mut self) {
+        if let Some(p) = self.probe.take() {
+            self.probe_stats = Some(p.finish());
+        }
+    }
+}
+
+/// A scenario: setup errors are returned, assertion failures recorded in the [`Ctx`].
+type ScenarioFn = fn(&mut Ctx) -> Result<(), String>;
+
+const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
+    (1, "duplicate-publisher", publish::duplicate_publisher),
+    (2, "publisher-killed", publish::publisher_killed),
+    (3, "publisher-frozen", publish::publisher_frozen),
+    (4, "vanishing-peers", peers::vanishing_peers),
+    (5, "stuck-players", peers::stuck_players),
+    (6, "slow-loris", peers::slow_loris),
+    (7, "churn", hostile::churn),
+    (8, "hostile-input", hostile::hostile_input),
+    (9, "sigterm-under-load", publish::sigterm_under_load),
+];
+
+/// The probe's limit on p99 latency.
+const PROBE_P99_MS: f64 = 50.0;
+
+/// Runs the suite (or one scenario); the summary line or what failed.
+pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
+    crate::tools::ensure_media_tools()?;
+    let ok = Command::new("cargo")
+        .args(["build", "--release", "-p", "server-bin", "--bin", "strom"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Err("cargo build --release -p server-bin failed".into());
+    }
+    clients::clip()?;
+    let profile = Profile { long };
+    let chosen: Vec<_> = SCENARIOS
+        .iter()
+        .filter(|(n, name, _)| only.is_none_or(|o| o == n.to_string() || o == *name))
+        .collect();
+    if chosen.is_empty() {
+        return Err(format!(
+            "no scenario {:?}; pick 1-9 or a name",
+            only.unwrap_or_default()
+        ));
+    }
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for (n, name, f) in &chosen {
+        if !run_one(*n, name, *f, &profile) {
+            failed.push(n.to_string());
+        }
+    }
+    let secs = started.elapsed().as_secs();
+    let profile_name = profile.pick("short", "long");
+    if failed.is_empty() {
+        Ok(format!(
+            "{} scenarios passed ({profile_name}) in {secs} s",
+            chosen.len()
+        ))
+    } else {
+        Err(format!(
+            "{} of {} scenarios failed ({profile_name}, {secs} s): {}",
+            failed.len(),
+            chosen.len(),
+            failed.join(", ")
+        ))
+    }
+}
+
+fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
+    let mut server = match Server::start(&format!("{n}-{name}")) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("chaos {n} {name}: FAIL server did not start: {e}");
+            return false;
+        }
+    };
+    // Let the runtime settle before the baseline.
+    std::thread::sleep(Duration::from_millis(300));
+    let (rss0, fds0) = (server.rss_kib(), server.fds());
+    let probe = Probe::start(server.http, server.pid);
+    let mut ctx = Ctx {
+        server: &mut server,
+        profile,
+        probe: Some(probe),
+        probe_stats: None,
+        figures: Vec::new(),
+        failures: Vec::new(),
+    };
+    let t = Instant::now();
+    if let Err(e) = f(&mut ctx) {
+        ctx.failures.push(e);
+    }
+    ctx.stop_probe();
+    let stats = ctx.probe_stats.take().unwrap_or_default();
+    let mut failures = std::mem::take(&mut ctx.failures);
+    let figures = std::mem::take(&mut ctx.figures);
+    let (p50, p99, max) = (
+        stats.quantile_ms(0.5),
+        stats.quantile_ms(0.99),
+        stats.quantile_ms(1.0),
+    );
+    if let Some(first) = stats.failures.first() {
+        failures.push(format!(
+            "probe: {} of {} calls failed, first: {first}",
+            stats.failures.len(),
+            stats.failures.len() + stats.samples.len()
+        ));
+    }
+    if stats.samples.is_empty() {
+        failures.push("probe: no answered call".into());
+    }
+    if p99 > PROBE_P99_MS {
+        failures.push(format!("probe p99 {p99:.1} ms > {PROBE_P99_MS} ms"));
+    }
+    let mem = if server.is_gone() {
+        format!(
+            "rss {} MiB (peak {})",
+            rss0 / 1024,
+            stats.peak_rss_kib / 1024
+        )
+    } else {
+        format!(
+            "rss {}→{} MiB (peak {}); fds {fds0}→{}",
+            rss0 / 1024,
+            server.rss_kib() / 1024,
+            stats.peak_rss_kib / 1024,
+            server.fds()
+        )
+    };
+    let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
+    let mut line = format!(
+        "chaos {n} {name}: {verdict} probe p50 {p50:.1} ms p99 {p99:.1} ms max {max:.1} ms ({} calls)",
+        stats.samples.len()
+    );
+    for f in &figures {
+        line.push_str("; ");
+        line.push_str(f);
+    }
+    println!("{line}; {mem}; {:.1} s", t.elapsed().as_secs_f64());
+    for f in &failures {
+        println!("  chaos {n}: {f}");
+    }
+    if !failures.is_empty() {
+        println!("  strom log tail:\n  {}", server.log_tail());
+    }
+    failures.is_empty()
+}
+
+/// Each player's frame rate over `secs` (from now).
+pub fn measure_fps(players: &[clients::Player], secs: f64) -> Vec<f64> {
+    let before: Vec<u64> = players.iter().map(|p| p.frames()).collect();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let took = t.elapsed().as_secs_f64();
+    players
+        .iter()
+        .zip(before)
+        .map(|(p, b)| (p.frames() - b) as f64 / took)
+        .collect()
+}
+
+/// Fails the scenario unless every rate keeps 90 % of 25 fps; returns the minimum.
+pub fn check_fps(ctx: &mut Ctx, who: &str, rates: &[f64]) -> f64 {
+    let min = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let min = if min.is_finite() { min } else { 0.0 };
+    ctx.check(
+        min >= 0.9 * clients::FPS,
+        format!("{who}: min {min:.1} fps < 90 % of {} fps", clients::FPS),
+    );
+    min
+}
+
+/// Polls `cond` every 50 ms until true or `within` passes; the time it took.
+pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < within {
+        if cond() {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// Waits until `live/<name>` is live with a publisher; its session id.
+pub fn wait_live(server: &Server, name: &str, within: Duration) -> Result<u64, String> {
+    let mut id = None;
+    wait_for(within, || {
+        id = server.stream(name).ok().flatten().and_then(|s| {
+            (s["state"] == "live")
+                .then(|| s["publisher"]["session_id"].as_u64())
+                .flatten()
+        });
+        id.is_some()
+    });
+    id.ok_or_else(|| format!("live/{name} not live within {} s", within.as_secs()))
+}

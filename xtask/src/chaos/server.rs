@@ -1,0 +1,228 @@
+//! One strom process per scenario: ephemeral loopback ports, short
+//! deadlines, its log in `target/chaos/`, and what `/proc` says about it.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The deadlines every scenario runs under (short, so the suite is quick).
+pub const HANDSHAKE_SECS: u64 = 3;
+/// `rtmp.keep_alive_secs`.
+pub const KEEP_ALIVE_SECS: u64 = 3;
+/// `server.write_stall_ms`.
+pub const WRITE_STALL_MS: u64 = 3000;
+/// `stream.max_lag_ms`.
+pub const MAX_LAG_MS: u64 = 2000;
+/// `http.request_timeout_ms`.
+pub const REQUEST_TIMEOUT_MS: u64 = 3000;
+/// `server.shutdown_grace_secs`.
+pub const SHUTDOWN_GRACE_SECS: u64 = 3;
+
+const ENV: &[(&str, &str)] = &[
+    ("STROM_RTMP__HANDSHAKE_SECS", "3"),
+    ("STROM_RTMP__KEEP_ALIVE_SECS", "3"),
+    ("STROM_STREAM__PUBLISHER_IDLE_TIMEOUT_MS", "1500"),
+    ("STROM_STREAM__MAX_LAG_MS", "2000"),
+    ("STROM_STREAM__CONTINUE_PUSH_MS", "2000"),
+    ("STROM_SERVER__WRITE_STALL_MS", "3000"),
+    ("STROM_SERVER__SHUTDOWN_GRACE_SECS", "3"),
+    ("STROM_HTTP__REQUEST_TIMEOUT_MS", "3000"),
+    // Small kernel buffers toward players, so a player that stops reading
+    // fills them in seconds rather than minutes.
+    ("STROM_SERVER__SOCKET_SEND_BUFFER", "65536"),
+    ("STROM_LOG__LEVEL", "warn"),
+];
+
+/// A running strom; killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Its process id.
+    pub pid: u32,
+    /// HTTP port (API, health, metrics, HTTP media).
+    pub http: u16,
+    /// RTMP port.
+    pub rtmp: u16,
+    log: PathBuf,
+    exited: Option<ExitStatus>,
+}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+impl Server {
+    /// Starts `target/release/strom` and waits until HTTP and RTMP accept.
+    pub fn start(tag: &str) -> Result<Server, String> {
+        let (http, rtmp, rtsp) = (free_port()?, free_port()?, free_port()?);
+        std::fs::create_dir_all("target/chaos").map_err(|e| e.to_string())?;
+        let log = PathBuf::from(format!("target/chaos/strom-{tag}.log"));
+        let file = File::create(&log).map_err(|e| e.to_string())?;
+        let child = Command::new("target/release/strom")
+            .args(["--bind", "127.0.0.1"])
+            .args(["--http-port", &http.to_string()])
+            .args(["--rtmp-port", &rtmp.to_string()])
+            .args(["--rtsp-port", &rtsp.to_string()])
+            .envs(ENV.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("cannot start target/release/strom: {e}"))?;
+        let server = Server {
+            pid: child.id(),
+            child,
+            http,
+            rtmp,
+            log,
+            exited: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for port in [http, rtmp] {
+            while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "strom listens on nothing after 10 s: {}",
+                        server.log_tail()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        }
+        Ok(server)
+    }
+
+    /// The last lines of the server's log (for failure reports).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(8);
+        lines.get(from..).unwrap_or_default().join("\n  ")
+    }
+
+    /// `GET path` over HTTP/1.0; status and body.
+    pub fn get(&self, path: &str) -> Result<(u16, String), String> {
+        http_get(self.http, path)
+    }
+
+    /// `GET path` as JSON (status must be 200).
+    pub fn json(&self, path: &str) -> Result<serde_json::Value, String> {
+        let (status, body) = self.get(path)?;
+        if status != 200 {
+            return Err(format!("GET {path}: {status} {body}"));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("GET {path}: {e}"))
+    }
+
+    /// Sessions open, from `/healthz`.
+    pub fn sessions(&self) -> Result<u64, String> {
+        let h = self.json("/healthz")?;
+        h["sessions"]
+            .as_u64()
+            .ok_or_else(|| format!("/healthz without sessions: {h}"))
+    }
+
+    /// The streams in the registry, from `/api/v1/streams`.
+    pub fn streams(&self) -> Result<Vec<serde_json::Value>, String> {
+        let v = self.json("/api/v1/streams")?;
+        Ok(v["streams"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// One stream by name, if registered.
+    pub fn stream(&self, name: &str) -> Result<Option<serde_json::Value>, String> {
+        Ok(self
+            .streams()?
+            .into_iter()
+            .find(|s| s["stream"].as_str() == Some(name)))
+    }
+
+    /// Resident memory in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid)
+    }
+
+    /// Open file descriptors.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, `STOP`, `CONT`) with kill(1).
+    pub fn signal(&self, sig: &str) -> Result<(), String> {
+        signal(self.pid, sig)
+    }
+
+    /// Waits for the process to exit, up to `within`.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                self.exited = Some(s);
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// Whether the process has exited.
+    pub fn is_gone(&mut self) -> bool {
+        self.exited.is_some() || matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmRSS` of a process in KiB (0 when gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sends a signal to a process with kill(1) (no unsafe libc call needed).
+pub fn signal(pid: u32, sig: &str) -> Result<(), String> {
+    let ok = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(())
+        .ok_or_else(|| format!("kill -s {sig} {pid} failed"))
+}
+
+/// A minimal HTTP/1.0 GET (the server closes after the answer).
+pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    sock.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(sock, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut data = Vec::new();
+    sock.read_to_end(&mut data)
+        .map_err(|e| format!("GET {path}: {e}"))?;
+    let text = String::from_utf8_lossy(&data);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("GET {path}: no status line in {text:?}"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}

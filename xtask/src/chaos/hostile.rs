@@ -102,7 +102,7 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         ),
     );
     ctx.figure(format!(
-        "{n} cycles in {churn_secs:.1} s over 50 streams ({} published, {} refused, {} plays, {} saw video, {} abrupt); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; rss {}→{} MiB",
+        "{n} cycles in {churn_secs:.1} s over 50 streams ({} published, {} refused, {} plays, {} saw video, {} abrupt); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; rss {}→{} MiB after",
         c.published.load(Ordering::Relaxed),
         c.refused.load(Ordering::Relaxed),
         c.played.load(Ordering::Relaxed),
@@ -318,14 +318,19 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
     let players: Vec<Player> = (0..3).map(|_| Player::start(rtmp, "h")).collect();
     std::thread::sleep(Duration::from_millis(1500));
     let (rss0, sessions0) = (ctx.server.rss_kib(), ctx.server.sessions()?);
-    let rounds = ctx.profile.pick(2, 20);
+    // At least `rounds` rounds and `min_time` (so the frame rates are
+    // measured over a real window), at most `max_rounds`.
+    let (rounds, max_rounds) = ctx.profile.pick((3, 200), (30, 2000));
+    let min_time = Duration::from_secs(ctx.profile.pick(5, 30));
     let limit = Duration::from_secs(HANDSHAKE_SECS + KEEP_ALIVE_SECS + 2);
     let before: Vec<u64> = players.iter().map(|p| p.frames()).collect();
     let t = Instant::now();
     let mut attacks = 0;
     let mut worst = Duration::ZERO;
     let mut answered_4xx = 0;
-    for round in 0..rounds {
+    let mut round = 0;
+    while round < max_rounds && (round < rounds || t.elapsed() < min_time) {
+        round += 1;
         let mut handles = Vec::new();
         for &l in LISTENERS {
             let port = l.port(ctx.server);
@@ -406,7 +411,7 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
     let http_attacks =
         rounds * HTTP_ATTACKS.len() * usize::from(LISTENERS.contains(&Listener::Http));
     ctx.figure(format!(
-        "{attacks} hostile sessions closed ≤ {} ms ({answered_4xx}/{http_attacks} http got a 4xx); healthy min {min:.1} fps; rss {}→{} MiB",
+        "{round} rounds, {attacks} hostile sessions closed ≤ {} ms ({answered_4xx}/{http_attacks} http got a 4xx); healthy min {min:.1} fps; rss {}→{} MiB",
         worst.as_millis(),
         rss0 / 1024,
         rss1 / 1024

@@ -52,7 +52,7 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
     wait_live(ctx.server, "v", Duration::from_secs(10))?;
     let healthy = vec![Player::start(rtmp, "v")];
     std::thread::sleep(Duration::from_millis(500));
-    let sessions0 = ctx.server.sessions()?;
+    let (sessions0, fds0) = (ctx.server.sessions()?, ctx.server.fds());
     let slack = Duration::from_secs(2);
     let mut waits = Vec::new();
     let mut stuck = Vec::new();
@@ -129,10 +129,16 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
             format!("{l:?}: a player that stopped reading was not closed"),
         );
     }
+    let mut fds1 = 0;
+    wait_for(Duration::from_secs(3), || {
+        fds1 = ctx.server.fds();
+        fds1 <= fds0 + 2
+    });
+    ctx.check(fds1 <= fds0 + 2, format!("file descriptors {fds0}→{fds1}"));
     let rates = measure_fps(&healthy, 2.0);
     let min = check_fps(ctx, "healthy player", &rates);
     ctx.figure(format!(
-        "silent peers closed ≤ {} ms; stuck players dropped after {} ms (write stall {WRITE_STALL_MS} ms, max lag {MAX_LAG_MS} ms); sessions back to {sessions0}; healthy {min:.1} fps",
+        "silent peers closed ≤ {} ms; stuck players dropped after {} ms (write stall {WRITE_STALL_MS} ms, max lag {MAX_LAG_MS} ms); sessions back to {sessions0}; fds {fds0}→{fds1}; healthy {min:.1} fps",
         worst.as_millis(),
         stuck_took.as_millis()
     ));

@@ -327,6 +327,7 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
     let t = Instant::now();
     let mut attacks = 0;
     let mut worst = Duration::ZERO;
+    let mut slowest = "";
     let mut answered_4xx = 0;
     let mut round = 0;
     while round < max_rounds && (round < rounds || t.elapsed() < min_time) {
@@ -361,7 +362,9 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
             attacks += 1;
             match r {
                 Ok((true, is_4xx)) => {
-                    worst = worst.max(took);
+                    if took > worst {
+                        (worst, slowest) = (took, name);
+                    }
                     answered_4xx += usize::from(is_4xx);
                 }
                 Ok((false, _)) => ctx.check(
@@ -411,7 +414,7 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
     let http_attacks =
         rounds * HTTP_ATTACKS.len() * usize::from(LISTENERS.contains(&Listener::Http));
     ctx.figure(format!(
-        "{round} rounds, {attacks} hostile sessions closed ≤ {} ms ({answered_4xx}/{http_attacks} http got a 4xx); healthy min {min:.1} fps; rss {}→{} MiB",
+        "{round} rounds, {attacks} hostile sessions closed ≤ {} ms (slowest: {slowest}; {answered_4xx}/{http_attacks} http got a 4xx); healthy min {min:.1} fps; rss {}→{} MiB",
         worst.as_millis(),
         rss0 / 1024,
         rss1 / 1024

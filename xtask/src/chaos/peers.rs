@@ -163,20 +163,36 @@ pub fn stuck_players(ctx: &mut Ctx) -> Result<(), String> {
         let l = LISTENERS[i % LISTENERS.len()];
         stuck.push((l, stuck_player(l, l.port(ctx.server), "stuck")?));
     }
-    let rates = measure_fps(&healthy, ctx.profile.pick(8.0, 20.0));
-    let min = check_fps(ctx, "healthy players beside stuck ones", &rates);
+    // Measure the healthy players' rate over the window while watching the
+    // subscriber count, so the moment the stuck ones are gone is known.
+    let window = Duration::from_secs(ctx.profile.pick(8, 20));
     let limit = Duration::from_secs(30);
+    let before: Vec<u64> = healthy.iter().map(|p| p.frames()).collect();
+    let w = Instant::now();
     let mut subs = None;
-    let dropped = wait_for(limit.saturating_sub(t.elapsed()), || {
+    let mut dropped = None;
+    while w.elapsed() < window || (dropped.is_none() && t.elapsed() < limit) {
         subs = ctx
             .server
             .stream("stuck")
             .ok()
             .flatten()
             .and_then(|s| s["subscriber_count"].as_u64());
-        subs == Some(n_healthy as u64)
-    });
-    let took = t.elapsed();
+        if dropped.is_none() && subs == Some(n_healthy as u64) {
+            dropped = Some(t.elapsed());
+        }
+        if w.elapsed() >= window && dropped.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let secs = w.elapsed().as_secs_f64();
+    let rates: Vec<f64> = healthy
+        .iter()
+        .zip(before)
+        .map(|(p, b)| (p.frames() - b) as f64 / secs)
+        .collect();
+    let min = check_fps(ctx, "healthy players beside stuck ones", &rates);
     ctx.check(
         dropped.is_some(),
         format!(
@@ -184,12 +200,13 @@ pub fn stuck_players(ctx: &mut Ctx) -> Result<(), String> {
             limit.as_secs()
         ),
     );
+    let took = dropped.unwrap_or(t.elapsed());
     let rss1 = ctx.server.rss_kib();
     ctx.check(
         rss1 < rss0 + 64 * 1024,
         format!(
             "memory grew {} MiB with stuck players",
-            (rss1 - rss0) / 1024
+            rss1.saturating_sub(rss0) / 1024
         ),
     );
     let mut closed = 0;
@@ -208,7 +225,8 @@ pub fn stuck_players(ctx: &mut Ctx) -> Result<(), String> {
         );
     }
     ctx.figure(format!(
-        "{n_stuck} stuck dropped after {} ms; {n_healthy} healthy min {min:.1} fps; rss during {}→{} MiB",
+        "{n_stuck} stuck ({} per listener) all dropped {} ms after connecting; {n_healthy} healthy min {min:.1} fps; rss during {}→{} MiB",
+        n_stuck / LISTENERS.len(),
         took.as_millis(),
         rss0 / 1024,
         rss1 / 1024

@@ -22,6 +22,32 @@ pub fn limit_send_buffer(stream: &std::net::TcpStream, bytes: u32) {
     }
 }
 
+/// Ends a connection the server chose to end, without losing what it just
+/// sent: half-closes (FIN after the queued bytes) and reads until the peer
+/// closes or `limit` passes. Closing with unread input instead makes the
+/// kernel send RST, which can discard the final message (an onStatus, the
+/// last chunk) before the player reads it.
+pub async fn linger_close(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut OwnedWriteHalf,
+    limit: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let drain = async {
+        let _ = wr.shutdown().await;
+        let mut sink = [0u8; 1024];
+        while let Ok(n) = rd.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, drain).await;
+}
+
+/// How long a server-initiated close waits for the peer to read and close.
+pub const LINGER: Duration = Duration::from_millis(500);
+
 /// Most buffers handed to one `writev`.
 const MAX_IOVECS: usize = 64;
 

@@ -72,18 +72,35 @@ async fn stream_flv(
     shared: &Shared,
     guard: &SessionGuard,
     req: &MediaRequest,
+    sub: stream_core::Subscriber,
+) -> (&'static str, String) {
+    let (mut rd, mut wr) = stream.into_split();
+    let end = serve_flv(&mut rd, &mut wr, shared, guard, req, sub).await;
+    // Ends the server chose (stream over, kicked, lagged): let the player
+    // read the final chunk before the socket goes.
+    if !matches!(end.0, "peer-closed" | "write-stall" | "write-error") {
+        crate::io::linger_close(&mut rd, &mut wr, crate::io::LINGER).await;
+    }
+    end
+}
+
+async fn serve_flv(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    shared: &Shared,
+    guard: &SessionGuard,
+    req: &MediaRequest,
     mut sub: stream_core::Subscriber,
 ) -> (&'static str, String) {
     let stall = Duration::from_millis(shared.config.server.write_stall_ms);
     let merge = Duration::from_millis(shared.config.server.merge_write_ms);
-    let (mut rd, mut wr) = stream.into_split();
     let mut out = Outbox::default();
     let framing = Framing {
         chunked: req.http11,
     };
     out.push(response_head(req.http11));
     if req.head_only {
-        let _ = out.flush(&mut wr, stall).await;
+        let _ = out.flush(wr, stall).await;
         return ("head", "HEAD answered".into());
     }
     let mut header = BytesMut::new();
@@ -105,7 +122,7 @@ async fn stream_flv(
     let kicked = guard.info().kicked();
     tokio::pin!(kicked);
     loop {
-        match out.flush(&mut wr, stall).await {
+        match out.flush(wr, stall).await {
             Ok(n) => {
                 guard.info().bytes_out.fetch_add(n, Ordering::Relaxed);
             }
@@ -178,7 +195,7 @@ async fn stream_flv(
                     if framing.chunked {
                         out.push(Bytes::from_static(b"0\r\n\r\n")); // end of the chunked body
                     }
-                    let _ = out.flush(&mut wr, stall).await;
+                    let _ = out.flush(wr, stall).await;
                     return match reason {
                         EndReason::StreamEnded => ("stream-ended", "stream ended".into()),
                         EndReason::Lagged => ("lagged", "player too far behind".into()),

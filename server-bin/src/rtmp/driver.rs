@@ -104,7 +104,11 @@ impl End {
 /// Runs the session to its end and logs how it ended.
 pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
     tracing::debug!("rtmp connection accepted");
-    let end = drive(stream, &shared, &guard).await;
+    let (mut rd, mut wr) = stream.into_split();
+    let end = drive(&mut rd, &mut wr, &shared, &guard).await;
+    if !matches!(end, End::PeerClosed | End::Read(_) | End::Write(_)) {
+        crate::io::linger_close(&mut rd, &mut wr, crate::io::LINGER).await;
+    }
     guard.set_end_reason(end.name());
     let info = guard.info();
     match &end {
@@ -121,9 +125,13 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
     }
 }
 
-async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) -> End {
+async fn drive(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    shared: &Arc<Shared>,
+    guard: &SessionGuard,
+) -> End {
     let cfg = &shared.config;
-    let (mut rd, mut wr) = stream.into_split();
     let mut conn = Conn {
         shared,
         guard,
@@ -154,11 +162,11 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
         while let Some(event) = conn.rtmp.poll_event() {
             if let Err(end) = conn.handle(event).await {
                 // Tell the peer why (e.g. Publish.BadName) before closing.
-                let _ = conn.flush(&mut wr, stall).await;
+                let _ = conn.flush(wr, stall).await;
                 return end;
             }
         }
-        if let Err(e) = conn.flush(&mut wr, stall).await {
+        if let Err(e) = conn.flush(wr, stall).await {
             return e.into();
         }
 
@@ -200,7 +208,7 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
                     // slices of this buffer all the way to the players.
                     let input = buf.split().freeze();
                     if let Err(e) = conn.rtmp.handle_input_bytes(input) {
-                        let _ = conn.flush(&mut wr, stall).await;
+                        let _ = conn.flush(wr, stall).await;
                         return e.into();
                     }
                     buf.reserve(if conn.publishing.is_some() { READ_CHUNK } else { SMALL_READ });
@@ -211,13 +219,13 @@ async fn drive(stream: TcpStream, shared: &Arc<Shared>, guard: &SessionGuard) ->
             _ = &mut kicked => return End::Kicked,
             event = play_event => {
                 if let Err(end) = conn.play_event(event) {
-                    let _ = conn.flush(&mut wr, stall).await;
+                    let _ = conn.flush(wr, stall).await;
                     return end;
                 }
                 // With `server.merge_write_ms`, keep collecting for that long so
                 // several frames leave in one write (fewer syscalls, more latency).
                 if let Err(end) = conn.merge_play_events(merge).await {
-                    let _ = conn.flush(&mut wr, stall).await;
+                    let _ = conn.flush(wr, stall).await;
                     return end;
                 }
             }

@@ -8,7 +8,7 @@
 //! response is one endless body whose bytes are shared between players.
 
 mod flv;
-mod request;
+pub mod request;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -311,3 +311,62 @@ fn a_frozen_publisher_is_closed_at_the_keep_alive_and_the_stream_taken_over() {
     );
     let _ = finish(second, Duration::from_secs(15));
 }
+
+#[test]
+fn http_flv_answers_head_and_http_1_0_and_refuses_traversal() {
+    use std::io::{Read, Write};
+    let strom = Strom::start("interop-http-forms", &[], &[]);
+    let (rtmp, _) = urls(&strom, "forms");
+    let publisher = publish(&rtmp, 6);
+    wait_live(&strom, "forms", Duration::from_secs(10));
+    let raw = |request: &str, limit: usize| -> Vec<u8> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", strom.http_port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 8192];
+        while got.len() < limit {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        got
+    };
+    let head = String::from_utf8_lossy(&raw(
+        "HEAD /live/forms.live.flv HTTP/1.1\r\nHost: x\r\n\r\n",
+        4096,
+    ))
+    .into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("Content-Type: video/x-flv")
+            && head.contains("Access-Control-Allow-Origin: *"),
+        "{head}"
+    );
+
+    let plain = raw("GET /live/forms.live.flv HTTP/1.0\r\n\r\n", 64 * 1024);
+    let text = String::from_utf8_lossy(&plain);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text:.200}");
+    assert!(
+        !text.contains("Transfer-Encoding"),
+        "HTTP/1.0 gets a close-delimited body"
+    );
+    let body = plain
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| &plain[i + 4..])
+        .unwrap();
+    assert_eq!(&body[..3], b"FLV", "the body is a plain FLV stream");
+
+    for bad in [
+        "/live/..%2F..%2Fetc%2Fpasswd.live.flv",
+        "/../../x.live.flv",
+        "/x.live.flv",
+    ] {
+        let reply = String::from_utf8_lossy(&raw(&format!("GET {bad} HTTP/1.1\r\n\r\n"), 4096))
+            .into_owned();
+        assert!(reply.starts_with("HTTP/1.1 400"), "{bad}: {reply}");
+    }
+    let _ = finish(publisher, Duration::from_secs(15));
+}

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod clients;
+mod hooks;
 mod hostile;
 mod peers;
 mod probe;
@@ -105,6 +106,7 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (7, "churn", hostile::churn),
     (8, "hostile-input", hostile::hostile_input),
     (9, "sigterm-under-load", publish::sigterm_under_load),
+    (10, "hanging-hook", hooks::hanging_hook),
 ];
 
 /// The probe's limit on p99 latency.
@@ -128,7 +130,7 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
         .collect();
     if chosen.is_empty() {
         return Err(format!(
-            "no scenario {:?}; pick 1-9 or a name",
+            "no scenario {:?}; pick 1-10 or a name",
             only.unwrap_or_default()
         ));
     }
@@ -157,7 +159,17 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
 }
 
 fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
-    let mut server = match Server::start(&format!("{n}-{name}")) {
+    // Scenario 10 needs its hook server up before strom starts.
+    let hang = (n == 10).then(hooks::HangingHookServer::start);
+    let extra = match &hang {
+        Some(Ok(h)) => h.env(),
+        Some(Err(e)) => {
+            println!("chaos {n} {name}: FAIL hook server did not start: {e}");
+            return false;
+        }
+        None => Vec::new(),
+    };
+    let mut server = match Server::start_with(&format!("{n}-{name}"), &extra) {
         Ok(s) => s,
         Err(e) => {
             println!("chaos {n} {name}: FAIL server did not start: {e}");

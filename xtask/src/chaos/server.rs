@@ -57,8 +57,9 @@ fn free_port() -> Result<u16, String> {
 }
 
 impl Server {
-    /// Starts `target/release/strom` and waits until HTTP and RTMP accept.
-    pub fn start(tag: &str) -> Result<Server, String> {
+    /// Starts `target/release/strom` with the suite's settings plus `extra`
+    /// (a scenario's own `STROM_*` settings) and waits until HTTP and RTMP accept.
+    pub fn start_with(tag: &str, extra: &[(String, String)]) -> Result<Server, String> {
         let (http, rtmp, rtsp) = (free_port()?, free_port()?, free_port()?);
         std::fs::create_dir_all("target/chaos").map_err(|e| e.to_string())?;
         let log = PathBuf::from(format!("target/chaos/strom-{tag}.log"));
@@ -69,6 +70,7 @@ impl Server {
             .args(["--rtmp-port", &rtmp.to_string()])
             .args(["--rtsp-port", &rtsp.to_string()])
             .envs(ENV.iter().copied())
+            .envs(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(file.try_clone().map_err(|e| e.to_string())?)
             .stderr(file)

@@ -1,2 +1,14 @@
 //! RTSP signalling: messages, `$` interleaving, Transport, SDP, authentication and the
-//! server session state machines. (Being written.)
+//! server session state machine.
+
+mod error;
+mod framing;
+mod headers;
+mod message;
+
+pub use error::{ParseError, SessionError};
+pub use framing::{encode_interleaved, read_incoming, Incoming, INTERLEAVED_MAGIC};
+pub use headers::Headers;
+pub use message::{
+    parse_message, reason_phrase, Limits, Message, Method, Request, Response, RTSP_VERSION,
+};

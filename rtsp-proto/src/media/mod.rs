@@ -1,2 +1,14 @@
 //! RTP media: RTP and RTCP packets, and the H.264, H.265 and AAC packetizers and
-//! depacketizers. (Being written.)
+//! depacketizers.
+
+mod au;
+mod error;
+pub mod h264;
+pub mod rtp;
+#[cfg(test)]
+mod testutil;
+
+pub use au::{AccessUnit, DepacketizerLimits, DepacketizerStats};
+pub use error::MediaError;
+pub use h264::{H264Depacketizer, H264Packetizer};
+pub use rtp::{RtpPacket, RTP_HEADER_LEN};

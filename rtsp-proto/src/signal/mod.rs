@@ -12,3 +12,11 @@ pub use headers::Headers;
 pub use message::{
     parse_message, reason_phrase, Limits, Message, Method, Request, Response, RTSP_VERSION,
 };
+mod range;
+mod rtp_info;
+mod transport;
+mod url;
+pub use range::{NptTime, Range};
+pub use rtp_info::{RtpInfo, RtpInfoEntry};
+pub use transport::{LowerTransport, Transport, TransportMode};
+pub use url::RtspUrl;

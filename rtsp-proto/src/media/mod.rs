@@ -4,11 +4,13 @@
 mod au;
 mod error;
 pub mod h264;
+pub mod h265;
 pub mod rtp;
 #[cfg(test)]
 mod testutil;
 
 pub use au::{AccessUnit, DepacketizerLimits, DepacketizerStats};
 pub use error::MediaError;
-pub use h264::{H264Depacketizer, H264Packetizer};
+pub use h264::{H264Depacketizer, H264Packetizer, MIN_MTU};
+pub use h265::{H265Depacketizer, H265Packetizer};
 pub use rtp::{RtpPacket, RTP_HEADER_LEN};

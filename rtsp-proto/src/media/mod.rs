@@ -1,6 +1,7 @@
 //! RTP media: RTP and RTCP packets, and the H.264, H.265 and AAC packetizers and
 //! depacketizers.
 
+pub mod aac;
 mod au;
 mod error;
 pub mod h264;
@@ -9,6 +10,7 @@ pub mod rtp;
 #[cfg(test)]
 mod testutil;
 
+pub use aac::{AacConfig, AacDepacketizer, AacFrame, AacPacketizer, AacStats};
 pub use au::{AccessUnit, DepacketizerLimits, DepacketizerStats};
 pub use error::MediaError;
 pub use h264::{H264Depacketizer, H264Packetizer, MIN_MTU};

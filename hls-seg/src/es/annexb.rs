@@ -1,0 +1,177 @@
+//! An access unit in the Annex-B byte stream format (ITU-T H.264 Annex B,
+//! H.265 Annex B): start codes, an access unit delimiter first (required in
+//! MPEG-TS: ISO/IEC 13818-1 2.14.1 for AVC and 2.17 for HEVC) and the
+//! parameter sets before every keyframe so that each segment decodes alone.
+//!
+//! The access unit is described as a list of slices (start codes, the
+//! delimiter, the caller's NAL units) so the muxer copies each NAL unit once,
+//! straight into the transport packets.
+
+use bytes::Bytes;
+
+use crate::ts::muxer::VideoCodec;
+
+/// The 4-byte start code written before every NAL unit.
+pub const START_CODE: &[u8] = &[0, 0, 0, 1];
+/// H.264 AUD (nal_unit_type 9), primary_pic_type 7 ("any slice type"),
+/// then the RBSP stop bit (H.264 7.3.2.4).
+pub const H264_AUD: &[u8] = &[0x09, 0xF0];
+/// H.265 AUD (nal_unit_type 35, layer 0, TemporalId 0 + 1), pic_type 2
+/// ("I, P or B"), then the RBSP stop bit (H.265 7.3.2.5).
+pub const H265_AUD: &[u8] = &[0x46, 0x01, 0x50];
+
+/// The NAL unit type of `nal` (H.264 7.3.1, H.265 7.3.1.2), if it has a
+/// header byte.
+pub fn nal_type(codec: VideoCodec, nal: &[u8]) -> Option<u8> {
+    let b = *nal.first()?;
+    Some(match codec {
+        VideoCodec::H264 => b & 0x1F,
+        VideoCodec::H265 => (b >> 1) & 0x3F,
+    })
+}
+
+/// Whether `nal` is an access unit delimiter.
+pub fn is_aud(codec: VideoCodec, nal: &[u8]) -> bool {
+    let aud = match codec {
+        VideoCodec::H264 => 9,
+        VideoCodec::H265 => 35,
+    };
+    nal_type(codec, nal) == Some(aud)
+}
+
+/// Whether `nal` is a parameter set: SPS/PPS (H.264 types 7, 8) or
+/// VPS/SPS/PPS (H.265 types 32..=34).
+pub fn is_parameter_set(codec: VideoCodec, nal: &[u8]) -> bool {
+    match (codec, nal_type(codec, nal)) {
+        (VideoCodec::H264, Some(t)) => t == 7 || t == 8,
+        (VideoCodec::H265, Some(t)) => (32..=34).contains(&t),
+        _ => false,
+    }
+}
+
+/// The slices making up the Annex-B form of one access unit, in order: the
+/// AUD (the AU's own when it has one, else a generated one), the parameter
+/// sets (on keyframes, unless the AU carries any), then the other NAL
+/// units. Empty NAL units are skipped: a start code followed by nothing is
+/// not a NAL unit.
+pub fn access_unit_pieces<'a>(
+    codec: VideoCodec,
+    keyframe: bool,
+    nalus: &'a [Bytes],
+    parameter_sets: &'a [Bytes],
+) -> Vec<&'a [u8]> {
+    let mut pieces = Vec::with_capacity(2 * (nalus.len() + parameter_sets.len() + 1));
+    let own_aud = nalus.iter().position(|n| is_aud(codec, n));
+    pieces.push(START_CODE);
+    pieces.push(match (own_aud.and_then(|i| nalus.get(i)), codec) {
+        (Some(aud), _) => aud,
+        (None, VideoCodec::H264) => H264_AUD,
+        (None, VideoCodec::H265) => H265_AUD,
+    });
+    if keyframe && !nalus.iter().any(|n| is_parameter_set(codec, n)) {
+        for ps in parameter_sets.iter().filter(|p| !p.is_empty()) {
+            pieces.push(START_CODE);
+            pieces.push(ps);
+        }
+    }
+    for (i, nal) in nalus.iter().enumerate() {
+        if Some(i) != own_aud && !nal.is_empty() {
+            pieces.push(START_CODE);
+            pieces.push(nal);
+        }
+    }
+    pieces
+}
+
+/// Splits an Annex-B byte stream into NAL units (without start codes).
+/// Used to read back what the muxer writes; trailing zero bytes of a NAL
+/// unit (allowed by Annex B as `trailing_zero_8bits`) are dropped.
+pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            if let Some(s) = start {
+                out.push(trim_zeros(&data[s..i]));
+            }
+            i += 3;
+            start = Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    if let Some(s) = start {
+        out.push(trim_zeros(&data[s..]));
+    }
+    out
+}
+
+fn trim_zeros(nal: &[u8]) -> &[u8] {
+    let end = nal.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    &nal[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(pieces: &[&[u8]]) -> Vec<u8> {
+        pieces.concat()
+    }
+
+    #[test]
+    fn keyframe_gets_aud_and_parameter_sets() {
+        let sps = Bytes::from_static(&[0x67, 0x42]);
+        let pps = Bytes::from_static(&[0x68, 0xCE]);
+        let idr = Bytes::from_static(&[0x65, 0x88, 0x84]);
+        let ps = [sps, pps];
+        let au = flat(&access_unit_pieces(
+            VideoCodec::H264,
+            true,
+            &[idr.clone()],
+            &ps,
+        ));
+        assert_eq!(
+            au,
+            [
+                0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0xCE, 0, 0, 0, 1,
+                0x65, 0x88, 0x84
+            ]
+        );
+        assert_eq!(
+            split_annexb(&au),
+            [
+                &[0x09, 0xF0][..],
+                &[0x67, 0x42],
+                &[0x68, 0xCE],
+                &[0x65, 0x88, 0x84]
+            ]
+        );
+        // Not a keyframe: no parameter sets.
+        let p = Bytes::from_static(&[0x41, 0x9A]);
+        let au = flat(&access_unit_pieces(VideoCodec::H264, false, &[p], &ps));
+        assert_eq!(au, [0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x41, 0x9A]);
+    }
+
+    #[test]
+    fn own_aud_and_parameter_sets_are_kept_not_doubled() {
+        let aud = Bytes::from_static(&[0x46, 0x01, 0x10]);
+        let vps = Bytes::from_static(&[0x40, 0x01]);
+        let idr = Bytes::from_static(&[0x26, 0x01, 0xAF]);
+        let other_ps = [Bytes::from_static(&[0x42, 0x01])];
+        let nalus = [vps.clone(), aud.clone(), idr.clone(), Bytes::new()];
+        let au = flat(&access_unit_pieces(
+            VideoCodec::H265,
+            true,
+            &nalus,
+            &other_ps,
+        ));
+        assert_eq!(
+            au,
+            [0, 0, 0, 1, 0x46, 0x01, 0x10, 0, 0, 0, 1, 0x40, 0x01, 0, 0, 0, 1, 0x26, 0x01, 0xAF]
+        );
+        let au = flat(&access_unit_pieces(VideoCodec::H265, false, &[], &other_ps));
+        assert_eq!(au, [0, 0, 0, 1, 0x46, 0x01, 0x50]);
+    }
+}

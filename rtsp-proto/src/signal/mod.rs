@@ -20,3 +20,5 @@ pub use range::{NptTime, Range};
 pub use rtp_info::{RtpInfo, RtpInfoEntry};
 pub use transport::{LowerTransport, Transport, TransportMode};
 pub use url::RtspUrl;
+pub mod sdp;
+pub use sdp::{describe_sdp, DescribeOptions, MediaInfo, MediaKind, Sdp, SdpCodec};

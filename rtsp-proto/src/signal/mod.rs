@@ -22,3 +22,5 @@ pub use transport::{LowerTransport, Transport, TransportMode};
 pub use url::RtspUrl;
 pub mod sdp;
 pub use sdp::{describe_sdp, DescribeOptions, MediaInfo, MediaKind, Sdp, SdpCodec};
+mod auth;
+pub use auth::{derive_nonce, AuthError, Authenticator, Credentials};

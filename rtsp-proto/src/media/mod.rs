@@ -6,6 +6,7 @@ mod au;
 mod error;
 pub mod h264;
 pub mod h265;
+pub mod rtcp;
 pub mod rtp;
 #[cfg(test)]
 mod testutil;

@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod demux;
 pub mod error;
 pub mod es;
 pub mod ts;
 
+pub use demux::{DemuxedFrame, ProgramInfo, StreamInfo, TsDemuxer};
 pub use error::{DemuxError, ErrorKind, MuxError};
 pub use ts::muxer::{AudioCodec, MuxInput, MuxerConfig, TsMuxer, VideoCodec};

@@ -129,7 +129,7 @@ mod tests {
         let au = flat(&access_unit_pieces(
             VideoCodec::H264,
             true,
-            &[idr.clone()],
+            std::slice::from_ref(&idr),
             &ps,
         ));
         assert_eq!(

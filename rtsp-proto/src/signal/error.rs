@@ -68,6 +68,12 @@ pub enum SessionError {
         /// Configured limit.
         limit: usize,
     },
+    /// More pipelined requests than the session holds while one waits for the caller.
+    #[error("more than {limit} pipelined requests")]
+    TooManyPipelined {
+        /// The limit.
+        limit: usize,
+    },
     /// The caller answered a request id that is not pending (misuse).
     #[error("no pending request with id {0}")]
     UnknownRequest(u32),

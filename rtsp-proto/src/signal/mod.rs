@@ -1,5 +1,50 @@
-//! RTSP signalling: messages, `$` interleaving, Transport, SDP, authentication and the
-//! server session state machine.
+//! RTSP 1.0 signalling (RFC 2326), sans-IO: messages and their limits ([`parse_message`]),
+//! `$` interleaving ([`read_incoming`], [`encode_interleaved`]), the `Transport`, `Range`
+//! and `RTP-Info` headers, URLs ([`RtspUrl`]), SDP ([`Sdp`], typed [`MediaInfo`],
+//! [`describe_sdp`]), server authentication ([`Authenticator`]) and the per-connection
+//! server state machine ([`ServerSession`]).
+//!
+//! Driving a [`ServerSession`]: bytes and instants in, events and bytes out; policy (does
+//! the stream exist, may this user publish) stays with the caller, which answers each
+//! request event with [`ServerSession::respond`].
+//!
+//! ```
+//! use std::time::Instant;
+//! use rtsp_proto::signal::{
+//!     content_base, describe_sdp, session_id_from_seed, DescribeOptions, Event, Range, Reply,
+//!     ServerSession, SessionConfig,
+//! };
+//!
+//! let now = Instant::now();
+//! let mut session = ServerSession::new(SessionConfig::default(), session_id_from_seed(42), now);
+//! // Bytes read from the socket (here: one DESCRIBE).
+//! let input = b"DESCRIBE rtsp://127.0.0.1/live/cam RTSP/1.0\r\nCSeq: 2\r\n\r\n";
+//! session.handle_input(input, now)?; // Err => close the connection
+//! while let Some(event) = session.poll_event() {
+//!     match event {
+//!         Event::Describe { request_id, url } => {
+//!             // Look the stream up (url.app, url.stream), check auth with
+//!             // session.request(request_id), then answer:
+//!             let uri = session.request(request_id).map(|r| r.uri.clone()).unwrap_or_default();
+//!             let sdp = describe_sdp(&[], &DescribeOptions::default());
+//!             session.respond(request_id, Reply::describe(content_base(&uri), &sdp))?;
+//!         }
+//!         Event::Setup { request_id, .. } => session.respond(request_id, Reply::ok())?,
+//!         Event::Play { request_id, .. } => {
+//!             session.respond(request_id, Reply::play(Some(Range::live()), None))?
+//!         }
+//!         Event::Interleaved { channel, data } => { /* RTP/RTCP from the client */ }
+//!         _ => {}
+//!     }
+//! }
+//! // Write these to the socket (vectored); close at session.deadline() if nothing arrives.
+//! let mut out = Vec::new();
+//! while let Some(bytes) = session.poll_transmit() {
+//!     out.extend_from_slice(&bytes);
+//! }
+//! assert!(out.starts_with(b"RTSP/1.0 200 OK\r\nCSeq: 2\r\n"));
+//! # Ok::<(), rtsp_proto::signal::SessionError>(())
+//! ```
 
 mod error;
 mod framing;
@@ -24,3 +69,8 @@ pub mod sdp;
 pub use sdp::{describe_sdp, DescribeOptions, MediaInfo, MediaKind, Sdp, SdpCodec};
 mod auth;
 pub use auth::{derive_nonce, AuthError, Authenticator, Credentials};
+mod session;
+pub use session::{
+    content_base, session_id_from_seed, Event, Reply, ServerSession, SessionConfig, SessionState,
+    SetupTrack, PUBLIC_METHODS,
+};

@@ -43,22 +43,23 @@ impl Frame {
     }
 }
 
-/// Finds the next complete unit at the start of `buf`; `Ok(None)` = need more bytes.
-pub(crate) fn next_frame(buf: &[u8], limits: &Limits) -> Result<Option<Frame>, ParseError> {
+/// Finds the next complete unit at the start of `buf`; `Ok(Err(n))` = need at least `n`
+/// bytes in all.
+pub(crate) fn next_frame(buf: &[u8], limits: &Limits) -> Result<Result<Frame, usize>, ParseError> {
     match buf.first() {
-        None => Ok(None),
+        None => Ok(Err(1)),
         Some(&INTERLEAVED_MAGIC) => {
             // RFC 2326 §10.12: '$', one-byte channel identifier, two-byte length in network
             // order, then the data. The length is 16 bits, so it is bounded by 65535.
             let (Some(&channel), Some(&hi), Some(&lo)) = (buf.get(1), buf.get(2), buf.get(3))
             else {
-                return Ok(None);
+                return Ok(Err(4));
             };
             let len = usize::from(u16::from_be_bytes([hi, lo]));
             if buf.len() < 4 + len {
-                return Ok(None);
+                return Ok(Err(4 + len));
             }
-            Ok(Some(Frame::Interleaved { channel, len }))
+            Ok(Ok(Frame::Interleaved { channel, len }))
         }
         Some(_) => Ok(frame_message(buf, limits)?.map(Frame::Message)),
     }
@@ -69,7 +70,7 @@ pub(crate) fn next_frame(buf: &[u8], limits: &Limits) -> Result<Option<Frame>, P
 /// A head that does not parse is an error here; [`ServerSession`](super::ServerSession)
 /// instead answers it with 400 and goes on.
 pub fn read_incoming(buf: &[u8], limits: &Limits) -> Result<Option<(Incoming, usize)>, ParseError> {
-    let Some(frame) = next_frame(buf, limits)? else {
+    let Ok(frame) = next_frame(buf, limits)? else {
         return Ok(None);
     };
     let consumed = frame.consumed();

@@ -285,10 +285,14 @@ fn next_line(
 }
 
 /// Frames one message at the start of `buf` (leading empty lines are skipped, as HTTP/1.1
-/// §4.1 asks). `Ok(None)`: need more bytes. `Err`: over a limit, cannot resynchronise.
+/// §4.1 asks). `Ok(Err(n))`: need at least `n` bytes in all. `Err`: over a limit, cannot
+/// resynchronise.
 /// A head that is complete but does not parse is returned as `Framed { parsed: Err .. }`
 /// so the caller can answer 400 and continue.
-pub(crate) fn frame_message(buf: &[u8], limits: &Limits) -> Result<Option<Framed>, ParseError> {
+pub(crate) fn frame_message(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Result<Framed, usize>, ParseError> {
     let mut pos = 0;
     // Skip leading CRLFs.
     while let Some(&b) = buf.get(pos) {
@@ -309,7 +313,7 @@ pub(crate) fn frame_message(buf: &[u8], limits: &Limits) -> Result<Option<Framed
     let mut lines: Vec<(usize, usize)> = Vec::new();
     let head_end = loop {
         let Some((end, next)) = next_line(buf, pos, limits)? else {
-            return Ok(None);
+            return Ok(Err(buf.len() + 1));
         };
         if end == pos {
             break next;
@@ -367,7 +371,7 @@ pub(crate) fn frame_message(buf: &[u8], limits: &Limits) -> Result<Option<Framed
             }
             Ok(n) => n,
             Err(_) => {
-                return Ok(Some(Framed {
+                return Ok(Ok(Framed {
                     consumed: head_end,
                     parsed: Err((ParseError::malformed("Content-Length", 0), cseq)),
                 }))
@@ -382,10 +386,10 @@ pub(crate) fn frame_message(buf: &[u8], limits: &Limits) -> Result<Option<Framed
         });
     };
     if buf.len() < total {
-        return Ok(None);
+        return Ok(Err(total));
     }
     if let Some(at) = header_err {
-        return Ok(Some(Framed {
+        return Ok(Ok(Framed {
             consumed: total,
             parsed: Err((ParseError::malformed("header field", at), cseq)),
         }));
@@ -412,7 +416,7 @@ pub(crate) fn frame_message(buf: &[u8], limits: &Limits) -> Result<Option<Framed
         )),
         Err(e) => Err((e, cseq)),
     };
-    Ok(Some(Framed {
+    Ok(Ok(Framed {
         consumed: total,
         parsed,
     }))
@@ -422,7 +426,7 @@ pub(crate) fn frame_message(buf: &[u8], limits: &Limits) -> Result<Option<Framed
 /// otherwise the message and the bytes it used. The body is copied out of `buf`; the
 /// [`ServerSession`](super::ServerSession) slices it zero-copy instead.
 pub fn parse_message(buf: &[u8], limits: &Limits) -> Result<Option<(Message, usize)>, ParseError> {
-    let Some(framed) = frame_message(buf, limits)? else {
+    let Ok(framed) = frame_message(buf, limits)? else {
         return Ok(None);
     };
     let (mut msg, range) = framed.parsed.map_err(|(e, _)| e)?;
@@ -593,14 +597,14 @@ Date: Mon, 23 Nov 2026 20:42:41 GMT\r\n\r\n";
     #[test]
     fn malformed_is_framed_with_cseq() {
         let raw = b"HELLO\r\nCSeq: 4\r\n\r\nOPTIONS * RTSP/1.0\r\n\r\n";
-        let f = frame_message(raw, &lim()).unwrap().unwrap();
+        let f = frame_message(raw, &lim()).unwrap().ok().unwrap();
         assert_eq!(f.consumed, 18);
         assert!(matches!(
             f.parsed,
             Err((ParseError::Malformed { .. }, Some(4)))
         ));
         let raw = b"OPTIONS * RTSP/1.0\r\nno colon here\r\n\r\n";
-        let f = frame_message(raw, &lim()).unwrap().unwrap();
+        let f = frame_message(raw, &lim()).unwrap().ok().unwrap();
         assert!(matches!(
             f.parsed,
             Err((

@@ -4,10 +4,10 @@ use bytes::BytesMut;
 
 use super::reply::{response, Reply};
 use super::{
-    Event, Pending, ServerSession, SessionState, SetupTrack, MAX_DEFERRED, PUBLIC_METHODS,
+    Event, HeadScan, Pending, ServerSession, SessionState, SetupTrack, MAX_DEFERRED, PUBLIC_METHODS,
 };
-use crate::signal::error::SessionError;
-use crate::signal::framing::{next_frame, Frame};
+use crate::signal::error::{ParseError, SessionError};
+use crate::signal::framing::{next_frame, Frame, INTERLEAVED_MAGIC};
 use crate::signal::message::{Message, Method, Request, Response};
 use crate::signal::range::Range;
 use crate::signal::sdp::Sdp;
@@ -17,11 +17,31 @@ use crate::signal::url::RtspUrl;
 impl ServerSession {
     pub(super) fn process_input(&mut self) -> Result<(), SessionError> {
         loop {
+            // Stray CR/LF between messages are skipped (HTTP/1.1 §4.1 robustness).
+            let blank = self
+                .inbuf
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            if blank > 0 {
+                let _ = self.inbuf.split_to(blank);
+                self.reset_scan();
+            }
+            if self.inbuf.is_empty() || self.inbuf.len() < self.scan.need {
+                return Ok(());
+            }
+            if self.inbuf.first() != Some(&INTERLEAVED_MAGIC) && !self.scan_head()? {
+                return Ok(());
+            }
             let frame = match next_frame(&self.inbuf, &self.config.limits) {
-                Ok(Some(f)) => f,
-                Ok(None) => return Ok(()),
+                Ok(Ok(f)) => f,
+                Ok(Err(need)) => {
+                    self.scan.need = need;
+                    return Ok(());
+                }
                 Err(e) => return Err(SessionError::Framing(e)),
             };
+            self.reset_scan();
             let unit = self.inbuf.split_to(frame.consumed()).freeze();
             match frame {
                 Frame::Interleaved { channel, len } => {
@@ -71,6 +91,54 @@ impl ServerSession {
                 },
             }
         }
+    }
+
+    fn reset_scan(&mut self) {
+        self.scan = HeadScan::default();
+    }
+
+    /// Looks for the empty line ending a message head in the bytes not seen yet, so a head
+    /// trickled in byte by byte costs linear time, not quadratic. `Ok(false)`: not yet.
+    /// Limits as in [`frame_message`](crate::signal::message): line length and line count.
+    fn scan_head(&mut self) -> Result<bool, SessionError> {
+        if self.scan.head_complete {
+            return Ok(true);
+        }
+        let limits = self.config.limits;
+        let buf = &self.inbuf[..];
+        while let Some(lf) = buf
+            .get(self.scan.from..)
+            .and_then(|r| r.iter().position(|&b| b == b'\n'))
+        {
+            let next = self.scan.from + lf + 1;
+            match buf.get(next..) {
+                Some([b'\n', ..]) | Some([b'\r', b'\n', ..]) => {
+                    self.scan.head_complete = true;
+                    return Ok(true);
+                }
+                // "\r" alone: the line after may be empty; look again with more bytes.
+                Some([b'\r']) | Some([]) | None => return Ok(false),
+                Some(_) => {}
+            }
+            self.scan.from = next;
+            self.scan.lines += 1;
+            if self.scan.lines > limits.max_headers + 1 {
+                return Err(SessionError::Framing(ParseError::TooLarge {
+                    what: "header count",
+                    limit: limits.max_headers,
+                    got: self.scan.lines - 1,
+                }));
+            }
+        }
+        let open = buf.len() - self.scan.from;
+        if open > limits.max_line + 1 {
+            return Err(SessionError::Framing(ParseError::TooLarge {
+                what: "header line",
+                limit: limits.max_line,
+                got: open,
+            }));
+        }
+        Ok(false)
     }
 
     /// Writes a response with CSeq (RFC 2326 §12.17: echoed on every response), Server and,

@@ -169,6 +169,7 @@ pub struct ServerSession {
     session_id: String,
     state: SessionState,
     inbuf: BytesMut,
+    scan: HeadScan,
     events: VecDeque<Event>,
     transmit: VecDeque<Bytes>,
     queued: usize,
@@ -182,6 +183,20 @@ pub struct ServerSession {
     malformed_in_row: u32,
     last_activity: Instant,
     closed: bool,
+}
+
+/// Progress through the input buffer, so that bytes arriving one at a time are not
+/// rescanned from the start each time.
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// Don't try to frame before the buffer holds this many bytes.
+    need: usize,
+    /// Start of the first line not known to be complete.
+    from: usize,
+    /// Complete head lines seen.
+    lines: usize,
+    /// The empty line ending the head has been seen.
+    head_complete: bool,
 }
 
 #[derive(Debug)]
@@ -224,6 +239,7 @@ impl ServerSession {
             session_id: session_id.into(),
             state: SessionState::Init,
             inbuf: BytesMut::new(),
+            scan: HeadScan::default(),
             events: VecDeque::new(),
             transmit: VecDeque::new(),
             queued: 0,

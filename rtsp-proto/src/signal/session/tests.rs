@@ -517,3 +517,86 @@ fn auth_by_the_caller() {
     };
     assert_eq!(auth.check(s.request(request_id).unwrap(), "n1"), Ok("u"));
 }
+
+/// Request events and interleaved events apart: how they interleave depends on when the
+/// application answered (requests wait behind a pending one, media does not).
+fn summary(events: &[Event]) -> (Vec<String>, Vec<String>) {
+    let (media, requests): (Vec<&Event>, Vec<&Event>) = events
+        .iter()
+        .partition(|e| matches!(e, Event::Interleaved { .. }));
+    let show = |v: Vec<&Event>| v.iter().map(|e| format!("{e:?}")).collect();
+    (show(requests), show(media))
+}
+
+#[test]
+fn trickled_head_is_linear_and_bounded() {
+    let mut h = Harness::new("s");
+    let mut msg = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n".to_vec();
+    for i in 0..60 {
+        msg.extend_from_slice(format!("X-Pad-{i}: {}\r\n", "v".repeat(60)).as_bytes());
+    }
+    msg.extend_from_slice(b"\r\n");
+    for b in &msg {
+        h.feed(std::slice::from_ref(b)).unwrap();
+    }
+    assert_eq!(h.statuses(), [(1, 200)]);
+    // Too many lines is cut off before the head ends.
+    let mut h = Harness::new("s");
+    let mut r = Ok(());
+    for _ in 0..100 {
+        r = r.and(h.feed(b"X: y\r\n"));
+    }
+    assert!(matches!(
+        r,
+        Err(SessionError::Framing(ParseError::TooLarge {
+            what: "header count",
+            ..
+        }))
+    ));
+}
+
+use crate::signal::error::ParseError;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The record capture cut anywhere gives the same requests, media and answers as in one
+    /// piece.
+    #[test]
+    fn record_capture_any_split(cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..40)) {
+        let mut whole = Harness::new("3uloepI7tDIs");
+        whole.feed(FFMPEG_RECORD).unwrap();
+        let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(FFMPEG_RECORD.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.push(FFMPEG_RECORD.len());
+        let mut split = Harness::new("3uloepI7tDIs");
+        let mut prev = 0;
+        for c in cuts {
+            split.feed(&FFMPEG_RECORD[prev..c]).unwrap();
+            prev = c;
+        }
+        prop_assert_eq!(summary(&split.events), summary(&whole.events));
+        prop_assert_eq!(split.sent, whole.sent);
+    }
+
+    /// Arbitrary bytes (with RTSP-ish pieces mixed in) never panic; the session either
+    /// keeps going or reports an error, and its buffer stays bounded.
+    #[test]
+    fn hostile_input(chunks in prop::collection::vec(prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..200),
+        Just(b"SETUP rtsp://h/a/b/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP\r\n\r\n".to_vec()),
+        Just(b"PLAY rtsp://h/a/b RTSP/1.0\r\nCSeq: 2\r\nRange: npt=now-\r\n\r\n".to_vec()),
+        Just(b"ANNOUNCE rtsp://h/a/b RTSP/1.0\r\nCSeq: 3\r\nContent-Length: 12\r\n\r\nv=0\r\ns=x\r\nab".to_vec()),
+        Just(b"$\x00\x00\x03abc".to_vec()),
+        Just(b"\r\n".to_vec()),
+    ], 0..30)) {
+        let mut h = Harness::new("s");
+        for c in chunks {
+            if h.feed(&c).is_err() {
+                break;
+            }
+            prop_assert!(h.s.inbuf.len() <= 65 * 4098 + 64 * 1024);
+        }
+    }
+}

@@ -194,6 +194,21 @@ impl ServerSession {
                 return;
             }
         }
+        // RFC 2326 §12.32: a server MUST answer 551 to a Require it does not support (strom
+        // supports none), listing them in Unsupported.
+        if let Some(req_opts) = req
+            .headers
+            .get("Require")
+            .or(req.headers.get("Proxy-Require"))
+        {
+            let mut r = Response::new(551);
+            r.headers.append("Unsupported", req_opts);
+            self.events.push_back(Event::Rejected {
+                status: 551,
+                reason: format!("Require: {req_opts}"),
+            });
+            return self.send_response(Some(cseq), r);
+        }
         let state = self.state;
         let url = || RtspUrl::parse_with_base(&req.uri, None);
         match req.method {
@@ -331,9 +346,15 @@ impl ServerSession {
             return self.send_status(Some(cseq), 400, "SETUP without Transport");
         };
         // RFC 2326 §12.39 / §7.1.1 461: no spec in the list is one we support.
-        let mut transport = match Transport::pick(value) {
-            Ok(Some(t)) => t,
-            Ok(None) => return self.send_status(Some(cseq), 461, "no supported transport"),
+        let allow_udp = self.config.allow_udp;
+        let mut transport = match Transport::parse_list(value) {
+            Ok(list) => match list
+                .into_iter()
+                .find(|t| t.is_supported() && (allow_udp || t.lower == LowerTransport::Tcp))
+            {
+                Some(t) => t,
+                None => return self.send_status(Some(cseq), 461, "no supported transport"),
+            },
             Err(e) => return self.send_status(Some(cseq), 400, &e.to_string()),
         };
         if transport.lower == LowerTransport::Tcp {

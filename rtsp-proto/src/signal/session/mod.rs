@@ -47,6 +47,9 @@ pub struct SessionConfig {
     pub max_interleaved: usize,
     /// Message size limits.
     pub limits: Limits,
+    /// Whether SETUP may choose RTP over UDP (`RTP/AVP;unicast;client_port=`); when false
+    /// only `RTP/AVP/TCP` interleaved is offered to the caller, others get 461.
+    pub allow_udp: bool,
     /// Malformed requests in a row tolerated (each answered 400) before giving up.
     pub max_malformed: u32,
 }
@@ -58,6 +61,7 @@ impl Default for SessionConfig {
             server_name: "strom".into(),
             max_interleaved: 65535,
             limits: Limits::default(),
+            allow_udp: true,
             max_malformed: 8,
         }
     }
@@ -108,7 +112,8 @@ pub enum Event {
         sdp: Sdp,
     },
     /// SETUP of a track with a transport strom supports (others were answered 461).
-    /// Answer with [`Reply::setup`] or [`Reply::ok`] (echo).
+    /// Answer with [`Reply::setup`] (for UDP: with `server_port` filled in; `ssrc` if
+    /// known) or [`Reply::ok`] (echo the client's spec).
     Setup {
         /// Answer with this id.
         request_id: u32,

@@ -600,3 +600,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn require_and_udp_policy() {
+    let mut h = Harness::new("s");
+    h.feed(&req("OPTIONS", U, 1, "Require: implicit-play\r\n"))
+        .unwrap();
+    let r = h.responses();
+    assert_eq!(
+        (r[0].status, r[0].headers.get("Unsupported")),
+        (551, Some("implicit-play"))
+    );
+    let offer =
+        "Transport: RTP/AVP;unicast;client_port=5000-5001,RTP/AVP/TCP;unicast;interleaved=0-1\r\n";
+    h.feed(&req("SETUP", &format!("{U}/trackID=0"), 2, offer))
+        .unwrap();
+    assert_eq!(h.s.tracks()[0].transport.client_port, Some((5000, 5001)));
+    let mut h = Harness::new("s");
+    h.s = ServerSession::new(
+        SessionConfig {
+            allow_udp: false,
+            ..SessionConfig::default()
+        },
+        "s",
+        h.now,
+    );
+    h.feed(&req("SETUP", &format!("{U}/trackID=0"), 2, offer))
+        .unwrap();
+    assert_eq!(h.s.tracks()[0].transport.lower, LowerTransport::Tcp);
+    h.feed(&req(
+        "SETUP",
+        &format!("{U}/trackID=1"),
+        3,
+        "Transport: RTP/AVP;unicast;client_port=6000-6001\r\n",
+    ))
+    .unwrap();
+    assert_eq!(h.statuses(), [(2, 200), (3, 461)]);
+}

@@ -50,6 +50,7 @@ mod error;
 mod framing;
 mod headers;
 mod message;
+mod method;
 
 pub use error::{ParseError, SessionError};
 pub use framing::{encode_interleaved, read_incoming, Incoming, INTERLEAVED_MAGIC};

@@ -197,7 +197,9 @@ impl Packager {
 
     fn close_open(&mut self) -> Option<u64> {
         let open = self.open.take()?;
-        let ticks = open.elapsed(open.last_dts) + self.frame_interval;
+        let ticks = open
+            .elapsed(open.last_dts)
+            .saturating_add(self.frame_interval);
         Some(self.store(open.close(ticks)))
     }
 

@@ -181,3 +181,66 @@ proptest! {
         check(Some(VideoCodec::H264), true, &frames, split % 1_000_000)?;
     }
 }
+
+#[derive(Debug, Clone)]
+enum Damage {
+    Flip(usize, u8),
+    Cut(usize, usize),
+    Insert(usize, Vec<u8>),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A valid stream damaged anywhere (bit flips, holes, inserted garbage)
+    /// and fed in arbitrary chunks never panics, and the frames that come
+    /// out still respect the limits.
+    #[test]
+    fn damaged_streams_are_survived(
+        frames in proptest::collection::vec(frame(3_000), 1..12),
+        damage in proptest::collection::vec(prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(a, b)| Damage::Flip(a, b)),
+            (any::<usize>(), 0usize..400).prop_map(|(a, n)| Damage::Cut(a, n)),
+            (any::<usize>(), proptest::collection::vec(prop_oneof![Just(0x47u8), any::<u8>()], 0..300))
+                .prop_map(|(a, g)| Damage::Insert(a, g)),
+        ], 0..8),
+        chunks in proptest::collection::vec(1usize..700, 1..20),
+    ) {
+        let mut muxer = TsMuxer::new(MuxerConfig {
+            video: Some(VideoCodec::H265),
+            audio: Some(AudioCodec::Aac { config: Bytes::from_static(&[0x12, 0x10]) }),
+        });
+        let mut ts = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let input = match f {
+                Frame::Video { pts, dts, keyframe, nalus } => MuxInput::Video {
+                    pts: *pts, dts: *dts, keyframe: *keyframe, nalus, parameter_sets: &[],
+                },
+                Frame::Audio { pts, data } => MuxInput::Audio { pts: *pts, data },
+            };
+            ts.extend_from_slice(&muxer.mux(input, i % 3 == 0).unwrap());
+        }
+        for d in damage {
+            let len = ts.len().max(1);
+            match d {
+                Damage::Flip(at, x) => if let Some(b) = ts.get_mut(at % len) { *b ^= x },
+                Damage::Cut(at, n) => { let at = at % len; let end = (at + n).min(ts.len()); ts.drain(at.min(end)..end); }
+                Damage::Insert(at, g) => { let at = (at % len).min(ts.len()); ts.splice(at..at, g); }
+            }
+        }
+        let mut demuxer = TsDemuxer::new();
+        let mut got = Vec::new();
+        let mut rest = &ts[..];
+        for n in chunks.iter().cycle() {
+            if rest.is_empty() { break; }
+            let (a, b) = rest.split_at((*n).min(rest.len()));
+            got.extend(demuxer.push(a).unwrap_or_default());
+            rest = b;
+        }
+        got.extend(demuxer.flush());
+        for f in &got {
+            prop_assert!(f.data.len() <= hls_seg::demux::MAX_PES);
+            prop_assert!(f.pts.is_none_or(|t| t < 1 << 33));
+        }
+    }
+}

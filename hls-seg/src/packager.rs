@@ -175,6 +175,20 @@ impl Packager {
         self.discontinuity();
     }
 
+    /// Switches to other tracks (a resumed publisher with other codecs or
+    /// parameters). The open segment is closed (its sequence is returned),
+    /// the next one carries EXT-X-DISCONTINUITY and, when the tracks really
+    /// differ, starts a new muxer (new PMT, continuity counters from 0, which
+    /// the discontinuity allows).
+    pub fn reconfigure(&mut self, muxer: MuxerConfig) -> Option<u64> {
+        let closed = self.discontinuity();
+        if self.muxer.config() != &muxer {
+            self.has_video = muxer.video.is_some();
+            self.muxer = TsMuxer::new(muxer);
+        }
+        closed
+    }
+
     /// [`Packager::mark_discontinuity`], returning the sequence of the
     /// segment it closed.
     fn discontinuity(&mut self) -> Option<u64> {

@@ -299,3 +299,47 @@ fn memory_is_bounded_over_ten_thousand_segments() {
     );
     assert!(p.playlist().contains("#EXT-X-MEDIA-SEQUENCE:9994\n"));
 }
+
+#[test]
+fn reconfigure_closes_the_segment_and_marks_a_discontinuity() {
+    let mut p = Packager::new(
+        MuxerConfig {
+            video: Some(VideoCodec::H264),
+            audio: None,
+        },
+        SegmenterConfig {
+            target_secs: 1.0,
+            window: 5,
+            retain: 0,
+        },
+    );
+    let nal = [Bytes::from_static(&[0x65, 0x88, 0x84])];
+    for i in 0..30u64 {
+        p.push(MuxInput::Video {
+            pts: i * 9000,
+            dts: i * 9000,
+            keyframe: i % 10 == 0,
+            nalus: &nal,
+            parameter_sets: &[],
+        })
+        .unwrap();
+    }
+    let closed = p.reconfigure(MuxerConfig {
+        video: Some(VideoCodec::H265),
+        audio: None,
+    });
+    assert!(closed.is_some());
+    let nal = [Bytes::from_static(&[0x26, 0x01, 0xaf])];
+    for i in 0..12u64 {
+        p.push(MuxInput::Video {
+            pts: i * 9000,
+            dts: i * 9000,
+            keyframe: i % 10 == 0,
+            nalus: &nal,
+            parameter_sets: &[],
+        })
+        .unwrap();
+    }
+    let text = p.playlist();
+    assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+}

@@ -253,10 +253,14 @@ impl Packager {
             } else {
                 self.max_target.max(1)
             },
-            media_sequence: self
-                .segments
-                .get(start)
-                .map_or(self.next_sequence, |s| s.sequence),
+            // With nothing listed yet, the first segment to be listed: the
+            // open one, else the next one (§6.2.1: the sequence never goes
+            // back).
+            media_sequence: match (self.segments.get(start), &self.open) {
+                (Some(s), _) => s.sequence,
+                (None, Some(open)) => open.sequence,
+                (None, None) => self.next_sequence,
+            },
             discontinuity_sequence: self.evicted_discontinuities + slid_out.count() as u64,
             ended: self.finished,
         }

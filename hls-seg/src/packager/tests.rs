@@ -343,3 +343,56 @@ fn reconfigure_closes_the_segment_and_marks_a_discontinuity() {
     let text = p.playlist();
     assert!(text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Random GOP lengths: every segment but the last starts at a
+        /// keyframe and lasts from the target to the target plus one GOP;
+        /// the playlist keeps its invariants at every step.
+        #[test]
+        fn durations_between_target_and_target_plus_gop(
+            gops in proptest::collection::vec(1u64..90, 1..40),
+            target_secs in 0.5f64..6.0,
+            window in 1usize..6,
+            retain in 0usize..3,
+        ) {
+            let mut p = Packager::new(av(), seg(target_secs, window, retain));
+            let max_gop = gops.iter().max().copied().unwrap_or(1) * FPS25;
+            let target = p.config.target_ticks();
+            let mut dts = 0;
+            let mut last_media_sequence = 0;
+            for g in &gops {
+                for i in 0..*g {
+                    let pushed = video(&mut p, dts, i == 0);
+                    if i == 0 {
+                        prop_assert_eq!(&pushed.ts[..3], &[0x47, 0x40, 0x00]);
+                    }
+                    dts += FPS25;
+                }
+                audio(&mut p, dts);
+                let playlist = p.playlist();
+                let (extinf, target_duration) = parse(&playlist);
+                prop_assert!(extinf.iter().all(|&d| d.ceil() as u64 <= target_duration));
+                prop_assert!(extinf.len() <= window);
+                let state = p.playlist_state();
+                prop_assert!(state.media_sequence >= last_media_sequence);
+                last_media_sequence = state.media_sequence;
+                prop_assert!(p.segments.len() <= window + retain);
+            }
+            let ticks = |s: &Segment| (s.duration_secs * 90_000.0).round() as u64;
+            for s in p.segments() {
+                prop_assert!(ticks(s) >= target, "{} < {}", ticks(s), target);
+                prop_assert!(ticks(s) < target + max_gop, "{} >= {} + {}", ticks(s), target, max_gop);
+                prop_assert!(!s.discontinuity);
+                prop_assert_eq!(&s.data[..3], &[0x47, 0x40, 0x00]);
+            }
+            let seqs: Vec<u64> = p.segments.iter().map(|s| s.sequence).collect();
+            prop_assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1));
+        }
+    }
+}

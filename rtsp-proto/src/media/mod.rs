@@ -9,6 +9,7 @@
 //! | [`h264`] | RFC 6184 | single NAL, STAP-A, FU-A (packetization-mode 0 and 1) |
 //! | [`h265`] | RFC 7798 | single NAL, AP, FU; no DONL (`sprop-max-don-diff=0`), no PACI |
 //! | [`aac`] | RFC 3640 | `mpeg4-generic` AAC-hbr/lbr, several or fragmented AUs per packet |
+//! | [`reception`] | RFC 3550 §A.3, §A.8 | loss and jitter statistics for receiver reports |
 //! | [`reorder`] | — | bounded reorder buffer for UDP input, with loss counting |
 //! | [`clock`] | — | RTP timestamp / sequence extension, clock-rate conversion |
 //!
@@ -53,6 +54,9 @@ mod error;
 mod fixtures;
 pub mod h264;
 pub mod h265;
+#[cfg(test)]
+mod pipeline_tests;
+pub mod reception;
 pub mod reorder;
 pub mod rtcp;
 pub mod rtp;
@@ -65,6 +69,7 @@ pub use clock::{rescale, wrap_timestamp, SequenceExtender, TimestampExtender};
 pub use error::MediaError;
 pub use h264::{H264Depacketizer, H264Packetizer, MIN_MTU};
 pub use h265::{H265Depacketizer, H265Packetizer};
+pub use reception::ReceptionStats;
 pub use reorder::{PushOutcome, ReorderBuffer, ReorderStats};
 pub use rtcp::{NtpTimestamp, RtcpPacket};
 pub use rtp::{RtpPacket, RTP_HEADER_LEN};

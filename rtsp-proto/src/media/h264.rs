@@ -24,6 +24,11 @@ fn nal_type(header: u8) -> u8 {
 /// without start or end, a malformed payload or a limit exceeded drops that access unit
 /// whole; the stream goes on with the next one. Single NAL units and STAP-A members are
 /// zero-copy slices of the packet payload; FU-A fragments are joined into one buffer.
+///
+/// Known limit: the first packet ever pushed is trusted to start an access unit unless it is
+/// a middle or end FU-A fragment. A receiver that joins mid-frame with a single NAL unit
+/// packet may get that first access unit without its leading NAL units; decoders skip to
+/// the first keyframe anyway.
 #[derive(Debug, Default)]
 pub struct H264Depacketizer {
     au: AuAssembler,

@@ -25,3 +25,4 @@ pub mod rtmp;
 pub mod runtime;
 pub mod server;
 pub mod session;
+pub mod ts_feed;

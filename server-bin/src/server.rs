@@ -34,6 +34,8 @@ pub struct Shared {
     pub hooks: Arc<crate::hooks::Hooks>,
     /// Counters for `/metrics` that no other component keeps.
     pub counters: crate::counters::Counters,
+    /// The TS packagers feeding HLS and HTTP-TS.
+    pub feeds: crate::ts_feed::Feeds,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -59,6 +61,9 @@ pub enum ServerError {
     /// A runtime thread could not start.
     #[error("cannot start a runtime thread: {0}")]
     Runtime(#[from] std::io::Error),
+    /// `hls.dir` cannot be created or its writer thread started.
+    #[error("hls.dir: {0}")]
+    HlsDir(std::io::Error),
 }
 
 /// Runs strom until the future made by `shutdown` resolves, then shuts down
@@ -122,10 +127,16 @@ where
         watchdog: watchdog.clone(),
         started: Instant::now(),
         test_hooks: options.test_hooks && cfg!(debug_assertions),
+        feeds: crate::ts_feed::Feeds::new(&config.hls.dir).map_err(ServerError::HlsDir)?,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
     control.handle().spawn(watchdog.run());
+    if !config.hls.on_demand {
+        control
+            .handle()
+            .spawn(crate::ts_feed::package_every_stream(shared.clone()));
+    }
     control.handle().spawn(crate::hooks::run_events(
         hooks.clone(),
         shared.hub.clone(),

@@ -230,7 +230,9 @@ where
     worker.spawn(body.instrument(span));
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, recovering from poisoning (the guarded data stays consistent:
+/// every critical section is a few plain assignments).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere must not wedge the table: the data is a plain map.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -16,23 +16,6 @@ fn urls(strom: &Strom, name: &str) -> (String, String) {
     )
 }
 
-/// Waits until the API shows the stream live, so a test acts on a stream that exists.
-fn wait_live(strom: &Strom, name: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (status, body) = strom.get(&format!("/api/v1/streams/live/{name}"));
-        if status == 200 && body.contains("\"state\":\"live\"") && body.contains("H264") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "live/{name} not live within {limit:?}; log:\n{}",
-            strom.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn ffmpeg_publishes_and_players_over_rtmp_and_http_flv_see_every_frame() {
     // Short linger so players end soon after the publisher does.
@@ -49,7 +32,7 @@ fn ffmpeg_publishes_and_players_over_rtmp_and_http_flv_see_every_frame() {
     let early_flv = play(&flv, None);
     std::thread::sleep(Duration::from_millis(500));
     let publisher = publish(&rtmp, 6);
-    wait_live(&strom, "basic", Duration::from_secs(10));
+    strom.wait_live("basic", Duration::from_secs(10));
 
     for url in [&rtmp, &flv] {
         let streams = probe(url);
@@ -85,7 +68,7 @@ fn a_second_publisher_is_refused_and_the_first_goes_on() {
     let strom = Strom::start("interop-dup", &[], &[]);
     let (rtmp, _) = urls(&strom, "dup");
     let first = publish(&rtmp, 8);
-    wait_live(&strom, "dup", Duration::from_secs(10));
+    strom.wait_live("dup", Duration::from_secs(10));
     let player = play(&rtmp, Some(5));
 
     std::thread::sleep(Duration::from_secs(1));
@@ -125,7 +108,7 @@ fn a_killed_publisher_is_replaced_at_once_and_players_keep_playing() {
     let strom = Strom::start("interop-kill", &[], &[]);
     let (rtmp, flv) = urls(&strom, "kill");
     let mut first = publish(&rtmp, 30);
-    wait_live(&strom, "kill", Duration::from_secs(10));
+    strom.wait_live("kill", Duration::from_secs(10));
     let player = play(&flv, Some(7));
     std::thread::sleep(Duration::from_secs(2));
 
@@ -169,7 +152,7 @@ fn operators_list_sessions_and_kick_a_player_or_close_a_stream() {
     let rtmp = format!("rtmp://127.0.0.1:{}/live/ops?token=abc", strom.rtmp_port);
     let (_, flv) = urls(&strom, "ops");
     let publisher = publish(&rtmp, 20);
-    wait_live(&strom, "ops", Duration::from_secs(10));
+    strom.wait_live("ops", Duration::from_secs(10));
     let player = play(&flv, None);
 
     // Wait until both sessions are listed with their streams.
@@ -289,7 +272,7 @@ fn a_frozen_publisher_is_closed_at_the_keep_alive_and_the_stream_taken_over() {
     );
     let (rtmp, flv) = urls(&strom, "frozen");
     let frozen = publish(&rtmp, 30);
-    wait_live(&strom, "frozen", Duration::from_secs(10));
+    strom.wait_live("frozen", Duration::from_secs(10));
     let player = play(&flv, Some(8));
     std::thread::sleep(Duration::from_secs(1));
 
@@ -329,7 +312,7 @@ fn http_flv_answers_head_and_http_1_0_and_refuses_traversal() {
     let strom = Strom::start("interop-http-forms", &[], &[]);
     let (rtmp, _) = urls(&strom, "forms");
     let publisher = publish(&rtmp, 6);
-    wait_live(&strom, "forms", Duration::from_secs(10));
+    strom.wait_live("forms", Duration::from_secs(10));
     let raw = |request: &str, limit: usize| -> Vec<u8> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", strom.http_port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

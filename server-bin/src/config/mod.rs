@@ -41,6 +41,45 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `/metrics` settings.
     pub metrics: MetricsConfig,
+    /// HLS and HTTP-TS packaging.
+    pub hls: HlsConfig,
+}
+
+/// `[hls]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HlsConfig {
+    /// Shortest segment: a segment is cut at the first keyframe after this long.
+    pub segment_secs: f64,
+    /// Segments listed in the live playlist.
+    pub segment_count: usize,
+    /// Extra segments kept (in memory and on disk) beyond the playlist for slow clients.
+    pub segment_retain: usize,
+    /// Package a stream only while someone asks for its HLS or HTTP-TS; false packages
+    /// every stream from its publish on.
+    pub on_demand: bool,
+    /// An on-demand packager stops after this long without an HLS request and without
+    /// an HTTP-TS viewer.
+    pub idle_secs: u64,
+    /// How long the first HLS request of a stream waits for its first segment.
+    pub first_segment_wait_ms: u64,
+    /// Also write segments and playlists under this directory (`dir/app/stream/`);
+    /// empty serves from memory only.
+    pub dir: String,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        Self {
+            segment_secs: 2.0,
+            segment_count: 5,
+            segment_retain: 2,
+            on_demand: true,
+            idle_secs: 30,
+            first_segment_wait_ms: 10_000,
+            dir: String::new(),
+        }
+    }
 }
 
 /// `[metrics]`
@@ -404,6 +443,15 @@ impl Config {
                 "server.merge_write_ms".into(),
                 "must be at most 1000".into(),
             ));
+        }
+        if !(0.1..=60.0).contains(&self.hls.segment_secs) {
+            return Err(("hls.segment_secs".into(), "must be 0.1..=60".into()));
+        }
+        if !(1..=100).contains(&self.hls.segment_count) {
+            return Err(("hls.segment_count".into(), "must be 1..=100".into()));
+        }
+        if self.hls.segment_retain > 100 {
+            return Err(("hls.segment_retain".into(), "must be at most 100".into()));
         }
         if self.server.workers > 1024 {
             return Err(("server.workers".into(), "must be at most 1024".into()));

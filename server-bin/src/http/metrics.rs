@@ -64,6 +64,24 @@ fn render(shared: &Shared) -> String {
         "Attached players.",
         &one(hub.subscribers as f64),
     );
+    family(
+        "strom_hls_feeds",
+        "gauge",
+        "Streams being packaged to TS for HLS and HTTP-TS.",
+        &one(shared.feeds.len() as f64),
+    );
+    family(
+        "strom_hls_bytes_held",
+        "gauge",
+        "Bytes of HLS segments held in memory (window, retained and open segments).",
+        &one(shared.feeds.bytes_held() as f64),
+    );
+    family(
+        "strom_hls_disk_dropped_total",
+        "counter",
+        "hls.dir file operations dropped because the disk fell behind.",
+        &one(shared.feeds.disk_dropped() as f64),
+    );
     let mut by_protocol: Vec<_> = shared.sessions.count_by_protocol().into_iter().collect();
     by_protocol.sort();
     let sessions: Vec<_> = by_protocol

@@ -12,7 +12,7 @@ mod auth;
 mod debug;
 mod health;
 mod metrics;
-mod reply;
+pub mod reply;
 mod router;
 pub mod url;
 mod zlm;
@@ -77,12 +77,12 @@ async fn connection(
     // worker: look at the request line without consuming it, then hand the
     // socket over. The control plane keeps only API, health and metrics.
     match tokio::time::timeout(timeout, crate::http_media::classify(&stream)).await {
-        Ok(Ok(true)) => {
+        Ok(Ok(Some(kind))) => {
             drop(permit);
-            crate::http_media::hand_off(stream, peer, shared);
+            crate::http_media::hand_off(stream, peer, kind, shared);
             return;
         }
-        Ok(Ok(false)) => {}
+        Ok(Ok(None)) => {}
         Ok(Err(_)) | Err(_) => return, // closed, or no request line in time
     }
     let _permit = permit;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flv_mux::{encode_tag_parts, FlvHeader, TagType};
+use flv_mux::{FlvHeader, TagType};
 use stream_core::{EndReason, SubscriberEvent, Track};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::request::{self, MediaRequest};
-use crate::hooks::{Access, Decision, Notification};
+use super::framing::Framing;
+use super::request::MediaRequest;
 use crate::io::Outbox;
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV, WIRE_FLV_PLAIN};
 use crate::server::Shared;
@@ -28,33 +28,15 @@ const MAX_BATCH: usize = 256;
 
 /// Serves one HTTP-FLV connection to its end.
 pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
-    let deadline = Duration::from_millis(shared.config.http.request_timeout_ms);
-    let req = match request::read(&mut stream, deadline).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::info!(error = %e, "http media request refused");
-            guard.set_end_reason("bad-request");
-            let _ = reply_error(&mut stream, 400, &e.to_string()).await;
-            return;
-        }
-    };
-    guard.info().set_stream(req.key.clone(), req.query.clone());
-    let access = Access::new(&req.key, req.query.as_deref(), guard.info());
-    if let Decision::Deny(why) = shared.hooks.on_play(&access).await {
-        tracing::warn!(stream = %req.key, reason = %why, "http-flv play denied");
-        guard.set_end_reason("refused");
-        let _ = reply_error(&mut stream, 403, &why).await;
+    let Some(req) = super::admit(&mut stream, &shared, &mut guard).await else {
         return;
-    }
-    if shared.hub.stream(&req.key).is_none() {
-        shared.hooks.notify(Notification::not_found(&access));
-    }
+    };
     let sub = match shared.hub.subscribe(&req.key, guard.peer_info()).await {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(stream = %req.key, reason = %e, "http-flv play refused");
             guard.set_end_reason("refused");
-            let _ = reply_error(&mut stream, 404, &e.to_string()).await;
+            let _ = super::reply_error(&mut stream, 404, &e.to_string()).await;
             return;
         }
     };
@@ -98,7 +80,7 @@ async fn serve_flv(
     let framing = Framing {
         chunked: req.http11,
     };
-    out.push(response_head(req.http11));
+    out.push(super::framing::response_head(req.http11, "video/x-flv"));
     if req.head_only {
         let _ = out.flush(wr, stall).await;
         return ("head", "HEAD answered".into());
@@ -209,90 +191,4 @@ async fn serve_flv(
             }
         }
     }
-}
-
-/// How body bytes are framed on this connection.
-struct Framing {
-    chunked: bool,
-}
-
-impl Framing {
-    /// A complete FLV tag (header, body, PreviousTagSize) as one buffer, framed.
-    fn tag(&self, kind: TagType, ts: u32, body_header: &[u8], payload: &Bytes) -> Bytes {
-        match encode_tag_parts(kind, ts, body_header, payload) {
-            Ok(parts) => {
-                let len: usize = parts.iter().map(Bytes::len).sum();
-                let mut out = BytesMut::with_capacity(len + 16);
-                self.open(&mut out, len);
-                for p in &parts {
-                    out.put_slice(p);
-                }
-                self.close(&mut out);
-                out.freeze()
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "tag not encodable; skipped");
-                Bytes::new()
-            }
-        }
-    }
-
-    /// Arbitrary bytes, framed.
-    fn frame(&self, bytes: Bytes) -> Bytes {
-        let mut out = BytesMut::with_capacity(bytes.len() + 16);
-        self.open(&mut out, bytes.len());
-        out.put_slice(&bytes);
-        self.close(&mut out);
-        out.freeze()
-    }
-
-    fn open(&self, out: &mut BytesMut, len: usize) {
-        if self.chunked {
-            out.put_slice(format!("{len:x}\r\n").as_bytes());
-        }
-    }
-
-    fn close(&self, out: &mut BytesMut) {
-        if self.chunked {
-            out.put_slice(b"\r\n");
-        }
-    }
-}
-
-fn response_head(http11: bool) -> Bytes {
-    let mut head = String::from(if http11 {
-        "HTTP/1.1 200 OK\r\n"
-    } else {
-        "HTTP/1.0 200 OK\r\n"
-    });
-    head.push_str("Content-Type: video/x-flv\r\n");
-    if http11 {
-        head.push_str("Transfer-Encoding: chunked\r\n");
-    }
-    head.push_str("Cache-Control: no-cache, no-store\r\n");
-    head.push_str("Access-Control-Allow-Origin: *\r\n");
-    head.push_str("Connection: close\r\n\r\n");
-    Bytes::from(head)
-}
-
-async fn reply_error(stream: &mut TcpStream, status: u16, message: &str) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let (reason, code) = match status {
-        403 => ("Forbidden", "forbidden"),
-        404 => ("Not Found", "stream_not_found"),
-        _ => ("Bad Request", "bad_request"),
-    };
-    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let write = async {
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
-        stream.shutdown().await
-    };
-    tokio::time::timeout(Duration::from_secs(5), write)
-        .await
-        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }

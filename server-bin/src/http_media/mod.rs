@@ -1,14 +1,20 @@
-//! Media over HTTP on the HTTP port: HTTP-FLV today (`/app/stream.live.flv`);
-//! HTTP-TS and HLS join here.
+//! Media over HTTP on the HTTP port: HTTP-FLV (`/app/stream.live.flv`),
+//! HTTP-TS (`/app/stream.live.ts`) and HLS (`/app/stream/hls.m3u8`).
 //!
 //! The control plane's accept loop peeks at each new connection's request
 //! line ([`classify`]); media requests are handed to a media worker
 //! ([`hand_off`]) where this module reads the request head itself and streams
 //! the response with vectored writes, instead of going through hyper: the
 //! response is one endless body whose bytes are shared between players.
+//! HLS requests are ordinary keep-alive HTTP exchanges: their connection is
+//! served by hyper, but on a media worker too, so that thousands of players
+//! polling playlists never load the control plane.
 
 mod flv;
+mod framing;
+mod hls;
 pub mod request;
+mod ts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,16 +23,18 @@ use std::time::Duration;
 use stream_core::Protocol;
 use tokio::net::TcpStream;
 
+use crate::hooks::{Access, Decision, Notification};
 use crate::server::Shared;
+use crate::session::SessionGuard;
 pub use request::{MediaKind, MediaRequest};
 
 /// Longest request line looked at to classify a connection.
 const PEEK_LIMIT: usize = 1024;
 
-/// True when the connection's first request is for media. Waits (the caller
-/// bounds the wait) until the request line is complete or `PEEK_LIMIT` bytes
-/// arrived; consumes nothing.
-pub async fn classify(stream: &TcpStream) -> std::io::Result<bool> {
+/// The media kind of the connection's first request, if it is for media.
+/// Waits (the caller bounds the wait) until the request line is complete or
+/// `PEEK_LIMIT` bytes arrived; consumes nothing.
+pub async fn classify(stream: &TcpStream) -> std::io::Result<Option<MediaKind>> {
     let mut buf = [0u8; PEEK_LIMIT];
     loop {
         let n = stream.peek(&mut buf).await?;
@@ -35,10 +43,10 @@ pub async fn classify(stream: &TcpStream) -> std::io::Result<bool> {
         }
         let seen = &buf[..n];
         if let Some(end) = seen.iter().position(|&b| b == b'\n') {
-            return Ok(request::media_kind_of_line(&seen[..end]).is_some());
+            return Ok(request::media_kind_of_line(&seen[..end]));
         }
         if n == PEEK_LIMIT {
-            return Ok(false); // an absurd request line: hyper will refuse it
+            return Ok(None); // an absurd request line: hyper will refuse it
         }
         // Part of a line: peek returns at once while data is buffered, so
         // give the client a moment instead of spinning.
@@ -47,7 +55,7 @@ pub async fn classify(stream: &TcpStream) -> std::io::Result<bool> {
 }
 
 /// Moves a media connection to a media worker and serves it there.
-pub fn hand_off(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub fn hand_off(stream: TcpStream, peer: SocketAddr, kind: MediaKind, shared: Arc<Shared>) {
     let std_stream = match stream.into_std() {
         Ok(s) => s,
         Err(e) => {
@@ -56,13 +64,77 @@ pub fn hand_off(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         }
     };
     crate::io::limit_send_buffer(&std_stream, shared.config.server.socket_send_buffer);
-    let guard = shared.sessions.register(Protocol::HttpFlv, peer);
+    let protocol = match kind {
+        MediaKind::Flv => Protocol::HttpFlv,
+        MediaKind::Ts => Protocol::HttpTs,
+        MediaKind::Hls => Protocol::Hls,
+    };
+    let guard = shared.sessions.register(protocol, peer);
     let info = guard.info().clone();
     let worker = shared.pool.pick().handle.clone();
     crate::session::spawn(&worker, &info, async move {
         match TcpStream::from_std(std_stream) {
-            Ok(stream) => flv::run(stream, shared, guard).await,
+            Ok(stream) => match kind {
+                MediaKind::Flv => flv::run(stream, shared, guard).await,
+                MediaKind::Ts => ts::run(stream, shared, guard).await,
+                MediaKind::Hls => hls::run(stream, shared, guard).await,
+            },
             Err(e) => tracing::warn!(error = %e, "cannot register the socket on its worker"),
         }
     });
+}
+
+/// Reads a streamed media request (HTTP-FLV, HTTP-TS) and asks the hooks
+/// whether it may play. On refusal the client has its error response and the
+/// guard its end reason.
+async fn admit(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    guard: &mut SessionGuard,
+) -> Option<MediaRequest> {
+    let deadline = Duration::from_millis(shared.config.http.request_timeout_ms);
+    let req = match request::read(stream, deadline).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = %e, "http media request refused");
+            guard.set_end_reason("bad-request");
+            let _ = reply_error(stream, 400, &e.to_string()).await;
+            return None;
+        }
+    };
+    guard.info().set_stream(req.key.clone(), req.query.clone());
+    let access = Access::new(&req.key, req.query.as_deref(), guard.info());
+    if let Decision::Deny(why) = shared.hooks.on_play(&access).await {
+        tracing::warn!(stream = %req.key, reason = %why, "http media play denied");
+        guard.set_end_reason("refused");
+        let _ = reply_error(stream, 403, &why).await;
+        return None;
+    }
+    if shared.hub.stream(&req.key).is_none() {
+        shared.hooks.notify(Notification::not_found(&access));
+    }
+    Some(req)
+}
+
+/// Answers an error with the API's JSON error shape and closes.
+async fn reply_error(stream: &mut TcpStream, status: u16, message: &str) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let (reason, code) = match status {
+        403 => ("Forbidden", "forbidden"),
+        404 => ("Not Found", "stream_not_found"),
+        _ => ("Bad Request", "bad_request"),
+    };
+    let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    tokio::time::timeout(Duration::from_secs(5), write)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }

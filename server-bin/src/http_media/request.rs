@@ -17,6 +17,19 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub enum MediaKind {
     /// `/app/stream.live.flv`
     Flv,
+    /// `/app/stream.live.ts`
+    Ts,
+    /// `/app/stream/hls.m3u8` and `/app/stream/{sequence}.ts`
+    Hls,
+}
+
+/// What an HLS request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HlsTarget {
+    /// The live playlist.
+    Playlist,
+    /// One segment, by media sequence number.
+    Segment(u64),
 }
 
 /// A parsed media request.
@@ -61,7 +74,43 @@ pub fn media_kind_of_line(line: &[u8]) -> Option<MediaKind> {
         return None;
     }
     let path = target.split('?').next()?;
-    path.ends_with(".live.flv").then_some(MediaKind::Flv)
+    kind_of_path(path).map(|(kind, _)| kind)
+}
+
+/// The media kind of a path and the part before its suffix.
+fn kind_of_path(path: &str) -> Option<(MediaKind, &str)> {
+    if let Some(base) = path.strip_suffix(".live.flv") {
+        return Some((MediaKind::Flv, base));
+    }
+    if let Some(base) = path.strip_suffix(".live.ts") {
+        return Some((MediaKind::Ts, base));
+    }
+    if let Some(base) = path.strip_suffix("/hls.m3u8") {
+        return Some((MediaKind::Hls, base));
+    }
+    let (base, file) = path.rsplit_once('/')?;
+    let digits = file.strip_suffix(".ts")?;
+    (!digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then_some((MediaKind::Hls, base))
+}
+
+/// Splits an HLS request path into its stream and target.
+pub fn parse_hls_path(path: &str) -> Result<(StreamKey, HlsTarget), RequestError> {
+    match kind_of_path(path) {
+        Some((MediaKind::Hls, base)) => {
+            let target = match path.rsplit_once('/').map(|(_, f)| f) {
+                Some("hls.m3u8") => HlsTarget::Playlist,
+                Some(file) => file
+                    .strip_suffix(".ts")
+                    .and_then(|d| d.parse().ok())
+                    .map(HlsTarget::Segment)
+                    .ok_or(RequestError::Bad("bad segment name"))?,
+                None => return Err(RequestError::Bad("not an hls path")),
+            };
+            Ok((stream_key(base)?, target))
+        }
+        _ => Err(RequestError::Bad("not an hls path")),
+    }
 }
 
 /// Reads the whole request head (through the blank line) and parses it.
@@ -120,11 +169,23 @@ pub fn parse(head: &[u8]) -> Result<MediaRequest, RequestError> {
         Some((p, q)) => (p, Some(q.to_string())),
         None => (target, None),
     };
-    let (kind, base) = if let Some(base) = path.strip_suffix(".live.flv") {
-        (MediaKind::Flv, base)
-    } else {
-        return Err(RequestError::Bad("not a media path"));
+    let (kind, base) = match kind_of_path(path) {
+        Some((kind @ (MediaKind::Flv | MediaKind::Ts), base)) => (kind, base),
+        _ => return Err(RequestError::Bad("not a media path")),
     };
+    let key = stream_key(base)?;
+    Ok(MediaRequest {
+        head_only,
+        http11,
+        kind,
+        key,
+        query,
+    })
+}
+
+/// `/app[/more]/stream` (percent-encoded) → the stream key; refuses
+/// traversal (`..`, `.`, encoded slashes) and missing parts.
+pub fn stream_key(base: &str) -> Result<StreamKey, RequestError> {
     let segments: Vec<String> = base
         .split('/')
         .filter(|s| !s.is_empty())
@@ -133,7 +194,7 @@ pub fn parse(head: &[u8]) -> Result<MediaRequest, RequestError> {
         .ok_or(RequestError::Bad("malformed percent-encoding"))?;
     if segments
         .iter()
-        .any(|s| s == ".." || s == "." || s.contains('/'))
+        .any(|s| s == ".." || s == "." || s.contains('/') || s.contains('\\'))
     {
         return Err(RequestError::Bad("path traversal"));
     }
@@ -143,13 +204,7 @@ pub fn parse(head: &[u8]) -> Result<MediaRequest, RequestError> {
     if app.is_empty() || stream.is_empty() {
         return Err(RequestError::Bad("expected /app/stream"));
     }
-    Ok(MediaRequest {
-        head_only,
-        http11,
-        kind,
-        key: StreamKey::new(app.join("/"), stream.clone()),
-        query,
-    })
+    Ok(StreamKey::new(app.join("/"), stream.clone()))
 }
 
 #[cfg(test)]
@@ -169,6 +224,40 @@ mod tests {
         assert_eq!(media_kind_of_line(b"GET /api/v1/streams HTTP/1.1"), None);
         assert_eq!(media_kind_of_line(b"POST /live/a.live.flv HTTP/1.1"), None);
         assert_eq!(media_kind_of_line(b"\xff\xfe"), None);
+        assert_eq!(
+            media_kind_of_line(b"GET /live/a.live.ts HTTP/1.1"),
+            Some(MediaKind::Ts)
+        );
+        assert_eq!(
+            media_kind_of_line(b"GET /live/a/hls.m3u8?x=1 HTTP/1.1"),
+            Some(MediaKind::Hls)
+        );
+        assert_eq!(
+            media_kind_of_line(b"GET /live/a/17.ts HTTP/1.1"),
+            Some(MediaKind::Hls)
+        );
+        assert_eq!(media_kind_of_line(b"GET /live/a/x.ts HTTP/1.1"), None);
+    }
+
+    #[test]
+    fn parses_hls_paths() {
+        assert_eq!(
+            parse_hls_path("/live/cam/hls.m3u8").unwrap(),
+            (StreamKey::new("live", "cam"), HlsTarget::Playlist)
+        );
+        assert_eq!(
+            parse_hls_path("/a/b/cam/42.ts").unwrap(),
+            (StreamKey::new("a/b", "cam"), HlsTarget::Segment(42))
+        );
+        for bad in [
+            "/live/../hls.m3u8",
+            "/live/%2e%2e/hls.m3u8",
+            "/..%2f..%2fetc/x/1.ts",
+            "/hls.m3u8",
+            "/live/cam/99999999999999999999999.ts",
+        ] {
+            assert!(parse_hls_path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -125,6 +125,24 @@ impl Strom {
             .unwrap_or_else(|e| panic!("{method} {path} failed: {e}; log:\n{}", self.log()))
     }
 
+    /// Waits until the API shows `live/{name}` live with H.264, so a test
+    /// acts on a stream that exists.
+    pub fn wait_live(&self, name: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (status, body) = self.get(&format!("/api/v1/streams/live/{name}"));
+            if status == 200 && body.contains("\"state\":\"live\"") && body.contains("H264") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "live/{name} not live within {limit:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `GET path`.
     pub fn get(&self, path: &str) -> (u16, String) {
         self.request("GET", path, &[])
@@ -206,4 +224,57 @@ pub fn http_request(
 /// Parses a JSON body, failing the test with the body on error.
 pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// A raw HTTP/1.1 response: status, header block and body bytes.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Status code.
+    pub status: u16,
+    /// The header lines, lowercased names.
+    pub headers: String,
+    /// The body as sent (Content-Length bodies only).
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    /// The value of header `name` (lowercase), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim().eq_ignore_ascii_case(name)).then(|| v.trim())
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// `GET path` (or another method) with a binary body, 15 s deadline.
+pub fn fetch(port: u16, method: &str, path: &str) -> std::io::Result<Fetched> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(15)))?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status line in {head:?}")))?;
+    let headers = head.split_once("\r\n").map_or("", |(_, h)| h).to_string();
+    Ok(Fetched {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
 }

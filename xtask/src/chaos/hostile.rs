@@ -22,13 +22,14 @@ struct Counts {
     played: AtomicU64,
     frames_seen: AtomicU64,
     abrupt: AtomicU64,
+    http_media: AtomicU64,
 }
 
 /// Scenario 7: Churn: publish/play/abort cycles over 50 streams with random abrupt
 /// ends; at the end the registry is empty and descriptors, sessions and
 /// memory are back near the baseline.
 pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
-    let port = ctx.server.rtmp;
+    let (port, http) = (ctx.server.rtmp, ctx.server.http);
     let cycles = ctx.profile.pick(300, 3000);
     let time_limit = Duration::from_secs(ctx.profile.pick(60, 300));
     let threads = 6;
@@ -51,7 +52,7 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
                         break;
                     }
                     counts.cycles.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = churn_cycle(port, &tags, &mut rng, &counts) {
+                    if let Err(e) = churn_cycle((port, http), &tags, &mut rng, &counts) {
                         let mut g = errors.lock().unwrap_or_else(|e| e.into_inner());
                         if g.len() < 5 {
                             g.push(e);
@@ -102,12 +103,13 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         ),
     );
     ctx.figure(format!(
-        "{n} cycles in {churn_secs:.1} s over 50 streams ({} published, {} refused, {} plays, {} saw video, {} abrupt); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; rss {}→{} MiB after",
+        "{n} cycles in {churn_secs:.1} s over 50 streams ({} published, {} refused, {} plays, {} saw video, {} abrupt, {} HTTP-TS/HLS requests); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; rss {}→{} MiB after",
         c.published.load(Ordering::Relaxed),
         c.refused.load(Ordering::Relaxed),
         c.played.load(Ordering::Relaxed),
         c.frames_seen.load(Ordering::Relaxed),
         c.abrupt.load(Ordering::Relaxed),
+        c.http_media.load(Ordering::Relaxed),
         settle.as_millis(),
         ctx.server.sessions().unwrap_or(u64::MAX),
         rss0 / 1024,
@@ -116,7 +118,12 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
-fn churn_cycle(port: u16, tags: &[Tag], rng: &mut Rng, c: &Counts) -> Result<(), String> {
+fn churn_cycle(
+    (port, http): (u16, u16),
+    tags: &[Tag],
+    rng: &mut Rng,
+    c: &Counts,
+) -> Result<(), String> {
     let stream = format!("c{}", rng.below(50));
     let within = Duration::from_secs(3);
     let (mut ps, mut pub_session) = match rtmp_connect(port, &stream, ClientMode::Publish, within) {
@@ -170,10 +177,32 @@ fn churn_cycle(port: u16, tags: &[Tag], rng: &mut Rng, c: &Counts) -> Result<(),
             player = Some((s, session));
         }
     }
+    // HTTP-TS viewers and HLS segment requests come and go too: each starts
+    // (or finds) the stream's TS packager, which must end with the stream.
+    let http_viewer = match rng.below(4) {
+        0 => Some(format!(
+            "GET /live/{stream}.live.ts HTTP/1.1\r\nHost: x\r\n\r\n"
+        )),
+        1 => Some(format!(
+            "GET /live/{stream}/{}.ts HTTP/1.1\r\nHost: x\r\n\r\n",
+            rng.below(3)
+        )),
+        _ => None,
+    }
+    .and_then(|req| {
+        c.http_media.fetch_add(1, Ordering::Relaxed);
+        let mut s = TcpStream::connect(("127.0.0.1", http)).ok()?;
+        let _ = s.write_all(req.as_bytes());
+        let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        Some(s)
+    });
     match rng.below(4) {
         // Everyone vanishes without a word.
         0 => {
             c.abrupt.fetch_add(1, Ordering::Relaxed);
+            drop(http_viewer);
         }
         // The publisher dies in the middle of a message.
         1 => {
@@ -298,6 +327,36 @@ const HTTP_ATTACKS: &[Attack] = &[
         }
         b.extend(b"\r\n");
         raw(p, &b)
+    }),
+    ("HLS traversal", |p, _| {
+        raw(
+            p,
+            b"GET /live/..%2F..%2F..%2Fetc/hls.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+    }),
+    ("HLS segment of a random stream", |p, r| {
+        let req = format!(
+            "GET /live/{}/{}.ts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            r.below(1_000_000),
+            r.next_u64()
+        );
+        raw(p, req.as_bytes())
+    }),
+    ("HLS playlist, then junk", |p, r| {
+        let mut b = b"GET /live/h/hls.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        b.extend(r.bytes(4096));
+        raw(p, &b)
+    }),
+    ("HTTP-TS with a garbage head", |p, r| {
+        let mut b = b"GET /live/h.live.ts HTTP/1.1\r\n".to_vec();
+        b.extend(r.bytes(2048));
+        raw(p, &b)
+    }),
+    ("HTTP-TS traversal", |p, _| {
+        raw(
+            p,
+            b"GET /live/%2e%2e/%2e%2e/x.live.ts HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
     }),
     ("absurd Content-Length", |p, r| {
         let mut b =

@@ -1,0 +1,180 @@
+//! HLS: `GET /app/stream/hls.m3u8` and `GET /app/stream/{sequence}.ts`,
+//! served from the stream's feed in memory ([`crate::ts_feed`]).
+//!
+//! Players poll the playlist every few seconds on a keep-alive connection,
+//! so the connection is served by hyper — on a media worker, away from the
+//! control plane. The first playlist request of a stream that is not
+//! packaged yet starts its feed and waits (at most
+//! `hls.first_segment_wait_ms`) for the first segment instead of answering
+//! an empty playlist. The play hook is asked once per connection and stream.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use stream_core::StreamKey;
+use tokio::net::TcpStream;
+
+use super::request::{parse_hls_path, HlsTarget};
+use crate::hooks::{Access, Decision, Notification};
+use crate::http::reply::{self, Reply};
+use crate::server::Shared;
+use crate::session::{lock, SessionGuard};
+use crate::ts_feed;
+
+/// Longest an HLS connection is kept (players reconnect; bounds a leaked one).
+const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Serves one HLS connection (any number of keep-alive requests).
+pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
+    let timeout = Duration::from_millis(shared.config.http.request_timeout_ms);
+    let conn_state = Arc::new(Connection {
+        shared: shared.clone(),
+        allowed: Mutex::default(),
+        info: guard.info().clone(),
+    });
+    let service = service_fn(move |req| {
+        let conn = conn_state.clone();
+        async move { Ok::<_, Infallible>(conn.answer(req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    let kicked = guard.info().kicked();
+    let end = tokio::select! {
+        r = tokio::time::timeout(MAX_CONNECTION_LIFETIME, conn) => match r {
+            Ok(Ok(())) => "peer-closed",
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "hls connection ended with an error");
+                "peer-closed"
+            }
+            Err(_) => "lifetime",
+        },
+        _ = kicked => "kicked",
+    };
+    guard.set_end_reason(end);
+    tracing::debug!(
+        bytes_out = guard.info().bytes_out.load(Ordering::Relaxed),
+        "hls connection ended: {end}"
+    );
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    /// Streams the play hook allowed on this connection.
+    allowed: Mutex<HashSet<StreamKey>>,
+    info: Arc<crate::session::SessionInfo>,
+}
+
+impl Connection {
+    async fn answer<B>(&self, req: Request<B>) -> Reply {
+        let mut reply = self.route(&req).await;
+        let headers = reply.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        if req.method() == Method::HEAD {
+            *reply.body_mut() = reply::Body::new(Bytes::new());
+        }
+        reply
+    }
+
+    async fn route<B>(&self, req: &Request<B>) -> Reply {
+        if req.method() == Method::OPTIONS {
+            let mut r = reply::with_type(StatusCode::NO_CONTENT, "text/plain", Bytes::new());
+            r.headers_mut().insert(
+                hyper::header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
+            return r;
+        }
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "GET or HEAD",
+            );
+        }
+        let (key, target) = match parse_hls_path(req.uri().path()) {
+            Ok(parsed) => parsed,
+            Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
+        };
+        if let Some(denied) = self.authorize(&key, req.uri().query()).await {
+            return denied;
+        }
+        let shared = &self.shared;
+        let not_found = |what: &str| reply::error(StatusCode::NOT_FOUND, "not_found", what);
+        let reply = match target {
+            HlsTarget::Playlist => {
+                let Some(feed) = ts_feed::ensure(shared, &key) else {
+                    return not_found("stream not found");
+                };
+                feed.touch();
+                let wait = Duration::from_millis(shared.config.hls.first_segment_wait_ms);
+                if feed.playlist().is_none() && !feed.wait_first_segment(wait).await {
+                    return not_found("no segment yet");
+                }
+                let Some(text) = feed.playlist() else {
+                    return not_found("no segment yet");
+                };
+                let mut r = reply::with_type(
+                    StatusCode::OK,
+                    "application/vnd.apple.mpegurl",
+                    Bytes::from(text),
+                );
+                r.headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                r
+            }
+            HlsTarget::Segment(sequence) => {
+                let Some(feed) = shared.feeds.get(&key) else {
+                    return not_found("stream not packaged");
+                };
+                feed.touch();
+                let Some(segment) = feed.segment(sequence) else {
+                    return not_found("segment not held");
+                };
+                let mut r = reply::with_type(StatusCode::OK, "video/mp2t", segment.data);
+                // A segment never changes once listed.
+                r.headers_mut().insert(
+                    CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                );
+                r
+            }
+        };
+        let len = hyper::body::Body::size_hint(reply.body())
+            .exact()
+            .unwrap_or(0);
+        self.info.bytes_out.fetch_add(len, Ordering::Relaxed);
+        reply
+    }
+
+    /// The play hook's answer for `key`, asked once per connection.
+    async fn authorize(&self, key: &StreamKey, query: Option<&str>) -> Option<Reply> {
+        if lock(&self.allowed).contains(key) {
+            return None;
+        }
+        self.info.set_stream(key.clone(), query.map(str::to_string));
+        let access = Access::new(key, query, &self.info);
+        if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
+            tracing::warn!(stream = %key, reason = %why, "hls play denied");
+            return Some(reply::error(StatusCode::FORBIDDEN, "forbidden", &why));
+        }
+        if self.shared.hub.stream(key).is_none() {
+            self.shared.hooks.notify(Notification::not_found(&access));
+        }
+        let mut allowed = lock(&self.allowed);
+        if allowed.len() < 64 {
+            allowed.insert(key.clone());
+        }
+        None
+    }
+}

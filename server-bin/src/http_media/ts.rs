@@ -1,0 +1,130 @@
+//! HTTP-TS: `GET /app/stream.live.ts` answers an endless MPEG-TS stream that
+//! starts at a keyframe (with PAT/PMT). The TS bytes come from the stream's
+//! feed ([`crate::ts_feed`]), muxed once per stream and shared by every
+//! viewer; each viewer only adds its HTTP chunk-size lines.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::framing::Framing;
+use super::request::MediaRequest;
+use crate::io::Outbox;
+use crate::server::Shared;
+use crate::session::SessionGuard;
+use crate::ts_feed::{self, Chunk};
+
+/// Most chunks queued before a write.
+const MAX_BATCH: usize = 256;
+
+/// Serves one HTTP-TS connection to its end.
+pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
+    let Some(req) = super::admit(&mut stream, &shared, &mut guard).await else {
+        return;
+    };
+    let joined = ts_feed::ensure(&shared, &req.key).and_then(|feed| feed.join());
+    let Some((start, live)) = joined else {
+        tracing::info!(stream = %req.key, "http-ts play refused: stream not found");
+        guard.set_end_reason("refused");
+        let _ = super::reply_error(&mut stream, 404, "stream not found").await;
+        return;
+    };
+    tracing::info!(stream = %req.key, "http-ts playing");
+    let (mut rd, mut wr) = stream.into_split();
+    let (reason, end) = serve(&mut rd, &mut wr, &shared, &guard, &req, start, live).await;
+    if !matches!(reason, "peer-closed" | "write-stall" | "write-error") {
+        crate::io::linger_close(&mut rd, &mut wr, crate::io::LINGER).await;
+    }
+    guard.set_end_reason(reason);
+    tracing::info!(
+        bytes_out = guard.info().bytes_out.load(Ordering::Relaxed),
+        "http-ts session ended: {end}"
+    );
+}
+
+async fn serve(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    shared: &Shared,
+    guard: &SessionGuard,
+    req: &MediaRequest,
+    start: Vec<Bytes>,
+    mut live: tokio::sync::broadcast::Receiver<Chunk>,
+) -> (&'static str, String) {
+    let stall = Duration::from_millis(shared.config.server.write_stall_ms);
+    let framing = Framing {
+        chunked: req.http11,
+    };
+    let mut out = Outbox::default();
+    out.push(super::framing::response_head(req.http11, "video/mp2t"));
+    if req.head_only {
+        let _ = out.flush(wr, stall).await;
+        return ("head", "HEAD answered".into());
+    }
+    // Without buffered start chunks, begin at the next keyframe.
+    let mut started = !start.is_empty();
+    for chunk in start {
+        framing.push_shared(&mut out, chunk);
+    }
+    let mut sink = [0u8; 512];
+    let kicked = guard.info().kicked();
+    tokio::pin!(kicked);
+    loop {
+        match out.flush(wr, stall).await {
+            Ok(n) => {
+                guard.info().bytes_out.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(crate::io::WriteError::Stalled(d)) => {
+                return ("write-stall", format!("player accepted nothing for {d:?}"))
+            }
+            Err(e) => return ("write-error", e.to_string()),
+        }
+        let first = tokio::select! {
+            chunk = live.recv() => chunk,
+            read = rd.read(&mut sink) => match read {
+                Ok(0) | Err(_) => return ("peer-closed", "player closed".into()),
+                Ok(_) => continue,
+            },
+            _ = &mut kicked => return ("kicked", "kicked through the API".into()),
+        };
+        let mut next = Some(first);
+        for _ in 0..MAX_BATCH {
+            let chunk = match next.take() {
+                Some(c) => c,
+                None => match live.try_recv() {
+                    Ok(c) => Ok(c),
+                    Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => {
+                        Err(RecvError::Lagged(n))
+                    }
+                    Err(tokio::sync::broadcast::error::TryRecvError::Closed) => {
+                        Err(RecvError::Closed)
+                    }
+                },
+            };
+            match chunk {
+                Ok(chunk) => {
+                    started |= chunk.starts_gop;
+                    if started {
+                        framing.push_shared(&mut out, chunk.ts);
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    return ("lagged", format!("player {n} chunks behind"));
+                }
+                Err(RecvError::Closed) => {
+                    if let Some(end) = framing.end() {
+                        out.push(end);
+                    }
+                    let _ = out.flush(wr, stall).await;
+                    return ("stream-ended", "stream ended".into());
+                }
+            }
+        }
+    }
+}

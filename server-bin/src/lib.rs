@@ -12,6 +12,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod accept;
 pub mod cli;
 pub mod config;
 pub mod counters;
@@ -22,6 +23,7 @@ pub mod io;
 pub mod logging;
 pub mod media;
 pub mod rtmp;
+pub mod rtsp;
 pub mod runtime;
 pub mod server;
 pub mod session;

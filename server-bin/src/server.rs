@@ -36,6 +36,8 @@ pub struct Shared {
     pub counters: crate::counters::Counters,
     /// The TS packagers feeding HLS and HTTP-TS.
     pub feeds: crate::ts_feed::Feeds,
+    /// RTSP's UDP port pairs (`None`: UDP transport off).
+    pub udp_ports: Option<Arc<crate::rtsp::udp::UdpPorts>>,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -99,6 +101,7 @@ where
     };
     let http_listener = bind("http", config.http.port)?;
     let rtmp_listener = bind("rtmp", config.rtmp.port)?;
+    let rtsp_listener = bind("rtsp", config.rtsp.port)?;
 
     let workers = match config.server.workers {
         0 => std::thread::available_parallelism()
@@ -128,6 +131,12 @@ where
         started: Instant::now(),
         test_hooks: options.test_hooks && cfg!(debug_assertions),
         feeds: crate::ts_feed::Feeds::new(&config.hls.dir).map_err(ServerError::HlsDir)?,
+        udp_ports: config
+            .rtsp
+            .udp_ports()
+            .ok()
+            .flatten()
+            .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -161,10 +170,15 @@ where
         let (shared, stop) = (shared.clone(), stop_rx.clone());
         move |l| crate::rtmp::listen(l, shared, stop)
     });
+    let rtsp_addr = spawn_listener(&control, rtsp_listener, "rtsp", {
+        let (shared, stop) = (shared.clone(), stop_rx.clone());
+        move |l| crate::rtsp::listen(l, shared, stop)
+    });
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         http = %http_addr,
         rtmp = %rtmp_addr,
+        rtsp = %rtsp_addr,
         workers,
         test_hooks = shared.test_hooks,
         "strom started"

@@ -4,10 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::media::{finish, play, probe, publish, require};
+use common::media::{decode_errors, finish, play, probe, publish, stop};
 use common::{fetch, Fetched, Strom};
 
 fn rtmp_url(strom: &Strom, name: &str) -> String {
@@ -21,12 +20,6 @@ fn hls_url(strom: &Strom, name: &str) -> String {
 fn get(strom: &Strom, path: &str) -> Fetched {
     fetch(strom.http_port, "GET", path)
         .unwrap_or_else(|e| panic!("GET {path}: {e}; log:\n{}", strom.log()))
-}
-
-/// Ends a publisher the test no longer needs (dropping a `Child` leaves it running).
-fn stop(mut child: std::process::Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// A playlist, read the way a player does.
@@ -68,21 +61,6 @@ fn parse_playlist(text: &str) -> Playlist {
     p
 }
 
-/// `ffmpeg -v error -i url -t secs -f null -`: what a player decoding it prints.
-fn decode_errors(url: &str, secs: u32) -> (bool, String) {
-    require("ffmpeg");
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-v", "error", "-nostdin", "-i", url])
-        .args(["-t", &secs.to_string(), "-f", "null", "-"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("ffmpeg runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn an_rtmp_stream_plays_over_hls_with_a_sliding_window_of_keyframe_aligned_segments() {
     let strom = Strom::start(
@@ -122,7 +100,7 @@ fn an_rtmp_stream_plays_over_hls_with_a_sliding_window_of_keyframe_aligned_segme
     );
     assert!(streams.iter().any(|s| s.0 == "aac"), "{streams:?}");
 
-    let (ok, errors) = decode_errors(&url, 4);
+    let (ok, errors) = decode_errors(&url, 4, &[]);
     assert!(
         ok && errors.trim().is_empty(),
         "ffmpeg decoding HLS: {errors}"
@@ -197,7 +175,7 @@ fn an_rtmp_stream_plays_over_http_ts_from_a_keyframe() {
     );
     assert!(streams.iter().any(|s| s.0 == "aac"), "{streams:?}");
 
-    let (ok, errors) = decode_errors(&url, 3);
+    let (ok, errors) = decode_errors(&url, 3, &[]);
     assert!(
         ok && errors.trim().is_empty(),
         "ffmpeg decoding HTTP-TS: {errors}"
@@ -255,7 +233,7 @@ fn a_resumed_publisher_makes_a_discontinuity_not_broken_timestamps() {
     for (seq, d, _) in &p.segments {
         assert!(*d > 0.0 && *d <= 2.1, "segment {seq} lasts {d}: {p:?}");
     }
-    let (ok, errors) = decode_errors(&hls_url(&strom, "r"), 2);
+    let (ok, errors) = decode_errors(&hls_url(&strom, "r"), 2, &[]);
     assert!(ok, "ffmpeg decoding across the discontinuity: {errors}");
     stop(second);
 }

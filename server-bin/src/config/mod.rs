@@ -203,11 +203,73 @@ impl Default for RtmpConfig {
 pub struct RtspConfig {
     /// TCP port of the RTSP listener.
     pub port: u16,
+    /// Deadline for a new connection to start playing or recording.
+    pub handshake_secs: u64,
+    /// A publisher that sends no media for this long is closed and its stream released.
+    pub keep_alive_secs: u64,
+    /// Session timeout announced in `Session: id;timeout=N`: a player that sends
+    /// no request (nor RTCP over UDP) for this long is closed.
+    pub session_timeout_secs: u32,
+    /// UDP ports for RTP/RTCP pairs, `"first-last"` (even RTP, odd RTCP); empty
+    /// turns UDP transport off (clients then use TCP interleaved).
+    pub udp_port_range: String,
+    /// Largest RTP packet sent (payload plus the 12-byte header).
+    pub mtu: usize,
+    /// Per-app credentials, `app = { user = "..", password = "..", publish = true, play = true }`:
+    /// RTSP clients of that app must authenticate (Basic or Digest) for the actions marked.
+    pub auth: std::collections::BTreeMap<String, RtspCredentials>,
+}
+
+/// Credentials of one app in `[rtsp.auth]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtspCredentials {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// Required to publish (ANNOUNCE/RECORD).
+    #[serde(default = "yes")]
+    pub publish: bool,
+    /// Required to play (DESCRIBE/PLAY).
+    #[serde(default = "yes")]
+    pub play: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl RtspConfig {
+    /// The UDP port range as `(first, last)`, if UDP is on.
+    pub fn udp_ports(&self) -> Result<Option<(u16, u16)>, String> {
+        let range = self.udp_port_range.trim();
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let (a, b) = range
+            .split_once('-')
+            .ok_or_else(|| "expected \"first-last\", e.g. \"30000-30999\"".to_string())?;
+        let parse = |s: &str| s.trim().parse::<u16>().map_err(|e| format!("{s:?}: {e}"));
+        let (a, b) = (parse(a)?, parse(b)?);
+        if a == 0 || b <= a || b - a < 1 {
+            return Err("needs at least one even/odd pair, first > 0".into());
+        }
+        Ok(Some((a, b)))
+    }
 }
 
 impl Default for RtspConfig {
     fn default() -> Self {
-        Self { port: 8554 }
+        Self {
+            port: 8554,
+            handshake_secs: 15,
+            keep_alive_secs: 15,
+            session_timeout_secs: 60,
+            udp_port_range: "30000-30999".into(),
+            mtu: 1400,
+            auth: Default::default(),
+        }
     }
 }
 
@@ -452,6 +514,18 @@ impl Config {
         }
         if self.hls.segment_retain > 100 {
             return Err(("hls.segment_retain".into(), "must be at most 100".into()));
+        }
+        if let Err(why) = self.rtsp.udp_ports() {
+            return Err(("rtsp.udp_port_range".into(), why));
+        }
+        if !(256..=65000).contains(&self.rtsp.mtu) {
+            return Err(("rtsp.mtu".into(), "must be 256..=65000".into()));
+        }
+        if self.rtsp.session_timeout_secs == 0 || self.rtsp.keep_alive_secs == 0 {
+            return Err((
+                "rtsp.session_timeout_secs".into(),
+                "timeouts must be greater than 0".into(),
+            ));
         }
         if self.server.workers > 1024 {
             return Err(("server.workers".into(), "must be at most 1024".into()));

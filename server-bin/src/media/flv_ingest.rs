@@ -114,7 +114,7 @@ impl FlvIngest {
             _ => return Ok(self.unsupported("legacy video codec".into())),
         };
         if let Some(config) = header {
-            let track = video_track(codec, config.clone())?;
+            let track = video_track(VIDEO_TRACK, codec, config.clone())?;
             return Ok(self.replace(true, track));
         }
         let Some(data) = frame.filter(|d| !d.is_empty()) else {
@@ -218,8 +218,10 @@ impl FlvIngest {
 }
 
 /// A video track from a sequence header, with the resolution from the SPS when it parses.
-fn video_track(codec: Codec, config: Bytes) -> Result<Track, IngestError> {
-    let mut track = Track::new(VIDEO_TRACK, codec, 1000);
+/// A video track from its decoder configuration record, with the picture size
+/// from the SPS when it parses. Shared with RTP ingest.
+pub(crate) fn video_track(id: TrackId, codec: Codec, config: Bytes) -> Result<Track, IngestError> {
+    let mut track = Track::new(id, codec, 1000);
     match codec {
         Codec::H264 => {
             let record = AvcDecoderConfigurationRecord::decode(&config)?;

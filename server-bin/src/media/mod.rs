@@ -9,6 +9,8 @@
 mod clock;
 pub mod flv_egress;
 pub mod flv_ingest;
+pub mod rtp_egress;
+pub mod rtp_ingest;
 
 pub use clock::{to_rtmp_ms, MsClock};
 
@@ -18,3 +20,6 @@ pub const WIRE_RTMP: usize = 0;
 pub const WIRE_FLV: usize = 1;
 /// Wire-cache slot: a complete FLV tag without chunk framing (HTTP/1.0 players).
 pub const WIRE_FLV_PLAIN: usize = 2;
+/// Wire-cache slot: the frame's RTP payloads at `rtsp.mtu` (RTSP players add
+/// their own headers; see [`rtp_egress`]).
+pub const WIRE_RTP: usize = 3;

@@ -22,16 +22,34 @@ pub fn require(tool: &str) {
 /// Starts ffmpeg publishing `secs` seconds of H.264 (320x240, 25 fps, a
 /// keyframe every second, B-frames on) + AAC in real time to `url`.
 pub fn publish(url: &str, secs: u32) -> Child {
+    publish_with(url, secs, &["-c:v", "libx264"], &["-f", "flv"])
+}
+
+/// Publishes over RTSP (`transport` tcp or udp), video encoded with `video`
+/// (`["-c:v", "libx264"]`, `["-c:v", "libx265"]`).
+pub fn publish_rtsp(url: &str, secs: u32, transport: &str, video: &[&str]) -> Child {
+    publish_with(
+        url,
+        secs,
+        video,
+        &["-f", "rtsp", "-rtsp_transport", transport],
+    )
+}
+
+/// ffmpeg publishing a test pattern + 440 Hz AAC for `secs` seconds in real
+/// time, with the given video encoder and output format options.
+pub fn publish_with(url: &str, secs: u32, video: &[&str], format: &[&str]) -> Child {
     require("ffmpeg");
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &secs.to_string()])
-        .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+        .args(video)
+        .args(["-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .args(format)
+        .arg(url)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -41,9 +59,15 @@ pub fn publish(url: &str, secs: u32) -> Child {
 /// A player: ffmpeg reading `url` and printing one line per video frame
 /// (framemd5), for at most `secs` seconds of media when given.
 pub fn play(url: &str, secs: Option<u32>) -> Child {
+    play_with(url, secs, &[])
+}
+
+/// [`play`] with input options before `-i` (e.g. `-rtsp_transport udp`).
+pub fn play_with(url: &str, secs: Option<u32>, input: &[&str]) -> Child {
     require("ffmpeg");
     let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i", url]);
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin"]);
+    cmd.args(input).args(["-i", url]);
     if let Some(s) = secs {
         cmd.args(["-t", &s.to_string()]);
     }
@@ -132,9 +156,16 @@ pub fn finish(mut child: Child, limit: Duration) -> Played {
 
 /// ffprobe's view of a URL's streams: `(codec_name, width, height)` per stream.
 pub fn probe(url: &str) -> Vec<(String, Option<u32>, Option<u32>)> {
+    probe_with(url, &["-rw_timeout", "10000000"])
+}
+
+/// [`probe`] with input options before the URL (e.g. `-rtsp_transport udp`).
+pub fn probe_with(url: &str, input: &[&str]) -> Vec<(String, Option<u32>, Option<u32>)> {
     require("ffprobe");
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-rw_timeout", "10000000"])
+    // coreutils' timeout bounds every protocol, RTSP over UDP included.
+    let out = Command::new("timeout")
+        .args(["30", "ffprobe", "-v", "error"])
+        .args(input)
         .args([
             "-show_entries",
             "stream=codec_name,width,height",
@@ -159,4 +190,27 @@ pub fn probe(url: &str) -> Vec<(String, Option<u32>, Option<u32>)> {
             (codec, w, h)
         })
         .collect()
+}
+
+/// `ffmpeg -v error [input] -i url -t secs -f null -`: whether it succeeded
+/// and what a player decoding it printed as errors.
+pub fn decode_errors(url: &str, secs: u32, input: &[&str]) -> (bool, String) {
+    require("ffmpeg");
+    let out = Command::new("timeout")
+        .args(["60", "ffmpeg", "-hide_banner", "-v", "error", "-nostdin"])
+        .args(input)
+        .args(["-i", url, "-t", &secs.to_string(), "-f", "null", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ffmpeg runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Ends a child the test no longer needs (dropping a `Child` leaves it running).
+pub fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
 }

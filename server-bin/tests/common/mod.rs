@@ -16,6 +16,7 @@ pub struct Strom {
     child: Child,
     pub http_port: u16,
     pub rtmp_port: u16,
+    pub rtsp_port: u16,
     pub dir: PathBuf,
     log: Arc<Mutex<String>>,
 }
@@ -56,11 +57,12 @@ impl Strom {
         let dir = scratch_dir(name);
         let http_port = free_port();
         let rtmp_port = free_port();
+        let rtsp_port = free_port();
         let mut cmd = strom_command(&dir);
         cmd.args(["--bind", "127.0.0.1", "--http-port"])
             .arg(http_port.to_string())
             .args(["--rtmp-port", &rtmp_port.to_string()])
-            .args(["--rtsp-port", &free_port().to_string()])
+            .args(["--rtsp-port", &rtsp_port.to_string()])
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -81,6 +83,7 @@ impl Strom {
             child,
             http_port,
             rtmp_port,
+            rtsp_port,
             dir,
             log,
         };
@@ -224,6 +227,20 @@ pub fn http_request(
 /// Parses a JSON body, failing the test with the body on error.
 pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+/// Polls `cond` every 100 ms for up to `limit`; how long it took, or `None`.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A raw HTTP/1.1 response: status, header block and body bytes.

@@ -1,0 +1,334 @@
+//! stream-core tracks and frames → RTP for RTSP players.
+//!
+//! Packetizing (splitting NAL units into FU-A/FU fragments, AAC AU headers)
+//! is done once per frame and stream: the payloads of a frame's packets are
+//! cached in its wire cache ([`super::WIRE_RTP`]) as one buffer, and every
+//! player slices its packets' payloads out of it. What differs per player —
+//! sequence numbers, SSRC, the random timestamp base, the interleaved
+//! channel — lives in the 12-byte header each player writes beside the
+//! shared payload (a vectored write over TCP; UDP datagrams need one
+//! contiguous buffer and are assembled per packet).
+
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use flv_mux::avc::AvcDecoderConfigurationRecord;
+use flv_mux::hevc::HevcDecoderConfigurationRecord;
+use rtsp_proto::media::rtcp::{SenderReport, SourceDescription};
+use rtsp_proto::media::{
+    AacConfig, AacPacketizer, H264Packetizer, H265Packetizer, NtpTimestamp, RtcpPacket, RtpPacket,
+};
+use rtsp_proto::signal::{MediaInfo, MediaKind, SdpCodec};
+use stream_core::{Codec, Frame, Track, TrackId};
+
+/// One track as an RTSP player sees it: its SDP description.
+#[derive(Debug, Clone)]
+pub struct RtpTrack {
+    /// The stream-core track.
+    pub id: TrackId,
+    /// Its SDP media description (`trackID=N` is its index in the list).
+    pub info: MediaInfo,
+    /// Parameter sets sent in-band before keyframes that lack them.
+    params: Vec<Bytes>,
+    codec: Codec,
+}
+
+/// The RTSP view of `tracks`: one entry per track RTP can carry, in order.
+pub fn rtp_tracks(tracks: &[Track]) -> Vec<RtpTrack> {
+    let mut out = Vec::new();
+    for track in tracks {
+        let pt = 96 + out.len() as u8;
+        let (kind, codec, clock_rate, channels, params) = match track.codec {
+            Codec::H264 => {
+                let Ok(r) = AvcDecoderConfigurationRecord::decode(&track.config) else {
+                    continue;
+                };
+                let params = r.sps.iter().chain(&r.pps).cloned().collect();
+                let codec = SdpCodec::H264 {
+                    sps: r.sps,
+                    pps: r.pps,
+                    packetization_mode: 1,
+                };
+                (MediaKind::Video, codec, 90_000, 0, params)
+            }
+            Codec::H265 => {
+                let Ok(r) = HevcDecoderConfigurationRecord::decode(&track.config) else {
+                    continue;
+                };
+                let of = |t: u8| r.nalus_of_type(t).cloned().collect::<Vec<_>>();
+                let (vps, sps, pps) = (of(32), of(33), of(34));
+                let params = vps.iter().chain(&sps).chain(&pps).cloned().collect();
+                (
+                    MediaKind::Video,
+                    SdpCodec::H265 { vps, sps, pps },
+                    90_000,
+                    0,
+                    params,
+                )
+            }
+            Codec::Aac => {
+                let codec = SdpCodec::Aac {
+                    config: track.config.clone(),
+                    size_length: 13,
+                    index_length: 3,
+                    index_delta_length: 3,
+                };
+                let rate = track.sample_rate.unwrap_or(track.timescale).max(1);
+                let channels = u16::from(track.channels.unwrap_or(2).max(1));
+                (MediaKind::Audio, codec, rate, channels, Vec::new())
+            }
+            Codec::G711A | Codec::G711U => {
+                let codec = if track.codec == Codec::G711A {
+                    SdpCodec::Pcma
+                } else {
+                    SdpCodec::Pcmu
+                };
+                let channels = u16::from(track.channels.unwrap_or(1).max(1));
+                (MediaKind::Audio, codec, 8000, channels, Vec::new())
+            }
+            _ => continue, // AV1, Opus, MP3: not offered over RTSP
+        };
+        let payload_type = match codec {
+            SdpCodec::Pcma => 8,
+            SdpCodec::Pcmu => 0,
+            _ => pt,
+        };
+        out.push(RtpTrack {
+            id: track.id,
+            codec: track.codec,
+            params,
+            info: MediaInfo {
+                kind,
+                payload_type,
+                codec,
+                clock_rate,
+                channels,
+                control: None,
+                bandwidth_kbps: None,
+            },
+        });
+    }
+    out
+}
+
+impl RtpTrack {
+    /// The frame's RTP payloads, packed: `[len u16][marker u8][payload]...`.
+    /// Built once per stream and frame (the caller caches it on the frame).
+    pub fn payloads(&self, frame: &Frame, mtu: usize) -> Bytes {
+        let packets = match self.codec {
+            Codec::H264 | Codec::H265 => {
+                let Ok(mut nalus) = flv_mux::nalu::split_length_prefixed(&frame.payload, 4) else {
+                    return Bytes::new();
+                };
+                if frame.keyframe && !self.params.is_empty() && !has_params(self.codec, &nalus) {
+                    let mut with = self.params.clone();
+                    with.append(&mut nalus);
+                    nalus = with;
+                }
+                if self.codec == Codec::H264 {
+                    H264Packetizer::new(mtu, 0, 0, 0).packetize(&nalus, 0)
+                } else {
+                    H265Packetizer::new(mtu, 0, 0, 0).packetize(&nalus, 0)
+                }
+            }
+            Codec::Aac => {
+                let mut p = AacPacketizer::new(mtu, 0, 0, 0);
+                p.config = AacConfig::hbr();
+                p.max_frames_per_packet = 1;
+                p.packetize(std::slice::from_ref(&frame.payload), 0)
+            }
+            _ => Ok(vec![RtpPacket::new(
+                0,
+                0,
+                0,
+                0,
+                true,
+                frame.payload.clone(),
+            )]),
+        };
+        let packets = match packets {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "frame not packetized for rtp");
+                return Bytes::new();
+            }
+        };
+        let len: usize = packets.iter().map(|p| p.payload.len() + 3).sum();
+        let mut out = BytesMut::with_capacity(len);
+        for p in &packets {
+            out.put_u16(p.payload.len() as u16);
+            out.put_u8(u8::from(p.marker));
+            out.put_slice(&p.payload);
+        }
+        out.freeze()
+    }
+}
+
+fn has_params(codec: Codec, nalus: &[Bytes]) -> bool {
+    nalus.iter().any(|n| match (codec, n.first()) {
+        (Codec::H264, Some(b)) => b & 0x1f == 7,
+        (Codec::H265, Some(b)) => (b >> 1) & 0x3f == 33,
+        _ => false,
+    })
+}
+
+/// Iterates the packets of a packed payload buffer: `(marker, payload)`.
+pub fn unpack(packed: &Bytes) -> impl Iterator<Item = (bool, Bytes)> + '_ {
+    let mut rest = packed.clone();
+    std::iter::from_fn(move || {
+        if rest.remaining() < 3 {
+            return None;
+        }
+        let len = usize::from(rest.get_u16());
+        let marker = rest.get_u8() != 0;
+        if rest.remaining() < len {
+            return None;
+        }
+        Some((marker, rest.split_to(len)))
+    })
+}
+
+/// One player's RTP state for one track.
+#[derive(Debug)]
+pub struct RtpSender {
+    /// The SDP payload type.
+    pub payload_type: u8,
+    /// This player's SSRC for the track.
+    pub ssrc: u32,
+    /// Next sequence number.
+    pub sequence: u16,
+    /// Random base added to every timestamp (RFC 3550 §5.1).
+    pub base: u32,
+    /// The track's RTP clock rate.
+    pub clock_rate: u32,
+    packets: u32,
+    octets: u32,
+    last_pts_us: Option<i64>,
+}
+
+impl RtpSender {
+    /// A sender for `track` with the player's random `seed`.
+    pub fn new(track: &RtpTrack, seed: u64) -> RtpSender {
+        RtpSender {
+            payload_type: track.info.payload_type,
+            ssrc: (seed >> 32) as u32 ^ seed as u32 | 1,
+            sequence: (seed >> 16) as u16,
+            base: (seed >> 8) as u32,
+            clock_rate: track.info.clock_rate,
+            packets: 0,
+            octets: 0,
+            last_pts_us: None,
+        }
+    }
+
+    /// The RTP timestamp of a presentation time.
+    pub fn timestamp(&self, pts_us: i64) -> u32 {
+        let ticks = rtsp_proto::media::rescale(pts_us, 1_000_000, self.clock_rate);
+        self.base.wrapping_add(ticks as u32)
+    }
+
+    /// The RTP header of the next packet of a frame presented at `pts_us`.
+    pub fn header(&mut self, pts_us: i64, marker: bool, payload_len: usize, out: &mut BytesMut) {
+        let packet = RtpPacket::new(
+            self.payload_type,
+            self.sequence,
+            self.timestamp(pts_us),
+            self.ssrc,
+            marker,
+            Bytes::new(),
+        );
+        packet.write_header(out);
+        self.sequence = self.sequence.wrapping_add(1);
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload_len as u32);
+        self.last_pts_us = Some(pts_us);
+    }
+
+    /// The next sequence number and the timestamp of `pts_us` (`RTP-Info`).
+    pub fn rtp_info(&self, pts_us: i64) -> (u16, u32) {
+        (self.sequence, self.timestamp(pts_us))
+    }
+
+    /// A compound RTCP sender report + SDES for the last frame sent.
+    pub fn sender_report(&self, anchor: (i64, SystemTime), cname: &Bytes) -> Option<Bytes> {
+        self.sender_report_at(self.last_pts_us?, anchor, cname)
+    }
+
+    /// A compound RTCP sender report + SDES relating presentation time
+    /// `pts` to the wall clock. `anchor` maps the stream timeline to
+    /// wall-clock time, the same for every track of the player so players
+    /// can synchronize audio and video (RFC 3550 §6.4.1).
+    pub fn sender_report_at(
+        &self,
+        pts: i64,
+        anchor: (i64, SystemTime),
+        cname: &Bytes,
+    ) -> Option<Bytes> {
+        // Frames before the anchor (audio just ahead of the first keyframe)
+        // map to earlier wall-clock times, not to the anchor itself.
+        let delta = pts.saturating_sub(anchor.0);
+        let wall = if delta >= 0 {
+            anchor.1 + Duration::from_micros(delta as u64)
+        } else {
+            anchor.1 - Duration::from_micros(delta.unsigned_abs())
+        };
+        let since_epoch = wall.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+        let report = RtcpPacket::SenderReport(SenderReport {
+            ssrc: self.ssrc,
+            ntp: NtpTimestamp::from_unix(since_epoch),
+            rtp_timestamp: self.timestamp(pts),
+            packet_count: self.packets,
+            octet_count: self.octets,
+            reports: Vec::new(),
+        });
+        let sdes =
+            RtcpPacket::SourceDescription(SourceDescription::cname(self.ssrc, cname.clone()));
+        let mut out = BytesMut::new();
+        rtsp_proto::media::rtcp::write_compound(&[report, sdes], &mut out);
+        Some(out.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtsp_proto::media::H264Depacketizer;
+
+    #[test]
+    fn packed_payloads_rebuild_the_access_unit() {
+        let track = {
+            let mut t = Track::new(0, Codec::H264, 1000);
+            t.config = crate::media::flv_ingest::tests::avc_config();
+            t
+        };
+        let tracks = rtp_tracks(&[track]);
+        assert_eq!(tracks.len(), 1);
+        assert_eq!(tracks[0].info.payload_type, 96);
+        let mut payload = BytesMut::new();
+        payload.put_u32(4000);
+        payload.put_slice(&[0x65; 4000]);
+        let frame = Frame::new(0, 0, 40_000, true, payload.freeze());
+        let packed = tracks[0].payloads(&frame, 1400);
+        let mut sender = RtpSender::new(&tracks[0], 0x1234_5678_9abc_def0);
+        let mut depack = H264Depacketizer::new();
+        let mut n = 0;
+        for (marker, payload) in unpack(&packed) {
+            let mut header = BytesMut::new();
+            sender.header(frame.pts_us, marker, payload.len(), &mut header);
+            header.put_slice(&payload);
+            let p = RtpPacket::parse(&header.freeze()).unwrap();
+            depack.push(&p).unwrap();
+            n += 1;
+        }
+        assert!(n >= 3, "FU-A fragments: {n}");
+        let au = depack.pop().expect("one access unit");
+        assert!(au.keyframe);
+        // SPS and PPS went in-band before the IDR.
+        assert_eq!(au.nalus.len(), 3);
+        assert_eq!(au.nalus[2].len(), 4000);
+        assert_eq!(au.timestamp, sender.timestamp(40_000));
+        assert!(sender
+            .sender_report((0, SystemTime::now()), &Bytes::from_static(b"strom"))
+            .is_some());
+    }
+}

@@ -1,0 +1,491 @@
+//! RTP from an RTSP publisher (ANNOUNCE + RECORD) → stream-core tracks and
+//! frames.
+//!
+//! One [`IngestTrack`] per SDP media section: its depacketizer hands out
+//! whole access units, which become frames in stream-core's canonical form
+//! (4-byte length-prefixed NAL units; raw AAC). Parameter sets come from the
+//! SDP (`sprop-parameter-sets`, `sprop-vps/sps/pps`) or, for cameras that
+//! only send them in-band, from the first access units that carry them; the
+//! track is announced once its configuration is known, and again if it
+//! changes.
+//!
+//! Timestamps: each track's RTP clock is extended past its 32-bit wrap and
+//! counted from its first packet, so tracks are aligned on their first
+//! packets' arrival, as publishers start them together. RTP carries only the
+//! presentation time; decode times for streams with B-frames are rebuilt by
+//! [`DtsGen`].
+
+use std::collections::{BinaryHeap, VecDeque};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use flv_mux::aac::AudioSpecificConfig;
+use flv_mux::avc::AvcDecoderConfigurationRecord;
+use flv_mux::hevc::HevcDecoderConfigurationRecord;
+use rtsp_proto::media::{
+    AacConfig, AacDepacketizer, H264Depacketizer, H265Depacketizer, MediaError, RtpPacket,
+    TimestampExtender,
+};
+use rtsp_proto::signal::{MediaInfo, SdpCodec};
+use stream_core::{Codec, Frame, Track, TrackId};
+
+use super::flv_ingest::video_track;
+
+/// What one RTP packet turned into.
+#[derive(Debug)]
+pub enum RtpIngested {
+    /// The track set changed (a configuration became known or changed).
+    Tracks(Vec<Track>),
+    /// A complete frame.
+    Frame(Frame),
+}
+
+/// Why an announced stream cannot be ingested.
+#[derive(Debug, thiserror::Error)]
+pub enum RtpIngestError {
+    /// No media section strom can carry.
+    #[error("no supported track in the SDP (H.264, H.265, AAC, G.711): {0}")]
+    NothingSupported(String),
+}
+
+/// The ingest state of one publisher.
+#[derive(Debug)]
+pub struct RtpIngest {
+    tracks: Vec<Option<IngestTrack>>,
+}
+
+#[derive(Debug)]
+struct IngestTrack {
+    id: TrackId,
+    depack: Depack,
+    clock_rate: u32,
+    ts: TimestampExtender,
+    base: Option<i64>,
+    /// Parameter sets, in decoding order (VPS, SPS, PPS).
+    params: ParamSets,
+    track: Option<Track>,
+    dts: DtsGen,
+}
+
+#[derive(Debug)]
+enum Depack {
+    H264(H264Depacketizer),
+    H265(H265Depacketizer),
+    Aac(AacDepacketizer),
+    /// One packet, one frame (G.711).
+    Raw,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct ParamSets {
+    vps: Option<Bytes>,
+    sps: Option<Bytes>,
+    pps: Option<Bytes>,
+}
+
+impl RtpIngest {
+    /// Ingest state for the SDP's media sections, in their order (the index
+    /// used by [`RtpIngest::push`]). Unsupported sections are skipped and
+    /// named in the returned list.
+    pub fn from_sdp(
+        infos: &[Result<MediaInfo, rtsp_proto::signal::ParseError>],
+    ) -> Result<(RtpIngest, Vec<String>), RtpIngestError> {
+        let mut tracks = Vec::new();
+        let mut skipped = Vec::new();
+        let mut next_id: TrackId = 0;
+        for (i, info) in infos.iter().enumerate() {
+            let t = match info {
+                Ok(info) => IngestTrack::new(next_id, info),
+                Err(e) => Err(e.to_string()),
+            };
+            match t {
+                Ok(t) => {
+                    next_id += 1;
+                    tracks.push(Some(t));
+                }
+                Err(why) => {
+                    skipped.push(format!("media {i}: {why}"));
+                    tracks.push(None);
+                }
+            }
+        }
+        if tracks.iter().all(Option::is_none) {
+            return Err(RtpIngestError::NothingSupported(skipped.join("; ")));
+        }
+        Ok((RtpIngest { tracks }, skipped))
+    }
+
+    /// The tracks whose configuration is known.
+    pub fn tracks(&self) -> Vec<Track> {
+        self.tracks
+            .iter()
+            .flatten()
+            .filter_map(|t| t.track.clone())
+            .collect()
+    }
+
+    /// True when media section `index` is ingested.
+    pub fn has(&self, index: usize) -> bool {
+        matches!(self.tracks.get(index), Some(Some(_)))
+    }
+
+    /// One RTP packet of media section `index`. Malformed packets and lost
+    /// fragments cost the frame they belong to, never the stream.
+    pub fn push(&mut self, index: usize, data: &Bytes, out: &mut Vec<RtpIngested>) {
+        let Some(Some(t)) = self.tracks.get_mut(index) else {
+            return;
+        };
+        let packet = match RtpPacket::parse(data) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "rtp packet dropped");
+                return;
+            }
+        };
+        let before = t.track.clone();
+        t.push(&packet, out);
+        if t.track != before {
+            out.push(RtpIngested::Tracks(self.tracks()));
+        }
+    }
+}
+
+impl IngestTrack {
+    fn new(id: TrackId, info: &MediaInfo) -> Result<IngestTrack, String> {
+        let (depack, params, track) = match &info.codec {
+            SdpCodec::H264 { sps, pps, .. } => {
+                let params = ParamSets {
+                    vps: None,
+                    sps: sps.first().cloned(),
+                    pps: pps.first().cloned(),
+                };
+                (Depack::H264(H264Depacketizer::new()), params, None)
+            }
+            SdpCodec::H265 { vps, sps, pps } => {
+                let params = ParamSets {
+                    vps: vps.first().cloned(),
+                    sps: sps.first().cloned(),
+                    pps: pps.first().cloned(),
+                };
+                (Depack::H265(H265Depacketizer::new()), params, None)
+            }
+            SdpCodec::Aac {
+                config,
+                size_length,
+                index_length,
+                index_delta_length,
+            } => {
+                let asc =
+                    AudioSpecificConfig::parse(config).map_err(|e| format!("AAC config: {e}"))?;
+                let depack = AacDepacketizer::new(AacConfig {
+                    size_length: *size_length,
+                    index_length: *index_length,
+                    index_delta_length: *index_delta_length,
+                    frame_duration: 1024,
+                })
+                .map_err(|e| format!("AAC: {e}"))?;
+                let mut track = Track::new(id, Codec::Aac, info.clock_rate);
+                track.config = config.clone();
+                track.sample_rate = Some(asc.sample_rate);
+                track.channels = Some(asc.channel_configuration);
+                (Depack::Aac(depack), ParamSets::default(), Some(track))
+            }
+            SdpCodec::Pcma | SdpCodec::Pcmu => {
+                let codec = if info.codec == SdpCodec::Pcma {
+                    Codec::G711A
+                } else {
+                    Codec::G711U
+                };
+                let mut track = Track::new(id, codec, info.clock_rate.max(1));
+                track.sample_rate = Some(info.clock_rate);
+                track.channels = Some(info.channels.clamp(1, 8) as u8);
+                (Depack::Raw, ParamSets::default(), Some(track))
+            }
+            SdpCodec::Other(name) => return Err(format!("codec {name} not supported")),
+            other => return Err(format!("codec {other:?} not supported")),
+        };
+        if info.clock_rate == 0 {
+            return Err("clock rate 0".into());
+        }
+        let mut t = IngestTrack {
+            id,
+            depack,
+            clock_rate: info.clock_rate,
+            ts: TimestampExtender::new(),
+            base: None,
+            params,
+            track,
+            dts: DtsGen::default(),
+        };
+        t.refresh_video_track();
+        Ok(t)
+    }
+
+    fn push(&mut self, packet: &RtpPacket, out: &mut Vec<RtpIngested>) {
+        let mut units = Vec::new();
+        let mut audio = Vec::new();
+        match &mut self.depack {
+            Depack::H264(d) => {
+                log_drop(d.push(packet));
+                units.extend(std::iter::from_fn(|| d.pop()));
+            }
+            Depack::H265(d) => {
+                log_drop(d.push(packet));
+                units.extend(std::iter::from_fn(|| d.pop()));
+            }
+            Depack::Aac(d) => {
+                log_drop(d.push(packet));
+                audio.extend(std::iter::from_fn(|| d.pop()).map(|f| (f.timestamp, f.data)));
+            }
+            Depack::Raw if !packet.payload.is_empty() => {
+                audio.push((packet.timestamp, packet.payload.clone()));
+            }
+            Depack::Raw => {}
+        }
+        for au in units {
+            self.video_au(au.timestamp, au.keyframe, au.nalus, out);
+        }
+        for (rtp, data) in audio {
+            let us = self.micros(rtp);
+            out.push(RtpIngested::Frame(Frame::new(self.id, us, us, true, data)));
+        }
+    }
+
+    fn micros(&mut self, rtp: u32) -> i64 {
+        let ext = self.ts.extend(rtp);
+        let base = *self.base.get_or_insert(ext);
+        rtsp_proto::media::rescale(ext - base, self.clock_rate, 1_000_000)
+    }
+
+    fn video_au(
+        &mut self,
+        rtp: u32,
+        keyframe: bool,
+        nalus: Vec<Bytes>,
+        out: &mut Vec<RtpIngested>,
+    ) {
+        let h265 = matches!(self.depack, Depack::H265(_));
+        let mut payload = BytesMut::with_capacity(nalus.iter().map(|n| n.len() + 4).sum());
+        let mut params = self.params.clone();
+        for nal in &nalus {
+            let Some(&first) = nal.first() else { continue };
+            let kind = if h265 {
+                (first >> 1) & 0x3f
+            } else {
+                first & 0x1f
+            };
+            match (h265, kind) {
+                // Access unit delimiters: every output format writes its own.
+                (false, 9) | (true, 35) => continue,
+                (false, 7) | (true, 33) => params.sps = Some(nal.clone()),
+                (false, 8) | (true, 34) => params.pps = Some(nal.clone()),
+                (true, 32) => params.vps = Some(nal.clone()),
+                _ => {}
+            }
+            payload.put_u32(nal.len() as u32);
+            payload.put_slice(nal);
+        }
+        if params != self.params {
+            self.params = params;
+            self.refresh_video_track();
+        }
+        let pts = self.micros(rtp);
+        if self.track.is_none() || payload.is_empty() {
+            return; // no configuration yet: a decoder could not use it
+        }
+        let frame = Frame::new(self.id, pts, pts, keyframe, payload.freeze());
+        for frame in self.dts.push(frame) {
+            out.push(RtpIngested::Frame(frame));
+        }
+    }
+
+    /// Rebuilds the video track from the parameter sets, when complete.
+    fn refresh_video_track(&mut self) {
+        let p = &self.params;
+        let config = match (&self.depack, &p.vps, &p.sps, &p.pps) {
+            (Depack::H264(_), _, Some(sps), Some(pps)) => {
+                AvcDecoderConfigurationRecord::from_parameter_sets(
+                    vec![sps.clone()],
+                    vec![pps.clone()],
+                )
+                .and_then(|r| r.to_bytes())
+                .map(|c| (Codec::H264, c))
+            }
+            (Depack::H265(_), Some(vps), Some(sps), Some(pps)) => {
+                HevcDecoderConfigurationRecord::from_parameter_sets(
+                    vps.clone(),
+                    sps.clone(),
+                    pps.clone(),
+                )
+                .and_then(|r| r.to_bytes())
+                .map(|c| (Codec::H265, c))
+            }
+            _ => return,
+        };
+        match config {
+            Ok((codec, config)) => match video_track(self.id, codec, config) {
+                Ok(track) => self.track = Some(track),
+                Err(e) => tracing::warn!(error = %e, "rtsp video configuration refused"),
+            },
+            Err(e) => tracing::warn!(error = %e, "rtsp parameter sets unusable"),
+        }
+    }
+}
+
+fn log_drop(r: Result<(), MediaError>) {
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "rtp: access unit dropped");
+    }
+}
+
+/// Rebuilds decode timestamps for video whose RTP timestamps are
+/// presentation times. Frames arrive in decode order; with B-frames their
+/// presentation times are not monotonic. Frames are held back by the
+/// reordering depth seen so far (0 until the first out-of-order frame, at
+/// most [`DtsGen::MAX_DEPTH`]); frame n gets the n-th smallest presentation
+/// time moved back by depth × frame interval, the decode order H.264/H.265
+/// encoders use at a constant frame rate: monotonic and never after the
+/// frame's own presentation time once the depth is learnt (the frames
+/// around the first B-frame may get a decode time just after it).
+#[derive(Debug, Default)]
+struct DtsGen {
+    pending: VecDeque<Frame>,
+    times: BinaryHeap<std::cmp::Reverse<i64>>,
+    depth: usize,
+    /// Presentation times of the latest frames, in arrival order.
+    recent: VecDeque<i64>,
+    last_dts: Option<i64>,
+    /// The last presentation time taken from the heap, and the frame
+    /// interval seen between such times.
+    last_sorted: Option<i64>,
+    interval: i64,
+}
+
+impl DtsGen {
+    const MAX_DEPTH: usize = 4;
+
+    fn push(&mut self, frame: Frame) -> Vec<Frame> {
+        // Frames that arrived before this one but are shown after it: the
+        // reordering depth the stream needs.
+        let overtaken = self.recent.iter().filter(|&&p| p > frame.pts_us).count();
+        self.depth = self.depth.max(overtaken).min(Self::MAX_DEPTH);
+        if self.recent.len() == 2 * Self::MAX_DEPTH {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(frame.pts_us);
+        self.times.push(std::cmp::Reverse(frame.pts_us));
+        self.pending.push_back(frame);
+        let mut out = Vec::new();
+        while self.pending.len() > self.depth {
+            let (Some(mut frame), Some(std::cmp::Reverse(t))) =
+                (self.pending.pop_front(), self.times.pop())
+            else {
+                break;
+            };
+            if let Some(prev) = self.last_sorted {
+                if t > prev {
+                    self.interval = t - prev;
+                }
+            }
+            self.last_sorted = Some(t);
+            // The n-th smallest presentation time, moved back by the depth:
+            // a frame is decoded `depth` frame intervals before it could be
+            // shown at the earliest.
+            // Not below 0: the stream's timeline starts at the first packet.
+            let candidate = (t - self.depth as i64 * self.interval).max(0);
+            let dts = match self.last_dts {
+                Some(last) if candidate <= last => last + 1,
+                _ => candidate,
+            };
+            self.last_dts = Some(dts);
+            frame.dts_us = dts;
+            out.push(frame);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(pts: i64) -> Frame {
+        Frame::new(0, pts, pts, false, Bytes::new())
+    }
+
+    #[test]
+    fn dts_passes_through_without_b_frames() {
+        let mut g = DtsGen::default();
+        for pts in [0, 40, 80, 120] {
+            let out = g.push(frame(pts));
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].dts_us, pts);
+        }
+    }
+
+    #[test]
+    fn dts_is_monotonic_and_learns_the_reorder_depth() {
+        // Decode order of an IBBP stream with pyramid: I0 P3 B2 b1 P6 B5 b4 ...
+        let mut g = DtsGen::default();
+        let mut pts = vec![0];
+        for gop in 0..20i64 {
+            let base = gop * 3;
+            pts.extend([base + 3, base + 2, base + 1]);
+        }
+        let mut out = Vec::new();
+        for p in &pts {
+            out.extend(g.push(frame(p * 40)));
+        }
+        let dts: Vec<i64> = out.iter().map(|f| f.dts_us).collect();
+        assert!(dts.windows(2).all(|w| w[1] > w[0]), "{dts:?}");
+        // Once learnt, decode never follows presentation.
+        assert!(out.iter().skip(8).all(|f| f.dts_us <= f.pts_us), "{out:?}");
+        assert!(g.depth <= DtsGen::MAX_DEPTH);
+    }
+
+    #[test]
+    fn h264_from_sdp_parameter_sets_and_fu_a() {
+        use rtsp_proto::media::H264Packetizer;
+        let avc = crate::media::flv_ingest::tests::avc_config();
+        let rec = AvcDecoderConfigurationRecord::decode(&avc).unwrap();
+        let info = MediaInfo {
+            kind: rtsp_proto::signal::MediaKind::Video,
+            payload_type: 96,
+            codec: SdpCodec::H264 {
+                sps: rec.sps.clone(),
+                pps: rec.pps.clone(),
+                packetization_mode: 1,
+            },
+            clock_rate: 90_000,
+            channels: 0,
+            control: Some("trackID=0".into()),
+            bandwidth_kbps: None,
+        };
+        let (mut ingest, skipped) = RtpIngest::from_sdp(&[Ok(info)]).unwrap();
+        assert!(skipped.is_empty());
+        assert_eq!(ingest.tracks()[0].width, Some(320));
+        let mut packetizer = H264Packetizer::new(1200, 96, 1, 0);
+        let idr = Bytes::from(vec![0x65; 5000]);
+        let mut out = Vec::new();
+        for (i, ts) in [1000u32, 4600].iter().enumerate() {
+            let nal = if i == 0 {
+                idr.clone()
+            } else {
+                Bytes::from(vec![0x41; 300])
+            };
+            for p in packetizer.packetize(&[nal], *ts).unwrap() {
+                ingest.push(0, &p.to_bytes(), &mut out);
+            }
+        }
+        let frames: Vec<&Frame> = out
+            .iter()
+            .filter_map(|o| match o {
+                RtpIngested::Frame(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert!(!frames.is_empty());
+        assert!(frames[0].keyframe);
+        assert_eq!(frames[0].payload.len(), 5004);
+        assert_eq!(frames[0].pts_us, 0);
+    }
+}

@@ -1,0 +1,309 @@
+//! The playing side of an RTSP session: DESCRIBE answers the stream's SDP,
+//! PLAY starts the frames, which leave as RTP over the transport each track
+//! was SETUP with, with RTCP sender reports so players synchronize audio and
+//! video.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rtsp_proto::signal::{
+    content_base, describe_sdp, DescribeOptions, Range, Reply, RtpInfo, RtpInfoEntry, RtspUrl,
+};
+use stream_core::{EndReason, Frame, StreamKey, Subscriber, SubscriberEvent, Track};
+
+use super::auth::Action;
+use super::driver::{Conn, End};
+use crate::hooks::{Access, Decision, Notification};
+use crate::media::rtp_egress::{rtp_tracks, unpack, RtpSender, RtpTrack};
+use crate::media::WIRE_RTP;
+
+/// How often each playing track gets an RTCP sender report.
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A described (then playing) stream.
+pub(super) struct Playing {
+    pub subscriber: Subscriber,
+    /// The tracks as described, indexed by `trackID`.
+    pub tracks: Vec<RtpTrack>,
+    /// One sender per SETUP, created at PLAY.
+    senders: Vec<RtpSender>,
+    /// Stream time ↔ wall clock, shared by the tracks' sender reports.
+    anchor: Option<(i64, SystemTime)>,
+    /// Tracks that already had their first sender report.
+    reported: Vec<bool>,
+    pub paused: bool,
+    cname: Bytes,
+}
+
+impl Conn<'_> {
+    pub(super) async fn describe(&mut self, request_id: u32, url: RtspUrl) -> Result<(), End> {
+        let key = StreamKey::new(url.app.clone(), url.stream.clone());
+        if self.recording.is_some() || self.started {
+            self.rtsp.respond(request_id, Reply::status(455))?;
+            return Ok(());
+        }
+        let request = self.rtsp.request(request_id);
+        if let Err(challenge) = self.auth.check(
+            &self.shared.config.rtsp.auth,
+            request,
+            &key.app,
+            Action::Play,
+        ) {
+            self.rtsp.respond(request_id, challenge.into())?;
+            return Ok(());
+        }
+        let uri = request.map(|r| r.uri.clone()).unwrap_or_default();
+        let access = Access::new(&key, url.query.as_deref(), self.guard.info());
+        if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
+            tracing::warn!(stream = %key, reason = %why, "rtsp play denied");
+            self.rtsp.respond(request_id, Reply::status(403))?;
+            return Ok(());
+        }
+        if self.shared.hub.stream(&key).is_none() {
+            self.shared.hooks.notify(Notification::not_found(&access));
+        }
+        self.guard.info().set_stream(key.clone(), url.query.clone());
+        let found = match self
+            .shared
+            .hub
+            .subscribe(&key, self.guard.peer_info())
+            .await
+        {
+            Ok(mut sub) => {
+                let wait = Duration::from_millis(self.shared.config.stream.max_stream_wait_ms);
+                first_tracks(&mut sub, wait).await.map(|t| (sub, t))
+            }
+            Err(e) => {
+                tracing::info!(stream = %key, reason = %e, "rtsp describe: no stream");
+                None
+            }
+        };
+        let Some((subscriber, tracks)) = found else {
+            self.rtsp.respond(request_id, Reply::status(404))?;
+            return Ok(());
+        };
+        let infos: Vec<_> = tracks.iter().map(|t| t.info.clone()).collect();
+        let sdp = describe_sdp(
+            &infos,
+            &DescribeOptions {
+                session_name: key.to_string(),
+                ..DescribeOptions::default()
+            },
+        );
+        tracing::info!(stream = %key, tracks = tracks.len(), "rtsp described");
+        self.playing = Some(Playing {
+            subscriber,
+            senders: Vec::new(),
+            reported: Vec::new(),
+            tracks,
+            anchor: None,
+            paused: false,
+            cname: Bytes::from(format!("strom-{}", self.guard.info().id)),
+        });
+        self.rtsp
+            .respond(request_id, Reply::describe(content_base(&uri), &sdp))?;
+        Ok(())
+    }
+
+    pub(super) fn play(&mut self, request_id: u32) -> Result<(), End> {
+        let Some(p) = self.playing.as_mut() else {
+            self.rtsp.respond(request_id, Reply::status(455))?;
+            return Ok(());
+        };
+        if self.started {
+            // PLAY after PAUSE: resume.
+            p.paused = false;
+            self.rtsp
+                .respond(request_id, Reply::play(Some(Range::live()), None))?;
+            return Ok(());
+        }
+        let seed = self.guard.info().id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ random_seed();
+        p.senders = self
+            .setups
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let track = p.tracks.get(s.index)?;
+                Some(RtpSender::new(track, seed.rotate_left(i as u32 * 13)))
+            })
+            .collect();
+        p.reported = vec![false; p.senders.len()];
+        let urls = self.rtsp.tracks().iter().map(|t| t.url.clone());
+        let info = RtpInfo(
+            urls.zip(&p.senders)
+                .map(|(url, s)| RtpInfoEntry {
+                    url,
+                    seq: Some(s.sequence),
+                    rtptime: None,
+                })
+                .collect(),
+        );
+        self.rtsp
+            .respond(request_id, Reply::play(Some(Range::live()), Some(info)))?;
+        self.started = true;
+        tracing::info!("rtsp playing");
+        Ok(())
+    }
+
+    /// Handles a subscriber event and whatever else is already queued.
+    pub(super) fn play_events(
+        &mut self,
+        first: Result<SubscriberEvent, EndReason>,
+    ) -> Result<(), End> {
+        let mut next = Some(first);
+        let mut budget = 64;
+        while let Some(event) = next.take() {
+            match event {
+                Ok(SubscriberEvent::Frame(frame)) => self.send_frame(&frame),
+                Ok(SubscriberEvent::Tracks(tracks)) => self.tracks_changed(&tracks)?,
+                Err(reason) => return Err(End::PlayEnded(reason)),
+            }
+            budget -= 1;
+            if budget > 0 {
+                next = self.playing.as_mut().and_then(|p| p.subscriber.try_recv());
+            }
+        }
+        Ok(())
+    }
+
+    /// A publisher resumed the stream: same codecs continue (parameter sets
+    /// are sent in-band before keyframes); different ones cannot be
+    /// renegotiated in RTSP, so the player is ended and may DESCRIBE again.
+    fn tracks_changed(&mut self, tracks: &[Track]) -> Result<(), End> {
+        let Some(p) = self.playing.as_mut() else {
+            return Ok(());
+        };
+        let next = rtp_tracks(tracks);
+        let same = next.len() == p.tracks.len()
+            && next
+                .iter()
+                .zip(&p.tracks)
+                .all(|(a, b)| a.id == b.id && a.info.payload_type == b.info.payload_type);
+        if !same {
+            return Err(End::PlayEnded(EndReason::StreamEnded));
+        }
+        p.tracks = next;
+        Ok(())
+    }
+
+    fn send_frame(&mut self, frame: &Arc<Frame>) {
+        let Some(p) = self.playing.as_mut() else {
+            return;
+        };
+        if p.paused {
+            return;
+        }
+        let mtu = self.shared.config.rtsp.mtu;
+        for (i, setup) in self.setups.iter().enumerate() {
+            let (Some(track), Some(sender)) = (p.tracks.get(setup.index), p.senders.get_mut(i))
+            else {
+                continue;
+            };
+            if track.id != frame.track {
+                continue;
+            }
+            // Packetized once per stream; each player only writes headers.
+            let packed = frame
+                .wire
+                .get_or_init(WIRE_RTP, || track.payloads(frame, mtu));
+            let anchor = *p.anchor.get_or_insert((frame.pts_us, SystemTime::now()));
+            if let Some(reported @ false) = p.reported.get_mut(i) {
+                *reported = true;
+                // A report before the track's first packet: players map its
+                // timestamps from the start instead of re-basing them later.
+                if let Some(report) = sender.sender_report_at(frame.pts_us, anchor, &p.cname) {
+                    send_rtcp(&mut self.out, setup, report);
+                }
+            }
+            if let Some((ch, _)) = setup.channels {
+                let mut heads = BytesMut::with_capacity(16 * 8);
+                let mut parts = Vec::new();
+                for (marker, payload) in unpack(&packed) {
+                    let start = heads.len();
+                    heads.put_u8(b'$');
+                    heads.put_u8(ch);
+                    heads.put_u16((rtsp_proto::media::RTP_HEADER_LEN + payload.len()) as u16);
+                    sender.header(frame.pts_us, marker, payload.len(), &mut heads);
+                    parts.push((start, heads.len(), payload));
+                }
+                let heads = heads.freeze();
+                for (start, end, payload) in parts {
+                    self.out.push(heads.slice(start..end));
+                    self.out.push(payload);
+                }
+            } else if let Some((pair, rtp_addr, _)) = &setup.udp {
+                let mut datagram = BytesMut::with_capacity(mtu + 16);
+                for (marker, payload) in unpack(&packed) {
+                    datagram.clear();
+                    sender.header(frame.pts_us, marker, payload.len(), &mut datagram);
+                    datagram.put_slice(&payload);
+                    // Full socket buffer: UDP loses the packet, as it would on the wire.
+                    if pair.rtp.try_send_to(&datagram, *rtp_addr).is_ok() {
+                        self.guard
+                            .info()
+                            .bytes_out
+                            .fetch_add(datagram.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Periodic RTCP sender reports for every playing track.
+    pub(super) fn send_reports(&mut self) {
+        let Some(p) = self.playing.as_ref() else {
+            return;
+        };
+        for (setup, sender) in self.setups.iter().zip(&p.senders) {
+            if let Some(report) = sender_report_of(sender, p.anchor, &p.cname) {
+                send_rtcp(&mut self.out, setup, report);
+            }
+        }
+    }
+}
+
+fn sender_report_of(
+    sender: &RtpSender,
+    anchor: Option<(i64, SystemTime)>,
+    cname: &Bytes,
+) -> Option<Bytes> {
+    sender.sender_report(anchor?, cname)
+}
+
+fn send_rtcp(out: &mut crate::io::Outbox, setup: &super::driver::SetupTrack, report: Bytes) {
+    if let Some((_, ch)) = setup.channels {
+        let mut head = BytesMut::with_capacity(4);
+        head.put_u8(b'$');
+        head.put_u8(ch);
+        head.put_u16(report.len() as u16);
+        out.push(head.freeze());
+        out.push(report);
+    } else if let Some((pair, _, rtcp_addr)) = &setup.udp {
+        let _ = pair.rtcp.try_send_to(&report, *rtcp_addr);
+    }
+}
+
+/// Waits for the stream's first announced tracks that RTP can carry.
+async fn first_tracks(sub: &mut Subscriber, wait: Duration) -> Option<Vec<RtpTrack>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, sub.recv()).await {
+            Ok(Ok(SubscriberEvent::Tracks(t))) => {
+                let tracks = rtp_tracks(&t);
+                if !tracks.is_empty() {
+                    return Some(tracks);
+                }
+            }
+            Ok(Ok(SubscriberEvent::Frame(_))) => {}
+            Ok(Err(_)) | Err(_) => return None,
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish()
+}

@@ -1,0 +1,153 @@
+//! The publishing side of an RTSP session: ANNOUNCE (with its SDP) is
+//! arbitrated like an RTMP publish (hooks, then stream-core), RECORD starts
+//! the media, and RTP from TCP interleaving or UDP becomes frames.
+
+use rtsp_proto::signal::{Reply, RtspUrl, Sdp};
+use stream_core::{PublishError, Publisher, PushError, StreamKey};
+
+use super::auth::Action;
+use super::driver::{Conn, End};
+use crate::counters::PublishOutcome;
+use crate::hooks::{Access, Decision};
+use crate::media::rtp_ingest::{RtpIngest, RtpIngested};
+
+/// An announced (then recording) stream.
+pub(super) struct Recording {
+    /// The ownership guard: dropping it (on any exit) releases the stream.
+    pub publisher: Publisher,
+    ingest: RtpIngest,
+    /// The `a=control` of each SDP media section.
+    controls: Vec<Option<String>>,
+    out: Vec<RtpIngested>,
+}
+
+impl Recording {
+    /// The SDP media section a SETUP names: by its control (ffmpeg's
+    /// `streamid=N`, GStreamer's `stream=N`, cameras' `trackID=N`), else in
+    /// SETUP order.
+    pub fn index_of(&self, control: Option<&str>, nth_setup: usize) -> Option<usize> {
+        let by_control = control.and_then(|c| {
+            self.controls.iter().position(|m| {
+                m.as_deref().is_some_and(|m| {
+                    m == c || m.ends_with(&format!("/{c}")) || c.ends_with(&format!("/{m}"))
+                })
+            })
+        });
+        by_control
+            .or((nth_setup < self.controls.len()).then_some(nth_setup))
+            .filter(|&i| self.ingest.has(i))
+    }
+}
+
+impl Conn<'_> {
+    pub(super) async fn announce(
+        &mut self,
+        request_id: u32,
+        url: RtspUrl,
+        sdp: Sdp,
+    ) -> Result<(), End> {
+        let key = StreamKey::new(url.app.clone(), url.stream.clone());
+        if self.recording.is_some() || self.playing.is_some() {
+            self.rtsp.respond(request_id, Reply::status(455))?;
+            return Ok(());
+        }
+        let request = self.rtsp.request(request_id);
+        if let Err(challenge) = self.auth.check(
+            &self.shared.config.rtsp.auth,
+            request,
+            &key.app,
+            Action::Publish,
+        ) {
+            self.rtsp.respond(request_id, challenge.into())?;
+            return Ok(());
+        }
+        let infos = sdp.media_infos();
+        let (ingest, skipped) = match RtpIngest::from_sdp(&infos) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(stream = %key, error = %e, "rtsp announce refused");
+                self.rtsp.respond(request_id, Reply::status(415))?;
+                return Ok(());
+            }
+        };
+        for s in &skipped {
+            tracing::warn!(stream = %key, "rtsp track not ingested: {s}");
+        }
+        let access = Access::new(&key, url.query.as_deref(), self.guard.info());
+        if let Decision::Deny(why) = self.shared.hooks.on_publish(&access).await {
+            tracing::warn!(stream = %key, reason = %why, "rtsp publish denied");
+            self.shared.counters.publish(PublishOutcome::Denied);
+            self.rtsp.respond(request_id, Reply::status(403))?;
+            return Ok(());
+        }
+        let mut publisher = match self.shared.hub.publish(key.clone(), self.guard.peer_info()) {
+            Ok(p) => p,
+            Err(e) => {
+                let why = match &e {
+                    PublishError::AlreadyPublishing { current, .. } => format!(
+                        "stream {key} is already being published (session {} over {})",
+                        current.session_id,
+                        current.protocol.name()
+                    ),
+                    other => other.to_string(),
+                };
+                tracing::warn!(stream = %key, reason = %why, "rtsp publish refused");
+                self.shared.counters.publish(PublishOutcome::Conflict);
+                // 406 Not Acceptable, as ZLMediaKit answers a busy stream.
+                self.rtsp.respond(request_id, Reply::status(406))?;
+                return Ok(());
+            }
+        };
+        tracing::info!(stream = %key, resumed = publisher.resumed(), "rtsp publishing");
+        self.shared.counters.publish(if publisher.resumed() {
+            PublishOutcome::Resumed
+        } else {
+            PublishOutcome::Accepted
+        });
+        self.guard.info().set_stream(key, url.query.clone());
+        let tracks = ingest.tracks();
+        if !tracks.is_empty() {
+            publisher.set_tracks(tracks);
+        }
+        self.recording = Some(Recording {
+            publisher,
+            ingest,
+            controls: infos
+                .iter()
+                .map(|i| i.as_ref().ok().and_then(|i| i.control.clone()))
+                .collect(),
+            out: Vec::new(),
+        });
+        self.rtsp.respond(request_id, Reply::ok())?;
+        Ok(())
+    }
+
+    pub(super) fn record(&mut self, request_id: u32) -> Result<(), End> {
+        if self.recording.is_none() || self.setups.is_empty() {
+            self.rtsp.respond(request_id, Reply::status(455))?;
+            return Ok(());
+        }
+        self.rtsp.respond(request_id, Reply::ok())?;
+        self.started = true;
+        Ok(())
+    }
+
+    /// One RTP packet from the publisher, on the track of SETUP `setup`.
+    pub(super) fn record_rtp(&mut self, setup: usize, data: &bytes::Bytes) {
+        let (Some(r), Some(s)) = (self.recording.as_mut(), self.setups.get(setup)) else {
+            return;
+        };
+        r.ingest.push(s.index, data, &mut r.out);
+        for item in r.out.drain(..) {
+            match item {
+                RtpIngested::Tracks(tracks) => r.publisher.set_tracks(tracks),
+                RtpIngested::Frame(frame) => match r.publisher.push(frame) {
+                    Ok(()) => {}
+                    // The driver sees the close through `publisher.closed()`.
+                    Err(PushError::Closed(_)) => {}
+                    Err(e) => tracing::debug!(error = %e, "frame not accepted"),
+                },
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::media::{finish, play, probe, publish};
+use common::media::{finish, play, probe, probe_with, publish, publish_rtsp, stop};
 use common::{json, Strom};
 use serde_json::Value;
 
@@ -61,9 +61,15 @@ impl HookServer {
                     let deny = value["stream"]
                         .as_str()
                         .is_some_and(|s| s.starts_with("deny"));
+                    let no_hls = value["stream"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("nohls"))
+                        && path.ends_with("on_publish");
                     record.lock().unwrap().push((path, value));
                     let answer = if deny {
                         r#"{"code":-1,"msg":"not on the guest list"}"#
+                    } else if no_hls {
+                        r#"{"code":0,"enable_hls":false,"enable_ts":1}"#
                     } else {
                         r#"{"code":0,"msg":"success"}"#
                     };
@@ -249,4 +255,70 @@ fn a_hanging_hook_server_delays_only_the_waiting_session() {
         );
         let _ = json(&strom.get("/api/v1/streams").1);
     }
+}
+
+#[test]
+fn hooks_cover_rtsp_publish_every_play_protocol_and_per_stream_hls() {
+    let hooks = HookServer::start(false);
+    let env = [
+        ("STROM_HOOK__ON_PUBLISH", hooks.url("on_publish")),
+        ("STROM_HOOK__ON_PLAY", hooks.url("on_play")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let strom = Strom::start("hooks-all", &[], &env);
+    let rtsp = |name: &str| format!("rtsp://127.0.0.1:{}/live/{name}", strom.rtsp_port);
+    let http = |path: &str| common::fetch(strom.http_port, "GET", path).unwrap().status;
+
+    // RTSP publish: allowed and denied by the hook.
+    let allowed = publish_rtsp(&rtsp("okrtsp"), 30, "tcp", &["-c:v", "libx264"]);
+    let denied = finish(
+        publish_rtsp(&rtsp("denyrtsp"), 3, "tcp", &["-c:v", "libx264"]),
+        Duration::from_secs(15),
+    );
+    assert!(!denied.success, "the denied RTSP publisher must fail");
+    assert!(denied.stderr.contains("403"), "{}", denied.stderr);
+    strom.wait_live("okrtsp", Duration::from_secs(10));
+    let call = hooks
+        .calls_to("on_publish")
+        .into_iter()
+        .find(|b| b["stream"] == "okrtsp")
+        .expect("on_publish called for RTSP");
+    assert_eq!(call["schema"], "rtsp", "{call}");
+    assert_eq!(strom.get("/api/v1/streams/live/denyrtsp").0, 404);
+
+    // Every play protocol asks on_play: allowed ones play...
+    let tcp = ["-rtsp_transport", "tcp"];
+    assert!(probe_with(&rtsp("okrtsp"), &tcp).iter().any(|s| s.0 == "h264"));
+    assert_eq!(http("/live/okrtsp/hls.m3u8"), 200);
+    let ts = format!("http://127.0.0.1:{}/live/okrtsp.live.ts", strom.http_port);
+    assert!(probe(&ts).iter().any(|s| s.0 == "h264"));
+    let schemas: Vec<String> = hooks
+        .calls_to("on_play")
+        .iter()
+        .filter(|b| b["stream"] == "okrtsp")
+        .filter_map(|b| b["schema"].as_str().map(str::to_string))
+        .collect();
+    for schema in ["rtsp", "hls", "ts"] {
+        assert!(schemas.iter().any(|s| s == schema), "on_play schemas {schemas:?}");
+    }
+    // ...denied ones are refused with 403 on each.
+    assert_eq!(http("/live/denyview/hls.m3u8"), 403);
+    assert_eq!(http("/live/denyview.live.ts"), 403);
+    let refused = finish(
+        common::media::play_with(&rtsp("denyview"), Some(1), &tcp),
+        Duration::from_secs(10),
+    );
+    assert!(!refused.success && refused.stderr.contains("403"), "{}", refused.stderr);
+
+    // on_publish may turn HLS off for one stream: HTTP-TS still plays.
+    let nohls = publish(
+        &format!("rtmp://127.0.0.1:{}/live/nohls1", strom.rtmp_port),
+        20,
+    );
+    strom.wait_live("nohls1", Duration::from_secs(10));
+    assert_eq!(http("/live/nohls1/hls.m3u8"), 403);
+    let ts = format!("http://127.0.0.1:{}/live/nohls1.live.ts", strom.http_port);
+    assert!(probe(&ts).iter().any(|s| s.0 == "h264"));
+    stop(nohls);
+    stop(allowed);
 }

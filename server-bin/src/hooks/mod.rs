@@ -90,8 +90,50 @@ pub struct Hooks {
     server_id: String,
     limit: Semaphore,
     queue: mpsc::Sender<Notification>,
+    /// Options `on_publish` set for live streams, until they close.
+    options: std::sync::Mutex<std::collections::HashMap<stream_core::StreamKey, StreamOptions>>,
     /// Call counts, latencies, dropped notifications.
     pub metrics: HookMetrics,
+}
+
+/// Per-stream options an `on_publish` answer may set, with ZLMediaKit's
+/// field names: `{"code":0,"enable_hls":false,"enable_ts":true}`. A field
+/// left out keeps its default (on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// HLS may be served (`enable_hls`).
+    pub enable_hls: bool,
+    /// HTTP-TS may be served (`enable_ts`).
+    pub enable_ts: bool,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            enable_hls: true,
+            enable_ts: true,
+        }
+    }
+}
+
+impl StreamOptions {
+    fn from_answer(answer: &Value) -> Option<StreamOptions> {
+        let flag = |name: &str| match answer.get(name) {
+            Some(Value::Bool(b)) => Some(*b),
+            // ZLMediaKit's hook servers often answer 0/1.
+            Some(Value::Number(n)) => n.as_i64().map(|n| n != 0),
+            _ => None,
+        };
+        let (hls, ts) = (flag("enable_hls"), flag("enable_ts"));
+        if hls.is_none() && ts.is_none() {
+            return None;
+        }
+        let d = StreamOptions::default();
+        Some(StreamOptions {
+            enable_hls: hls.unwrap_or(d.enable_hls),
+            enable_ts: ts.unwrap_or(d.enable_ts),
+        })
+    }
 }
 
 impl Hooks {
@@ -109,6 +151,7 @@ impl Hooks {
             auth,
             server_id,
             queue,
+            options: Default::default(),
             metrics: HookMetrics::default(),
         };
         (Arc::new(hooks), rx)
@@ -122,6 +165,19 @@ impl Hooks {
     /// May this client play? Asks `hook.on_play`, or checks `[auth]` tokens.
     pub async fn on_play(&self, access: &Access<'_>) -> Decision {
         self.decide(Gate::Play, access).await
+    }
+
+    /// The options `on_publish` set for `key` (defaults when none).
+    pub fn stream_options(&self, key: &stream_core::StreamKey) -> StreamOptions {
+        crate::session::lock(&self.options)
+            .get(key)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Forgets a closed stream's options.
+    pub fn forget_stream(&self, key: &stream_core::StreamKey) {
+        crate::session::lock(&self.options).remove(key);
     }
 
     /// Queues a notification; drops (and counts) it when the queue is full.
@@ -159,7 +215,17 @@ impl Hooks {
         let body = self.access_body(access);
         match self.call(name, url, &body).await {
             Ok(answer) => match answer.get("code").and_then(Value::as_i64) {
-                Some(0) => Decision::Allow,
+                Some(0) => {
+                    if gate == Gate::Publish {
+                        let key = stream_core::StreamKey::new(access.app, access.stream);
+                        let mut options = crate::session::lock(&self.options);
+                        match StreamOptions::from_answer(&answer) {
+                            Some(o) => options.insert(key, o),
+                            None => options.remove(&key),
+                        };
+                    }
+                    Decision::Allow
+                }
                 code => {
                     let msg = answer
                         .get("msg")

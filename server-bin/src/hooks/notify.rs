@@ -131,20 +131,27 @@ pub async fn run_events(hooks: Arc<Hooks>, hub: Hub, rx: mpsc::Receiver<Notifica
                 resumed: false,
                 ..
             }) => {
-                hooks.notify(Notification::stream_changed(
-                    true,
-                    &key.app,
-                    &key.stream,
-                    "rtmp",
-                ));
+                // Every stream is playable at once over RTMP (and HTTP-FLV)
+                // and RTSP; HLS and HTTP-TS are packaged on demand.
+                for schema in ["rtmp", "rtsp"] {
+                    hooks.notify(Notification::stream_changed(
+                        true,
+                        &key.app,
+                        &key.stream,
+                        schema,
+                    ));
+                }
             }
             Ok(HubEvent::StreamClosed { key, .. }) => {
-                hooks.notify(Notification::stream_changed(
-                    false,
-                    &key.app,
-                    &key.stream,
-                    "rtmp",
-                ));
+                hooks.forget_stream(&key);
+                for schema in ["rtmp", "rtsp"] {
+                    hooks.notify(Notification::stream_changed(
+                        false,
+                        &key.app,
+                        &key.stream,
+                        schema,
+                    ));
+                }
             }
             Ok(HubEvent::NoReader { key }) => {
                 hooks.notify(Notification::none_reader(&key.app, &key.stream, "rtmp"));

@@ -110,6 +110,10 @@ impl Connection {
             return denied;
         }
         let shared = &self.shared;
+        if !shared.hooks.stream_options(&key).enable_hls {
+            let why = "HLS is off for this stream (on_publish enable_hls)";
+            return reply::error(StatusCode::FORBIDDEN, "forbidden", why);
+        }
         let not_found = |what: &str| reply::error(StatusCode::NOT_FOUND, "not_found", what);
         let reply = match target {
             HlsTarget::Playlist => {

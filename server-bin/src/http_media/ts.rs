@@ -27,6 +27,12 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
     let Some(req) = super::admit(&mut stream, &shared, &mut guard).await else {
         return;
     };
+    if !shared.hooks.stream_options(&req.key).enable_ts {
+        guard.set_end_reason("refused");
+        let why = "HTTP-TS is off for this stream (on_publish enable_ts)";
+        let _ = super::reply_error(&mut stream, 403, why).await;
+        return;
+    }
     let joined = ts_feed::ensure(&shared, &req.key).and_then(|feed| feed.join());
     let Some((start, live)) = joined else {
         tracing::info!(stream = %req.key, "http-ts play refused: stream not found");

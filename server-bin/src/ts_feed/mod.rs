@@ -123,7 +123,10 @@ pub async fn package_every_stream(shared: Arc<Shared>) {
     loop {
         match events.recv().await {
             Ok(HubEvent::Published { key, .. }) => {
-                ensure(&shared, &key);
+                let options = shared.hooks.stream_options(&key);
+                if options.enable_hls || options.enable_ts {
+                    ensure(&shared, &key);
+                }
             }
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

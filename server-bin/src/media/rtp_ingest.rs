@@ -131,18 +131,19 @@ impl RtpIngest {
     /// One RTP packet of media section `index`. Malformed packets and lost
     /// fragments cost the frame they belong to, never the stream.
     pub fn push(&mut self, index: usize, data: &Bytes, out: &mut Vec<RtpIngested>) {
+        match RtpPacket::parse(data) {
+            Ok(p) => self.push_packet(index, &p, out),
+            Err(e) => tracing::debug!(error = %e, "rtp packet dropped"),
+        }
+    }
+
+    /// [`RtpIngest::push`] for a parsed packet (after a reorder buffer).
+    pub fn push_packet(&mut self, index: usize, packet: &RtpPacket, out: &mut Vec<RtpIngested>) {
         let Some(Some(t)) = self.tracks.get_mut(index) else {
             return;
         };
-        let packet = match RtpPacket::parse(data) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::debug!(error = %e, "rtp packet dropped");
-                return;
-            }
-        };
         let before = t.track.clone();
-        t.push(&packet, out);
+        t.push(packet, out);
         if t.track != before {
             out.push(RtpIngested::Tracks(self.tracks()));
         }

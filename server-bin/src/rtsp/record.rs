@@ -2,6 +2,9 @@
 //! arbitrated like an RTMP publish (hooks, then stream-core), RECORD starts
 //! the media, and RTP from TCP interleaving or UDP becomes frames.
 
+use std::time::{Duration, Instant};
+
+use rtsp_proto::media::{ReorderBuffer, RtpPacket};
 use rtsp_proto::signal::{Reply, RtspUrl, Sdp};
 use stream_core::{PublishError, Publisher, PushError, StreamKey};
 
@@ -19,7 +22,15 @@ pub(super) struct Recording {
     /// The `a=control` of each SDP media section.
     controls: Vec<Option<String>>,
     out: Vec<RtpIngested>,
+    /// Per SETUP, for UDP: packets put back in order (loopback never
+    /// reorders, networks do).
+    reorder: Vec<Option<ReorderBuffer>>,
 }
+
+/// Packets a UDP reorder buffer holds at most, and how long it waits for a
+/// missing one before declaring it lost.
+const REORDER_WINDOW: usize = 64;
+const REORDER_WAIT: Duration = Duration::from_millis(50);
 
 impl Recording {
     /// The SDP media section a SETUP names: by its control (ffmpeg's
@@ -117,6 +128,7 @@ impl Conn<'_> {
                 .map(|i| i.as_ref().ok().and_then(|i| i.control.clone()))
                 .collect(),
             out: Vec::new(),
+            reorder: Vec::new(),
         });
         self.rtsp.respond(request_id, Reply::ok())?;
         Ok(())
@@ -137,7 +149,23 @@ impl Conn<'_> {
         let (Some(r), Some(s)) = (self.recording.as_mut(), self.setups.get(setup)) else {
             return;
         };
-        r.ingest.push(s.index, data, &mut r.out);
+        if s.udp.is_some() {
+            let Ok(packet) = RtpPacket::parse(data) else {
+                return;
+            };
+            if r.reorder.len() <= setup {
+                r.reorder.resize_with(setup + 1, || None);
+            }
+            let buffer = r.reorder[setup]
+                .get_or_insert_with(|| ReorderBuffer::new(REORDER_WINDOW, REORDER_WAIT));
+            let now = Instant::now();
+            buffer.push(packet, now);
+            while let Some(p) = buffer.pop(now) {
+                r.ingest.push_packet(s.index, &p, &mut r.out);
+            }
+        } else {
+            r.ingest.push(s.index, data, &mut r.out);
+        }
         for item in r.out.drain(..) {
             match item {
                 RtpIngested::Tracks(tracks) => r.publisher.set_tracks(tracks),

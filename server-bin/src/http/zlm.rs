@@ -39,7 +39,7 @@ pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
                 .iter()
                 .filter(|s| matches(s, &arg("app"), &arg("stream")))
                 .flat_map(|s| {
-                    schemas(&arg("schema"))
+                    schemas(shared, s, &arg("schema"))
                         .into_iter()
                         .map(move |schema| media(shared, s, schema))
                 })
@@ -162,19 +162,29 @@ fn matches(s: &StreamSnapshot, app: &Option<String>, stream: &Option<String>) ->
         && stream.as_ref().is_none_or(|st| *st == s.key.stream)
 }
 
-/// The schemas a published stream is playable in today.
-const SCHEMAS: [&str; 1] = ["rtmp"];
+/// The schemas every published stream is playable in at once (RTMP also
+/// covers HTTP-FLV, as in ZLMediaKit).
+const SCHEMAS: [&str; 2] = ["rtmp", "rtsp"];
 
-fn schemas(filter: &Option<String>) -> Vec<&'static str> {
+/// The schemas `s` is listed under: RTMP and RTSP always; `hls` and `ts`
+/// while its TS packager runs (they are made on demand, as ZLMediaKit
+/// registers them when generated).
+fn schemas(shared: &Shared, s: &StreamSnapshot, filter: &Option<String>) -> Vec<&'static str> {
+    let packaged = shared.feeds.get(&s.key).is_some_and(|f| !f.is_ended());
+    let on_demand: &[&'static str] = if packaged { &["hls", "ts"] } else { &[] };
     SCHEMAS
         .iter()
+        .chain(on_demand)
         .copied()
         .filter(|s| filter.as_ref().is_none_or(|f| f == s))
         .collect()
 }
 
 fn known_schema(s: &str) -> &'static str {
-    SCHEMAS.iter().copied().find(|k| *k == s).unwrap_or("rtmp")
+    ["rtmp", "rtsp", "hls", "ts"]
+        .into_iter()
+        .find(|k| *k == s)
+        .unwrap_or("rtmp")
 }
 
 fn local_port(shared: &Shared, p: stream_core::Protocol) -> u16 {

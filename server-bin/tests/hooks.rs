@@ -288,7 +288,9 @@ fn hooks_cover_rtsp_publish_every_play_protocol_and_per_stream_hls() {
 
     // Every play protocol asks on_play: allowed ones play...
     let tcp = ["-rtsp_transport", "tcp"];
-    assert!(probe_with(&rtsp("okrtsp"), &tcp).iter().any(|s| s.0 == "h264"));
+    assert!(probe_with(&rtsp("okrtsp"), &tcp)
+        .iter()
+        .any(|s| s.0 == "h264"));
     assert_eq!(http("/live/okrtsp/hls.m3u8"), 200);
     let ts = format!("http://127.0.0.1:{}/live/okrtsp.live.ts", strom.http_port);
     assert!(probe(&ts).iter().any(|s| s.0 == "h264"));
@@ -299,7 +301,10 @@ fn hooks_cover_rtsp_publish_every_play_protocol_and_per_stream_hls() {
         .filter_map(|b| b["schema"].as_str().map(str::to_string))
         .collect();
     for schema in ["rtsp", "hls", "ts"] {
-        assert!(schemas.iter().any(|s| s == schema), "on_play schemas {schemas:?}");
+        assert!(
+            schemas.iter().any(|s| s == schema),
+            "on_play schemas {schemas:?}"
+        );
     }
     // ...denied ones are refused with 403 on each.
     assert_eq!(http("/live/denyview/hls.m3u8"), 403);
@@ -308,7 +313,11 @@ fn hooks_cover_rtsp_publish_every_play_protocol_and_per_stream_hls() {
         common::media::play_with(&rtsp("denyview"), Some(1), &tcp),
         Duration::from_secs(10),
     );
-    assert!(!refused.success && refused.stderr.contains("403"), "{}", refused.stderr);
+    assert!(
+        !refused.success && refused.stderr.contains("403"),
+        "{}",
+        refused.stderr
+    );
 
     // on_publish may turn HLS off for one stream: HTTP-TS still plays.
     let nohls = publish(

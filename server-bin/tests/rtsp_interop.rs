@@ -216,3 +216,64 @@ fn wrong_credentials_get_401_and_malformed_requests_get_400() {
     stop(publisher);
     assert_eq!(strom.get("/healthz").0, 200);
 }
+
+#[test]
+fn a_silent_rtsp_publisher_is_closed_at_the_keep_alive_and_its_stream_released() {
+    let strom = Strom::start(
+        "rtsp-silent",
+        &[],
+        &[
+            ("STROM_RTSP__KEEP_ALIVE_SECS", "2"),
+            ("STROM_STREAM__CONTINUE_PUSH_MS", "500"),
+        ],
+    );
+    let url = rtsp_url(&strom, "quiet");
+    let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=quiet\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+               a=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z2QADazZQUH7ARAAAAMAEAAAAwMg8UKZYA==,aOvjyyLA\r\n\
+               a=control:streamid=0\r\n";
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", strom.rtsp_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = exchange(
+        &mut s,
+        &format!(
+            "ANNOUNCE {url} RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    assert!(head.starts_with("RTSP/1.0 200"), "{head}");
+    let head = exchange(
+        &mut s,
+        &format!("SETUP {url}/streamid=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record\r\n\r\n"),
+    );
+    assert!(head.starts_with("RTSP/1.0 200"), "{head}");
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .and_then(|v| v.split(';').next())
+        .expect("a session id")
+        .to_string();
+    let head = exchange(
+        &mut s,
+        &format!("RECORD {url} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n"),
+    );
+    assert!(head.starts_with("RTSP/1.0 200"), "{head}");
+    assert_eq!(strom.get("/api/v1/streams/live/quiet").0, 200);
+    // Keep-alive requests are not media: they do not keep a publisher alive.
+    let _ = exchange(
+        &mut s,
+        &format!("GET_PARAMETER {url} RTSP/1.0\r\nCSeq: 4\r\nSession: {session}\r\n\r\n"),
+    );
+    let gone = common::wait_until(Duration::from_secs(8), || {
+        strom.get("/api/v1/streams/live/quiet").0 == 404
+    });
+    assert!(gone.is_some(), "stream still held; log:\n{}", strom.log());
+    strom.wait_for_log(
+        &["publisher keep-alive deadline passed"],
+        Duration::from_secs(2),
+    );
+    // The name is free for the next publisher.
+    let next = publish_rtsp(&url, 10, "tcp", &["-c:v", "libx264"]);
+    strom.wait_live("quiet", Duration::from_secs(10));
+    stop(next);
+}

@@ -92,6 +92,9 @@ pub(super) struct Conn<'a> {
     pub auth: super::auth::AuthState,
     /// Media may flow (PLAY or RECORD answered).
     pub started: bool,
+    /// When the publisher's last RTP packet arrived (requests alone do not
+    /// keep a publisher alive).
+    pub last_media: Instant,
 }
 
 /// Runs the session to its end and logs how it ended.
@@ -148,11 +151,11 @@ async fn drive(
         udp_tx,
         auth: super::auth::AuthState::new(guard.info().id),
         started: false,
+        last_media: now,
     };
     let stall = Duration::from_millis(cfg.server.write_stall_ms);
     let keep_alive = Duration::from_secs(cfg.rtsp.keep_alive_secs);
     let handshake_deadline = now + Duration::from_secs(cfg.rtsp.handshake_secs);
-    let mut last_media = now;
     let mut buf = BytesMut::with_capacity(4096);
     let timer = tokio::time::sleep_until(handshake_deadline.into());
     tokio::pin!(timer);
@@ -179,7 +182,7 @@ async fn drive(
         let (deadline, what) = if !conn.started {
             (Some(handshake_deadline), "handshake")
         } else if conn.recording.is_some() {
-            (Some(last_media + keep_alive), "publisher keep-alive")
+            (Some(conn.last_media + keep_alive), "publisher keep-alive")
         } else if conn.setups.iter().any(|s| s.udp.is_some()) {
             (Some(conn.rtsp.deadline()), "session timeout")
         } else {
@@ -212,9 +215,6 @@ async fn drive(
                 Ok(0) => return End::PeerClosed,
                 Ok(n) => {
                     guard.info().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    if conn.recording.is_some() {
-                        last_media = Instant::now();
-                    }
                     let input = buf.split();
                     if let Err(e) = conn.rtsp.handle_input(&input, Instant::now()) {
                         let _ = conn.flush(wr, stall).await;
@@ -229,7 +229,6 @@ async fn drive(
                     guard.info().bytes_in.fetch_add(d.data.len() as u64, Ordering::Relaxed);
                     conn.rtsp.note_activity(Instant::now());
                     if !d.rtcp && conn.recording.is_some() {
-                        last_media = Instant::now();
                         conn.record_rtp(d.setup, &d.data);
                     }
                 }

@@ -149,6 +149,7 @@ impl Conn<'_> {
         let (Some(r), Some(s)) = (self.recording.as_mut(), self.setups.get(setup)) else {
             return;
         };
+        self.last_media = Instant::now();
         if s.udp.is_some() {
             let Ok(packet) = RtpPacket::parse(data) else {
                 return;

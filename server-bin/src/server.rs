@@ -36,6 +36,9 @@ pub struct Shared {
     pub counters: crate::counters::Counters,
     /// The TS packagers feeding HLS and HTTP-TS.
     pub feeds: crate::ts_feed::Feeds,
+    /// Turns true when shutdown begins: sessions that no stream end reaches
+    /// (HLS keep-alive connections) close on it.
+    pub stopping: watch::Receiver<bool>,
     /// RTSP's UDP port pairs (`None`: UDP transport off).
     pub udp_ports: Option<Arc<crate::rtsp::udp::UdpPorts>>,
 }
@@ -120,7 +123,9 @@ where
         config.auth.clone(),
         config.server.id.clone(),
     );
+    let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
+        stopping: stop_rx.clone(),
         hooks: hooks.clone(),
         counters: Default::default(),
         hub: Hub::new(config.hub()),
@@ -138,7 +143,6 @@ where
             .flatten()
             .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
     });
-    let (stop_tx, stop_rx) = watch::channel(false);
 
     control.handle().spawn(watchdog.run());
     if !config.hls.on_demand {

@@ -50,6 +50,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
         .header_read_timeout(timeout)
         .serve_connection(TokioIo::new(stream), service);
     let kicked = guard.info().kicked();
+    let mut stopping = shared.stopping.clone();
     let end = tokio::select! {
         r = tokio::time::timeout(MAX_CONNECTION_LIFETIME, conn) => match r {
             Ok(Ok(())) => "peer-closed",
@@ -60,6 +61,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
             Err(_) => "lifetime",
         },
         _ = kicked => "kicked",
+        _ = stopping.wait_for(|s| *s) => "shutdown",
     };
     guard.set_end_reason(end);
     tracing::debug!(

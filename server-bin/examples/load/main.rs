@@ -1,33 +1,45 @@
 //! The load generator of `cargo xtask bench`: one publisher and N players in
-//! their own process and runtime, built on rtmp-proto's client session.
+//! their own process and runtime.
 //!
-//! The publisher sends an FLV file (looped) over RTMP in real time and logs
-//! when it sent each timestamp; players (RTMP and HTTP-FLV) count frames and
-//! bytes, time their first video frame and, for sampled frames, the latency
-//! the server added (publisher send → player receive, same clock). One JSON
-//! line with the figures goes to stdout.
+//! The publisher sends an FLV file (looped) over RTMP in real time (rtmp-proto's
+//! client session) and logs when it sent each video frame. Players of five
+//! kinds count frames and bytes, time their first video frame and, for sampled
+//! frames, the latency the server added (publisher send → player receive,
+//! same clock):
+//!
+//! | flag | player | frames counted | latency |
+//! |---|---|---|---|
+//! | `--rtmp-players` | RTMP play (rtmp-proto) | coded video messages | by FLV timestamp |
+//! | `--flv-players` | HTTP-FLV | coded video tags | by FLV timestamp |
+//! | `--rtsp-players` | RTSP, TCP interleaved (rtsp-proto) | H.264 access units | by RTP timestamp, rebased ([`rebase`]) |
+//! | `--ts-players` | HTTP-TS | video PES starts on PID 0x100 | by PES DTS, rebased |
+//! | `--hls-players` | HLS poller | video PES in fetched segments | segment's last frame sent → segment fetched |
+//!
+//! One JSON line with the figures goes to stdout.
 //!
 //! ```sh
 //! cargo run --release -p server-bin --example load -- --flv bench.flv \
-//!     --rtmp-port 1935 --http-port 8080 --rtmp-players 100 --flv-players 100 --secs 20
+//!     --rtmp-port 1935 --http-port 8080 --rtsp-port 8554 \
+//!     --rtmp-players 100 --rtsp-players 100 --hls-players 100 --secs 20
 //! ```
+
+mod hls;
+mod publisher;
+mod rebase;
+mod rtmp;
+mod rtsp;
+mod ts;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use clap::Parser;
-use flv_mux::{FlvEvent, FlvReader, FlvTag, TagType};
-use rtmp_proto::session::MediaKind;
-use rtmp_proto::{ClientConfig, ClientEvent, ClientMode, ClientSession, HandshakeParams};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 #[derive(Parser, Debug, Clone)]
-struct Args {
+pub(crate) struct Args {
     /// Server address.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -35,6 +47,8 @@ struct Args {
     rtmp_port: u16,
     #[arg(long, default_value_t = 8080)]
     http_port: u16,
+    #[arg(long, default_value_t = 8554)]
+    rtsp_port: u16,
     /// app/stream
     #[arg(long, default_value = "live/bench")]
     stream: String,
@@ -45,6 +59,15 @@ struct Args {
     rtmp_players: usize,
     #[arg(long, default_value_t = 0)]
     flv_players: usize,
+    /// RTSP players (TCP interleaved).
+    #[arg(long, default_value_t = 0)]
+    rtsp_players: usize,
+    /// HLS pollers.
+    #[arg(long, default_value_t = 0)]
+    hls_players: usize,
+    /// HTTP-TS players.
+    #[arg(long, default_value_t = 0)]
+    ts_players: usize,
     /// Measurement window after all players connected.
     #[arg(long, default_value_t = 20)]
     secs: u64,
@@ -56,58 +79,177 @@ struct Args {
     threads: usize,
 }
 
-/// When the publisher sent each video timestamp (bounded).
+/// The player kinds, in the order their counts are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Rtmp,
+    Flv,
+    Rtsp,
+    Hls,
+    Ts,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [Kind::Rtmp, Kind::Flv, Kind::Rtsp, Kind::Hls, Kind::Ts];
+
+    /// The key of this kind's summary in the JSON report.
+    fn key(self) -> &'static str {
+        match self {
+            Kind::Rtmp => "rtmp",
+            Kind::Flv => "http_flv",
+            Kind::Rtsp => "rtsp",
+            Kind::Hls => "hls",
+            Kind::Ts => "http_ts",
+        }
+    }
+
+    fn count(self, args: &Args) -> usize {
+        match self {
+            Kind::Rtmp => args.rtmp_players,
+            Kind::Flv => args.flv_players,
+            Kind::Rtsp => args.rtsp_players,
+            Kind::Hls => args.hls_players,
+            Kind::Ts => args.ts_players,
+        }
+    }
+
+    /// Which publisher clock the player's timestamps follow, when they must
+    /// be rebased (`None`: the player sees the publisher's own timestamps).
+    fn rebased_clock(self) -> Option<Clock> {
+        match self {
+            Kind::Rtmp | Kind::Flv => None,
+            // RTP carries presentation times (RFC 6184 §5.1).
+            Kind::Rtsp => Some(Clock::Pts),
+            Kind::Hls | Kind::Ts => Some(Clock::Dts),
+        }
+    }
+
+    fn latency_method(self) -> &'static str {
+        match self {
+            Kind::Rtmp | Kind::Flv => "publisher send -> player receive, by FLV timestamp",
+            Kind::Rtsp => "publisher send -> access unit complete, by RTP timestamp rebased on the first keyframe",
+            Kind::Ts => "publisher send -> video PES start received, by PES DTS rebased on the first keyframe",
+            Kind::Hls => "publisher send of a segment's last video frame -> segment downloaded (rebased by PES DTS)",
+        }
+    }
+}
+
+/// A publisher timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clock {
+    /// Decoding time: the FLV tag timestamp.
+    Dts,
+    /// Presentation time: FLV timestamp + composition time.
+    Pts,
+}
+
+/// Frames kept in the send log: ~11 minutes of 25 fps video.
+const LOG_FRAMES: usize = 16_384;
+
+/// When the publisher sent each video frame (bounded).
 #[derive(Default)]
-struct SendLog {
-    inner: Mutex<(HashMap<u32, Instant>, VecDeque<u32>)>,
+pub(crate) struct SendLog {
+    inner: Mutex<LogInner>,
+}
+
+#[derive(Default, Clone)]
+pub(crate) struct LogInner {
+    by_dts: HashMap<u32, Instant>,
+    by_pts: HashMap<u32, Instant>,
+    order: VecDeque<(u32, u32)>,
+    /// `(dts, pts)` of the keyframes still in the log, oldest first.
+    keys: VecDeque<(u32, u32)>,
 }
 
 impl SendLog {
-    fn record(&self, ts: u32) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.0.insert(ts, Instant::now());
-        g.1.push_back(ts);
-        while g.1.len() > 4096 {
-            if let Some(old) = g.1.pop_front() {
-                g.0.remove(&old);
+    fn lock(&self) -> MutexGuard<'_, LogInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A video frame with these timestamps (ms) leaves the publisher now.
+    pub(crate) fn record(&self, dts: u32, pts: u32, keyframe: bool) {
+        let now = Instant::now();
+        let mut g = self.lock();
+        g.by_dts.insert(dts, now);
+        g.by_pts.insert(pts, now);
+        g.order.push_back((dts, pts));
+        if keyframe {
+            g.keys.push_back((dts, pts));
+        }
+        while g.order.len() > LOG_FRAMES {
+            if let Some((d, p)) = g.order.pop_front() {
+                g.by_dts.remove(&d);
+                g.by_pts.remove(&p);
+                if g.keys.front().is_some_and(|&(kd, _)| kd == d) {
+                    g.keys.pop_front();
+                }
             }
         }
     }
 
-    fn sent(&self, ts: u32) -> Option<Instant> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .get(&ts)
-            .copied()
+    /// When the frame of decoding timestamp `dts` was sent.
+    pub(crate) fn sent(&self, dts: u32) -> Option<Instant> {
+        self.lock().by_dts.get(&dts).copied()
+    }
+
+    /// The keyframe timestamps and send times on `clock`, for rebasing.
+    fn timeline(&self, clock: Clock) -> (Vec<u32>, HashMap<u32, Instant>) {
+        let g = self.lock();
+        match clock {
+            Clock::Dts => (g.keys.iter().map(|k| k.0).collect(), g.by_dts.clone()),
+            Clock::Pts => (g.keys.iter().map(|k| k.1).collect(), g.by_pts.clone()),
+        }
     }
 }
 
 /// What one player saw.
 #[derive(Default, Debug)]
-struct PlayerStats {
+pub(crate) struct PlayerStats {
     connected: bool,
     first_frame: Option<Duration>,
     frames_in_window: u64,
     bytes_in_window: u64,
+    /// Latencies measured directly (the player sees publisher timestamps).
     latencies: Vec<Duration>,
+    /// `(ms after the reference keyframe, received at)`, resolved at the end.
+    relative: Vec<(i64, Instant)>,
+    /// HLS: segments downloaded in the window, their fetch times, and
+    /// sequence numbers the poller never saw (fell out of the playlist).
+    segments_in_window: u64,
+    segment_fetch: Vec<Duration>,
+    skipped_segments: u64,
     error: Option<String>,
 }
 
-struct Window {
+/// The player's stats, locked.
+pub(crate) fn stats_of(stats: &Mutex<PlayerStats>) -> MutexGuard<'_, PlayerStats> {
+    stats.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) struct Window {
     start: Mutex<Option<Instant>>,
     stop: AtomicBool,
 }
 
 impl Window {
-    fn open(&self) -> bool {
+    pub(crate) fn open(&self) -> bool {
         self.start
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
             && !self.stop.load(Ordering::Relaxed)
     }
+
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// What every player task gets.
+pub(crate) struct Ctx {
+    pub(crate) args: Args,
+    pub(crate) log: Arc<SendLog>,
+    pub(crate) window: Arc<Window>,
 }
 
 fn main() {
@@ -122,38 +264,43 @@ fn main() {
 }
 
 async fn run(args: Args) -> serde_json::Value {
-    let log = Arc::new(SendLog::default());
-    let window = Arc::new(Window {
-        start: Mutex::new(None),
-        stop: AtomicBool::new(false),
+    let ctx = Arc::new(Ctx {
+        args: args.clone(),
+        log: Arc::new(SendLog::default()),
+        window: Arc::new(Window {
+            start: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        }),
     });
     if let Some(file) = args.flv.clone() {
-        let (args, log, window) = (args.clone(), log.clone(), window.clone());
+        let ctx = ctx.clone();
         tokio::spawn(async move {
-            if let Err(e) = publisher(&args, &file, &log, &window).await {
+            if let Err(e) = publisher::run(&ctx, &file).await {
                 eprintln!("load: publisher failed: {e}");
             }
         });
         tokio::time::sleep(Duration::from_secs(2)).await; // let the stream start and fill the GOP cache
     }
     let mut handles = Vec::new();
-    for i in 0..args.rtmp_players + args.flv_players {
-        let rtmp = i < args.rtmp_players;
-        let (args, log, window) = (args.clone(), log.clone(), window.clone());
-        let stats = Arc::new(Mutex::new(PlayerStats::default()));
-        let mine = stats.clone();
-        let task = tokio::spawn(async move { player(rtmp, &args, &log, &window, &mine).await });
-        handles.push((rtmp, stats, task));
-        if i % 50 == 49 {
-            tokio::time::sleep(Duration::from_millis(20)).await; // spread the connects a little
+    let mut spawned = 0usize;
+    for kind in Kind::ALL {
+        for _ in 0..kind.count(&args) {
+            let stats = Arc::new(Mutex::new(PlayerStats::default()));
+            let (ctx, mine) = (ctx.clone(), stats.clone());
+            let task = tokio::spawn(async move { player(kind, &ctx, &mine).await });
+            handles.push((kind, stats, task));
+            spawned += 1;
+            if spawned % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await; // spread the connects a little
+            }
         }
     }
     // Open the window once every player has its first frame (servers without
-    // a GOP cache need a keyframe first), or after 10 s at most.
-    let ready_by = Instant::now() + Duration::from_secs(10);
+    // a GOP cache need a keyframe first; HLS a whole segment), or after 12 s at most.
+    let ready_by = Instant::now() + Duration::from_secs(12);
     while Instant::now() < ready_by
         && !handles.iter().all(|(_, s, _)| {
-            let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            let s = stats_of(s);
             s.first_frame.is_some() || s.error.is_some()
         })
     {
@@ -161,63 +308,68 @@ async fn run(args: Args) -> serde_json::Value {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu_before = cpu_seconds();
-    *window.start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    *ctx.window.start.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     tokio::time::sleep(Duration::from_secs(args.secs)).await;
-    window.stop.store(true, Ordering::Relaxed);
+    ctx.window.stop.store(true, Ordering::Relaxed);
     let load_cpu = cpu_seconds() - cpu_before;
 
-    let mut rtmp_stats = Vec::new();
-    let mut flv_stats = Vec::new();
-    for (rtmp, stats, task) in handles {
-        task.abort();
-        if rtmp {
-            rtmp_stats.push(stats);
-        } else {
-            flv_stats.push(stats);
-        }
-    }
-    json!({
+    let mut report = json!({
         "secs": args.secs,
         "load_cpu_seconds_per_second": load_cpu / args.secs as f64,
-        "rtmp": summary(&rtmp_stats, &args),
-        "http_flv": summary(&flv_stats, &args),
-    })
+    });
+    for (_, _, task) in &handles {
+        task.abort();
+    }
+    for kind in Kind::ALL {
+        let stats: Vec<_> = handles
+            .iter()
+            .filter(|(k, _, _)| *k == kind)
+            .map(|(_, s, _)| std::mem::take(&mut *stats_of(s)))
+            .collect();
+        report[kind.key()] = summary(kind, &stats, &args, &ctx.log);
+    }
+    report
 }
 
-fn summary(stats: &[Arc<Mutex<PlayerStats>>], args: &Args) -> serde_json::Value {
-    let stats: Vec<_> = stats
-        .iter()
-        .map(|s| std::mem::take(&mut *s.lock().unwrap_or_else(|e| e.into_inner())))
-        .collect();
+fn summary(kind: Kind, stats: &[PlayerStats], args: &Args, log: &SendLog) -> serde_json::Value {
     if stats.is_empty() {
         return json!(null);
     }
     let secs = args.secs as f64;
     let full = stats
         .iter()
-        .filter(|s| s.frames_in_window as f64 / secs >= 0.95 * args.fps)
+        .filter(|s| match kind {
+            // Segments arrive whole: frames per window swing by a segment,
+            // so an HLS player is at full rate when it missed no segment.
+            Kind::Hls => s.error.is_none() && s.segments_in_window > 0 && s.skipped_segments == 0,
+            _ => s.frames_in_window as f64 / secs >= 0.95 * args.fps,
+        })
         .count();
     let mut first: Vec<Duration> = stats.iter().filter_map(|s| s.first_frame).collect();
     let mut lat: Vec<Duration> = stats
         .iter()
         .flat_map(|s| s.latencies.iter().copied())
         .collect();
-    let fps: f64 = stats
-        .iter()
-        .map(|s| s.frames_in_window as f64 / secs)
-        .sum::<f64>()
-        / stats.len() as f64;
-    let bps: f64 = stats
-        .iter()
-        .map(|s| s.bytes_in_window as f64 * 8.0 / secs)
-        .sum::<f64>()
-        / stats.len() as f64;
+    let mut unresolved = 0usize;
+    if let Some(clock) = kind.rebased_clock() {
+        let (keys, sent) = log.timeline(clock);
+        for s in stats.iter().filter(|s| !s.relative.is_empty()) {
+            match rebase::resolve(&s.relative, &keys, &sent) {
+                Some(l) => lat.extend(l),
+                None => unresolved += 1,
+            }
+        }
+    }
+    let mean =
+        |f: &dyn Fn(&PlayerStats) -> f64| stats.iter().map(f).sum::<f64>() / stats.len() as f64;
+    let fps = mean(&|s| s.frames_in_window as f64 / secs);
+    let bps = mean(&|s| s.bytes_in_window as f64 * 8.0 / secs);
     let errors: Vec<&str> = stats
         .iter()
         .filter_map(|s| s.error.as_deref())
         .take(3)
         .collect();
-    json!({
+    let mut out = json!({
         "players": stats.len(),
         "connected": stats.iter().filter(|s| s.connected).count(),
         "full_rate": full,
@@ -226,8 +378,23 @@ fn summary(stats: &[Arc<Mutex<PlayerStats>>], args: &Args) -> serde_json::Value 
         "delivered_gbit_per_second": bps * stats.len() as f64 / 1e9,
         "first_frame_ms": percentiles(&mut first),
         "added_latency_ms": percentiles(&mut lat),
+        "latency_method": kind.latency_method(),
         "errors": errors,
-    })
+        "failed": stats.iter().filter(|s| s.error.is_some()).count(),
+    });
+    if kind.rebased_clock().is_some() {
+        out["latency_unresolved_players"] = json!(unresolved);
+    }
+    if kind == Kind::Hls {
+        let mut fetch: Vec<Duration> = stats
+            .iter()
+            .flat_map(|s| s.segment_fetch.iter().copied())
+            .collect();
+        out["segments_per_player"] = json!(mean(&|s| s.segments_in_window as f64));
+        out["skipped_segments"] = json!(stats.iter().map(|s| s.skipped_segments).sum::<u64>());
+        out["segment_fetch_ms"] = percentiles(&mut fetch);
+    }
+    out
 }
 
 fn percentiles(v: &mut [Duration]) -> serde_json::Value {
@@ -251,251 +418,96 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn client(args: &Args, mode: ClientMode, seed: u8) -> ClientSession {
-    let (app, stream) = args
-        .stream
-        .rsplit_once('/')
-        .unwrap_or(("live", &args.stream));
-    ClientSession::new(ClientConfig {
-        app: app.into(),
-        tc_url: format!("rtmp://{}:{}/{app}", args.host, args.rtmp_port),
-        stream: stream.into(),
-        mode,
-        chunk_size: 4096,
-        handshake: HandshakeParams {
-            epoch: 0,
-            seed: [seed; 32],
-        },
-        digest: false,
-    })
-}
-
-async fn flush(session: &mut ClientSession, sock: &mut TcpStream) -> std::io::Result<()> {
-    while let Some(b) = session.poll_transmit() {
-        sock.write_all(&b).await?;
-    }
-    Ok(())
-}
-
-async fn publisher(args: &Args, file: &str, log: &SendLog, window: &Window) -> Result<(), String> {
-    let data = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
-    let mut reader = FlvReader::new();
-    reader.push(&data);
-    let mut tags: Vec<FlvTag> = Vec::new();
-    while let Some(ev) = reader.poll().map_err(|e| e.to_string())? {
-        if let FlvEvent::Tag(t) = ev {
-            tags.push(t);
-        }
-    }
-    let last_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
-    let mut sock = TcpStream::connect((args.host.as_str(), args.rtmp_port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = sock.set_nodelay(true);
-    let mut session = client(args, ClientMode::Publish, 1);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    // Handshake, connect, publish.
-    loop {
-        flush(&mut session, &mut sock)
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(ev) = session.poll_event() {
-            match ev {
-                ClientEvent::Publishing => break,
-                ClientEvent::Rejected { description, .. } => return Err(description),
-                _ => continue,
-            }
-        }
-        if sock.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
-            return Err("server closed".into());
-        }
-        session
-            .handle_input(&buf.split())
-            .map_err(|e| e.to_string())?;
-    }
-    let start = Instant::now();
-    let mut offset: u32 = 0;
-    let mut first_loop = true;
-    while !window.stop.load(Ordering::Relaxed) {
-        for tag in &tags {
-            let is_header = tag.data.get(1) == Some(&0);
-            if !first_loop && (tag.tag_type == TagType::Script || is_header) {
-                continue; // sequence headers and metadata once
-            }
-            let ts = tag.timestamp + offset;
-            let due = start + Duration::from_millis(u64::from(ts));
-            // Read what the server sends (acks, pings) while waiting.
-            loop {
-                let now = Instant::now();
-                if now >= due {
-                    break;
-                }
-                tokio::select! {
-                    r = sock.read_buf(&mut buf) => {
-                        if r.map_err(|e| e.to_string())? == 0 { return Err("server closed".into()); }
-                        session.handle_input(&buf.split()).map_err(|e| e.to_string())?;
-                    }
-                    _ = tokio::time::sleep_until(due.into()) => {}
-                }
-            }
-            let payload: Bytes = tag.data.clone();
-            let sent = match tag.tag_type {
-                TagType::Video => {
-                    let r = session.send_media(MediaKind::Video, ts, payload);
-                    if !is_header {
-                        log.record(ts);
-                    }
-                    r
-                }
-                TagType::Audio => session.send_media(MediaKind::Audio, ts, payload),
-                _ => session.send_metadata(payload),
-            };
-            sent.map_err(|e| e.to_string())?;
-            flush(&mut session, &mut sock)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        offset += last_ts + 40;
-        first_loop = false;
-    }
-    session.close();
-    let _ = flush(&mut session, &mut sock).await;
-    Ok(())
-}
-
-async fn player(
-    rtmp: bool,
-    args: &Args,
-    log: &SendLog,
-    window: &Window,
-    stats: &Mutex<PlayerStats>,
-) {
-    let result = if rtmp {
-        rtmp_player(args, log, window, stats).await
-    } else {
-        flv_player(args, log, window, stats).await
+async fn player(kind: Kind, ctx: &Ctx, stats: &Mutex<PlayerStats>) {
+    let result = match kind {
+        Kind::Rtmp => rtmp::rtmp_player(ctx, stats).await,
+        Kind::Flv => rtmp::flv_player(ctx, stats).await,
+        Kind::Rtsp => rtsp::player(ctx, stats).await,
+        Kind::Hls => hls::player(ctx, stats).await,
+        Kind::Ts => ts::player(ctx, stats).await,
     };
     if let Err(e) = result {
-        stats.lock().unwrap_or_else(|e| e.into_inner()).error = Some(e);
+        stats_of(stats).error = Some(e);
     }
 }
 
-fn count_video(
-    ts: u32,
-    bytes: usize,
-    started: Instant,
-    log: &SendLog,
-    window: &Window,
-    stats: &Mutex<PlayerStats>,
-) {
-    let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+/// Every 5th frame per player is sampled for latency: bounded memory.
+const SAMPLE_EVERY: u64 = 5;
+
+/// A coded video frame with the publisher's own timestamp arrived now.
+pub(crate) fn count_video(ts: u32, started: Instant, ctx: &Ctx, stats: &Mutex<PlayerStats>) {
+    let mut s = stats_of(stats);
     if s.first_frame.is_none() {
         s.first_frame = Some(started.elapsed());
     }
-    if window.open() {
+    if ctx.window.open() {
         s.frames_in_window += 1;
-        // Sample every 5th frame per player for latency: bounded memory.
-        if s.frames_in_window % 5 == 0 {
-            if let Some(sent) = log.sent(ts) {
+        if s.frames_in_window % SAMPLE_EVERY == 0 {
+            if let Some(sent) = ctx.log.sent(ts) {
                 s.latencies.push(sent.elapsed());
             }
         }
     }
-    let _ = bytes;
 }
 
-async fn rtmp_player(
-    args: &Args,
-    log: &SendLog,
-    window: &Window,
+/// A coded video frame arrived now, `offset` ms after the player's
+/// reference keyframe (`None` before the reference).
+pub(crate) fn count_relative(
+    offset: Option<i64>,
+    started: Instant,
+    ctx: &Ctx,
     stats: &Mutex<PlayerStats>,
-) -> Result<(), String> {
-    let started = Instant::now();
-    let mut sock = TcpStream::connect((args.host.as_str(), args.rtmp_port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = sock.set_nodelay(true);
-    stats.lock().unwrap_or_else(|e| e.into_inner()).connected = true;
-    let mut session = client(args, ClientMode::Play, 2);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    loop {
-        flush(&mut session, &mut sock)
-            .await
-            .map_err(|e| e.to_string())?;
-        while let Some(ev) = session.poll_event() {
-            if let ClientEvent::Media {
-                kind,
-                timestamp,
-                payload,
-            } = ev
-            {
-                if window.open() {
-                    stats
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .bytes_in_window += payload.len() as u64;
-                }
-                if kind == MediaKind::Video && payload.get(1) == Some(&1) {
-                    count_video(timestamp, payload.len(), started, log, window, stats);
-                }
+) {
+    let mut s = stats_of(stats);
+    if s.first_frame.is_none() {
+        s.first_frame = Some(started.elapsed());
+    }
+    if ctx.window.open() {
+        s.frames_in_window += 1;
+        if s.frames_in_window % SAMPLE_EVERY == 0 {
+            if let Some(off) = offset {
+                s.relative.push((off, Instant::now()));
             }
         }
-        let n = sock.read_buf(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("server closed".into());
-        }
-        session
-            .handle_input(&buf.split())
-            .map_err(|e| e.to_string())?;
     }
 }
 
-async fn flv_player(
-    args: &Args,
-    log: &SendLog,
-    window: &Window,
-    stats: &Mutex<PlayerStats>,
-) -> Result<(), String> {
-    let started = Instant::now();
-    let mut sock = TcpStream::connect((args.host.as_str(), args.http_port))
-        .await
-        .map_err(|e| e.to_string())?;
-    stats.lock().unwrap_or_else(|e| e.into_inner()).connected = true;
-    let req = format!(
-        "GET /{}.live.flv HTTP/1.0\r\nHost: {}\r\n\r\n",
-        args.stream, args.host
-    );
-    sock.write_all(req.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut head_done = false;
-    let mut reader = FlvReader::new();
+/// Bytes received now.
+pub(crate) fn count_bytes(n: usize, ctx: &Ctx, stats: &Mutex<PlayerStats>) {
+    if ctx.window.open() {
+        stats_of(stats).bytes_in_window += n as u64;
+    }
+}
+
+/// Marks the player connected.
+pub(crate) fn connected(stats: &Mutex<PlayerStats>) {
+    stats_of(stats).connected = true;
+}
+
+/// Reads until the end of an HTTP response head; returns the status code
+/// and leaves the bytes after the head in `buf`.
+pub(crate) async fn read_http_head(
+    sock: &mut tokio::net::TcpStream,
+    buf: &mut bytes::BytesMut,
+) -> Result<(u16, String), String> {
+    use tokio::io::AsyncReadExt;
+    const MAX_HEAD: usize = 16 * 1024;
     loop {
-        let n = sock.read_buf(&mut buf).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("server closed".into());
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = buf.split_to(end + 4);
+            let text = String::from_utf8_lossy(&head).into_owned();
+            let status = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("bad status line: {:?}", text.lines().next()))?;
+            return Ok((status, text));
         }
-        if window.open() {
-            stats
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .bytes_in_window += n as u64;
+        if buf.len() > MAX_HEAD {
+            return Err("response head over 16 KiB".into());
         }
-        if !head_done {
-            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                continue;
-            };
-            let _ = buf.split_to(end + 4);
-            head_done = true;
-        }
-        reader.push(&buf.split());
-        while let Some(ev) = reader.poll().map_err(|e| e.to_string())? {
-            if let FlvEvent::Tag(t) = ev {
-                if t.tag_type == TagType::Video && t.data.get(1) == Some(&1) {
-                    count_video(t.timestamp, t.data.len(), started, log, window, stats);
-                }
-            }
+        if sock.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("server closed before the response head".into());
         }
     }
 }

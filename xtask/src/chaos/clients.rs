@@ -3,7 +3,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,13 +24,30 @@ pub struct Ffmpeg {
 impl Ffmpeg {
     /// Starts publishing `live/<stream>` to the RTMP port.
     pub fn publish(rtmp_port: u16, stream: &str) -> Result<Ffmpeg, String> {
+        Ffmpeg::spawn(
+            &["-f", "flv"],
+            format!("rtmp://127.0.0.1:{rtmp_port}/live/{stream}"),
+        )
+    }
+
+    /// Starts publishing `live/<stream>` to the RTSP port (ANNOUNCE/RECORD,
+    /// RTP interleaved over TCP).
+    pub fn publish_rtsp(rtsp_port: u16, stream: &str) -> Result<Ffmpeg, String> {
+        Ffmpeg::spawn(
+            &["-f", "rtsp", "-rtsp_transport", "tcp"],
+            format!("rtsp://127.0.0.1:{rtsp_port}/live/{stream}"),
+        )
+    }
+
+    fn spawn(format: &[&str], url: String) -> Result<Ffmpeg, String> {
         let child = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "quiet", "-nostdin", "-re"])
             .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
             .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
             .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "25"])
-            .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv"])
-            .arg(format!("rtmp://127.0.0.1:{rtmp_port}/live/{stream}"))
+            .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
+            .args(format)
+            .arg(url)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -85,7 +101,7 @@ pub struct PlayStats {
     pub error: Option<String>,
 }
 
-/// An RTMP player on its own thread, counting video frames.
+/// A player (RTMP, or RTSP over TCP) on its own thread, counting video frames.
 pub struct Player {
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<PlayStats>>,
@@ -93,13 +109,23 @@ pub struct Player {
 }
 
 impl Player {
-    /// Starts playing `live/<stream>`.
+    /// Starts playing `live/<stream>` over RTMP.
     pub fn start(rtmp_port: u16, stream: &str) -> Player {
+        Player::spawn(rtmp_port, stream, play_loop)
+    }
+
+    /// Starts playing `live/<stream>` over RTSP (TCP interleaved); frames
+    /// are counted by the RTP marker bit.
+    pub fn start_rtsp(rtsp_port: u16, stream: &str) -> Player {
+        Player::spawn(rtsp_port, stream, super::rtsp::play_loop)
+    }
+
+    fn spawn(port: u16, stream: &str, body: PlayFn) -> Player {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(PlayStats::default()));
         let (s, st, name) = (stop.clone(), stats.clone(), stream.to_string());
         let handle = std::thread::spawn(move || {
-            if let Err(e) = play_loop(rtmp_port, &name, &s, &st) {
+            if let Err(e) = body(port, &name, &s, &st) {
                 lock(&st).error = Some(e);
             }
         });
@@ -129,6 +155,9 @@ impl Drop for Player {
         }
     }
 }
+
+/// A player's thread body: port, stream, stop flag, figures.
+type PlayFn = fn(u16, &str, &AtomicBool, &Mutex<PlayStats>) -> Result<(), String>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -271,9 +300,8 @@ pub type Tag = (MediaKind, u32, Bytes);
 /// A 2-second clip made once by ffmpeg (same encoding as the live
 /// publishers), as FLV tags, for the purpose-built publishers.
 pub fn clip() -> Result<Vec<Tag>, String> {
-    let path = Path::new("target/chaos/clip-320x240.flv");
+    let path = super::server::chaos_dir()?.join("clip-320x240.flv");
     if !path.exists() {
-        std::fs::create_dir_all("target/chaos").map_err(|e| e.to_string())?;
         let ok = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-y"])
             .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
@@ -282,14 +310,14 @@ pub fn clip() -> Result<Vec<Tag>, String> {
                 "-t", "2", "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
             ])
             .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv"])
-            .arg(path)
+            .arg(&path)
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
             return Err("ffmpeg could not make the chaos clip (apt-get install ffmpeg)".into());
         }
     }
-    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let data = std::fs::read(&path).map_err(|e| e.to_string())?;
     let mut tags = Vec::new();
     let mut pos = 13;
     while let Some(h) = data.get(pos..pos + 11) {

@@ -11,29 +11,43 @@ use rtmp_proto::session::MediaKind;
 use rtmp_proto::{ClientEvent, ClientMode};
 
 use super::clients::{clip, closed_within, flush, rtmp_connect, Ffmpeg, Player, Rng, Tag};
-use super::server::{HANDSHAKE_SECS, KEEP_ALIVE_SECS};
-use super::{check_fps, wait_for, wait_live, Ctx, Listener, LISTENERS};
+use super::rtsp::rtp_clip;
+use super::rtsp_churn::rtsp_cycle;
+use super::rtsp_hostile::RTSP_ATTACKS;
+use super::server::{
+    HANDSHAKE_SECS, KEEP_ALIVE_SECS, RTSP_HANDSHAKE_SECS, RTSP_KEEP_ALIVE_SECS,
+    RTSP_SESSION_TIMEOUT_SECS,
+};
+use super::{check_fps, wait_for, wait_live, wait_tracks, Ctx, Listener, LISTENERS};
 
+/// What the churn workers did.
 #[derive(Default)]
-struct Counts {
-    cycles: AtomicU64,
-    published: AtomicU64,
-    refused: AtomicU64,
-    played: AtomicU64,
-    frames_seen: AtomicU64,
-    abrupt: AtomicU64,
-    http_media: AtomicU64,
+pub(super) struct Counts {
+    pub cycles: AtomicU64,
+    pub published: AtomicU64,
+    pub refused: AtomicU64,
+    pub played: AtomicU64,
+    pub frames_seen: AtomicU64,
+    pub abrupt: AtomicU64,
+    pub http_media: AtomicU64,
+    /// Cycles over RTSP (the rest are RTMP).
+    pub rtsp_cycles: AtomicU64,
+    /// RTSP publishers and players that SETUP over UDP (a port pair each).
+    pub udp_setups: AtomicU64,
 }
 
 /// Scenario 7: Churn: publish/play/abort cycles over 50 streams with random abrupt
 /// ends; at the end the registry is empty and descriptors, sessions and
 /// memory are back near the baseline.
 pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
-    let (port, http) = (ctx.server.rtmp, ctx.server.http);
+    let (port, http, rtsp) = (ctx.server.rtmp, ctx.server.http, ctx.server.rtsp);
+    let with_rtsp = LISTENERS.contains(&Listener::Rtsp);
     let cycles = ctx.profile.pick(300, 3000);
     let time_limit = Duration::from_secs(ctx.profile.pick(60, 300));
     let threads = 6;
     let tags: Arc<Vec<Tag>> = Arc::new(clip()?.into_iter().take(60).collect());
+    let media = Arc::new(rtp_clip(&tags)?);
+    let udp0 = ctx.server.udp_bound();
     let (fds0, rss0, sessions0) = (
         ctx.server.fds(),
         ctx.server.rss_kib(),
@@ -45,6 +59,7 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
     let workers: Vec<_> = (0..threads)
         .map(|w| {
             let (tags, counts, errors) = (tags.clone(), counts.clone(), errors.clone());
+            let media = media.clone();
             std::thread::spawn(move || {
                 let mut rng = Rng::new(0x9e37_79b9 + w as u64);
                 for _ in 0..cycles / threads {
@@ -52,7 +67,13 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
                         break;
                     }
                     counts.cycles.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = churn_cycle((port, http), &tags, &mut rng, &counts) {
+                    // One cycle in three over RTSP.
+                    let r = if with_rtsp && rng.below(3) == 0 {
+                        rtsp_cycle(rtsp, &media, &mut rng, &counts)
+                    } else {
+                        churn_cycle((port, http), &tags, &mut rng, &counts)
+                    };
+                    if let Err(e) = r {
                         let mut g = errors.lock().unwrap_or_else(|e| e.into_inner());
                         if g.len() < 5 {
                             g.push(e);
@@ -91,6 +112,19 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         rss1 < rss0 + 32 * 1024,
         format!("memory {}→{} MiB after churn", rss0 / 1024, rss1 / 1024),
     );
+    // Every RTP/RTCP port pair handed out over UDP was released.
+    let udp1 = ctx.server.udp_bound();
+    ctx.check(
+        udp1 <= udp0,
+        format!("UDP sockets bound in the RTP range {udp0}→{udp1} after churn"),
+    );
+    let rtsp_sessions = ctx.server.json("/api/v1/sessions")?["sessions"]
+        .as_array()
+        .map_or(0, |s| s.iter().filter(|s| s["protocol"] == "rtsp").count());
+    ctx.check(
+        rtsp_sessions == 0,
+        format!("{rtsp_sessions} RTSP sessions left after churn"),
+    );
     let errs = errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
     ctx.check(errs.is_empty(), format!("churn cycles failed: {errs:?}"));
     let c = &counts;
@@ -103,7 +137,9 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         ),
     );
     ctx.figure(format!(
-        "{n} cycles in {churn_secs:.1} s over 50 streams ({} published, {} refused, {} plays, {} saw video, {} abrupt, {} HTTP-TS/HLS requests); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; rss {}→{} MiB after",
+        "{n} cycles in {churn_secs:.1} s over 50 streams ({} over RTSP, {} RTSP SETUPs over UDP; {} published, {} refused, {} plays, {} saw video, {} abrupt, {} HTTP-TS/HLS requests); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; UDP RTP sockets {udp0}→{udp1}; rss {}→{} MiB after",
+        c.rtsp_cycles.load(Ordering::Relaxed),
+        c.udp_setups.load(Ordering::Relaxed),
         c.published.load(Ordering::Relaxed),
         c.refused.load(Ordering::Relaxed),
         c.played.load(Ordering::Relaxed),
@@ -229,9 +265,9 @@ fn churn_cycle(
 }
 
 /// One hostile client: a name and what it does to a fresh connection.
-type Attack = (&'static str, fn(u16, &mut Rng) -> Result<TcpStream, String>);
+pub(super) type Attack = (&'static str, fn(u16, &mut Rng) -> Result<TcpStream, String>);
 
-fn raw(port: u16, bytes: &[u8]) -> Result<TcpStream, String> {
+pub(super) fn raw(port: u16, bytes: &[u8]) -> Result<TcpStream, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
@@ -374,20 +410,34 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
     let rtmp = ctx.server.rtmp;
     let _publisher = Ffmpeg::publish(rtmp, "h")?;
     wait_live(ctx.server, "h", Duration::from_secs(10))?;
-    let players: Vec<Player> = (0..3).map(|_| Player::start(rtmp, "h")).collect();
+    let mut players: Vec<Player> = (0..3).map(|_| Player::start(rtmp, "h")).collect();
+    if LISTENERS.contains(&Listener::Rtsp) {
+        wait_tracks(ctx.server, "h", 2, Duration::from_secs(5))?;
+        players.push(Player::start_rtsp(ctx.server.rtsp, "h"));
+    }
     std::thread::sleep(Duration::from_millis(1500));
     let (rss0, sessions0) = (ctx.server.rss_kib(), ctx.server.sessions()?);
     // At least `rounds` rounds and `min_time` (so the frame rates are
     // measured over a real window), at most `max_rounds`.
     let (rounds, max_rounds) = ctx.profile.pick((3, 200), (30, 2000));
     let min_time = Duration::from_secs(ctx.profile.pick(5, 30));
-    let limit = Duration::from_secs(HANDSHAKE_SECS + KEEP_ALIVE_SECS + 2);
+    // A session may spend its handshake time, then its keep-alive (RTSP: the
+    // session timeout of a UDP player) before it must be gone.
+    let limit = Duration::from_secs(
+        HANDSHAKE_SECS.max(RTSP_HANDSHAKE_SECS)
+            + KEEP_ALIVE_SECS
+                .max(RTSP_KEEP_ALIVE_SECS)
+                .max(RTSP_SESSION_TIMEOUT_SECS)
+            + 2,
+    );
     let before: Vec<u64> = players.iter().map(|p| p.frames()).collect();
     let t = Instant::now();
     let mut attacks = 0;
     let mut worst = Duration::ZERO;
-    let mut slowest = "";
-    let mut answered_4xx = 0;
+    let mut slowest = String::new();
+    let (mut http_4xx, mut rtsp_4xx) = (0, 0);
+    // Per RTSP attack: the first answer's status and the slowest close.
+    let mut rtsp_ends = std::collections::BTreeMap::new();
     let mut round = 0;
     while round < max_rounds && (round < rounds || t.elapsed() < min_time) {
         round += 1;
@@ -397,6 +447,7 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
             let list = match l {
                 Listener::Rtmp => RTMP_ATTACKS,
                 Listener::Http => HTTP_ATTACKS,
+                Listener::Rtsp => RTSP_ATTACKS,
             };
             for (i, &(name, attack)) in list.iter().enumerate() {
                 let seed = (round * 100 + i) as u64 + 1;
@@ -407,10 +458,12 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
                         let mut head = [0u8; 12];
                         let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
                         let got = s.read(&mut head).unwrap_or(0);
-                        let is_4xx = head
+                        // "HTTP/1.1 4xx" or "RTSP/1.0 4xx".
+                        let status = head
                             .get(..got)
-                            .is_some_and(|h| h.starts_with(b"HTTP/1.1 4"));
-                        (closed_within(&mut s, limit), is_4xx)
+                            .filter(|h| h.starts_with(b"HTTP/1.1 ") || h.starts_with(b"RTSP/1.0 "))
+                            .and_then(|h| std::str::from_utf8(h.get(9..12)?).ok()?.parse().ok());
+                        (closed_within(&mut s, limit), status)
                     });
                     (l, name, r, t.elapsed())
                 }));
@@ -420,11 +473,20 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
             let (l, name, r, took) = h.join().map_err(|_| "attacker panicked")?;
             attacks += 1;
             match r {
-                Ok((true, is_4xx)) => {
-                    if took > worst {
-                        (worst, slowest) = (took, name);
+                Ok((true, status)) => {
+                    let is_4xx = status.is_some_and(|s: u16| (400..500).contains(&s));
+                    if l == Listener::Rtsp {
+                        let e = rtsp_ends.entry(name).or_insert((status, Duration::ZERO));
+                        e.1 = e.1.max(took);
                     }
-                    answered_4xx += usize::from(is_4xx);
+                    if took > worst {
+                        (worst, slowest) = (took, format!("{l:?} {name}"));
+                    }
+                    match l {
+                        Listener::Http => http_4xx += usize::from(is_4xx),
+                        Listener::Rtsp => rtsp_4xx += usize::from(is_4xx),
+                        Listener::Rtmp => {}
+                    }
                 }
                 Ok((false, _)) => ctx.check(
                     false,
@@ -470,11 +532,26 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
             format!("healthy player hurt: {s:?}"),
         );
     }
-    let http_attacks =
-        rounds * HTTP_ATTACKS.len() * usize::from(LISTENERS.contains(&Listener::Http));
+    if !rtsp_ends.is_empty() {
+        let ends: Vec<String> = rtsp_ends
+            .iter()
+            .map(|(name, (status, took))| {
+                // Attacks that read their own answers leave none here: "-".
+                let first = status.map_or("-".to_string(), |s| s.to_string());
+                format!("{name}: {first}, closed ≤ {} ms", took.as_millis())
+            })
+            .collect();
+        ctx.figure(format!("rtsp attacks [{}]", ends.join("; ")));
+    }
+    let per = |l: Listener, n: usize| round * n * usize::from(LISTENERS.contains(&l));
+    let (http_attacks, rtsp_attacks) = (
+        per(Listener::Http, HTTP_ATTACKS.len()),
+        per(Listener::Rtsp, RTSP_ATTACKS.len()),
+    );
     ctx.figure(format!(
-        "{round} rounds, {attacks} hostile sessions closed ≤ {} ms (slowest: {slowest}; {answered_4xx}/{http_attacks} http got a 4xx); healthy min {min:.1} fps; rss {}→{} MiB",
+        "{round} rounds, {attacks} hostile sessions closed ≤ {} ms (slowest: {slowest}; {http_4xx}/{http_attacks} http and {rtsp_4xx}/{rtsp_attacks} rtsp answered 4xx first); healthy ({} rtmp + rtsp) min {min:.1} fps; rss {}→{} MiB",
         worst.as_millis(),
+        players.len(),
         rss0 / 1024,
         rss1 / 1024
     ));

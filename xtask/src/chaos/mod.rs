@@ -4,8 +4,8 @@
 //! `/api/v1/streams` every 100 ms, real ffmpeg publishers and purpose-built
 //! misbehaving clients, and prints one result line with its figures.
 //!
-//! Listeners under attack in scenarios 4, 6 and 8 are listed in
-//! [`Listener`]; RTSP joins there when it lands.
+//! Listeners under attack in scenarios 4 to 8 are listed in [`LISTENERS`]:
+//! RTMP, HTTP and RTSP.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -16,22 +16,27 @@ mod hostile;
 mod peers;
 mod probe;
 mod publish;
+mod rtsp;
+mod rtsp_churn;
+mod rtsp_hostile;
 mod server;
 
 use probe::{Probe, ProbeStats};
 use server::Server;
 
-/// A listener the hostile scenarios attack (add `Rtsp` when it exists).
+/// A listener the hostile scenarios attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listener {
     /// The RTMP port.
     Rtmp,
     /// The HTTP port (API, health, metrics, HTTP-FLV).
     Http,
+    /// The RTSP port (publish and play, TCP interleaved and UDP).
+    Rtsp,
 }
 
-/// Every listener that exists today.
-pub const LISTENERS: &[Listener] = &[Listener::Rtmp, Listener::Http];
+/// Every listener strom has.
+pub const LISTENERS: &[Listener] = &[Listener::Rtmp, Listener::Http, Listener::Rtsp];
 
 impl Listener {
     /// Its port on `server`.
@@ -39,6 +44,7 @@ impl Listener {
         match self {
             Listener::Rtmp => server.rtmp,
             Listener::Http => server.http,
+            Listener::Rtsp => server.rtsp,
         }
     }
 }
@@ -296,4 +302,25 @@ pub fn wait_live(server: &Server, name: &str, within: Duration) -> Result<u64, S
         id.is_some()
     });
     id.ok_or_else(|| format!("live/{name} not live within {} s", within.as_secs()))
+}
+
+/// Waits until `live/<name>` lists `n` tracks. An RTSP player's DESCRIBE
+/// answers the tracks known at that moment, and strom ends an RTSP player
+/// whose stream's tracks change (RTSP cannot renegotiate), so RTSP players
+/// join once the publisher's audio and video are both known.
+pub fn wait_tracks(server: &Server, name: &str, n: usize, within: Duration) -> Result<(), String> {
+    wait_for(within, || {
+        server
+            .stream(name)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s["tracks"].as_array().is_some_and(|t| t.len() >= n))
+    })
+    .map(|_| ())
+    .ok_or_else(|| {
+        format!(
+            "live/{name} without {n} tracks within {} s",
+            within.as_secs()
+        )
+    })
 }

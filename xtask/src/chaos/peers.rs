@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use rtmp_proto::ClientMode;
 
 use super::clients::{clip, closed_within, flush, rtmp_connect, Ffmpeg, Player, Rng};
+use super::rtsp::{rtp_clip, RtspConn, RtspPlay, RtspPublisher};
 use super::server::{
-    HANDSHAKE_SECS, KEEP_ALIVE_SECS, MAX_LAG_MS, REQUEST_TIMEOUT_MS, WRITE_STALL_MS,
+    signal, HANDSHAKE_SECS, KEEP_ALIVE_SECS, MAX_LAG_MS, REQUEST_TIMEOUT_MS, RTSP_HANDSHAKE_SECS,
+    RTSP_KEEP_ALIVE_SECS, WRITE_STALL_MS,
 };
-use super::{check_fps, measure_fps, wait_for, wait_live, Ctx, Listener, LISTENERS};
+use super::{check_fps, measure_fps, wait_for, wait_live, wait_tracks, Ctx, Listener, LISTENERS};
 
 /// A player that subscribes and then never reads (its receive window fills).
 fn stuck_player(listener: Listener, port: u16, stream: &str) -> Result<TcpStream, String> {
@@ -25,6 +27,10 @@ fn stuck_player(listener: Listener, port: u16, stream: &str) -> Result<TcpStream
             write!(s, "GET /live/{stream}.live.flv HTTP/1.1\r\nHost: x\r\n\r\n")
                 .map_err(|e| e.to_string())?;
             Ok(s)
+        }
+        // PLAY over TCP interleaving, then never another read.
+        Listener::Rtsp => {
+            RtspPlay::start(port, stream, false, Duration::from_secs(5)).map(|p| p.conn.sock)
         }
     }
 }
@@ -47,11 +53,28 @@ fn expect_close(
 /// publishing, stopped reading mid-play, half a request head): each is
 /// detected and closed by its deadline and the sessions are returned.
 pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
-    let rtmp = ctx.server.rtmp;
+    let (rtmp, rtsp) = (ctx.server.rtmp, ctx.server.rtsp);
+    let with_rtsp = LISTENERS.contains(&Listener::Rtsp);
     let _publisher = Ffmpeg::publish(rtmp, "v")?;
     wait_live(ctx.server, "v", Duration::from_secs(10))?;
-    let healthy = vec![Player::start(rtmp, "v")];
-    std::thread::sleep(Duration::from_millis(500));
+    let mut healthy = vec![Player::start(rtmp, "v")];
+    // An ffmpeg RTSP publisher that will be SIGKILLed, with an RTMP and an
+    // RTSP player that must outlive it.
+    let mut rtsp_publisher = None;
+    if with_rtsp {
+        let f = Ffmpeg::publish_rtsp(rtsp, "v-rtsp")?;
+        let id = wait_live(ctx.server, "v-rtsp", Duration::from_secs(10))?;
+        rtsp_publisher = Some((f, id));
+        wait_tracks(ctx.server, "v", 2, Duration::from_secs(5))?;
+        wait_tracks(ctx.server, "v-rtsp", 2, Duration::from_secs(5))?;
+        healthy.push(Player::start_rtsp(rtsp, "v"));
+        healthy.push(Player::start(rtmp, "v-rtsp"));
+    }
+    // The RTSP player of the stream whose publisher is killed: strom ends an
+    // RTSP player when the tracks change, which a takeover by a publisher
+    // that announces its tracks one by one (RTMP: a sequence header each) does.
+    let mut rtsp_of_killed = with_rtsp.then(|| Player::start_rtsp(rtsp, "v-rtsp"));
+    std::thread::sleep(Duration::from_millis(1000));
     let (sessions0, fds0) = (ctx.server.sessions()?, ctx.server.fds());
     let slack = Duration::from_secs(2);
     let mut waits = Vec::new();
@@ -93,10 +116,68 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 waits.push(expect_close("http: half a request head".into(), s, rt));
             }
+            Listener::Rtsp => {
+                let hs = Duration::from_secs(RTSP_HANDSHAKE_SECS) + slack;
+                let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+                waits.push(expect_close("rtsp: silent after connect".into(), s, hs));
+                let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+                s.write_all(b"DESCRIBE rtsp://127.0.0.1/live/v RTSP/1.0\r\nCSeq: 1\r\nAcc")
+                    .map_err(|e| e.to_string())?;
+                waits.push(expect_close("rtsp: half a request head".into(), s, hs));
+                // Set up, then silent before PLAY: the handshake deadline.
+                let mut c = RtspConn::connect(port, "v")?;
+                let url = c.url.clone();
+                c.request("DESCRIBE", &url, &[], &[], Duration::from_secs(3))?;
+                waits.push(expect_close(
+                    "rtsp: described, then silent".into(),
+                    c.sock,
+                    hs,
+                ));
+                // A raw publisher: a second of media, then nothing.
+                let media = rtp_clip(&clip()?)?;
+                let mut p = RtspPublisher::start(
+                    port,
+                    "v-rtsp-silent",
+                    &media,
+                    false,
+                    Duration::from_secs(3),
+                )?;
+                p.send_clip(&media, media.packets.len() / 2)?;
+                let ka = Duration::from_secs(RTSP_KEEP_ALIVE_SECS) + slack;
+                waits.push(expect_close(
+                    "rtsp: publisher gone silent".into(),
+                    p.conn.sock,
+                    ka,
+                ));
+            }
         }
         for _ in 0..2 {
             stuck.push((l, stuck_player(l, port, "v")?));
         }
+    }
+    // The RTSP publisher is SIGKILLed; a new RTMP publisher takes the name.
+    let mut killed_taken = None;
+    if let Some((f, old_id)) = rtsp_publisher.take() {
+        signal(f.pid(), "KILL")?;
+        let t = Instant::now();
+        let _new = Ffmpeg::publish(rtmp, "v-rtsp")?;
+        let mut new_id = None;
+        wait_for(Duration::from_secs(5), || {
+            new_id = ctx
+                .server
+                .stream("v-rtsp")
+                .ok()
+                .flatten()
+                .and_then(|s| s["publisher"]["session_id"].as_u64())
+                .filter(|n| *n != old_id);
+            new_id.is_some()
+        });
+        ctx.check(
+            new_id.is_some(),
+            "rtsp: the SIGKILLed ffmpeg's stream was not taken by a new publisher within 5 s",
+        );
+        killed_taken = Some((t.elapsed(), _new));
+        drop(f);
     }
     let mut worst = Duration::ZERO;
     for w in waits {
@@ -105,6 +186,19 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
             Some(t) => worst = worst.max(t),
             None => ctx.check(false, format!("{label}: not closed by its deadline")),
         }
+    }
+    // The silent RTSP publisher's name is free again: a new one takes it.
+    if with_rtsp {
+        let media = rtp_clip(&clip()?)?;
+        let again =
+            RtspPublisher::start(rtsp, "v-rtsp-silent", &media, false, Duration::from_secs(3));
+        ctx.check(
+            again.is_ok(),
+            format!(
+                "rtsp: the silent publisher's stream was not released: {:?}",
+                again.as_ref().err()
+            ),
+        );
     }
     // Players that stopped reading: dropped once their buffers fill and
     // write_stall_ms / max_lag_ms pass.
@@ -135,12 +229,43 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
         fds1 <= fds0 + 2
     });
     ctx.check(fds1 <= fds0 + 2, format!("file descriptors {fds0}→{fds1}"));
+    let mut replay = String::new();
+    if let Some(p) = rtsp_of_killed.take() {
+        let s = p.stats();
+        if s.closed && s.error.as_deref() == Some("server closed") {
+            // Ended by the server at the takeover: a real player DESCRIBEs
+            // again, and that must work at once.
+            wait_tracks(ctx.server, "v-rtsp", 2, Duration::from_secs(5))?;
+            healthy.push(Player::start_rtsp(rtsp, "v-rtsp"));
+            replay =
+                "; its RTSP player was ended at the takeover and played again on a new DESCRIBE"
+                    .into();
+            std::thread::sleep(Duration::from_millis(500));
+        } else {
+            replay = "; its RTSP player kept playing through the takeover".into();
+            healthy.push(p);
+        }
+    }
     let rates = measure_fps(&healthy, 2.0);
-    let min = check_fps(ctx, "healthy player", &rates);
+    let min = check_fps(ctx, "healthy players", &rates);
+    for p in &healthy {
+        let s = p.stats();
+        ctx.check(
+            s.error.is_none() && !s.closed,
+            format!("healthy player hurt: {s:?}"),
+        );
+    }
+    let killed = killed_taken.map_or(String::new(), |(t, _)| {
+        format!(
+            "; SIGKILLed RTSP ffmpeg replaced over RTMP after {} ms, its RTMP player kept going{replay}",
+            t.as_millis()
+        )
+    });
     ctx.figure(format!(
-        "silent peers closed ≤ {} ms; stuck players dropped after {} ms (write stall {WRITE_STALL_MS} ms, max lag {MAX_LAG_MS} ms); sessions back to {sessions0}; fds {fds0}→{fds1}; healthy {min:.1} fps",
+        "silent peers closed ≤ {} ms; stuck players dropped after {} ms (write stall {WRITE_STALL_MS} ms, max lag {MAX_LAG_MS} ms); sessions back to {sessions0}; fds {fds0}→{fds1}{killed}; {} healthy players min {min:.1} fps",
         worst.as_millis(),
-        stuck_took.as_millis()
+        stuck_took.as_millis(),
+        healthy.len()
     ));
     Ok(())
 }
@@ -152,9 +277,14 @@ pub fn stuck_players(ctx: &mut Ctx) -> Result<(), String> {
     let (n_stuck, n_healthy) = ctx.profile.pick((30, 5), (100, 10));
     let _publisher = Ffmpeg::publish(rtmp, "stuck")?;
     wait_live(ctx.server, "stuck", Duration::from_secs(10))?;
-    let healthy: Vec<Player> = (0..n_healthy)
+    let mut healthy: Vec<Player> = (0..n_healthy)
         .map(|_| Player::start(rtmp, "stuck"))
         .collect();
+    if LISTENERS.contains(&Listener::Rtsp) {
+        wait_tracks(ctx.server, "stuck", 2, Duration::from_secs(5))?;
+        healthy.push(Player::start_rtsp(ctx.server.rtsp, "stuck"));
+    }
+    let n_healthy = healthy.len();
     std::thread::sleep(Duration::from_millis(1000));
     let rss0 = ctx.server.rss_kib();
     let t = Instant::now();
@@ -225,7 +355,7 @@ pub fn stuck_players(ctx: &mut Ctx) -> Result<(), String> {
         );
     }
     ctx.figure(format!(
-        "{n_stuck} stuck ({} per listener) all dropped {} ms after connecting; {n_healthy} healthy min {min:.1} fps; rss during {}→{} MiB",
+        "{n_stuck} stuck (~{} per listener: RTMP, HTTP-FLV, RTSP) all dropped {} ms after connecting; {n_healthy} healthy (1 RTSP) min {min:.1} fps; rss during {}→{} MiB",
         n_stuck / LISTENERS.len(),
         took.as_millis(),
         rss0 / 1024,
@@ -251,32 +381,64 @@ pub fn slow_loris(ctx: &mut Ctx) -> Result<(), String> {
     }
     let t = Instant::now();
     let mut conns = Vec::new();
+    let rtsp_head = b"OPTIONS rtsp://127.0.0.1/live/x RTSP/1.0\r\nCSeq: 1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     for i in 0..total {
-        let listener = if LISTENERS.contains(&Listener::Http) && i % 4 == 0 && i / 4 < http_share {
-            Listener::Http
-        } else {
-            Listener::Rtmp
+        // In fours: HTTP (while under its share), RTMP, RTSP (if listed),
+        // RTMP; every other group of four trickles, the rest stay silent
+        // (RTSP's silent ones after half a request head).
+        let listener = match i % 4 {
+            0 if LISTENERS.contains(&Listener::Http) && i / 4 < http_share => Listener::Http,
+            2 if LISTENERS.contains(&Listener::Rtsp) => Listener::Rtsp,
+            _ => Listener::Rtmp,
         };
-        let sock = TcpStream::connect(("127.0.0.1", listener.port(ctx.server)))
+        let mut sock = TcpStream::connect(("127.0.0.1", listener.port(ctx.server)))
             .map_err(|e| format!("connect #{i}: {e}"))?;
+        let trickle = (i / 4) % 2 == 1;
+        if listener == Listener::Rtsp && !trickle {
+            sock.write_all(rtsp_head.get(..40).unwrap_or_default())
+                .map_err(|e| e.to_string())?;
+        }
         sock.set_nonblocking(true).map_err(|e| e.to_string())?;
         conns.push(Conn {
             listener,
             sock,
-            trickle: i % 2 == 1,
+            trickle,
             sent: 0,
             closed: None,
         });
     }
     let connect_ms = t.elapsed().as_millis();
+    // The listener keeps accepting and answering while all of them hang.
+    let mut rtsp_answer = None;
+    if LISTENERS.contains(&Listener::Rtsp) {
+        let a = Instant::now();
+        let answered = RtspConn::connect(ctx.server.rtsp, "x").and_then(|mut c| {
+            let url = c.url.clone();
+            c.request("OPTIONS", &url, &[], &[], Duration::from_secs(1))
+        });
+        ctx.check(
+            answered.as_ref().is_ok_and(|r| r.status == 200),
+            format!(
+                "rtsp: OPTIONS during the slow-loris not answered 200: {:?}",
+                answered.map(|r| r.status)
+            ),
+        );
+        rtsp_answer = Some(a.elapsed());
+    }
     let deadline = |l: Listener| match l {
         Listener::Rtmp => Duration::from_secs(HANDSHAKE_SECS),
         Listener::Http => Duration::from_millis(REQUEST_TIMEOUT_MS),
+        Listener::Rtsp => Duration::from_secs(RTSP_HANDSHAKE_SECS),
     };
     let head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     let mut buf = [0u8; 4096];
     let mut last_trickle = Instant::now() - Duration::from_secs(1);
-    let stop_at = Duration::from_secs(HANDSHAKE_SECS.max(REQUEST_TIMEOUT_MS / 1000) + 5);
+    let stop_at = Duration::from_secs(
+        HANDSHAKE_SECS
+            .max(REQUEST_TIMEOUT_MS / 1000)
+            .max(RTSP_HANDSHAKE_SECS)
+            + 5,
+    );
     while t.elapsed() < stop_at && conns.iter().any(|c| c.closed.is_none()) {
         let trickle_now = last_trickle.elapsed() >= Duration::from_secs(1);
         if trickle_now {
@@ -288,6 +450,7 @@ pub fn slow_loris(ctx: &mut Ctx) -> Result<(), String> {
                     Listener::Rtmp if c.sent == 0 => 3,
                     Listener::Rtmp => 0x5a,
                     Listener::Http => head.get(c.sent).copied().unwrap_or(b'a'),
+                    Listener::Rtsp => rtsp_head.get(c.sent).copied().unwrap_or(b'a'),
                 };
                 if c.sock.write(&[byte]).is_err() {
                     c.closed = Some(t.elapsed());
@@ -335,6 +498,7 @@ pub fn slow_loris(ctx: &mut Ctx) -> Result<(), String> {
         .filter_map(|c| c.closed)
         .max()
         .unwrap_or_default();
+    let conns_by: Vec<Listener> = conns.iter().map(|c| c.listener).collect();
     drop(conns);
     let mut fds1 = 0;
     wait_for(Duration::from_secs(3), || {
@@ -354,8 +518,18 @@ pub fn slow_loris(ctx: &mut Ctx) -> Result<(), String> {
             rss1 / 1024
         ),
     );
+    let count = |l: Listener| conns_by.iter().filter(|x| **x == l).count();
+    let rtsp = rtsp_answer.map_or(String::new(), |d| {
+        format!(
+            "; a fresh RTSP OPTIONS answered in {} ms meanwhile",
+            d.as_millis()
+        )
+    });
     ctx.figure(format!(
-        "{total} slow connections ({http_share} http) opened in {connect_ms} ms, all closed by {} ms; fds {fds0}→{fds1}",
+        "{total} slow connections ({} http, {} rtsp, {} rtmp; half trickling a byte a second) opened in {connect_ms} ms, all closed by {} ms{rtsp}; fds {fds0}→{fds1}",
+        count(Listener::Http),
+        count(Listener::Rtsp),
+        count(Listener::Rtmp),
         last.as_millis()
     ));
     Ok(())

@@ -1,5 +1,5 @@
 //! One strom process per scenario: ephemeral loopback ports, short
-//! deadlines, its log in `target/chaos/`, and what `/proc` says about it.
+//! deadlines, its log in `<target>/chaos/`, and what `/proc` says about it.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,6 +20,14 @@ pub const MAX_LAG_MS: u64 = 2000;
 pub const REQUEST_TIMEOUT_MS: u64 = 3000;
 /// `server.shutdown_grace_secs`.
 pub const SHUTDOWN_GRACE_SECS: u64 = 3;
+/// `rtsp.handshake_secs` (same as RTMP's).
+pub const RTSP_HANDSHAKE_SECS: u64 = 3;
+/// `rtsp.keep_alive_secs` (same as RTMP's).
+pub const RTSP_KEEP_ALIVE_SECS: u64 = 3;
+/// `rtsp.session_timeout_secs` (a UDP player without RTCP or requests).
+pub const RTSP_SESSION_TIMEOUT_SECS: u64 = 3;
+/// UDP RTP/RTCP port pairs each server may hand out (`rtsp.udp_port_range`).
+pub const UDP_PAIRS: u16 = 100;
 
 const ENV: &[(&str, &str)] = &[
     ("STROM_RTMP__HANDSHAKE_SECS", "3"),
@@ -30,6 +38,9 @@ const ENV: &[(&str, &str)] = &[
     ("STROM_SERVER__WRITE_STALL_MS", "3000"),
     ("STROM_SERVER__SHUTDOWN_GRACE_SECS", "3"),
     ("STROM_HTTP__REQUEST_TIMEOUT_MS", "3000"),
+    ("STROM_RTSP__HANDSHAKE_SECS", "3"),
+    ("STROM_RTSP__KEEP_ALIVE_SECS", "3"),
+    ("STROM_RTSP__SESSION_TIMEOUT_SECS", "3"),
     // Small kernel buffers toward players, so a player that stops reading
     // fills them in seconds rather than minutes.
     ("STROM_SERVER__SOCKET_SEND_BUFFER", "65536"),
@@ -45,8 +56,34 @@ pub struct Server {
     pub http: u16,
     /// RTMP port.
     pub rtmp: u16,
+    /// RTSP port.
+    pub rtsp: u16,
+    /// The UDP ports (first, last) of RTP/RTCP pairs.
+    pub udp_range: (u16, u16),
     log: PathBuf,
     exited: Option<ExitStatus>,
+}
+
+/// Where cargo builds: `$CARGO_TARGET_DIR`, else `target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+/// The suite's scratch directory (logs, the clip): `<target>/chaos`.
+pub fn chaos_dir() -> Result<PathBuf, String> {
+    let dir = target_dir().join("chaos");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A UDP range of [`UDP_PAIRS`] pairs, different per process so that
+/// servers started side by side (other checkouts, tests) rarely share one.
+fn udp_range() -> (u16, u16) {
+    let slot = (std::process::id() as u16 ^ (std::process::id() >> 16) as u16) % 100;
+    let first = 40_000 + slot * 2 * UDP_PAIRS;
+    (first, first + 2 * UDP_PAIRS - 1)
 }
 
 fn free_port() -> Result<u16, String> {
@@ -58,34 +95,42 @@ fn free_port() -> Result<u16, String> {
 
 impl Server {
     /// Starts `target/release/strom` with the suite's settings plus `extra`
-    /// (a scenario's own `STROM_*` settings) and waits until HTTP and RTMP accept.
+    /// (a scenario's own `STROM_*` settings) and waits until HTTP, RTMP
+    /// and RTSP accept. The binary is `<target>/release/strom` ([`target_dir`]).
     pub fn start_with(tag: &str, extra: &[(String, String)]) -> Result<Server, String> {
         let (http, rtmp, rtsp) = (free_port()?, free_port()?, free_port()?);
-        std::fs::create_dir_all("target/chaos").map_err(|e| e.to_string())?;
-        let log = PathBuf::from(format!("target/chaos/strom-{tag}.log"));
+        let log = chaos_dir()?.join(format!("strom-{tag}.log"));
         let file = File::create(&log).map_err(|e| e.to_string())?;
-        let child = Command::new("target/release/strom")
+        let bin = target_dir().join("release/strom");
+        let udp_range = udp_range();
+        let child = Command::new(&bin)
             .args(["--bind", "127.0.0.1"])
             .args(["--http-port", &http.to_string()])
             .args(["--rtmp-port", &rtmp.to_string()])
             .args(["--rtsp-port", &rtsp.to_string()])
             .envs(ENV.iter().copied())
+            .env(
+                "STROM_RTSP__UDP_PORT_RANGE",
+                format!("{}-{}", udp_range.0, udp_range.1),
+            )
             .envs(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(file.try_clone().map_err(|e| e.to_string())?)
             .stderr(file)
             .spawn()
-            .map_err(|e| format!("cannot start target/release/strom: {e}"))?;
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let server = Server {
             pid: child.id(),
             child,
             http,
             rtmp,
+            rtsp,
+            udp_range,
             log,
             exited: None,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        for port in [http, rtmp] {
+        for port in [http, rtmp, rtsp] {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 if Instant::now() > deadline {
                     return Err(format!(
@@ -153,6 +198,22 @@ impl Server {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid))
             .map(|d| d.count())
             .unwrap_or(0)
+    }
+
+    /// UDP sockets bound in the server's RTP/RTCP range (from
+    /// `/proc/PID/net/udp`, IPv4): two per pair in use.
+    pub fn udp_bound(&self) -> usize {
+        let (first, last) = self.udp_range;
+        std::fs::read_to_string(format!("/proc/{}/net/udp", self.pid))
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let local = l.split_whitespace().nth(1)?;
+                u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+            })
+            .filter(|p| (first..=last).contains(p))
+            .count()
     }
 
     /// Sends a signal (`TERM`, `KILL`, `STOP`, `CONT`) with kill(1).

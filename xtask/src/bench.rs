@@ -2,10 +2,15 @@
 //! the server adds, measured the same way against strom and (with
 //! `--compare nginx`) nginx-rtmp.
 //!
-//! The load runs in its own process (`server-bin/examples/load.rs`, built on
-//! rtmp-proto's client session) so its CPU is measured apart from the
-//! server's; server CPU and memory come from `/proc`. `--short` is the CI
-//! profile: it proves the tool works and asserts nothing about speed.
+//! The load runs in its own process (`server-bin/examples/load/`, built on
+//! rtmp-proto's and rtsp-proto's client sides and hls-seg's TS parsers) so its
+//! CPU is measured apart from the server's; server CPU and memory come from
+//! `/proc`. One run per player count and protocol (`--protocols`: RTMP,
+//! HTTP-FLV, RTSP over TCP, HLS, HTTP-TS). `--short` is the CI profile: every
+//! protocol briefly; it proves the tool works and asserts nothing about speed.
+//!
+//! Binaries are looked up under `$CARGO_TARGET_DIR` (default `target`), the
+//! directory the `cargo build` it runs writes to.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -24,12 +29,92 @@ pub struct BenchArgs {
     pub short: bool,
     /// `server.merge_write_ms` for strom (0: write each frame as it comes).
     pub merge_write_ms: u64,
+    /// Protocols to run, in this order per player count.
+    pub protocols: Vec<Protocol>,
+    /// Where the report goes (BENCHMARKS.md).
+    pub out: PathBuf,
 }
+
+/// A player protocol of the load generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// RTMP play.
+    Rtmp,
+    /// HTTP-FLV.
+    HttpFlv,
+    /// RTSP, RTP interleaved over the TCP connection.
+    Rtsp,
+    /// HLS pollers.
+    Hls,
+    /// HTTP-TS.
+    HttpTs,
+}
+
+impl Protocol {
+    /// Every protocol, in table order.
+    pub const ALL: [Protocol; 5] = [
+        Protocol::Rtmp,
+        Protocol::HttpFlv,
+        Protocol::Rtsp,
+        Protocol::Hls,
+        Protocol::HttpTs,
+    ];
+
+    /// Parses a `--protocols` entry (`rtmp`, `flv`/`http-flv`, `rtsp`, `hls`, `ts`/`http-ts`).
+    pub fn parse(name: &str) -> Result<Protocol, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "rtmp" => Ok(Protocol::Rtmp),
+            "flv" | "http-flv" => Ok(Protocol::HttpFlv),
+            "rtsp" => Ok(Protocol::Rtsp),
+            "hls" => Ok(Protocol::Hls),
+            "ts" | "http-ts" => Ok(Protocol::HttpTs),
+            other => Err(format!(
+                "unknown protocol {other:?} (rtmp, flv, rtsp, hls, ts)"
+            )),
+        }
+    }
+
+    /// The name in tables and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::HttpFlv => "http-flv",
+            Protocol::Rtsp => "rtsp",
+            Protocol::Hls => "hls",
+            Protocol::HttpTs => "http-ts",
+        }
+    }
+
+    /// The load generator's player-count flag.
+    fn load_flag(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "--rtmp-players",
+            Protocol::HttpFlv => "--flv-players",
+            Protocol::Rtsp => "--rtsp-players",
+            Protocol::Hls => "--hls-players",
+            Protocol::HttpTs => "--ts-players",
+        }
+    }
+
+    /// The key of this protocol's summary in the load's JSON report.
+    fn json_key(self) -> &'static str {
+        match self {
+            Protocol::Rtmp => "rtmp",
+            Protocol::HttpFlv => "http_flv",
+            Protocol::Rtsp => "rtsp",
+            Protocol::Hls => "hls",
+            Protocol::HttpTs => "http_ts",
+        }
+    }
+}
+
+/// The protocols of a run that did not say (what the bench always ran).
+pub const DEFAULT_PROTOCOLS: [Protocol; 2] = [Protocol::Rtmp, Protocol::HttpFlv];
 
 /// One measured run.
 struct Run {
     server: &'static str,
-    protocol: &'static str,
+    protocol: Protocol,
     players: usize,
     report: serde_json::Value,
     server_cpu: f64,
@@ -40,6 +125,7 @@ struct Run {
 /// Runs the benchmark; returns the summary line.
 pub fn run(args: &BenchArgs) -> Result<String, String> {
     crate::tools::ensure_media_tools()?;
+    let target = target_dir();
     cargo(&[
         "build",
         "--release",
@@ -50,11 +136,11 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         "--example",
         "load",
     ])?;
-    let flv = bench_file()?;
-    let (counts, secs) = if args.short {
-        (vec![20], 3)
+    let flv = bench_file(&target)?;
+    let (counts, secs, protocols) = if args.short {
+        (vec![20], 3, Protocol::ALL.to_vec())
     } else {
-        (args.players.clone(), args.secs)
+        (args.players.clone(), args.secs, args.protocols.clone())
     };
     let mut runs = Vec::new();
     let nginx = if args.compare_nginx {
@@ -63,8 +149,9 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         None
     };
     for &players in &counts {
-        for protocol in ["rtmp", "http-flv"] {
+        for &protocol in &protocols {
             runs.push(run_strom(
+                &target,
                 &flv,
                 protocol,
                 players,
@@ -72,47 +159,64 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
                 args.merge_write_ms,
             )?);
             // nginx-rtmp speaks RTMP only; runs alternate so both see the same machine state.
-            if protocol == "rtmp" {
+            if protocol == Protocol::Rtmp {
                 if let Some(nginx) = &nginx {
-                    runs.push(run_nginx(nginx, &flv, players, secs)?);
+                    runs.push(run_nginx(&target, nginx, &flv, players, secs)?);
                 }
             }
         }
     }
     let table = table(&runs);
     eprintln!("{table}");
+    if let Some(d) = details(&runs) {
+        eprintln!("{d}");
+    }
     if let Some(r) = ratios(&runs) {
         eprintln!("{r}");
     }
+    // The tool works: in every run some player connected and got video.
     for r in &runs {
-        let connected = r.report[json_key(r.protocol)]["connected"]
-            .as_u64()
-            .unwrap_or(0);
-        if connected == 0 {
+        let p = &r.report[r.protocol.json_key()];
+        if p["connected"].as_u64().unwrap_or(0) == 0 {
             return Err(format!(
                 "{} {}: no player connected: {}",
-                r.server, r.protocol, r.report
+                r.server,
+                r.protocol.name(),
+                r.report
+            ));
+        }
+        if p["first_frame_ms"].is_null() {
+            return Err(format!(
+                "{} {}: no player received a video frame: {}",
+                r.server,
+                r.protocol.name(),
+                r.report
             ));
         }
     }
     if !args.short {
         write_benchmarks(
             &runs,
-            &counts,
-            secs,
-            args.compare_nginx,
-            args.merge_write_ms,
+            &Invocation {
+                counts: &counts,
+                secs,
+                nginx: args.compare_nginx,
+                merge: args.merge_write_ms,
+                protocols: &protocols,
+                out: &args.out,
+            },
         )?;
     }
     Ok(format!("{} runs; {}", runs.len(), headline(&runs)))
 }
 
-fn json_key(protocol: &str) -> &'static str {
-    if protocol == "rtmp" {
-        "rtmp"
-    } else {
-        "http_flv"
-    }
+/// `$CARGO_TARGET_DIR`, or `target` (relative to the workspace root, where
+/// `cargo xtask` runs).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {
@@ -126,13 +230,13 @@ fn cargo(args: &[&str]) -> Result<(), String> {
 
 /// The generated stream, made once with ffmpeg and cached: H.264 1280x720
 /// 25 fps, GOP 2 s, ~2 Mbit/s, AAC 128 kbit/s, 20 s (the load loops it).
-fn bench_file() -> Result<PathBuf, String> {
-    let dir = Path::new("target/bench");
+fn bench_file(target: &Path) -> Result<PathBuf, String> {
+    let dir = target.join("bench");
     let file = dir.join("bench-720p25-2mbit.flv");
     if file.exists() {
         return Ok(file);
     }
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let ok = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"])
@@ -212,30 +316,30 @@ fn status_kib(pid: u32, field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The ports a server listens on (0: not served).
+#[derive(Clone, Copy)]
+struct Ports {
+    rtmp: u16,
+    http: u16,
+    rtsp: u16,
+}
+
 fn load(
+    target: &Path,
     flv: &Path,
-    rtmp_port: u16,
-    http_port: u16,
-    protocol: &str,
+    ports: Ports,
+    protocol: Protocol,
     players: usize,
     secs: u64,
 ) -> Result<serde_json::Value, String> {
-    let count = players.to_string();
-    let mut cmd = Command::new("target/release/examples/load");
+    let mut cmd = Command::new(target.join("release/examples/load"));
     cmd.arg("--flv")
         .arg(flv)
-        .args([
-            "--rtmp-port",
-            &rtmp_port.to_string(),
-            "--http-port",
-            &http_port.to_string(),
-        ])
-        .args(["--secs", &secs.to_string()]);
-    if protocol == "rtmp" {
-        cmd.args(["--rtmp-players", &count]);
-    } else {
-        cmd.args(["--flv-players", &count]);
-    }
+        .args(["--rtmp-port", &ports.rtmp.to_string()])
+        .args(["--http-port", &ports.http.to_string()])
+        .args(["--rtsp-port", &ports.rtsp.to_string()])
+        .args(["--secs", &secs.to_string()])
+        .args([protocol.load_flag(), &players.to_string()]);
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -248,16 +352,16 @@ fn load(
 fn measure(
     server: &'static str,
     pid: u32,
-    flv: &Path,
-    ports: (u16, u16),
-    protocol: &'static str,
+    (target, flv): (&Path, &Path),
+    ports: Ports,
+    protocol: Protocol,
     players: usize,
     secs: u64,
 ) -> Result<Run, String> {
     let rss_before = status_kib(pid, "VmRSS:");
     let cpu_before = cpu_of(pid);
     let started = Instant::now();
-    let report = load(flv, ports.0, ports.1, protocol, players, secs)?;
+    let report = load(target, flv, ports, protocol, players, secs)?;
     let wall = started.elapsed().as_secs_f64();
     let server_cpu = (cpu_of(pid) - cpu_before) / wall;
     let peak = status_kib(pid, "VmHWM:");
@@ -273,14 +377,15 @@ fn measure(
 }
 
 fn run_strom(
+    target: &Path,
     flv: &Path,
-    protocol: &'static str,
+    protocol: Protocol,
     players: usize,
     secs: u64,
     merge_write_ms: u64,
 ) -> Result<Run, String> {
     let (rtmp, http, rtsp) = (free_port()?, free_port()?, free_port()?);
-    let child = Command::new("target/release/strom")
+    let child = Command::new(target.join("release/strom"))
         .args(["--bind", "127.0.0.1", "--rtmp-port", &rtmp.to_string()])
         .args([
             "--http-port",
@@ -296,11 +401,13 @@ fn run_strom(
         .map_err(|e| format!("cannot start strom: {e}"))?;
     let proc = Proc { child };
     wait_port(rtmp)?;
+    wait_port(http)?;
+    wait_port(rtsp)?;
     measure(
         "strom",
         proc.child.id(),
-        flv,
-        (rtmp, http),
+        (target, flv),
+        Ports { rtmp, http, rtsp },
         protocol,
         players,
         secs,
@@ -343,11 +450,18 @@ fn ensure_nginx() -> Result<Nginx, String> {
     })
 }
 
-fn run_nginx(nginx: &Nginx, flv: &Path, players: usize, secs: u64) -> Result<Run, String> {
+fn run_nginx(
+    target: &Path,
+    nginx: &Nginx,
+    flv: &Path,
+    players: usize,
+    secs: u64,
+) -> Result<Run, String> {
     let port = free_port()?;
     let prefix = std::env::current_dir()
         .map_err(|e| e.to_string())?
-        .join("target/bench/nginx");
+        .join(target)
+        .join("bench/nginx");
     std::fs::create_dir_all(prefix.join("logs")).map_err(|e| e.to_string())?;
     let conf = prefix.join("nginx.conf");
     std::fs::write(
@@ -374,9 +488,13 @@ fn run_nginx(nginx: &Nginx, flv: &Path, players: usize, secs: u64) -> Result<Run
     measure(
         "nginx-rtmp",
         proc.child.id(),
-        flv,
-        (port, 0),
-        "rtmp",
+        (target, flv),
+        Ports {
+            rtmp: port,
+            http: 0,
+            rtsp: 0,
+        },
+        Protocol::Rtmp,
         players,
         secs,
     )
@@ -394,12 +512,12 @@ fn table(runs: &[Run]) -> String {
         "| server | protocol | players | full rate | fps/player | Mbit/s/player | first frame p50/p95/p99 ms | added latency p50/p99/max ms | server CPU s/s | CPU ms/s per player | CPU s per Gbit/s | peak RSS MiB | RSS/player KiB | load CPU s/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
-        let p = &r.report[json_key(r.protocol)];
+        let p = &r.report[r.protocol.json_key()];
         let gbps = p["delivered_gbit_per_second"].as_f64().unwrap_or(0.0);
         t.push_str(&format!(
             "| {} | {} | {} | {} | {:.1} | {:.2} | {} / {} / {} | {} / {} / {} | {:.2} | {:.3} | {} | {:.1} | {:.1} | {:.2} |\n",
             r.server,
-            r.protocol,
+            r.protocol.name(),
             r.players,
             p["full_rate"].as_u64().unwrap_or(0),
             p["fps_per_player"].as_f64().unwrap_or(0.0),
@@ -430,7 +548,7 @@ fn ratios(runs: &[Run]) -> Option<String> {
         .max()?;
     let find = |server: &str| {
         runs.iter()
-            .find(|r| r.server == server && r.protocol == "rtmp" && r.players == most)
+            .find(|r| r.server == server && r.protocol == Protocol::Rtmp && r.players == most)
     };
     let (s, n) = (find("strom")?, find("nginx-rtmp")?);
     let get = |r: &Run, a: &str, b: Option<&str>| {
@@ -464,11 +582,11 @@ fn ratios(runs: &[Run]) -> Option<String> {
 fn headline(runs: &[Run]) -> String {
     runs.iter()
         .map(|r| {
-            let p = &r.report[json_key(r.protocol)];
+            let p = &r.report[r.protocol.json_key()];
             format!(
                 "{} {} {}/{} at full rate, {:.2} CPU s/s",
                 r.server,
-                r.protocol,
+                r.protocol.name(),
                 p["full_rate"].as_u64().unwrap_or(0),
                 r.players,
                 r.server_cpu
@@ -495,29 +613,123 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
 }
 
-fn write_benchmarks(
-    runs: &[Run],
-    counts: &[usize],
+/// What one invocation ran, for the report's header.
+struct Invocation<'a> {
+    counts: &'a [usize],
     secs: u64,
     nginx: bool,
     merge: u64,
-) -> Result<(), String> {
-    let players = counts
+    protocols: &'a [Protocol],
+    out: &'a Path,
+}
+
+impl Invocation<'_> {
+    /// The command line that regenerates the report.
+    fn command(&self) -> String {
+        let players = self
+            .counts
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cmd = format!("cargo xtask bench --players {players} --secs {}", self.secs);
+        if self.protocols != DEFAULT_PROTOCOLS {
+            let names: Vec<_> = self.protocols.iter().map(|p| p.name()).collect();
+            cmd.push_str(&format!(" --protocols {}", names.join(",")));
+        }
+        if self.nginx {
+            cmd.push_str(" --compare nginx");
+        }
+        if self.merge > 0 {
+            cmd.push_str(&format!(" --merge-write-ms {}", self.merge));
+        }
+        if self.out != Path::new(DEFAULT_OUT) {
+            cmd.push_str(&format!(" --out {}", self.out.display()));
+        }
+        cmd
+    }
+}
+
+/// Where the report goes unless `--out` says otherwise.
+pub const DEFAULT_OUT: &str = "BENCHMARKS.md";
+
+/// The protocol-specific figures: players that failed, latency samples that
+/// could not be rebased, and HLS segments.
+fn details(runs: &[Run]) -> Option<String> {
+    let rows: Vec<&Run> = runs
         .iter()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut compare = if nginx {
-        " --compare nginx".to_string()
-    } else {
-        String::new()
-    };
-    if merge > 0 {
-        compare.push_str(&format!(" --merge-write-ms {merge}"));
+        .filter(|r| {
+            matches!(
+                r.protocol,
+                Protocol::Rtsp | Protocol::Hls | Protocol::HttpTs
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut t = String::from(
+        "| server | protocol | players | failed | latency unresolved players | segments/player | skipped segments | segment fetch p50/p95/p99 ms |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let p = &r.report[r.protocol.json_key()];
+        let num = |k: &str| {
+            p[k].as_f64()
+                .map(|v| format!("{v:.1}").trim_end_matches(".0").to_string())
+                .unwrap_or_else(|| "-".into())
+        };
+        t.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} / {} |\n",
+            r.server,
+            r.protocol.name(),
+            r.players,
+            num("failed"),
+            num("latency_unresolved_players"),
+            num("segments_per_player"),
+            num("skipped_segments"),
+            pct(p, "segment_fetch_ms", "p50"),
+            pct(p, "segment_fetch_ms", "p95"),
+            pct(p, "segment_fetch_ms", "p99"),
+        ));
+    }
+    Some(t)
+}
+
+fn write_benchmarks(runs: &[Run], inv: &Invocation<'_>) -> Result<(), String> {
+    let (secs, merge) = (inv.secs, inv.merge);
+    let has = |p: Protocol| inv.protocols.contains(&p);
+    let mut per_protocol = String::new();
+    if has(Protocol::Rtsp) {
+        per_protocol.push_str(
+            "- RTSP: DESCRIBE, SETUP of both tracks over TCP interleaved, PLAY (rtsp-proto's framing);\n  \
+             a frame is an H.264 access unit from rtsp-proto's depacketizer; bytes are all interleaved\n  \
+             payloads. RTP timestamps start from a random base, so latency is rebased: the player notes each\n  \
+             sampled frame's offset from its first keyframe, and the end of the run matches that keyframe\n  \
+             to the latest published keyframe every sample fits (sent before received; keyframes are 2 s\n  \
+             apart, so the match is unique while latencies stay under 2 s). Players whose samples fit no\n  \
+             keyframe are counted as unresolved, not guessed.\n",
+        );
+    }
+    if has(Protocol::HttpTs) {
+        per_protocol.push_str(
+            "- HTTP-TS: `GET /app/stream.live.ts`; a frame is a video PES start on PID 0x100 (its\n  \
+             first packet), so its latency is to the frame's first bytes; rebased by PES DTS as for RTSP.\n",
+        );
+    }
+    if has(Protocol::Hls) {
+        per_protocol.push_str(
+            "- HLS: each player polls `hls.m3u8` every target duration / 2 on one keep-alive connection,\n  \
+             starts at the live edge and downloads each new segment once. Frames: video PES in the\n  \
+             segments downloaded in the window (whole segments, so fps/player swings by ±1 segment in a\n  \
+             short window); full rate: no segment missed (none left the playlist unseen) and no error.\n  \
+             First frame: TCP connect to the first segment downloaded (the first playlist request of a\n  \
+             stream starts packaging). Added latency: publisher send of a segment's last video frame to\n  \
+             that segment downloaded (packaging, polling and download; not the segment's own duration).\n",
+        );
     }
     let text = format!(
         "# strom benchmarks\n\n\
-         Produced by `cargo xtask bench --players {players} --secs {secs}{compare}`; regenerate with the same\n\
+         Produced by `{}`; regenerate with the same\n\
          command. Numbers are from one run on the machine below; rerun before comparing.\n\n\
          ## Machine\n\n{}\n\n\
          ## Method\n\n\
@@ -532,19 +744,24 @@ fn write_benchmarks(
          - First frame: TCP connect to the first coded video frame. Added latency: the publisher's send\n  \
            time of a video timestamp to a player's receive time of the same timestamp (same clock), sampled\n  \
            on every 5th frame per player.\n\
+         {per_protocol}\
          - Server CPU s/s: utime+stime from `/proc/PID/stat` over the load run's wall time; CPU s per\n  \
            Gbit/s: that divided by the media rate delivered to players. Peak RSS: `VmHWM`; RSS per player:\n  \
            (peak − RSS before the run) / players.\n\
          {}\n\
-         ## Results\n\n{}\n{}",
+         ## Results\n\n{}\n{}{}",
+        inv.command(),
         machine(),
-        if nginx {
+        if inv.nginx {
             "- nginx: Debian's nginx with libnginx-mod-rtmp, one worker process, `chunk_size 4096`, the same\n  load in the same invocation, run alternately with strom (RTMP only: nginx-rtmp has no HTTP-FLV).\n"
         } else {
             ""
         },
         table(runs),
-        ratios(runs).unwrap_or_default()
+        ratios(runs).unwrap_or_default(),
+        details(runs)
+            .map(|d| format!("\n{d}"))
+            .unwrap_or_default(),
     );
-    std::fs::write("BENCHMARKS.md", text).map_err(|e| e.to_string())
+    std::fs::write(inv.out, text).map_err(|e| format!("{}: {e}", inv.out.display()))
 }

@@ -5,8 +5,8 @@
 //!   the fuzz targets compile, the whole test suite, a short run of every
 //!   fuzz target.
 //! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
-//! - `cargo xtask bench [--players N] [--secs S] [--compare nginx] [--short]`:
-//!   the benchmark (BENCHMARKS.md).
+//! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts]
+//!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md).
 //!
 //! - `cargo xtask chaos [--long] [SCENARIO]`: the never-fake-die scenarios
 //!   (RELIABILITY.md).
@@ -50,6 +50,12 @@ enum Cmd {
         /// strom's server.merge_write_ms for the runs.
         #[arg(long, default_value_t = 0)]
         merge_write_ms: u64,
+        /// Player protocols, one run each per player count: rtmp, flv, rtsp, hls, ts.
+        #[arg(long, value_delimiter = ',', default_value = "rtmp,flv")]
+        protocols: Vec<String>,
+        /// Where the report is written.
+        #[arg(long, default_value = bench::DEFAULT_OUT)]
+        out: std::path::PathBuf,
     },
     /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
     Chaos {
@@ -81,17 +87,32 @@ fn main() -> ExitCode {
             compare,
             short,
             merge_write_ms,
+            protocols,
+            out,
         } => {
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
                 return ExitCode::FAILURE;
             }
+            let protocols = match protocols
+                .iter()
+                .map(|p| bench::Protocol::parse(p))
+                .collect()
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("xtask bench: --protocols: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let args = bench::BenchArgs {
                 players,
                 secs,
                 compare_nginx: compare.is_some(),
                 short,
                 merge_write_ms,
+                protocols,
+                out,
             };
             match bench::run(&args) {
                 Ok(summary) => {

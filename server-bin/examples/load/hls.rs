@@ -1,7 +1,8 @@
 //! HLS pollers: one keep-alive HTTP/1.1 connection each, the playlist
 //! fetched every target duration / 2 (RFC 8216 §6.3.4 allows reloading
 //! sooner than the target after a change), each new segment downloaded once,
-//! in order. A new poller starts at the live edge (the last listed segment).
+//! in order. A new poller starts at the live edge (the last listed segment);
+//! pollers spread their polling phases ([`phase`]).
 //!
 //! Counted per player: segments and their bytes (playlists included in the
 //! bytes), the fetch time of each segment (request sent → last byte), video
@@ -12,6 +13,7 @@
 //! not counted). A segment that left the playlist before the poller saw it
 //! is "skipped".
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -144,6 +146,19 @@ async fn read_chunked(sock: &mut TcpStream, buf: &mut BytesMut) -> Result<Bytes,
     }
 }
 
+/// Pollers started so far, to spread their polling phases.
+static POLLERS: AtomicU64 = AtomicU64::new(0);
+
+/// This poller's phase within the polling interval: the k-th poller waits
+/// frac(k × 0.618…) of an interval once, so the pollers of one run do not
+/// poll in lockstep (real viewers start at random times) and the latency
+/// figures do not depend on how one shared phase meets the segment cuts.
+fn phase(interval: Duration) -> Duration {
+    let k = POLLERS.fetch_add(1, Ordering::Relaxed);
+    let golden = 0.618_033_988_749_895_f64;
+    interval.mul_f64((k as f64 * golden).fract())
+}
+
 /// What a poller needs from a live media playlist (RFC 8216 §4.3).
 #[derive(Debug, PartialEq, Eq)]
 struct Playlist {
@@ -188,6 +203,7 @@ pub async fn player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String>
     let mut next: Option<u64> = None;
     let mut clock = Relative::mpeg_ts();
     let mut starts = Vec::new();
+    let mut phased = false;
     while !ctx.window.stopped() {
         let polled = Instant::now();
         let (status, body) = http.get(&playlist_path).await?;
@@ -234,7 +250,11 @@ pub async fn player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String>
             }
         }
         let interval = Duration::from_millis(list.target_secs.max(1) * 500);
-        tokio::time::sleep_until((polled + interval).into()).await;
+        let mut wake = polled + interval;
+        if !std::mem::replace(&mut phased, true) {
+            wake += phase(interval);
+        }
+        tokio::time::sleep_until(wake.into()).await;
     }
     Ok(())
 }

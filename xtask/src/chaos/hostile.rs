@@ -83,6 +83,13 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
             })
         })
         .collect();
+    // Sample the UDP sockets in the RTP range while the workers run, to
+    // show pairs were handed out (and, below, all given back).
+    let mut udp_peak = udp0;
+    while !workers.iter().all(|w| w.is_finished()) {
+        udp_peak = udp_peak.max(ctx.server.udp_bound());
+        std::thread::sleep(Duration::from_millis(5));
+    }
     for w in workers {
         w.join().map_err(|_| "churn worker panicked")?;
     }
@@ -137,7 +144,7 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         ),
     );
     ctx.figure(format!(
-        "{n} cycles in {churn_secs:.1} s over 50 streams ({} over RTSP, {} RTSP SETUPs over UDP; {} published, {} refused, {} plays, {} saw video, {} abrupt, {} HTTP-TS/HLS requests); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; UDP RTP sockets {udp0}→{udp1}; rss {}→{} MiB after",
+        "{n} cycles in {churn_secs:.1} s over 50 streams ({} over RTSP, {} RTSP SETUPs over UDP; {} published, {} refused, {} plays, {} saw video, {} abrupt, {} HTTP-TS/HLS requests); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; UDP sockets in the RTP range {udp0}→{udp_peak} (peak)→{udp1}; rss {}→{} MiB after",
         c.rtsp_cycles.load(Ordering::Relaxed),
         c.udp_setups.load(Ordering::Relaxed),
         c.published.load(Ordering::Relaxed),

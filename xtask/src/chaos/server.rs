@@ -97,7 +97,20 @@ impl Server {
     /// Starts `target/release/strom` with the suite's settings plus `extra`
     /// (a scenario's own `STROM_*` settings) and waits until HTTP, RTMP
     /// and RTSP accept. The binary is `<target>/release/strom` ([`target_dir`]).
+    /// A port picked free can be taken by someone else before strom binds
+    /// it: then strom exits at once and is started again on other ports.
     pub fn start_with(tag: &str, extra: &[(String, String)]) -> Result<Server, String> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Server::start_once(tag, extra) {
+                Err(e) if tries < 3 && e.contains("Address already in use") => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn start_once(tag: &str, extra: &[(String, String)]) -> Result<Server, String> {
         let (http, rtmp, rtsp) = (free_port()?, free_port()?, free_port()?);
         let log = chaos_dir()?.join(format!("strom-{tag}.log"));
         let file = File::create(&log).map_err(|e| e.to_string())?;
@@ -119,7 +132,7 @@ impl Server {
             .stderr(file)
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let server = Server {
+        let mut server = Server {
             pid: child.id(),
             child,
             http,
@@ -132,6 +145,9 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(10);
         for port in [http, rtmp, rtsp] {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if server.is_gone() {
+                    return Err(format!("strom exited at start: {}", server.log_tail()));
+                }
                 if Instant::now() > deadline {
                     return Err(format!(
                         "strom listens on nothing after 10 s: {}",

@@ -736,9 +736,11 @@ fn write_benchmarks(runs: &[Run], inv: &Invocation<'_>) -> Result<(), String> {
          - Server: `target/release/strom` (release build) on loopback ephemeral ports, logs at `warn`,\n  \
            `server.merge_write_ms = {merge}`.\n\
          - Stream: H.264 1280x720 25 fps, GOP 2 s, ~2 Mbit/s, plus AAC 128 kbit/s, generated once with\n  \
-           ffmpeg (`target/bench/bench-720p25-2mbit.flv`) and published in real time, looped, by the load process.\n\
+           ffmpeg (`target/bench/bench-720p25-2mbit.flv`, under `$CARGO_TARGET_DIR` when set) and published\n  \
+           in real time, looped, by the load process.\n\
          - Load: `target/release/examples/load` (one process, its own tokio runtime, one worker thread),\n  \
-           built on rtmp-proto's client session: one publisher and N players of one protocol per run;\n  \
+           built on rtmp-proto's client session (publisher, RTMP), rtsp-proto (RTSP) and hls-seg's TS\n  \
+           header decoders (HLS, HTTP-TS): one publisher and N players of one protocol per run;\n  \
            measurement window of {secs} s after all players connected.\n\
          - Full rate: a player that received at least 95% of 25 video frames per second in the window.\n\
          - First frame: TCP connect to the first coded video frame. Added latency: the publisher's send\n  \
@@ -764,4 +766,46 @@ fn write_benchmarks(runs: &[Run], inv: &Invocation<'_>) -> Result<(), String> {
             .unwrap_or_default(),
     );
     std::fs::write(inv.out, text).map_err(|e| format!("{}: {e}", inv.out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols_parse_by_short_and_long_name() {
+        let names = ["rtmp", "flv", "http-flv", "RTSP", "hls", "ts", "http-ts"];
+        let parsed: Vec<_> = names.iter().map(|n| Protocol::parse(n)).collect();
+        assert!(parsed.iter().all(Result::is_ok));
+        assert_eq!(Protocol::parse("flv"), Ok(Protocol::HttpFlv));
+        assert_eq!(Protocol::parse("ts"), Ok(Protocol::HttpTs));
+        assert!(Protocol::parse("srt").is_err());
+        for p in Protocol::ALL {
+            assert_eq!(Protocol::parse(p.name()), Ok(p));
+        }
+    }
+
+    #[test]
+    fn the_report_names_the_command_that_regenerates_it() {
+        let mut inv = Invocation {
+            counts: &[10, 100],
+            secs: 10,
+            nginx: true,
+            merge: 0,
+            protocols: &DEFAULT_PROTOCOLS,
+            out: Path::new(DEFAULT_OUT),
+        };
+        assert_eq!(
+            inv.command(),
+            "cargo xtask bench --players 10,100 --secs 10 --compare nginx"
+        );
+        let all = Protocol::ALL;
+        inv.protocols = &all;
+        inv.nginx = false;
+        inv.out = Path::new("x.md");
+        assert_eq!(
+            inv.command(),
+            "cargo xtask bench --players 10,100 --secs 10 --protocols rtmp,http-flv,rtsp,hls,http-ts --out x.md"
+        );
+    }
 }

@@ -16,6 +16,7 @@ mod hostile;
 mod peers;
 mod probe;
 mod publish;
+mod rtp_clip;
 mod rtsp;
 mod rtsp_churn;
 mod rtsp_hostile;

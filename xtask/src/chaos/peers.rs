@@ -75,6 +75,50 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
     // that announces its tracks one by one (RTMP: a sequence header each) does.
     let mut rtsp_of_killed = with_rtsp.then(|| Player::start_rtsp(rtsp, "v-rtsp"));
     std::thread::sleep(Duration::from_millis(1000));
+    // The RTSP publisher is SIGKILLed; a new RTMP publisher takes the name.
+    let mut killed_taken = None;
+    if let Some((f, old_id)) = rtsp_publisher.take() {
+        signal(f.pid(), "KILL")?;
+        let t = Instant::now();
+        let _new = Ffmpeg::publish(rtmp, "v-rtsp")?;
+        let mut new_id = None;
+        wait_for(Duration::from_secs(5), || {
+            new_id = ctx
+                .server
+                .stream("v-rtsp")
+                .ok()
+                .flatten()
+                .and_then(|s| s["publisher"]["session_id"].as_u64())
+                .filter(|n| *n != old_id);
+            new_id.is_some()
+        });
+        ctx.check(
+            new_id.is_some(),
+            "rtsp: the SIGKILLed ffmpeg's stream was not taken by a new publisher within 5 s",
+        );
+        killed_taken = Some((t.elapsed(), _new));
+        drop(f);
+        // The newcomer's tracks are all known (the RTSP player's fate is decided).
+        wait_tracks(ctx.server, "v-rtsp", 2, Duration::from_secs(5))?;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut replay = String::new();
+    if let Some(p) = rtsp_of_killed.take() {
+        let s = p.stats();
+        if s.closed && s.error.as_deref() == Some("server closed") {
+            // Ended by the server at the takeover: a real player DESCRIBEs
+            // again, and that must work at once.
+            healthy.push(Player::start_rtsp(rtsp, "v-rtsp"));
+            replay =
+                "; its RTSP player was ended at the takeover and played again on a new DESCRIBE"
+                    .into();
+        } else {
+            replay = "; its RTSP player kept playing through the takeover".into();
+            healthy.push(p);
+        }
+    }
+    // The baseline: publishers and healthy players, after the takeover.
+    std::thread::sleep(Duration::from_millis(500));
     let (sessions0, fds0) = (ctx.server.sessions()?, ctx.server.fds());
     let slack = Duration::from_secs(2);
     let mut waits = Vec::new();
@@ -155,30 +199,6 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
             stuck.push((l, stuck_player(l, port, "v")?));
         }
     }
-    // The RTSP publisher is SIGKILLed; a new RTMP publisher takes the name.
-    let mut killed_taken = None;
-    if let Some((f, old_id)) = rtsp_publisher.take() {
-        signal(f.pid(), "KILL")?;
-        let t = Instant::now();
-        let _new = Ffmpeg::publish(rtmp, "v-rtsp")?;
-        let mut new_id = None;
-        wait_for(Duration::from_secs(5), || {
-            new_id = ctx
-                .server
-                .stream("v-rtsp")
-                .ok()
-                .flatten()
-                .and_then(|s| s["publisher"]["session_id"].as_u64())
-                .filter(|n| *n != old_id);
-            new_id.is_some()
-        });
-        ctx.check(
-            new_id.is_some(),
-            "rtsp: the SIGKILLed ffmpeg's stream was not taken by a new publisher within 5 s",
-        );
-        killed_taken = Some((t.elapsed(), _new));
-        drop(f);
-    }
     let mut worst = Duration::ZERO;
     for w in waits {
         let (label, took) = w.join().map_err(|_| "waiter panicked")?;
@@ -229,23 +249,6 @@ pub fn vanishing_peers(ctx: &mut Ctx) -> Result<(), String> {
         fds1 <= fds0 + 2
     });
     ctx.check(fds1 <= fds0 + 2, format!("file descriptors {fds0}→{fds1}"));
-    let mut replay = String::new();
-    if let Some(p) = rtsp_of_killed.take() {
-        let s = p.stats();
-        if s.closed && s.error.as_deref() == Some("server closed") {
-            // Ended by the server at the takeover: a real player DESCRIBEs
-            // again, and that must work at once.
-            wait_tracks(ctx.server, "v-rtsp", 2, Duration::from_secs(5))?;
-            healthy.push(Player::start_rtsp(rtsp, "v-rtsp"));
-            replay =
-                "; its RTSP player was ended at the takeover and played again on a new DESCRIBE"
-                    .into();
-            std::thread::sleep(Duration::from_millis(500));
-        } else {
-            replay = "; its RTSP player kept playing through the takeover".into();
-            healthy.push(p);
-        }
-    }
     let rates = measure_fps(&healthy, 2.0);
     let min = check_fps(ctx, "healthy players", &rates);
     for p in &healthy {

@@ -10,8 +10,8 @@
 //! TCP connect → first segment downloaded. Latency: the publisher's send
 //! time of a segment's last video frame → that segment downloaded (what
 //! packaging, polling and the download add; the segment's own duration is
-//! not counted). A segment that left the playlist before the poller saw it
-//! is "skipped".
+//! not counted). A segment that left the playlist before the poller saw it,
+//! or answered 404 when fetched, is "skipped".
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -226,6 +226,13 @@ pub async fn player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String>
             let asked = Instant::now();
             let (status, data) = http.get(&path).await?;
             let done = Instant::now();
+            if status == 404 {
+                // Gone between the playlist and the request: missed, not fatal.
+                if ctx.window.open() {
+                    stats_of(stats).skipped_segments += 1;
+                }
+                continue;
+            }
             if status != 200 {
                 return Err(format!("segment {seq} answered {status}"));
             }
@@ -272,5 +279,39 @@ mod tests {
         assert_eq!(p.segments, vec![(7, "7.ts".into()), (8, "8.ts".into())]);
         assert!(parse_playlist("#EXTM3U\n1.ts\n").is_err());
         assert!(parse_playlist("nope").is_err());
+    }
+
+    #[tokio::test]
+    async fn keep_alive_get_reads_chunked_and_sized_bodies() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.expect("accept");
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req).await;
+            let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                           3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nTrailer: 1\r\n\r\n";
+            // Written in pieces: the reader must wait for each.
+            for piece in chunked.as_bytes().chunks(7) {
+                s.write_all(piece).await.expect("write");
+                tokio::task::yield_now().await;
+            }
+            let _ = s.read(&mut req).await;
+            s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\ngone")
+                .await
+                .expect("write");
+        });
+        let mut http = Http {
+            host: "127.0.0.1".into(),
+            port,
+            sock: None,
+            buf: BytesMut::new(),
+        };
+        let (status, body) = http.get("/a").await.expect("first");
+        assert_eq!((status, &body[..]), (200, &b"abcde"[..]));
+        let (status, body) = http.get("/b").await.expect("second");
+        assert_eq!((status, &body[..]), (404, &b"gone"[..]));
     }
 }

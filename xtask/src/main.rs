@@ -44,7 +44,8 @@ enum Cmd {
         /// Also run nginx with the RTMP module under the same load (`nginx`).
         #[arg(long)]
         compare: Option<String>,
-        /// The CI profile: proves the tool works, asserts nothing about speed.
+        /// The CI profile (every protocol, 20 players, 3 s; --players, --secs and
+        /// --protocols ignored): proves the tool works, asserts nothing about speed.
         #[arg(long)]
         short: bool,
         /// strom's server.merge_write_ms for the runs.

@@ -39,6 +39,18 @@ fn play_urls(strom: &Strom, name: &str) -> Vec<(String, Vec<&'static str>)> {
     ]
 }
 
+/// The largest step between video frames a player may see: three frames at
+/// 25 fps over TCP. Over UDP a loaded machine drops datagrams at full socket
+/// buffers (the publisher's or the player's), each costing the frame it
+/// carried; that is UDP, not a stall, so up to ten frames are allowed.
+fn max_gap_ms(udp: bool) -> i64 {
+    if udp {
+        400
+    } else {
+        120
+    }
+}
+
 fn assert_h264_aac(url: &str, input: &[&str], codec: &str) {
     let streams = probe_with(url, input);
     assert!(
@@ -84,8 +96,9 @@ fn ffmpeg_publishes_over_rtsp_tcp_and_udp_and_every_protocol_plays_it() {
                 played.dts.len()
             );
             assert!(played.non_decreasing(), "{url}: {:?}", played.dts);
+            let udp = transport == "udp" || input.contains(&"udp");
             assert!(
-                played.max_gap_ms() <= 120,
+                played.max_gap_ms() <= max_gap_ms(udp),
                 "{url}: gap {} ms",
                 played.max_gap_ms()
             );
@@ -115,7 +128,7 @@ fn an_rtmp_stream_plays_over_rtsp_tcp_and_udp() {
         );
         assert!(played.non_decreasing(), "{transport}: {:?}", played.dts);
         assert!(
-            played.max_gap_ms() <= 120,
+            played.max_gap_ms() <= max_gap_ms(transport == "udp"),
             "{transport}: gap {} ms",
             played.max_gap_ms()
         );
@@ -208,6 +221,15 @@ fn wrong_credentials_get_401_and_malformed_requests_get_400() {
     let head = exchange(&mut s, "OPTIONS * RTSP/1.0\r\nCSeq: 3\r\n\r\n");
     assert!(head.starts_with("RTSP/1.0 200"), "{head}");
     assert!(head.contains("CSeq: 3"), "{head}");
+    // A request over the size limits gets its answer before the close.
+    let mut big = std::net::TcpStream::connect(("127.0.0.1", strom.rtsp_port)).unwrap();
+    big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let huge = format!(
+        "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(8192)
+    );
+    let head = exchange(&mut big, &huge);
+    assert!(head.starts_with("RTSP/1.0 413"), "{head}");
     let url = format!(
         "rtsp://cam:s3cret@127.0.0.1:{}/live/locked",
         strom.rtsp_port

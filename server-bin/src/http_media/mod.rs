@@ -64,6 +64,9 @@ pub fn hand_off(stream: TcpStream, peer: SocketAddr, kind: MediaKind, shared: Ar
         }
     };
     crate::io::limit_send_buffer(&std_stream, shared.config.server.socket_send_buffer);
+    // Media leaves in whole frames already: Nagle would only hold a frame's
+    // tail back until the player's delayed ACK (~40 ms seen on HTTP-TS).
+    let _ = std_stream.set_nodelay(true);
     let protocol = match kind {
         MediaKind::Flv => Protocol::HttpFlv,
         MediaKind::Ts => Protocol::HttpTs,

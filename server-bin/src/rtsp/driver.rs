@@ -217,6 +217,9 @@ async fn drive(
                     guard.info().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
                     let input = buf.split();
                     if let Err(e) = conn.rtsp.handle_input(&input, Instant::now()) {
+                        // Tell the client why before closing (RFC 2326 §7.1.1
+                        // has no CSeq to echo for a request that cannot be read).
+                        conn.out.push(bytes::Bytes::from(error_reply(&e)));
                         let _ = conn.flush(wr, stall).await;
                         return e.into();
                     }
@@ -245,6 +248,17 @@ async fn drive(
             _ = &mut timer, if deadline.is_some() => return End::Timeout(what),
         }
     }
+}
+
+/// The last answer to a connection whose input cannot be used any more.
+fn error_reply(e: &SessionError) -> String {
+    let (status, reason) = match e {
+        SessionError::Framing(rtsp_proto::signal::ParseError::TooLarge { .. })
+        | SessionError::InterleavedTooLarge { .. } => (413, "Request Entity Too Large"),
+        SessionError::TooManyPipelined { .. } => (503, "Service Unavailable"),
+        _ => (400, "Bad Request"),
+    };
+    format!("RTSP/1.0 {status} {reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 }
 
 impl Conn<'_> {

@@ -34,6 +34,8 @@ pub(super) struct Playing {
     reported: Vec<bool>,
     pub paused: bool,
     cname: Bytes,
+    /// A frame read while DESCRIBE waited for the tracks, sent first at PLAY.
+    first_frame: Option<Arc<Frame>>,
 }
 
 impl Conn<'_> {
@@ -72,14 +74,16 @@ impl Conn<'_> {
         {
             Ok(mut sub) => {
                 let wait = Duration::from_millis(self.shared.config.stream.max_stream_wait_ms);
-                first_tracks(&mut sub, wait).await.map(|t| (sub, t))
+                first_tracks(&mut sub, wait)
+                    .await
+                    .map(|(t, first)| (sub, t, first))
             }
             Err(e) => {
                 tracing::info!(stream = %key, reason = %e, "rtsp describe: no stream");
                 None
             }
         };
-        let Some((subscriber, tracks)) = found else {
+        let Some((subscriber, tracks, first_frame)) = found else {
             self.rtsp.respond(request_id, Reply::status(404))?;
             return Ok(());
         };
@@ -100,6 +104,7 @@ impl Conn<'_> {
             anchor: None,
             paused: false,
             cname: Bytes::from(format!("strom-{}", self.guard.info().id)),
+            first_frame,
         });
         self.rtsp
             .respond(request_id, Reply::describe(content_base(&uri), &sdp))?;
@@ -143,6 +148,13 @@ impl Conn<'_> {
             .respond(request_id, Reply::play(Some(Range::live()), Some(info)))?;
         self.started = true;
         tracing::info!("rtsp playing");
+        if let Some(frame) = self.playing.as_mut().and_then(|p| p.first_frame.take()) {
+            // The PLAY answer must leave before the first RTP packet.
+            while let Some(bytes) = self.rtsp.poll_transmit() {
+                self.out.push(bytes);
+            }
+            self.send_frame(&frame);
+        }
         Ok(())
     }
 
@@ -167,23 +179,31 @@ impl Conn<'_> {
         Ok(())
     }
 
-    /// A publisher resumed the stream: same codecs continue (parameter sets
-    /// are sent in-band before keyframes); different ones cannot be
-    /// renegotiated in RTSP, so the player is ended and may DESCRIBE again.
+    /// The stream's tracks changed (a publisher resumed or took over, or
+    /// announced a track late). RTSP cannot renegotiate a playing session,
+    /// so the described tracks go on: each keeps playing while a track with
+    /// its id and codec exists (its parameter sets are updated), tracks that
+    /// appear are not sent, one that disappears just sends nothing. Only a
+    /// described track whose codec changed ends the player, which may
+    /// DESCRIBE again.
     fn tracks_changed(&mut self, tracks: &[Track]) -> Result<(), End> {
         let Some(p) = self.playing.as_mut() else {
             return Ok(());
         };
         let next = rtp_tracks(tracks);
-        let same = next.len() == p.tracks.len()
-            && next
-                .iter()
-                .zip(&p.tracks)
-                .all(|(a, b)| a.id == b.id && a.info.payload_type == b.info.payload_type);
-        if !same {
-            return Err(End::PlayEnded(EndReason::StreamEnded));
+        for described in p.tracks.iter_mut() {
+            match next.iter().find(|n| n.id == described.id) {
+                Some(n)
+                    if n.info.payload_type == described.info.payload_type
+                        && std::mem::discriminant(&n.info.codec)
+                            == std::mem::discriminant(&described.info.codec) =>
+                {
+                    *described = n.clone();
+                }
+                Some(_) => return Err(End::PlayEnded(EndReason::StreamEnded)),
+                None => {}
+            }
         }
-        p.tracks = next;
         Ok(())
     }
 
@@ -284,19 +304,40 @@ fn send_rtcp(out: &mut crate::io::Outbox, setup: &super::driver::SetupTrack, rep
     }
 }
 
-/// Waits for the stream's first announced tracks that RTP can carry.
-async fn first_tracks(sub: &mut Subscriber, wait: Duration) -> Option<Vec<RtpTrack>> {
+/// How long DESCRIBE waits for more tracks after the first announcement
+/// when no frame has come yet (a stream that just started announces video
+/// and audio one after the other).
+const TRACKS_SETTLE: Duration = Duration::from_millis(500);
+
+/// Waits for the stream's announced tracks that RTP can carry: the first
+/// announcement, then later ones until the first frame arrives (returned, so
+/// PLAY starts with it) or [`TRACKS_SETTLE`] passes.
+async fn first_tracks(
+    sub: &mut Subscriber,
+    wait: Duration,
+) -> Option<(Vec<RtpTrack>, Option<Arc<Frame>>)> {
     let deadline = tokio::time::Instant::now() + wait;
+    let mut found: Option<Vec<RtpTrack>> = None;
+    let mut settle = deadline;
     loop {
-        match tokio::time::timeout_at(deadline, sub.recv()).await {
+        let limit = settle.min(deadline);
+        match tokio::time::timeout_at(limit, sub.recv()).await {
             Ok(Ok(SubscriberEvent::Tracks(t))) => {
                 let tracks = rtp_tracks(&t);
                 if !tracks.is_empty() {
-                    return Some(tracks);
+                    if found.is_none() {
+                        settle = tokio::time::Instant::now() + TRACKS_SETTLE;
+                    }
+                    found = Some(tracks);
                 }
             }
-            Ok(Ok(SubscriberEvent::Frame(_))) => {}
-            Ok(Err(_)) | Err(_) => return None,
+            Ok(Ok(SubscriberEvent::Frame(f))) => {
+                if let Some(tracks) = found {
+                    return Some((tracks, Some(f)));
+                }
+            }
+            Ok(Err(_)) => return None,
+            Err(_) => return found.map(|t| (t, None)),
         }
     }
 }

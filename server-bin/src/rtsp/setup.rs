@@ -44,6 +44,14 @@ impl Conn<'_> {
         match transport.lower {
             LowerTransport::Tcp => setup.channels = transport.interleaved,
             LowerTransport::Udp => {
+                // Port 0 is no destination: refuse before binding anything.
+                if transport
+                    .client_port
+                    .is_some_and(|(rtp, rtcp)| rtp == 0 || rtcp == 0)
+                {
+                    self.rtsp.respond(request_id, Reply::status(400))?;
+                    return Ok(());
+                }
                 let pair = self.shared.udp_ports.as_ref().and_then(|p| p.allocate());
                 let (Some(pair), Some((rtp, rtcp))) = (pair, transport.client_port) else {
                     // 461: the client retries over TCP (ffmpeg and VLC do).

@@ -236,7 +236,14 @@ fn media(shared: &Shared, s: &StreamSnapshot, schema: &str) -> Value {
         "schema": schema,
         "originType": if s.publisher.as_ref().is_some_and(|p| p.protocol == stream_core::Protocol::Rtsp) { 2 } else { 1 },
         "originTypeStr": s.publisher.as_ref().map(|p| p.protocol.name()).unwrap_or(""),
-        "originUrl": format!("{}://127.0.0.1/{}/{}", schema, s.key.app, s.key.stream),
+        // Where the origin pushed to, as ZLMediaKit reports it.
+        "originUrl": match s.publisher.as_ref().map(|p| p.protocol) {
+            Some(stream_core::Protocol::Rtsp) => format!(
+                "rtsp://127.0.0.1:{}/{}/{}",
+                shared.config.rtsp.port, s.key.app, s.key.stream
+            ),
+            _ => format!("rtmp://127.0.0.1/{}/{}", s.key.app, s.key.stream),
+        },
         "originSock": origin,
         "readerCount": s.subscribers.len(),
         "totalReaderCount": s.subscribers.len(),

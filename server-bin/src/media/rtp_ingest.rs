@@ -489,4 +489,62 @@ mod tests {
         assert_eq!(frames[0].payload.len(), 5004);
         assert_eq!(frames[0].pts_us, 0);
     }
+
+    #[test]
+    fn in_band_parameter_sets_announce_the_track_for_cameras_without_sprop() {
+        use rtsp_proto::media::H264Packetizer;
+        let avc = crate::media::flv_ingest::tests::avc_config();
+        let rec = AvcDecoderConfigurationRecord::decode(&avc).unwrap();
+        let info = MediaInfo {
+            kind: rtsp_proto::signal::MediaKind::Video,
+            payload_type: 96,
+            codec: SdpCodec::H264 {
+                sps: Vec::new(),
+                pps: Vec::new(),
+                packetization_mode: 1,
+            },
+            clock_rate: 90_000,
+            channels: 0,
+            control: None,
+            bandwidth_kbps: None,
+        };
+        let (mut ingest, _) = RtpIngest::from_sdp(&[Ok(info)]).unwrap();
+        assert!(ingest.tracks().is_empty(), "no configuration yet");
+        let mut packetizer = H264Packetizer::new(1200, 96, 1, 0);
+        let mut out = Vec::new();
+        // A P-frame before any parameter set: nothing a decoder could use.
+        for p in packetizer
+            .packetize(&[Bytes::from(vec![0x41; 100])], 0)
+            .unwrap()
+        {
+            ingest.push(0, &p.to_bytes(), &mut out);
+        }
+        let au = [
+            rec.sps[0].clone(),
+            rec.pps[0].clone(),
+            Bytes::from(vec![0x65; 3000]),
+        ];
+        for p in packetizer.packetize(&au, 3600).unwrap() {
+            ingest.push(0, &p.to_bytes(), &mut out);
+        }
+        let tracks = out.iter().find_map(|o| match o {
+            RtpIngested::Tracks(t) => Some(t.clone()),
+            _ => None,
+        });
+        let tracks = tracks.expect("the track is announced from the in-band SPS/PPS");
+        assert_eq!((tracks[0].width, tracks[0].height), (Some(320), Some(240)));
+        let frames: Vec<&Frame> = out
+            .iter()
+            .filter_map(|o| match o {
+                RtpIngested::Frame(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            frames.len(),
+            1,
+            "only the keyframe, after its configuration"
+        );
+        assert!(frames[0].keyframe);
+    }
 }

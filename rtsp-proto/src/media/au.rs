@@ -132,6 +132,26 @@ impl AuAssembler {
         }
     }
 
+    /// One packet through [`begin`](Self::begin), the codec's payload parser and
+    /// [`end`](Self::end): a payload error is counted and drops the access unit it
+    /// belonged to; the assembler stays usable.
+    pub(crate) fn push(
+        &mut self,
+        pkt: &RtpPacket,
+        payload: impl FnOnce(&mut Self, &Bytes) -> Result<(), MediaError>,
+    ) -> Result<(), MediaError> {
+        if !self.begin(pkt) {
+            return Ok(());
+        }
+        let result = payload(self, &pkt.payload);
+        if result.is_err() {
+            self.stats.malformed_packets += 1;
+            self.corrupt();
+        }
+        self.end(pkt.marker);
+        result
+    }
+
     /// Starts a packet. Returns false when the packet must be ignored (duplicate or late).
     pub(crate) fn begin(&mut self, pkt: &RtpPacket) -> bool {
         self.stats.packets += 1;

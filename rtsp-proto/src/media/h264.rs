@@ -50,16 +50,7 @@ impl H264Depacketizer {
     /// Takes one packet. An error reports a malformed or unsupported payload (the access unit
     /// it belonged to is dropped); the depacketizer stays usable.
     pub fn push(&mut self, pkt: &RtpPacket) -> Result<(), MediaError> {
-        if !self.au.begin(pkt) {
-            return Ok(());
-        }
-        let result = self.payload(&pkt.payload);
-        if result.is_err() {
-            self.au.stats.malformed_packets += 1;
-            self.au.corrupt();
-        }
-        self.au.end(pkt.marker);
-        result
+        self.au.push(pkt, payload)
     }
 
     /// The next complete access unit, oldest first.
@@ -71,80 +62,78 @@ impl H264Depacketizer {
     pub fn stats(&self) -> DepacketizerStats {
         self.au.stats
     }
+}
 
-    fn payload(&mut self, payload: &Bytes) -> Result<(), MediaError> {
-        const WHAT: &str = "H.264 RTP payload";
-        let Some(&header) = payload.first() else {
-            return Err(MediaError::truncated(WHAT, 0));
-        };
-        match nal_type(header) {
-            // RFC 6184 §5.6: types 1-23 are a single NAL unit packet.
-            t @ 1..=23 => self.au.push_nal(payload.clone(), t == NAL_IDR),
-            STAP_A => {
-                // RFC 6184 §5.7.1: one STAP-A NAL header, then 16-bit size + NAL unit, repeated.
-                let mut rest = payload.get(1..).unwrap_or_default();
-                if rest.is_empty() {
-                    return Err(MediaError::truncated("H.264 STAP-A", 1));
-                }
-                while !rest.is_empty() {
-                    let offset = payload.len() - rest.len();
-                    let (after, nal) = length_data(be_u16)(rest).map_err(
-                        |_: nom::Err<nom::error::Error<&[u8]>>| {
-                            MediaError::truncated("H.264 STAP-A unit", offset)
-                        },
-                    )?;
-                    let Some(&nal_header) = nal.first() else {
-                        return Err(MediaError::invalid(
-                            "H.264 STAP-A unit",
-                            offset,
-                            "RFC 6184 §5.7.1: a NAL unit size of zero",
-                        ));
-                    };
-                    self.au
-                        .push_nal(payload.slice_ref(nal), nal_type(nal_header) == NAL_IDR)?;
-                    rest = after;
-                }
-                Ok(())
+/// Parses one payload into `au` (the codec part of [`AuAssembler::push`]).
+fn payload(au: &mut AuAssembler, payload: &Bytes) -> Result<(), MediaError> {
+    const WHAT: &str = "H.264 RTP payload";
+    let Some(&header) = payload.first() else {
+        return Err(MediaError::truncated(WHAT, 0));
+    };
+    match nal_type(header) {
+        // RFC 6184 §5.6: types 1-23 are a single NAL unit packet.
+        t @ 1..=23 => au.push_nal(payload.clone(), t == NAL_IDR),
+        STAP_A => {
+            // RFC 6184 §5.7.1: one STAP-A NAL header, then 16-bit size + NAL unit, repeated.
+            let mut rest = payload.get(1..).unwrap_or_default();
+            if rest.is_empty() {
+                return Err(MediaError::truncated("H.264 STAP-A", 1));
             }
-            FU_A => {
-                // RFC 6184 §5.8: FU indicator, FU header (S, E, R, type), fragment.
-                let Some(&fu) = payload.get(1) else {
-                    return Err(MediaError::truncated("H.264 FU-A header", 1));
+            while !rest.is_empty() {
+                let offset = payload.len() - rest.len();
+                let (after, nal) = length_data(be_u16)(rest).map_err(
+                    |_: nom::Err<nom::error::Error<&[u8]>>| {
+                        MediaError::truncated("H.264 STAP-A unit", offset)
+                    },
+                )?;
+                let Some(&nal_header) = nal.first() else {
+                    return Err(MediaError::invalid(
+                        "H.264 STAP-A unit",
+                        offset,
+                        "RFC 6184 §5.7.1: a NAL unit size of zero",
+                    ));
                 };
-                let (start, end, original) = (fu & 0x80 != 0, fu & 0x40 != 0, nal_type(fu));
-                if start && end {
-                    return Err(MediaError::invalid(
-                        "H.264 FU-A header",
-                        1,
-                        "RFC 6184 §5.8: Start and End bits MUST NOT both be set",
-                    ));
-                }
-                if !(1..=23).contains(&original) {
-                    return Err(MediaError::invalid(
-                        "H.264 FU-A header",
-                        1,
-                        "RFC 6184 §5.8: the fragmented NAL unit type must be 1-23",
-                    ));
-                }
-                if start {
-                    // The original NAL header: F and NRI from the indicator, type from the
-                    // FU header.
-                    self.au
-                        .fragment_start(&[(header & 0xe0) | original], original == NAL_IDR);
-                }
-                self.au
-                    .fragment_data(payload.get(2..).unwrap_or_default(), end)
+                au.push_nal(payload.slice_ref(nal), nal_type(nal_header) == NAL_IDR)?;
+                rest = after;
             }
-            25 | 26 | 27 | 29 => Err(MediaError::Unsupported {
-                what: WHAT,
-                detail: "STAP-B, MTAP and FU-B (RFC 6184 §5.4, packetization-mode 2)",
-            }),
-            _ => Err(MediaError::invalid(
-                WHAT,
-                0,
-                "RFC 6184 §5.2: NAL unit type 0, 30 and 31 are reserved",
-            )),
+            Ok(())
         }
+        FU_A => {
+            // RFC 6184 §5.8: FU indicator, FU header (S, E, R, type), fragment.
+            let Some(&fu) = payload.get(1) else {
+                return Err(MediaError::truncated("H.264 FU-A header", 1));
+            };
+            let (start, end, original) = (fu & 0x80 != 0, fu & 0x40 != 0, nal_type(fu));
+            if start && end {
+                return Err(MediaError::invalid(
+                    "H.264 FU-A header",
+                    1,
+                    "RFC 6184 §5.8: Start and End bits MUST NOT both be set",
+                ));
+            }
+            if !(1..=23).contains(&original) {
+                return Err(MediaError::invalid(
+                    "H.264 FU-A header",
+                    1,
+                    "RFC 6184 §5.8: the fragmented NAL unit type must be 1-23",
+                ));
+            }
+            if start {
+                // The original NAL header: F and NRI from the indicator, type from the
+                // FU header.
+                au.fragment_start(&[(header & 0xe0) | original], original == NAL_IDR);
+            }
+            au.fragment_data(payload.get(2..).unwrap_or_default(), end)
+        }
+        25 | 26 | 27 | 29 => Err(MediaError::Unsupported {
+            what: WHAT,
+            detail: "STAP-B, MTAP and FU-B (RFC 6184 §5.4, packetization-mode 2)",
+        }),
+        _ => Err(MediaError::invalid(
+            WHAT,
+            0,
+            "RFC 6184 §5.2: NAL unit type 0, 30 and 31 are reserved",
+        )),
     }
 }
 

@@ -53,16 +53,7 @@ impl H265Depacketizer {
     /// Takes one packet. An error reports a malformed or unsupported payload (the access unit
     /// it belonged to is dropped); the depacketizer stays usable.
     pub fn push(&mut self, pkt: &RtpPacket) -> Result<(), MediaError> {
-        if !self.au.begin(pkt) {
-            return Ok(());
-        }
-        let result = self.payload(&pkt.payload);
-        if result.is_err() {
-            self.au.stats.malformed_packets += 1;
-            self.au.corrupt();
-        }
-        self.au.end(pkt.marker);
-        result
+        self.au.push(pkt, payload)
     }
 
     /// The next complete access unit, oldest first.
@@ -74,89 +65,87 @@ impl H265Depacketizer {
     pub fn stats(&self) -> DepacketizerStats {
         self.au.stats
     }
+}
 
-    fn payload(&mut self, payload: &Bytes) -> Result<(), MediaError> {
-        const WHAT: &str = "H.265 RTP payload";
-        let (Some(&h0), Some(&h1)) = (payload.first(), payload.get(1)) else {
-            return Err(MediaError::truncated(WHAT, payload.len()));
-        };
-        // RFC 7798 §1.1.4: TID (nuh_temporal_id_plus1) "MUST NOT be 0".
-        if h1 & 0x07 == 0 {
-            return Err(MediaError::invalid(
-                WHAT,
-                1,
-                "RFC 7798 §1.1.4: TID must not be 0",
-            ));
-        }
-        match nal_type(h0) {
-            // RFC 7798 §4.4.1: any NAL unit type 0..=47 is a single NAL unit packet.
-            t @ 0..=47 => self.au.push_nal(payload.clone(), is_irap(t)),
-            AP => {
-                // RFC 7798 §4.4.2: payload header, then 16-bit size + NAL unit, repeated (no
-                // DONL fields because sprop-max-don-diff is 0).
-                let mut rest = payload.get(2..).unwrap_or_default();
-                if rest.is_empty() {
-                    return Err(MediaError::truncated("H.265 AP", 2));
-                }
-                while !rest.is_empty() {
-                    let offset = payload.len() - rest.len();
-                    let (after, nal) = length_data(be_u16)(rest).map_err(
-                        |_: nom::Err<nom::error::Error<&[u8]>>| {
-                            MediaError::truncated("H.265 AP unit", offset)
-                        },
-                    )?;
-                    let Some(&n0) = nal.first().filter(|_| nal.len() >= 2) else {
-                        return Err(MediaError::invalid(
-                            "H.265 AP unit",
-                            offset,
-                            "RFC 7798 §4.4.2: an aggregated NAL unit has a 2-byte header",
-                        ));
-                    };
-                    self.au
-                        .push_nal(payload.slice_ref(nal), is_irap(nal_type(n0)))?;
-                    rest = after;
-                }
-                Ok(())
+/// Parses one payload into `au` (the codec part of [`AuAssembler::push`]).
+fn payload(au: &mut AuAssembler, payload: &Bytes) -> Result<(), MediaError> {
+    const WHAT: &str = "H.265 RTP payload";
+    let (Some(&h0), Some(&h1)) = (payload.first(), payload.get(1)) else {
+        return Err(MediaError::truncated(WHAT, payload.len()));
+    };
+    // RFC 7798 §1.1.4: TID (nuh_temporal_id_plus1) "MUST NOT be 0".
+    if h1 & 0x07 == 0 {
+        return Err(MediaError::invalid(
+            WHAT,
+            1,
+            "RFC 7798 §1.1.4: TID must not be 0",
+        ));
+    }
+    match nal_type(h0) {
+        // RFC 7798 §4.4.1: any NAL unit type 0..=47 is a single NAL unit packet.
+        t @ 0..=47 => au.push_nal(payload.clone(), is_irap(t)),
+        AP => {
+            // RFC 7798 §4.4.2: payload header, then 16-bit size + NAL unit, repeated (no
+            // DONL fields because sprop-max-don-diff is 0).
+            let mut rest = payload.get(2..).unwrap_or_default();
+            if rest.is_empty() {
+                return Err(MediaError::truncated("H.265 AP", 2));
             }
-            FU => {
-                // RFC 7798 §4.4.3: payload header, FU header (S, E, FuType), fragment.
-                let Some(&fu) = payload.get(2) else {
-                    return Err(MediaError::truncated("H.265 FU header", 2));
+            while !rest.is_empty() {
+                let offset = payload.len() - rest.len();
+                let (after, nal) = length_data(be_u16)(rest).map_err(
+                    |_: nom::Err<nom::error::Error<&[u8]>>| {
+                        MediaError::truncated("H.265 AP unit", offset)
+                    },
+                )?;
+                let Some(&n0) = nal.first().filter(|_| nal.len() >= 2) else {
+                    return Err(MediaError::invalid(
+                        "H.265 AP unit",
+                        offset,
+                        "RFC 7798 §4.4.2: an aggregated NAL unit has a 2-byte header",
+                    ));
                 };
-                let (start, end, original) = (fu & 0x80 != 0, fu & 0x40 != 0, fu & 0x3f);
-                if start && end {
-                    return Err(MediaError::invalid(
-                        "H.265 FU header",
-                        2,
-                        "RFC 7798 §4.4.3: S and E MUST NOT both be set",
-                    ));
-                }
-                if original > 47 {
-                    return Err(MediaError::invalid(
-                        "H.265 FU header",
-                        2,
-                        "RFC 7798 §4.4.3: FuType MUST NOT be 48 or above",
-                    ));
-                }
-                if start {
-                    // The original NAL header: F, LayerId and TID from the payload header,
-                    // type from FuType.
-                    self.au
-                        .fragment_start(&[(h0 & 0x81) | (original << 1), h1], is_irap(original));
-                }
-                self.au
-                    .fragment_data(payload.get(3..).unwrap_or_default(), end)
+                au.push_nal(payload.slice_ref(nal), is_irap(nal_type(n0)))?;
+                rest = after;
             }
-            PACI => Err(MediaError::Unsupported {
-                what: WHAT,
-                detail: "PACI packets (RFC 7798 §4.4.4)",
-            }),
-            _ => Err(MediaError::invalid(
-                WHAT,
-                0,
-                "RFC 7798 §4.4: payload types 51..=63 are unspecified",
-            )),
+            Ok(())
         }
+        FU => {
+            // RFC 7798 §4.4.3: payload header, FU header (S, E, FuType), fragment.
+            let Some(&fu) = payload.get(2) else {
+                return Err(MediaError::truncated("H.265 FU header", 2));
+            };
+            let (start, end, original) = (fu & 0x80 != 0, fu & 0x40 != 0, fu & 0x3f);
+            if start && end {
+                return Err(MediaError::invalid(
+                    "H.265 FU header",
+                    2,
+                    "RFC 7798 §4.4.3: S and E MUST NOT both be set",
+                ));
+            }
+            if original > 47 {
+                return Err(MediaError::invalid(
+                    "H.265 FU header",
+                    2,
+                    "RFC 7798 §4.4.3: FuType MUST NOT be 48 or above",
+                ));
+            }
+            if start {
+                // The original NAL header: F, LayerId and TID from the payload header,
+                // type from FuType.
+                au.fragment_start(&[(h0 & 0x81) | (original << 1), h1], is_irap(original));
+            }
+            au.fragment_data(payload.get(3..).unwrap_or_default(), end)
+        }
+        PACI => Err(MediaError::Unsupported {
+            what: WHAT,
+            detail: "PACI packets (RFC 7798 §4.4.4)",
+        }),
+        _ => Err(MediaError::invalid(
+            WHAT,
+            0,
+            "RFC 7798 §4.4: payload types 51..=63 are unspecified",
+        )),
     }
 }
 

@@ -38,7 +38,7 @@ pub struct Chunk {
 pub struct Feed {
     key: StreamKey,
     state: Mutex<State>,
-    /// The number of segments made so far (0 until the first is complete).
+    /// Segments closed so far (0 until the first is complete).
     segments: watch::Sender<u64>,
     created: Instant,
     /// Milliseconds after `created` of the latest HLS request.
@@ -134,13 +134,10 @@ impl Feed {
         let closed = pushed
             .closed
             .and_then(|seq| state.packager.as_ref()?.segment(seq));
-        let made = state
-            .packager
-            .as_ref()
-            .map_or(0, |p| p.segments().count() as u64);
         drop(state);
         if closed.is_some() {
-            self.segments.send_modify(|n| *n = (*n).max(made).max(1));
+            // Wakes requests waiting for the first segment.
+            self.segments.send_modify(|n| *n += 1);
         }
         closed
     }
@@ -186,10 +183,12 @@ impl Feed {
         let before = packager.segments().last().map(|s| s.sequence);
         packager.finish();
         let last = packager.segments().last().cloned();
-        let made = packager.segments().count() as u64;
         drop(state);
-        self.segments.send_modify(|n| *n = (*n).max(made));
-        last.filter(|s| Some(s.sequence) != before)
+        let closed = last.filter(|s| Some(s.sequence) != before);
+        if closed.is_some() {
+            self.segments.send_modify(|n| *n += 1);
+        }
+        closed
     }
 
     /// Waits until the first segment exists, at most `limit`. True when it does.

@@ -81,7 +81,7 @@ pub async fn run(shared: Arc<Shared>, feed: Arc<Feed>, disk: Option<DiskWriter>)
             }
             Ok(SubscriberEvent::Frame(frame)) => {
                 let starts_gop =
-                    frame.keyframe && (!tracks.has_video() || is_video(&tracks, &frame));
+                    frame.keyframe && (!tracks.has_video() || tracks.is_video_track(frame.track));
                 let closed = feed.push(starts_gop, |p| {
                     tracks
                         .with_input(&frame, |input: MuxInput<'_>| p.push(input))?
@@ -102,10 +102,6 @@ pub async fn run(shared: Arc<Shared>, feed: Arc<Feed>, disk: Option<DiskWriter>)
     }
     tracing::info!(stream = %feed.key(), reason = ?stop, "hls packaging stopped");
     stop
-}
-
-fn is_video(tracks: &TsTracks, frame: &stream_core::Frame) -> bool {
-    tracks.is_video_track(frame.track)
 }
 
 fn write_segment(feed: &Feed, disk: &DiskWriter, dir: &std::path::Path, seg: &Segment, kept: u64) {

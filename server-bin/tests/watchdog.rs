@@ -64,4 +64,6 @@ fn hooks_are_off_unless_asked_for() {
     let strom = Strom::start("no-hooks", &[], &[]);
     let (status, _) = strom.request("POST", "/debug/block-worker?worker=0&ms=10", &[]);
     assert_eq!(status, 404);
+    let (status, _) = strom.request("POST", "/debug/panic-session?app=live&stream=x", &[]);
+    assert_eq!(status, 404);
 }

@@ -54,6 +54,13 @@ pub fn route<B>(shared: &Shared, peer: SocketAddr, req: Request<B>) -> Reply {
                 Err(refused) => refused.reply(),
             }
         }
+        #[cfg(debug_assertions)]
+        ["debug", "panic-session"] if shared.test_hooks && parts.method == Method::POST => {
+            match auth::authorize(&shared.config.api, peer, &parts) {
+                Ok(()) => super::debug::panic_session(shared, parts.uri.query().unwrap_or("")),
+                Err(refused) => refused.reply(),
+            }
+        }
         ["healthz"] | ["metrics"] => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",

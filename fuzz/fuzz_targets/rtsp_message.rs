@@ -6,7 +6,8 @@
 //! `Content-Length` and at most `max_body`, at most `max_headers` fields, an interleaved
 //! frame is its 4-byte header plus at most 65535 bytes. Each unit, written back
 //! (`Request::encode`, `Response::encode`, `encode_interleaved`), reads back as the same
-//! unit in exactly the bytes written.
+//! unit in exactly the bytes written. (This round trip found that a stray CRLF before a `$`
+//! frame made it read as a request head; the regression test is in rtsp-proto's framing.rs.)
 #![no_main]
 
 use bytes::BytesMut;
@@ -26,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
         let mut buf = data;
         while !buf.is_empty() {
             let read = read_incoming(buf, &limits);
-            if buf[0] != b'$' {
+            // Both readers skip empty lines first; only `read_incoming` then knows `$` frames.
+            let first = buf.iter().find(|&&b| b != b'\r' && b != b'\n');
+            if first != Some(&b'$') {
                 let parsed = parse_message(buf, &limits).map(|o| o.map(|(m, n)| (incoming(m), n)));
                 assert_eq!(parsed, read);
             }
@@ -53,7 +56,9 @@ fn bounded(unit: &Incoming, used: usize, limits: &Limits) {
     let (headers, body) = match unit {
         Incoming::Interleaved { data, .. } => {
             assert!(data.len() <= usize::from(u16::MAX));
-            assert_eq!(used, 4 + data.len());
+            // Empty lines before the frame are skipped, within the line limit.
+            let blank = used - (4 + data.len());
+            assert!(blank <= limits.max_line);
             return;
         }
         Incoming::Request(r) => {
@@ -91,12 +96,6 @@ fn trimmed(h: &Headers) -> Headers {
 fn round_trip(unit: &Incoming, limits: &Limits) {
     let mut wire = BytesMut::new();
     let expected = match unit {
-        // Known gap (regressions-found/rtsp_message/): after leading CRLFs, which only the
-        // message reader skips, a head starting with `$` reads as a request whose method
-        // token starts with `$` (RFC 2326 allows `$` in a token); written back, it starts
-        // with `$` and reads as an interleaved frame. The same stray CRLF in front of a real
-        // `$` frame makes the reader take the frame for a request head.
-        Incoming::Request(r) if r.method.as_str().starts_with('$') => return,
         Incoming::Request(r) => {
             r.encode(&mut wire);
             let mut r = r.clone();

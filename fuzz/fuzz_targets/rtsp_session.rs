@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
 use rtsp_proto::signal::{
-    content_base, describe_sdp, DescribeOptions, Event, Range, Reply, ServerSession,
-    SessionConfig,
+    content_base, describe_sdp, DescribeOptions, Event, Range, Reply, ServerSession, SessionConfig,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use crate::config::{deadline, micros};
 use crate::publisher::PubShared;
 use crate::queue::Limits;
-use crate::stream::{Owner, Phase, StreamInner, StreamShared, SubSlot};
+use crate::stream::{Deadline, Owner, Phase, StreamInner, StreamShared, SubSlot};
 use crate::subscriber::SubShared;
 use crate::{
     CloseReason, ConflictPolicy, EndReason, Frame, HubConfig, HubEvent, PeerInfo, PublishError,
@@ -107,14 +107,23 @@ impl HubInner {
         ))
     }
 
-    /// Runs `check_key` at `at` on the current runtime. Without a runtime the deadline is
-    /// still recorded in the stream and applied lazily by the next hub call (`sweep`).
-    fn schedule(self: &Arc<Self>, key: StreamKey, at: Instant) {
+    /// Runs `check_key` at the deadline on the current runtime, unless the deadline is
+    /// withdrawn first (a reader came, a publisher resumed, the stream closed or was
+    /// dropped): then the timer task ends at once, so timers never pile up behind churn.
+    /// Without a runtime the deadline is still recorded in the stream and applied lazily
+    /// by the next hub call (`sweep`).
+    fn schedule(self: &Arc<Self>, key: StreamKey, deadline: Deadline) {
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 let hub = Arc::downgrade(self);
+                let Deadline { at, mut withdrawn } = deadline;
                 handle.spawn(async move {
-                    tokio::time::sleep_until(at).await;
+                    if tokio::time::timeout_at(at, withdrawn.changed())
+                        .await
+                        .is_ok()
+                    {
+                        return;
+                    }
                     if let Some(hub) = hub.upgrade() {
                         hub.check_key(&key);
                     }
@@ -188,6 +197,7 @@ impl HubInner {
             reg.remove(&s.key);
         }
         st.phase = Phase::Closed;
+        st.withdraw_deadlines();
         let (close, end, drain) = match reason {
             StreamCloseReason::LingerExpired => (CloseReason::Closed, EndReason::StreamEnded, true),
             StreamCloseReason::Closed => (CloseReason::Closed, EndReason::Closed, false),
@@ -377,6 +387,7 @@ impl HubInner {
                     reg.remove(&stream.key);
                 }
                 st.phase = Phase::Closed;
+                st.withdraw_deadlines();
             }
             st.arm_no_reader(now, self.config.stream_none_reader_delay)
         };
@@ -390,14 +401,15 @@ impl HubInner {
     pub(crate) fn release(self: &Arc<Self>, p: &Publisher) {
         let now = Instant::now();
         let until = deadline(now, self.config.continue_push);
-        let who = {
+        let (who, linger) = {
             let mut st = p.stream.lock();
             if !st.is_owner(p.generation) {
                 return;
             }
             st.phase = Phase::Lingering { until };
             st.no_reader_at = None;
-            st.owner.take().map(|o| o.who)
+            st.withdraw_deadlines();
+            (st.owner.take().map(|o| o.who), st.deadline(until))
         };
         if let Some(who) = who {
             info!(key = %p.key, session = who.session_id, "unpublish: stream lingers for continue_push");
@@ -406,7 +418,7 @@ impl HubInner {
                 publisher: who,
             }]);
         }
-        self.schedule(p.key.clone(), until);
+        self.schedule(p.key.clone(), linger);
     }
 
     pub(crate) fn is_owner(&self, p: &Publisher) -> bool {

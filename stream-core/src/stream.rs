@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::gop::GopCache;
@@ -84,6 +85,14 @@ pub(crate) struct PushOutcome {
     pub(crate) lagged: Vec<SubSlot>,
 }
 
+/// A stream deadline to wait for on a timer task: its instant, and the watch that tells
+/// the task the deadline was withdrawn (or the stream is gone) before it came.
+#[derive(Debug)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) withdrawn: watch::Receiver<u64>,
+}
+
 /// The mutable state of one stream.
 #[derive(Debug)]
 pub(crate) struct StreamInner {
@@ -97,6 +106,10 @@ pub(crate) struct StreamInner {
     /// reference pictures nobody has).
     pub(crate) need_keyframe: bool,
     pub(crate) no_reader_at: Option<Instant>,
+    /// Bumped whenever a scheduled deadline (no-reader, linger) is withdrawn or the stream
+    /// closes. Each timer task watches it, so no timer outlives the deadline it serves:
+    /// churn and flapping players leave no sleeping tasks behind.
+    timers: watch::Sender<u64>,
     pub(crate) bytes_in: u64,
     pub(crate) frames_in: u64,
     pub(crate) drops: u64,
@@ -114,6 +127,7 @@ impl StreamInner {
             subs: Vec::new(),
             need_keyframe: true,
             no_reader_at: None,
+            timers: watch::Sender::new(0),
             bytes_in: 0,
             frames_in: 0,
             drops: 0,
@@ -129,13 +143,30 @@ impl StreamInner {
     }
 
     /// Installs a new owner (fresh, resumed or taking over); returns the previous one.
+    /// A pending linger or no-reader deadline no longer applies.
     pub(crate) fn set_owner(&mut self, owner: Owner) -> Option<Owner> {
         self.phase = Phase::Live;
         self.timeline.new_publisher();
         self.gop.clear();
         self.need_keyframe = true;
         self.no_reader_at = None;
+        self.withdraw_deadlines();
         self.owner.replace(owner)
+    }
+
+    /// Ends every timer task scheduled for this stream so far (their deadlines no longer
+    /// apply). Deadlines armed afterwards get timers that watch from the new value.
+    pub(crate) fn withdraw_deadlines(&mut self) {
+        self.timers.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A deadline at `at` for the registry to schedule, withdrawn with the next
+    /// [`StreamInner::withdraw_deadlines`].
+    pub(crate) fn deadline(&self, at: Instant) -> Deadline {
+        Deadline {
+            at,
+            withdrawn: self.timers.subscribe(),
+        }
     }
 
     /// Starts the no-reader countdown when the stream is live and nobody watches.
@@ -144,11 +175,11 @@ impl StreamInner {
         &mut self,
         now: Instant,
         delay: std::time::Duration,
-    ) -> Option<Instant> {
+    ) -> Option<Deadline> {
         if self.phase == Phase::Live && self.subs.is_empty() && self.no_reader_at.is_none() {
             let at = crate::config::deadline(now, delay);
             self.no_reader_at = Some(at);
-            Some(at)
+            Some(self.deadline(at))
         } else {
             None
         }
@@ -168,7 +199,9 @@ impl StreamInner {
             q.push_burst(self.gop.frames(), mark);
         }
         slot.shared.notify.notify_one();
-        self.no_reader_at = None;
+        if self.no_reader_at.take().is_some() {
+            self.withdraw_deadlines();
+        }
         self.subs.push(slot);
     }
 

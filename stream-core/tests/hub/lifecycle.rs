@@ -275,3 +275,53 @@ async fn shutdown_ends_everyone_and_refuses_new_work() {
     assert!(hub.is_empty());
     assert_eq!(hub.stats().subscribers, 0);
 }
+
+/// Tasks alive on the test's runtime: the hub's timer tasks, nothing else.
+fn timer_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_timer_task_outlives_the_deadline_it_serves() {
+    let hub = hub();
+    // Churn: streams published, watched, left by their player and their publisher. Each
+    // step arms or withdraws a no-reader (20 s) or linger (15 s) deadline.
+    for i in 0..100 {
+        let k = key(&format!("churn{i}"));
+        let p = hub.publish(k.clone(), peer(1)).unwrap();
+        let s = hub.subscribe(&k, peer(2)).await.unwrap();
+        drop(s);
+        drop(p);
+    }
+    settle().await;
+    assert_eq!(timer_tasks(), 100, "one linger timer per lingering stream");
+    tokio::time::sleep(Duration::from_secs(15) + Duration::from_millis(1)).await;
+    settle().await;
+    assert!(hub.streams().is_empty());
+    assert_eq!(
+        timer_tasks(),
+        0,
+        "closed streams leave no timer, no-reader ones included"
+    );
+
+    // Players flapping on one live stream keep one no-reader timer at most.
+    let p = hub.publish(key("flap"), peer(1)).unwrap();
+    for _ in 0..100 {
+        let s = hub.subscribe(&key("flap"), peer(3)).await.unwrap();
+        drop(s);
+    }
+    settle().await;
+    assert_eq!(timer_tasks(), 1);
+    // A publisher that resumes within the linger withdraws the linger timer.
+    drop(p);
+    let p = hub.publish(key("flap"), peer(4)).unwrap();
+    assert!(p.resumed());
+    settle().await;
+    assert_eq!(timer_tasks(), 1, "only the new no-reader timer");
+    drop(p);
+    hub.close_stream(&key("flap"));
+    settle().await;
+    assert_eq!(timer_tasks(), 0);
+}

@@ -45,6 +45,8 @@ fn metrics_are_prometheus_text() {
         "strom_subscriber_drops_total 0",
         "# TYPE strom_worker_lag_seconds gauge",
         "strom_worker_stalled{worker=\"media-0\"} 0",
+        "# TYPE strom_worker_tasks gauge",
+        "strom_worker_tasks{worker=\"media-0\"} ",
     ] {
         assert!(body.contains(family), "missing {family:?} in\n{body}");
     }

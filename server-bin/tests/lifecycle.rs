@@ -21,7 +21,7 @@ fn starts_without_a_file_answers_healthz_and_stops_on_sigterm() {
     assert!(!workers.is_empty());
     assert!(workers
         .iter()
-        .all(|w| w["stalled"] == false && w["lag_ms"].is_number()));
+        .all(|w| w["stalled"] == false && w["lag_ms"].is_number() && w["tasks"].is_u64()));
 
     let (status, took, log) = strom.terminate(Duration::from_secs(5));
     assert_eq!(

@@ -129,6 +129,16 @@ fn render(shared: &Shared) -> String {
         "Event-loop lag of each media worker.",
         &lag,
     );
+    let tasks: Vec<_> = workers
+        .iter()
+        .map(|w| (format!("{{worker=\"{}\"}}", w.name), w.tasks as f64))
+        .collect();
+    family(
+        "strom_worker_tasks",
+        "gauge",
+        "Tasks alive on each media worker.",
+        &tasks,
+    );
     let stalled: Vec<_> = workers
         .iter()
         .map(|w| {

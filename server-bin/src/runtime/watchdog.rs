@@ -22,6 +22,9 @@ pub struct WorkerHealth {
     pub lag_ms: f64,
     /// Lag above `server.watchdog_stall_ms`.
     pub stalled: bool,
+    /// Tasks alive on the worker (sessions, their helpers, the heartbeat): a
+    /// count that keeps growing while sessions do not is a leak.
+    pub tasks: usize,
 }
 
 /// Measures the workers of a pool against a stall limit.
@@ -55,6 +58,7 @@ impl Watchdog {
                     name: w.name.clone(),
                     lag_ms,
                     stalled: lag_ms > self.stall.as_millis() as f64,
+                    tasks: w.handle.metrics().num_alive_tasks(),
                 }
             })
             .collect()

@@ -48,10 +48,11 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
     let tags: Arc<Vec<Tag>> = Arc::new(clip()?.into_iter().take(60).collect());
     let media = Arc::new(rtp_clip(&tags)?);
     let udp0 = ctx.server.udp_bound();
-    let (fds0, rss0, sessions0) = (
+    let (fds0, rss0, sessions0, tasks0) = (
         ctx.server.fds(),
         ctx.server.rss_kib(),
         ctx.server.sessions()?,
+        ctx.server.tasks(),
     );
     let counts = Arc::new(Counts::default());
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -113,6 +114,20 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         fds1 = ctx.server.fds();
         fds1 <= fds0 + 2
     });
+    // Every session's task and its helpers ended with it (the workers' own
+    // heartbeat tasks are in the baseline); an ended stream's HLS feed is kept
+    // segment_secs × segment_count (10 s here) for players fetching its ENDLIST.
+    let (tasks_left, t3) = (ctx.server.tasks(), Instant::now());
+    let mut tasks1 = tasks_left;
+    wait_for(Duration::from_secs(15), || {
+        tasks1 = ctx.server.tasks();
+        tasks1 <= tasks0
+    });
+    let tasks_settle = t3.elapsed();
+    ctx.check(
+        tasks1 <= tasks0,
+        format!("tasks alive {tasks0}→{tasks1} 15 s after churn"),
+    );
     let rss1 = ctx.server.rss_kib();
     ctx.check(fds1 <= fds0 + 2, format!("file descriptors {fds0}→{fds1}"));
     ctx.check(
@@ -144,7 +159,7 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         ),
     );
     ctx.figure(format!(
-        "{n} cycles in {churn_secs:.1} s over 50 streams ({} over RTSP, {} RTSP SETUPs over UDP; {} published, {} refused, {} plays, {} saw video, {} abrupt, {} HTTP-TS/HLS requests); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; UDP sockets in the RTP range {udp0}→{udp_peak} (peak)→{udp1}; rss {}→{} MiB after",
+        "{n} cycles in {churn_secs:.1} s over 50 streams ({} over RTSP, {} RTSP SETUPs over UDP; {} published, {} refused, {} plays, {} saw video, {} abrupt, {} HTTP-TS/HLS requests); registry empty {} ms after; sessions {sessions0}→{}; fds {fds0}→{fds1}; tasks {tasks0}→{tasks_left}→{tasks1} ({} ms later); UDP sockets in the RTP range {udp0}→{udp_peak} (peak)→{udp1}; rss {}→{} MiB after",
         c.rtsp_cycles.load(Ordering::Relaxed),
         c.udp_setups.load(Ordering::Relaxed),
         c.published.load(Ordering::Relaxed),
@@ -155,6 +170,7 @@ pub fn churn(ctx: &mut Ctx) -> Result<(), String> {
         c.http_media.load(Ordering::Relaxed),
         settle.as_millis(),
         ctx.server.sessions().unwrap_or(u64::MAX),
+        tasks_settle.as_millis(),
         rss0 / 1024,
         rss1 / 1024
     ));

@@ -185,7 +185,7 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     };
     // Let the runtime settle before the baseline.
     std::thread::sleep(Duration::from_millis(300));
-    let (rss0, fds0) = (server.rss_kib(), server.fds());
+    let (rss0, fds0, tasks0) = (server.rss_kib(), server.fds(), server.tasks());
     let probe = Probe::start(server.http, server.pid);
     let mut ctx = Ctx {
         server: &mut server,
@@ -229,11 +229,12 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
         )
     } else {
         format!(
-            "rss {}→{} MiB (peak {}); fds {fds0}→{}",
+            "rss {}→{} MiB (peak {}); fds {fds0}→{}; tasks {tasks0}→{}",
             rss0 / 1024,
             server.rss_kib() / 1024,
             stats.peak_rss_kib / 1024,
-            server.fds()
+            server.fds(),
+            server.tasks()
         )
     };
     let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };

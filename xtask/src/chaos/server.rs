@@ -190,6 +190,19 @@ impl Server {
             .ok_or_else(|| format!("/healthz without sessions: {h}"))
     }
 
+    /// Tasks alive on the media workers (the sum of `/healthz` `workers[].tasks`);
+    /// 0 when the server does not answer.
+    pub fn tasks(&self) -> u64 {
+        self.json("/healthz")
+            .ok()
+            .and_then(|h| {
+                h["workers"]
+                    .as_array()
+                    .map(|ws| ws.iter().filter_map(|w| w["tasks"].as_u64()).sum())
+            })
+            .unwrap_or(0)
+    }
+
     /// The streams in the registry, from `/api/v1/streams`.
     pub fn streams(&self) -> Result<Vec<serde_json::Value>, String> {
         let v = self.json("/api/v1/streams")?;

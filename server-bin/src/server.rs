@@ -210,6 +210,12 @@ where
     }
     control.stop();
     drop(shared);
+    // Tasks that hold the shared state (an ended HLS feed's retention) see
+    // `stopping` and end within moments; give them that, not the grace.
+    let released = Instant::now() + Duration::from_millis(500);
+    while Arc::strong_count(&pool) > 1 && Instant::now() < released {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     match Arc::try_unwrap(pool) {
         Ok(pool) => pool.stop(),
         Err(_) => tracing::warn!("media workers still referenced at exit; leaving them to the OS"),

@@ -232,4 +232,7 @@ fn sigterm_under_load_tells_players_and_exits_in_time() {
     }
     let _ = finish(publisher, Duration::from_secs(10));
     assert!(log.contains("strom stopped"), "{log}");
+    // Nothing kept the media workers alive past the end (an ended HLS feed
+    // waiting for ENDLIST fetchers once did).
+    assert!(!log.contains("still referenced"), "{log}");
 }

@@ -102,11 +102,13 @@ pub fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<Feed>> {
         feed2.end();
         if stop == Stop::StreamEnded {
             // Players finishing the stream still fetch the playlist with
-            // EXT-X-ENDLIST and its last segments.
+            // EXT-X-ENDLIST and its last segments; a shutdown ends the wait
+            // (this task holds the workers, which must stop).
             let cfg = &shared2.config.hls;
             let keep = Duration::from_secs_f64(cfg.segment_secs * cfg.segment_count as f64)
                 .min(Duration::from_secs(60));
-            tokio::time::sleep(keep).await;
+            let mut stopping = shared2.stopping.clone();
+            let _ = tokio::time::timeout(keep, stopping.wait_for(|s| *s)).await;
         }
         let mut map = lock(&shared2.feeds.map);
         if map.get(feed2.key()).is_some_and(|f| Arc::ptr_eq(f, &feed2)) {

@@ -47,6 +47,9 @@ impl SessionInfo {
 
     /// Records the stream this session publishes or plays, and its query.
     pub fn set_stream(&self, key: StreamKey, query: Option<String>) {
+        // Called from the session's task: its span (see [`spawn`]) names the
+        // stream from now on, in every line the session logs.
+        tracing::Span::current().record("stream", tracing::field::display(&key));
         *lock(&self.stream) = Some((key, query));
     }
 
@@ -213,10 +216,10 @@ impl Drop for SessionGuard {
 }
 
 /// Runs a session on a media worker inside its own tracing span
-/// (`session{id, proto, peer}`). `body` owns the session's guard, so the
-/// guard lives exactly as long as the task: a panic inside it unwinds through
-/// the guard, is logged by the panic hook installed in [`crate::logging`],
-/// and ends only this session.
+/// (`session{id, proto, peer, stream}`, the stream recorded once known).
+/// `body` owns the session's guard, so the guard lives exactly as long as
+/// the task: a panic inside it unwinds through the guard, is logged by the
+/// panic hook installed in [`crate::logging`], and ends only this session.
 pub fn spawn<F>(worker: &tokio::runtime::Handle, info: &SessionInfo, body: F)
 where
     F: Future<Output = ()> + Send + 'static,
@@ -226,6 +229,7 @@ where
         id = info.id,
         proto = info.protocol.name(),
         peer = %info.peer,
+        stream = tracing::field::Empty,
     );
     worker.spawn(body.instrument(span));
 }

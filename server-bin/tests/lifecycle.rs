@@ -47,3 +47,29 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
     }
 }
+
+#[test]
+fn every_session_line_carries_its_span_with_id_peer_and_stream() {
+    let strom = Strom::start("span-logs", &[], &[("STROM_LOG__FORMAT", "json")]);
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/spans", strom.rtmp_port);
+    let publisher = common::media::publish(&rtmp, 2);
+    let done = common::media::finish(publisher, Duration::from_secs(20));
+    assert!(done.success, "{}", done.stderr);
+    let (_, _, log) = strom.terminate(Duration::from_secs(5));
+    let ended = log
+        .lines()
+        .map(json)
+        .find(|v| v["message"] == "rtmp session ended: peer closed")
+        .unwrap_or_else(|| panic!("no session end in\n{log}"));
+    let span = &ended["span"];
+    assert_eq!(span["name"], "session", "{ended}");
+    assert!(span["id"].as_u64().is_some_and(|id| id > 0), "{ended}");
+    assert!(
+        span["peer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("127.0.0.1:")),
+        "{ended}"
+    );
+    assert_eq!(span["proto"], "rtmp", "{ended}");
+    assert_eq!(span["stream"], "live/spans", "{ended}");
+}

@@ -193,6 +193,18 @@ const CI_STEPS: &[Step] = &[
         ],
     },
     Step {
+        // Public items are documented and every intra-doc link resolves.
+        name: "doc",
+        program: "cargo",
+        args: &[
+            "--config",
+            "build.rustdocflags=[\"-D\", \"warnings\"]",
+            "doc",
+            "--workspace",
+            "--no-deps",
+        ],
+    },
+    Step {
         // The fuzz targets live in their own workspace; keep them compiling and lint-clean.
         name: "fuzz-check",
         program: "cargo",

@@ -1,7 +1,7 @@
 //! RTP from an RTSP publisher (ANNOUNCE + RECORD) → stream-core tracks and
 //! frames.
 //!
-//! One [`IngestTrack`] per SDP media section: its depacketizer hands out
+//! One `IngestTrack` per SDP media section: its depacketizer hands out
 //! whole access units, which become frames in stream-core's canonical form
 //! (4-byte length-prefixed NAL units; raw AAC). Parameter sets come from the
 //! SDP (`sprop-parameter-sets`, `sprop-vps/sps/pps`) or, for cameras that
@@ -13,7 +13,7 @@
 //! counted from its first packet, so tracks are aligned on their first
 //! packets' arrival, as publishers start them together. RTP carries only the
 //! presentation time; decode times for streams with B-frames are rebuilt by
-//! [`DtsGen`].
+//! `DtsGen`.
 
 use std::collections::{BinaryHeap, VecDeque};
 

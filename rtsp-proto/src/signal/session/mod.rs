@@ -167,7 +167,8 @@ pub enum Event {
     },
 }
 
-/// One RTSP connection's server state machine. See the [module docs](self).
+/// One RTSP connection's server state machine: bytes and instants in, events and
+/// replies out (see [`Event`] and [`Reply`]).
 #[derive(Debug)]
 pub struct ServerSession {
     config: SessionConfig,

@@ -1,9 +1,10 @@
 //! strom's project automation, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask ci`: everything CI checks, in order, with a closing summary
-//!   line: tools present, `cargo fmt --check`, clippy with warnings denied,
-//!   the fuzz targets compile, the whole test suite, a short run of every
-//!   fuzz target.
+//!   line: tools present, `cargo fmt --check` (workspace and fuzz crate),
+//!   clippy with warnings denied (both), rustdoc with warnings denied, the
+//!   whole test suite, the chaos scenarios (short), a short benchmark run and
+//!   a short run of every fuzz target.
 //! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
 //! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts]
 //!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md).

@@ -22,6 +22,7 @@ pub mod http_media;
 pub mod io;
 pub mod logging;
 pub mod media;
+pub mod players;
 pub mod rtmp;
 pub mod rtsp;
 pub mod runtime;

@@ -329,3 +329,71 @@ fn hls_dir_gets_segments_and_playlists_written_atomically_and_pruned() {
     }
     stop(publisher);
 }
+
+/// (player_count, subscriber_count) from the API, ZLMediaKit's readerCount and
+/// the strom_stream_players metric of `live/{name}`.
+fn counts(strom: &Strom, name: &str) -> (u64, u64, u64, String) {
+    let (_, body) = strom.get(&format!("/api/v1/streams/live/{name}"));
+    let v = common::json(&body);
+    let (_, zlm) = strom.get(&format!(
+        "/index/api/getMediaList?app=live&stream={name}&schema=rtmp"
+    ));
+    let reader = common::json(&zlm)["data"][0]["readerCount"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
+    let (_, metrics) = strom.get("/metrics");
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("strom_stream_players{{stream=\"live/{name}\"}}")))
+        .unwrap_or("")
+        .to_string();
+    (
+        v["player_count"].as_u64().unwrap_or(u64::MAX),
+        v["subscriber_count"].as_u64().unwrap_or(u64::MAX),
+        reader,
+        line,
+    )
+}
+
+#[test]
+fn http_ts_and_hls_viewers_count_as_players_in_the_api_and_metrics() {
+    let strom = Strom::start("hls-count", &[], &[]);
+    let publisher = publish(&rtmp_url(&strom, "count"), 30);
+    strom.wait_live("count", Duration::from_secs(10));
+    let ts = format!("http://127.0.0.1:{}/live/count.live.ts", strom.http_port);
+    let players = vec![
+        play(&rtmp_url(&strom, "count"), None),
+        play(&ts, None),
+        play(&ts, None),
+    ];
+    // One RTMP player and two HTTP-TS viewers: three players; the hub sees
+    // the RTMP player and the one packager the TS viewers share.
+    let three = common::wait_until(Duration::from_secs(15), || {
+        let (players, subscribers, reader, metric) = counts(&strom, "count");
+        players == 3 && subscribers == 2 && reader == 3 && metric.ends_with(" 3")
+    });
+    assert!(three.is_some(), "{:?}", counts(&strom, "count"));
+
+    // An HLS viewer adds itself while it fetches, once per client address
+    // (ffmpeg uses one connection for the playlist and one for segments).
+    let hls = play(&hls_url(&strom, "count"), None);
+    let more = common::wait_until(Duration::from_secs(15), || {
+        let (players, subscribers, reader, metric) = counts(&strom, "count");
+        let hls_sessions = common::json(&strom.get("/api/v1/sessions").1)["sessions"]
+            .as_array()
+            .map_or(0, |s| s.iter().filter(|s| s["protocol"] == "hls").count());
+        players == 4
+            && subscribers == 2
+            && reader == 4
+            && metric.ends_with(" 4")
+            && hls_sessions >= 1
+    });
+    assert!(more.is_some(), "{:?}", counts(&strom, "count"));
+
+    for p in players.into_iter().chain([hls]) {
+        stop(p);
+    }
+    let gone = common::wait_until(Duration::from_secs(15), || counts(&strom, "count").0 == 0);
+    assert!(gone.is_some(), "{:?}", counts(&strom, "count"));
+    stop(publisher);
+}

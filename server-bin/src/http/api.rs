@@ -20,6 +20,7 @@ use stream_core::{PeerInfo, StreamKey, StreamSnapshot, SubscriberSnapshot, Track
 use super::reply::{error, json, Reply};
 use super::url::query_param;
 use crate::config::Config;
+use crate::players::Players;
 use crate::server::Shared;
 use crate::session::SessionInfo;
 
@@ -72,14 +73,23 @@ pub fn handle(shared: &Shared, method: &Method, rest: &[String], query: &str) ->
         }
         (&Method::GET, [s]) if s == "server" => server_view(shared),
         (&Method::GET, [s]) if s == "streams" => {
-            let streams: Vec<_> = shared.hub.streams().iter().map(stream_view).collect();
+            let players = Players::count(&shared.sessions);
+            let streams: Vec<_> = shared
+                .hub
+                .streams()
+                .iter()
+                .map(|s| stream_view(s, &players))
+                .collect();
             json(StatusCode::OK, &json!({ "streams": streams }))
         }
         (m, [s, app, stream]) if s == "streams" => {
             let key = StreamKey::new(app.clone(), stream.clone());
             match *m {
                 Method::GET => match shared.hub.stream(&key) {
-                    Some(snapshot) => json(StatusCode::OK, &stream_view(&snapshot)),
+                    Some(snapshot) => json(
+                        StatusCode::OK,
+                        &stream_view(&snapshot, &Players::count(&shared.sessions)),
+                    ),
                     None => not_found(&key),
                 },
                 Method::DELETE => {
@@ -188,6 +198,10 @@ struct StreamView {
     frames_in: u64,
     bitrate_bps: u64,
     drops: u64,
+    /// Everyone watching, whatever the protocol ([`Players`]).
+    player_count: usize,
+    /// Hub subscribers: RTMP, HTTP-FLV and RTSP players, and the HLS/HTTP-TS
+    /// packager (protocol `hls`, session 0) while the stream is packaged.
     subscriber_count: usize,
     subscribers: Vec<SubscriberView>,
 }
@@ -261,7 +275,7 @@ fn subscriber_view(s: &SubscriberSnapshot) -> SubscriberView {
     }
 }
 
-fn stream_view(s: &StreamSnapshot) -> StreamView {
+fn stream_view(s: &StreamSnapshot, players: &Players) -> StreamView {
     StreamView {
         app: s.key.app.clone(),
         stream: s.key.stream.clone(),
@@ -273,6 +287,7 @@ fn stream_view(s: &StreamSnapshot) -> StreamView {
         frames_in: s.frames_in,
         bitrate_bps: s.bitrate_bps,
         drops: s.drops,
+        player_count: players.of(s),
         subscriber_count: s.subscribers.len(),
         subscribers: s.subscribers.iter().map(subscriber_view).collect(),
     }

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use hyper::StatusCode;
 
 use super::reply::{with_type, Reply};
+use crate::players::Players;
 use crate::server::Shared;
 
 /// Answers `/metrics`.
@@ -241,11 +242,12 @@ fn render(shared: &Shared) -> String {
 
 /// Players per stream, the busiest first, bounded to `metrics.max_stream_labels`.
 fn players_per_stream(shared: &Shared) -> Vec<(String, f64)> {
+    let players = Players::count(&shared.sessions);
     let mut streams: Vec<(String, usize)> = shared
         .hub
         .streams()
         .into_iter()
-        .map(|s| (s.key.to_string(), s.subscribers.len()))
+        .map(|s| (s.key.to_string(), players.of(&s)))
         .collect();
     streams.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let limit = shared.config.metrics.max_stream_labels;

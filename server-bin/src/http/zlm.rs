@@ -16,6 +16,7 @@ use stream_core::{Codec, StreamKey, StreamSnapshot, Track};
 use super::reply::{json as reply_json, Reply};
 use super::url::query_param;
 use crate::hooks::VHOST;
+use crate::players::Players;
 use crate::server::Shared;
 
 const INVALID_ARGS: i64 = -300;
@@ -33,6 +34,7 @@ pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
             "version": env!("CARGO_PKG_VERSION"),
         }}),
         "getMediaList" => {
+            let players = Players::count(&shared.sessions);
             let data: Vec<Value> = shared
                 .hub
                 .streams()
@@ -41,7 +43,8 @@ pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
                 .flat_map(|s| {
                     schemas(shared, s, &arg("schema"))
                         .into_iter()
-                        .map(move |schema| media(shared, s, schema))
+                        .map(|schema| media(shared, &players, s, schema))
+                        .collect::<Vec<_>>()
                 })
                 .collect();
             json!({ "code": 0, "data": data })
@@ -58,7 +61,8 @@ pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
             match (name, snapshot) {
                 ("isMediaOnline", s) => json!({ "code": 0, "online": s.is_some() }),
                 (_, Some(s)) => {
-                    let mut v = media(shared, &s, known_schema(&schema));
+                    let players = Players::count(&shared.sessions);
+                    let mut v = media(shared, &players, &s, known_schema(&schema));
                     if let Some(obj) = v.as_object_mut() {
                         obj.insert("code".into(), json!(0));
                         obj.insert("online".into(), json!(true));
@@ -206,7 +210,7 @@ fn type_id(p: stream_core::Protocol) -> &'static str {
     }
 }
 
-fn media(shared: &Shared, s: &StreamSnapshot, schema: &str) -> Value {
+fn media(shared: &Shared, players: &Players, s: &StreamSnapshot, schema: &str) -> Value {
     let now = SystemTime::now();
     let created = s.publishing_since.unwrap_or(now);
     let alive = now
@@ -245,8 +249,10 @@ fn media(shared: &Shared, s: &StreamSnapshot, schema: &str) -> Value {
             _ => format!("rtmp://127.0.0.1/{}/{}", s.key.app, s.key.stream),
         },
         "originSock": origin,
-        "readerCount": s.subscribers.len(),
-        "totalReaderCount": s.subscribers.len(),
+        // Every player of the stream, whatever the protocol (ZLMediaKit
+        // counts per schema; strom's players all read the one stream).
+        "readerCount": players.of(s),
+        "totalReaderCount": players.of(s),
         "bytesSpeed": s.bitrate_bps / 8,
         "createStamp": created.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         "aliveSecond": alive,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hls_seg::{MuxInput, Segment, SegmenterConfig};
-use stream_core::{PeerInfo, Protocol, SubscriberEvent};
+use stream_core::SubscriberEvent;
 
 use super::convert::TsTracks;
 use super::disk::DiskWriter;
@@ -25,11 +25,11 @@ pub enum Stop {
 /// Runs the packager for `feed` until its stream ends or it is idle.
 pub async fn run(shared: Arc<Shared>, feed: Arc<Feed>, disk: Option<DiskWriter>) -> Stop {
     let cfg = &shared.config.hls;
-    let who = PeerInfo {
-        protocol: Protocol::Hls,
-        ..PeerInfo::internal(0)
-    };
-    let mut sub = match shared.hub.subscribe(feed.key(), who).await {
+    let mut sub = match shared
+        .hub
+        .subscribe(feed.key(), crate::players::packager())
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(stream = %feed.key(), reason = %e, "nothing to package");

@@ -64,8 +64,9 @@ pub fn panic_session(shared: &Shared, query: &str) -> Reply {
     let hub = shared.hub.clone();
     let info = guard.info().clone();
     session::spawn(&worker.handle, &info, async move {
-        let _guard = guard;
-        let subscription = hub.subscribe(&key, _guard.peer_info()).await;
+        // The task owns the guard until the panic unwinds through it.
+        let guard = guard;
+        let subscription = hub.subscribe(&key, guard.peer_info()).await;
         if let Ok(mut subscriber) = subscription {
             let _ = tokio::time::timeout(Duration::from_secs(5), subscriber.recv()).await;
             panic!("debug: session {id} panics on purpose, holding a subscription to {key}");

@@ -66,3 +66,57 @@ impl Players {
         direct + self.packaged.get(&stream.key).copied().unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use stream_core::{Hub, HubConfig};
+
+    use super::*;
+    use crate::session::SessionGuard;
+
+    /// A session on `key`; the table keeps it while the guard lives.
+    fn viewer(
+        sessions: &Arc<SessionTable>,
+        protocol: Protocol,
+        ip: [u8; 4],
+        key: &StreamKey,
+    ) -> SessionGuard {
+        let guard = sessions.register(protocol, (ip, 40000).into());
+        guard.info().set_stream(key.clone(), None);
+        guard
+    }
+
+    #[tokio::test]
+    async fn counts_direct_players_packaged_viewers_and_hls_addresses_once() {
+        let hub = Hub::new(HubConfig::default());
+        let key = StreamKey::new("live", "a");
+        let other = StreamKey::new("live", "b");
+        let _publisher = hub.publish(key.clone(), PeerInfo::internal(1)).unwrap();
+        let rtmp_player = PeerInfo {
+            protocol: Protocol::Rtmp,
+            ..PeerInfo::internal(2)
+        };
+        let _player = hub.subscribe(&key, rtmp_player).await.unwrap();
+        let _packager = hub.subscribe(&key, packager()).await.unwrap();
+
+        let sessions = Arc::new(SessionTable::default());
+        let _guards = [
+            viewer(&sessions, Protocol::HttpTs, [10, 0, 0, 1], &key),
+            viewer(&sessions, Protocol::HttpTs, [10, 0, 0, 1], &key),
+            // One HLS client on two connections, another on one.
+            viewer(&sessions, Protocol::Hls, [10, 0, 0, 2], &key),
+            viewer(&sessions, Protocol::Hls, [10, 0, 0, 2], &key),
+            viewer(&sessions, Protocol::Hls, [10, 0, 0, 3], &key),
+            // Elsewhere, or not a packaged protocol: not counted here.
+            viewer(&sessions, Protocol::Hls, [10, 0, 0, 4], &other),
+            viewer(&sessions, Protocol::Rtmp, [10, 0, 0, 5], &key),
+        ];
+
+        let snapshot = hub.stream(&key).unwrap();
+        assert_eq!(snapshot.subscribers.len(), 2, "player and packager");
+        // 1 RTMP player + 2 HTTP-TS viewers + 2 HLS client addresses.
+        assert_eq!(Players::count(&sessions).of(&snapshot), 5);
+    }
+}

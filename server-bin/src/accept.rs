@@ -1,17 +1,24 @@
 //! The accept loop shared by the RTMP and RTSP listeners.
 //!
 //! Accepting happens on the control-plane runtime (it is cheap and must not
-//! depend on any media worker); each accepted socket gets a session guard
-//! and is moved to a media worker, where its session runs for its whole life.
+//! depend on any media worker). Every connection is accepted at once, then
+//! admitted under the caps ([`crate::admission`]) or refused with its
+//! protocol's answer; an admitted socket gets a session guard holding its
+//! ticket and is moved to a media worker, where its session runs for its
+//! whole life. Running out of descriptors never stalls the loop: the spare
+//! descriptor lets it accept and refuse the connection waiting in the backlog.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stream_core::Protocol;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::admission::fd::{is_exhaustion, Spare, Throttle};
+use crate::admission::refuse::{refuse, Refusal};
+use crate::admission::Reason;
 use crate::server::Shared;
 use crate::session::SessionGuard;
 
@@ -28,6 +35,13 @@ pub async fn accept_loop<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     let name = protocol.name();
+    let refusal = match protocol {
+        Protocol::Rtsp => Refusal::Rtsp,
+        _ => Refusal::Rtmp,
+    };
+    let mut spare = Spare::new();
+    let mut exhausted = Throttle::new(Duration::from_secs(1));
+    let mut refused = Throttle::new(Duration::from_secs(1));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -35,10 +49,26 @@ pub async fn accept_loop<F, Fut>(
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
+            Err(e) if is_exhaustion(&e) => {
+                if let Some(n) = exhausted.hit(Instant::now()) {
+                    tracing::warn!(error = %e, occurrences = n, "{name} accept: out of descriptors; refusing with the spare");
+                }
+                refuse_with_spare(&listener, &mut spare, &shared, name, refusal).await;
+                continue;
+            }
             Err(e) => {
-                // Typically EMFILE: back off instead of spinning, and keep serving.
                 tracing::warn!(error = %e, "{name} accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let ticket = match shared.admission.admit_session(name, peer.ip()) {
+            Ok(t) => t,
+            Err(reason) => {
+                if let Some(n) = refused.hit(Instant::now()) {
+                    tracing::warn!(%peer, reason = reason.name(), occurrences = n, "{name} connection refused");
+                }
+                refuse(stream, refusal, reason);
                 continue;
             }
         };
@@ -52,6 +82,7 @@ pub async fn accept_loop<F, Fut>(
         };
         crate::io::limit_send_buffer(&std_stream, shared.config.server.socket_send_buffer);
         let guard = shared.sessions.register(protocol, peer);
+        guard.hold(ticket);
         let worker = shared.pool.pick();
         let info = guard.info().clone();
         let shared = shared.clone();
@@ -64,4 +95,31 @@ pub async fn accept_loop<F, Fut>(
             }
         });
     }
+}
+
+/// Out of descriptors: frees the spare, accepts the connection waiting in
+/// the backlog and refuses it, then takes the spare back. Without this the
+/// listener stays readable and the client hangs until it gives up.
+pub async fn refuse_with_spare(
+    listener: &TcpListener,
+    spare: &mut Spare,
+    shared: &Shared,
+    name: &'static str,
+    refusal: Refusal,
+) {
+    spare.release();
+    // The backlog holds the connection that failed: this accept is immediate.
+    let next = tokio::time::timeout(Duration::from_millis(10), listener.accept()).await;
+    if let Ok(Ok((stream, _))) = next {
+        shared.admission.count_refusal(name, Reason::FdExhausted);
+        // No linger: there is no descriptor to spare for one.
+        if refusal == Refusal::Http {
+            let _ = stream
+                .try_write(crate::admission::refuse::http_503(Reason::FdExhausted).as_bytes());
+        }
+        drop(stream);
+    }
+    spare.restore();
+    // Let sessions end and give their descriptors back before trying again.
+    tokio::time::sleep(Duration::from_millis(1)).await;
 }

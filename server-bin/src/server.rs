@@ -41,6 +41,8 @@ pub struct Shared {
     pub stopping: watch::Receiver<bool>,
     /// RTSP's UDP port pairs (`None`: UDP transport off).
     pub udp_ports: Option<Arc<crate::rtsp::udp::UdpPorts>>,
+    /// Caps on sessions, pending and control connections, per address and in total.
+    pub admission: Arc<crate::admission::Admission>,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -93,6 +95,8 @@ where
         shutdown()
     };
     let config = Arc::new(config);
+    // Before anything opens descriptors: raise the limit, derive the caps.
+    let admission = crate::admission::start(&config);
     let bind = |what: &'static str, port: u16| {
         let addr = SocketAddr::new(config.server.bind, port);
         let listener =
@@ -125,6 +129,7 @@ where
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
+        admission,
         stopping: stop_rx.clone(),
         hooks: hooks.clone(),
         counters: Default::default(),

@@ -31,6 +31,8 @@ pub struct SessionInfo {
     stream: Mutex<Option<(StreamKey, Option<String>)>>,
     kicked: AtomicBool,
     kick: Notify,
+    /// The session's place under the admission caps, released with the guard.
+    ticket: Mutex<Option<crate::admission::Ticket>>,
 }
 
 impl SessionInfo {
@@ -51,6 +53,10 @@ impl SessionInfo {
         // stream from now on, in every line the session logs.
         tracing::Span::current().record("stream", tracing::field::display(&key));
         *lock(&self.stream) = Some((key, query));
+        // Naming a stream is saying who it is: no longer a pending connection.
+        if let Some(ticket) = lock(&self.ticket).as_ref() {
+            ticket.identified();
+        }
     }
 
     /// Asks the session's driver to close the connection (API kick).
@@ -100,6 +106,7 @@ impl SessionTable {
             stream: Mutex::new(None),
             kicked: AtomicBool::new(false),
             kick: Notify::new(),
+            ticket: Mutex::new(None),
         });
         lock(&self.live).insert(id, info.clone());
         SessionGuard {
@@ -185,6 +192,11 @@ impl SessionGuard {
         &self.info
     }
 
+    /// Keeps the connection's admission ticket until the guard drops.
+    pub fn hold(&self, ticket: crate::admission::Ticket) {
+        *lock(&self.info.ticket) = Some(ticket);
+    }
+
     /// The peer description stream-core records for this session.
     pub fn peer_info(&self) -> stream_core::PeerInfo {
         stream_core::PeerInfo {
@@ -206,6 +218,7 @@ impl SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         lock(&self.table.live).remove(&self.info.id);
+        drop(lock(&self.info.ticket).take());
         let protocol = self.info.protocol.name();
         let mut ended = lock(&self.table.ended);
         *ended.closed.entry((protocol, self.reason)).or_insert(0) += 1;

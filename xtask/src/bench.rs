@@ -395,6 +395,11 @@ fn run_strom(
         ])
         .env("STROM_LOG__LEVEL", "warn")
         .env("STROM_SERVER__MERGE_WRITE_MS", merge_write_ms.to_string())
+        // Every load client comes from 127.0.0.1: the per-address caps, made
+        // for exactly one address opening thousands of sessions, would refuse
+        // the load itself. The total caps stay as derived.
+        .env("STROM_SERVER__MAX_SESSIONS_PER_IP", "1000000")
+        .env("STROM_SERVER__MAX_PENDING_PER_IP", "1000000")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

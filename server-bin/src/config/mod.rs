@@ -124,6 +124,21 @@ pub struct ServerConfig {
     /// unnoticed for many seconds). Bounds kernel memory per player and lets
     /// `write_stall_ms` see a stuck player promptly.
     pub socket_send_buffer: u32,
+    /// Media sessions (every protocol) at once; 0 derives it from the
+    /// descriptor limit so that sessions cannot exhaust descriptors.
+    pub max_sessions: usize,
+    /// Media sessions per peer address. Generous: many real viewers share
+    /// one NAT address.
+    pub max_sessions_per_ip: usize,
+    /// Connections not yet identified (in handshake, or before their request
+    /// line or stream name) at once; 0 derives it from the descriptor limit.
+    pub max_pending: usize,
+    /// Connections not yet identified, per peer address. Small: they have
+    /// not said who they are.
+    pub max_pending_per_ip: usize,
+    /// Descriptors kept free of every cap, for the control plane, logs,
+    /// hook calls and `hls.dir` files.
+    pub fd_reserve: usize,
 }
 
 impl Default for ServerConfig {
@@ -137,6 +152,11 @@ impl Default for ServerConfig {
             write_stall_ms: 10_000,
             merge_write_ms: 0,
             socket_send_buffer: 512 * 1024,
+            max_sessions: 0,
+            max_sessions_per_ip: 1000,
+            max_pending: 0,
+            max_pending_per_ip: 16,
+            fd_reserve: 64,
         }
     }
 }
@@ -279,9 +299,14 @@ impl Default for RtspConfig {
 pub struct HttpConfig {
     /// TCP port of the HTTP listener.
     pub port: u16,
-    /// Connections the control plane serves at once; more wait in the
-    /// kernel's accept backlog instead of costing memory.
+    /// Connections the control plane (API, `/healthz`, `/metrics`) serves at
+    /// once; more are answered 503 at once.
     pub max_connections: usize,
+    /// Of `max_connections`, kept for `/healthz`, `/metrics` and API callers
+    /// from `api.trusted_networks`.
+    pub control_reserve: usize,
+    /// Control-plane connections per peer address.
+    pub max_connections_per_ip: usize,
     /// Deadline for a client to send a complete request head.
     pub request_timeout_ms: u64,
 }
@@ -291,6 +316,8 @@ impl Default for HttpConfig {
         Self {
             port: 8080,
             max_connections: 256,
+            control_reserve: 32,
+            max_connections_per_ip: 32,
             request_timeout_ms: 5000,
         }
     }
@@ -471,6 +498,18 @@ impl Config {
             ),
             ("http.request_timeout_ms", self.http.request_timeout_ms),
             ("http.max_connections", self.http.max_connections as u64),
+            (
+                "http.max_connections_per_ip",
+                self.http.max_connections_per_ip as u64,
+            ),
+            (
+                "server.max_sessions_per_ip",
+                self.server.max_sessions_per_ip as u64,
+            ),
+            (
+                "server.max_pending_per_ip",
+                self.server.max_pending_per_ip as u64,
+            ),
             ("stream.max_lag_ms", self.stream.max_lag_ms),
             (
                 "stream.publisher_idle_timeout_ms",
@@ -489,6 +528,12 @@ impl Config {
             if value == 0 {
                 return Err((key.into(), "must be greater than 0".into()));
             }
+        }
+        if self.http.control_reserve >= self.http.max_connections {
+            return Err((
+                "http.control_reserve".into(),
+                "must be less than http.max_connections".into(),
+            ));
         }
         if !(128..=65536).contains(&self.rtmp.chunk_size) {
             return Err(("rtmp.chunk_size".into(), "must be 128..=65536".into()));

@@ -204,6 +204,51 @@ fn render(shared: &Shared) -> String {
         "Players per stream; streams beyond metrics.max_stream_labels are summed as _other.",
         &players_per_stream(shared),
     );
+    let admission = &shared.admission;
+    let refused: Vec<_> = admission
+        .refusals()
+        .into_iter()
+        .map(|(listener, reason, n)| {
+            (
+                format!("{{listener=\"{listener}\",reason=\"{}\"}}", reason.name()),
+                n as f64,
+            )
+        })
+        .collect();
+    family(
+        "strom_connections_refused_total",
+        "counter",
+        "Connections refused at once over a cap (HTTP and RTSP 503, RTMP closed), by listener and cap.",
+        &refused,
+    );
+    let usage = admission.usage();
+    let limits = admission.limits();
+    let held = |kind: &str, n: usize, cap: usize| {
+        [
+            (format!("{{kind=\"{kind}\"}}"), n as f64),
+            (format!("{{kind=\"{kind}_limit\"}}"), cap as f64),
+        ]
+    };
+    let admitted: Vec<_> = [
+        held("sessions", usage.sessions, limits.max_sessions),
+        held("pending", usage.pending, limits.max_pending),
+        held("control", usage.control, limits.max_control),
+    ]
+    .concat();
+    family(
+        "strom_admission",
+        "gauge",
+        "Connections held under each cap (sessions, pending = not yet identified, control = API/health/metrics) and the cap.",
+        &admitted,
+    );
+    if let Some(open) = crate::admission::fd::open_descriptors() {
+        family(
+            "strom_open_fds",
+            "gauge",
+            "Descriptors open in the process.",
+            &one(open as f64),
+        );
+    }
     let hooks = &shared.hooks.metrics;
     let mut calls = Vec::new();
     for (hook, ok, failed) in hooks.calls() {

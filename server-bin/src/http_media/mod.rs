@@ -31,10 +31,46 @@ pub use request::{MediaKind, MediaRequest};
 /// Longest request line looked at to classify a connection.
 const PEEK_LIMIT: usize = 1024;
 
-/// The media kind of the connection's first request, if it is for media.
-/// Waits (the caller bounds the wait) until the request line is complete or
-/// `PEEK_LIMIT` bytes arrived; consumes nothing.
-pub async fn classify(stream: &TcpStream) -> std::io::Result<Option<MediaKind>> {
+/// What a connection's first request line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classified {
+    /// Media, served on a media worker.
+    Media(MediaKind),
+    /// The control plane: API, `/healthz`, `/metrics` (or anything else,
+    /// which it answers 404).
+    Control(ControlPath),
+}
+
+/// The kind of control-plane request, for the admission reserve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlPath {
+    /// `/healthz` or `/metrics`: what load balancers and monitoring poll.
+    Probe,
+    /// `/api/…` or `/index/api/…`.
+    Api,
+    /// Anything else (including an unreadable request line).
+    Other,
+}
+
+impl ControlPath {
+    fn of_line(line: &[u8]) -> ControlPath {
+        let target = std::str::from_utf8(line)
+            .ok()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("");
+        let path = target.split('?').next().unwrap_or("");
+        match path {
+            "/healthz" | "/metrics" => ControlPath::Probe,
+            p if p.starts_with("/api/") || p.starts_with("/index/api/") => ControlPath::Api,
+            _ => ControlPath::Other,
+        }
+    }
+}
+
+/// What the connection's first request asks for. Waits (the caller bounds
+/// the wait) until the request line is complete or `PEEK_LIMIT` bytes
+/// arrived; consumes nothing.
+pub async fn classify(stream: &TcpStream) -> std::io::Result<Classified> {
     let mut buf = [0u8; PEEK_LIMIT];
     loop {
         let n = stream.peek(&mut buf).await?;
@@ -43,10 +79,15 @@ pub async fn classify(stream: &TcpStream) -> std::io::Result<Option<MediaKind>> 
         }
         let seen = &buf[..n];
         if let Some(end) = seen.iter().position(|&b| b == b'\n') {
-            return Ok(request::media_kind_of_line(&seen[..end]));
+            let line = &seen[..end];
+            return Ok(match request::media_kind_of_line(line) {
+                Some(kind) => Classified::Media(kind),
+                None => Classified::Control(ControlPath::of_line(line)),
+            });
         }
         if n == PEEK_LIMIT {
-            return Ok(None); // an absurd request line: hyper will refuse it
+            // An absurd request line: hyper will refuse it.
+            return Ok(Classified::Control(ControlPath::Other));
         }
         // Part of a line: peek returns at once while data is buffered, so
         // give the client a moment instead of spinning.
@@ -55,7 +96,15 @@ pub async fn classify(stream: &TcpStream) -> std::io::Result<Option<MediaKind>> 
 }
 
 /// Moves a media connection to a media worker and serves it there.
-pub fn hand_off(stream: TcpStream, peer: SocketAddr, kind: MediaKind, shared: Arc<Shared>) {
+/// `ticket` holds the connection's place under the admission caps for the
+/// session's life.
+pub fn hand_off(
+    stream: TcpStream,
+    peer: SocketAddr,
+    kind: MediaKind,
+    shared: Arc<Shared>,
+    ticket: crate::admission::Ticket,
+) {
     let std_stream = match stream.into_std() {
         Ok(s) => s,
         Err(e) => {
@@ -73,6 +122,7 @@ pub fn hand_off(stream: TcpStream, peer: SocketAddr, kind: MediaKind, shared: Ar
         MediaKind::Hls => Protocol::Hls,
     };
     let guard = shared.sessions.register(protocol, peer);
+    guard.hold(ticket);
     let info = guard.info().clone();
     let worker = shared.pool.pick().handle.clone();
     crate::session::spawn(&worker, &info, async move {

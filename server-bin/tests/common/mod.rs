@@ -54,11 +54,33 @@ impl Strom {
     /// Starts strom bound to 127.0.0.1 with fresh ports, extra args and env,
     /// and waits (up to 10 s) until `/healthz` answers.
     pub fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Strom {
+        Strom::start_wrapped(name, &[], args, env)
+    }
+
+    /// [`Strom::start`] with the binary run through `wrapper` (a command and
+    /// its arguments, the binary's path appended), e.g.
+    /// `["prlimit", "--nofile=256:256", "--"]`.
+    pub fn start_wrapped(
+        name: &str,
+        wrapper: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Strom {
         let dir = scratch_dir(name);
         let http_port = free_port();
         let rtmp_port = free_port();
         let rtsp_port = free_port();
         let mut cmd = strom_command(&dir);
+        if let Some((program, rest)) = wrapper.split_first() {
+            let binary = cmd.get_program().to_owned();
+            cmd = Command::new(program);
+            cmd.current_dir(&dir).args(rest).arg(binary);
+            for (k, _) in std::env::vars() {
+                if k.starts_with("STROM_") {
+                    cmd.env_remove(k);
+                }
+            }
+        }
         cmd.args(["--bind", "127.0.0.1", "--http-port"])
             .arg(http_port.to_string())
             .args(["--rtmp-port", &rtmp_port.to_string()])
@@ -99,6 +121,11 @@ impl Strom {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The server's process id (of the wrapper, which `exec`s it, when wrapped).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything strom wrote to stderr so far.

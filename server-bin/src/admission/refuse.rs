@@ -1,0 +1,202 @@
+//! Answering a connection the server will not serve, at once and cheaply.
+//!
+//! The answer is written straight into the fresh socket's empty send
+//! buffer (it cannot block). Closing a socket whose request is still unread
+//! makes the kernel send RST, which can destroy the answer before the client
+//! reads it, so a refused connection is half-closed and drained for a moment
+//! — but only while fewer than [`MAX_LINGERING`] refusals linger; beyond
+//! that, under a flood, it is closed at once. A refusal never waits on the
+//! peer on the accept loop's path.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::Reason;
+
+/// Refused connections drained at once at most, server-wide.
+pub const MAX_LINGERING: usize = 64;
+
+/// How long a refused connection is drained (and, for RTSP, how long its
+/// request's `CSeq` is waited for).
+pub const REFUSAL_LINGER: Duration = Duration::from_millis(250);
+
+static LINGERING: AtomicUsize = AtomicUsize::new(0);
+
+/// The protocol whose refusal a connection gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `HTTP/1.1 503 Service Unavailable`, `Connection: close`, `Retry-After`.
+    Http,
+    /// `RTSP/1.0 503 Service Unavailable` echoing the request's `CSeq` when
+    /// it arrives within [`REFUSAL_LINGER`].
+    Rtsp,
+    /// RTMP: closed before the handshake. An RTMP refusal proper
+    /// (`NetConnection.Connect.Rejected`) needs the whole handshake and a
+    /// `connect` first — work for exactly the peers that are over a cap.
+    Rtmp,
+}
+
+/// The HTTP refusal's bytes.
+pub fn http_503(reason: Reason) -> String {
+    let body = format!(
+        "{{\"error\":{{\"code\":\"overloaded\",\"message\":\"server busy: {}\"}}}}",
+        reason.name()
+    );
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The RTSP refusal's bytes.
+pub fn rtsp_503(cseq: Option<&str>) -> String {
+    let cseq = cseq.map(|c| format!("CSeq: {c}\r\n")).unwrap_or_default();
+    format!("RTSP/1.0 503 Service Unavailable\r\n{cseq}Retry-After: 1\r\nContent-Length: 0\r\n\r\n")
+}
+
+/// The `CSeq` value of the first request head in `buf`, if complete enough.
+fn cseq_of(buf: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(buf).ok()?;
+    text.split("\r\n").find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let value = value.trim();
+        let ok = name.trim().eq_ignore_ascii_case("cseq")
+            && !value.is_empty()
+            && value.len() <= 10
+            && value.bytes().all(|b| b.is_ascii_digit());
+        ok.then_some(value)
+    })
+}
+
+/// Refuses `stream` with its protocol's answer. Must run inside a runtime
+/// (the linger, when there is room for it, is a task of its own).
+pub fn refuse(stream: TcpStream, refusal: Refusal, reason: Reason) {
+    let _ = stream.set_nodelay(true);
+    match refusal {
+        Refusal::Rtmp => drop(stream),
+        Refusal::Http => {
+            let _ = stream.try_write(http_503(reason).as_bytes());
+            linger(stream, None);
+        }
+        Refusal::Rtsp => linger(stream, Some(())),
+    }
+}
+
+/// Drains (and for RTSP answers) `stream` in a task if a linger slot is
+/// free; otherwise answers what it can at once and closes.
+fn linger(mut stream: TcpStream, rtsp: Option<()>) {
+    let taken = LINGERING.fetch_add(1, Ordering::AcqRel);
+    if taken >= MAX_LINGERING {
+        LINGERING.fetch_sub(1, Ordering::AcqRel);
+        if rtsp.is_some() {
+            let _ = stream.try_write(rtsp_503(None).as_bytes());
+        }
+        return;
+    }
+    tokio::spawn(async move {
+        let drain = async {
+            let mut buf = [0u8; 1024];
+            let mut seen = 0;
+            if rtsp.is_some() {
+                // Wait for the request head so the answer can carry its CSeq.
+                while seen < buf.len() {
+                    match stream.read(&mut buf[seen..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => seen += n,
+                    }
+                    if buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let answer = rtsp_503(cseq_of(&buf[..seen]));
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+            let _ = stream.shutdown().await;
+            while let Ok(n) = stream.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
+        LINGERING.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_well_formed() {
+        let h = http_503(Reason::MaxPendingPerIp);
+        assert!(h.starts_with("HTTP/1.1 503 Service Unavailable\r\n"));
+        assert!(h.contains("Connection: close\r\n"));
+        let (head, body) = h.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        assert!(body.contains("max_pending_per_ip"));
+        assert_eq!(
+            rtsp_503(Some("7")),
+            "RTSP/1.0 503 Service Unavailable\r\nCSeq: 7\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn cseq_is_found_and_checked() {
+        let req = b"OPTIONS rtsp://h/a/b RTSP/1.0\r\ncseq: 12\r\n\r\n";
+        assert_eq!(cseq_of(req), Some("12"));
+        assert_eq!(
+            cseq_of(b"OPTIONS x RTSP/1.0\r\nCSeq: 1\r\nFAKE\r\n"),
+            Some("1")
+        );
+        assert_eq!(cseq_of(b"OPTIONS x RTSP/1.0\r\nCSeq: 1\rX: y\r\n"), None);
+        assert_eq!(
+            cseq_of(b"OPTIONS x RTSP/1.0\r\nCSeq: 99999999999\r\n"),
+            None
+        );
+        assert_eq!(cseq_of(b"\xff\xfe"), None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_http_client_reads_the_503() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            let _ = c.read_to_end(&mut out).await;
+            String::from_utf8_lossy(&out).into_owned()
+        });
+        let (s, _) = listener.accept().await.unwrap();
+        refuse(s, Refusal::Http, Reason::MaxControl);
+        let got = client.await.unwrap();
+        assert!(got.starts_with("HTTP/1.1 503"), "{got}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_rtsp_client_gets_its_cseq_back() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            c.write_all(b"OPTIONS rtsp://h/live/x RTSP/1.0\r\nCSeq: 3\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = Vec::new();
+            let _ = c.read_to_end(&mut out).await;
+            String::from_utf8_lossy(&out).into_owned()
+        });
+        let (s, _) = listener.accept().await.unwrap();
+        refuse(s, Refusal::Rtsp, Reason::MaxSessions);
+        let got = client.await.unwrap();
+        assert!(got.starts_with("RTSP/1.0 503"), "{got}");
+        assert!(got.contains("CSeq: 3\r\n"), "{got}");
+    }
+}

@@ -18,6 +18,17 @@ struct Health<'a> {
     sessions: usize,
     stalled_workers: Vec<&'a str>,
     workers: &'a [WorkerHealth],
+    connections: Connections,
+}
+
+/// Admission figures: what floods show first.
+#[derive(Serialize)]
+struct Connections {
+    sessions: usize,
+    max_sessions: usize,
+    pending: usize,
+    control: usize,
+    refused: u64,
 }
 
 /// Answers `/healthz`.
@@ -41,6 +52,19 @@ pub fn healthz(shared: &Shared) -> Reply {
         sessions: shared.sessions.len(),
         stalled_workers: stalled,
         workers: &workers,
+        connections: connections(shared),
     };
     json(status, &body)
+}
+
+fn connections(shared: &Shared) -> Connections {
+    let admission = &shared.admission;
+    let usage = admission.usage();
+    Connections {
+        sessions: usage.sessions,
+        max_sessions: admission.limits().max_sessions,
+        pending: usage.pending,
+        control: usage.control,
+        refused: admission.refusals().iter().map(|r| r.2).sum(),
+    }
 }

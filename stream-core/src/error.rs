@@ -42,6 +42,17 @@ pub enum SubscribeError {
     ShuttingDown,
 }
 
+/// Why [`crate::Hub::subscribe_gated`] failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum GatedError<E> {
+    /// The gate refused the wait.
+    #[error("{0}")]
+    Gate(E),
+    /// As for [`crate::Hub::subscribe`].
+    #[error(transparent)]
+    Subscribe(#[from] SubscribeError),
+}
+
 /// Why [`crate::Publisher::push`] refused a frame.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]

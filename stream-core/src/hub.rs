@@ -12,8 +12,8 @@ use crate::config::deadline;
 use crate::registry::HubInner;
 use crate::stream::Phase;
 use crate::{
-    EndReason, HubConfig, HubEvent, HubStats, PeerInfo, PublishError, Publisher, StreamCloseReason,
-    StreamKey, StreamSnapshot, SubscribeError, Subscriber,
+    EndReason, GatedError, HubConfig, HubEvent, HubStats, PeerInfo, PublishError, Publisher,
+    StreamCloseReason, StreamKey, StreamSnapshot, SubscribeError, Subscriber,
 };
 
 /// The stream hub. Cheap to clone (an `Arc` inside); `Send + Sync`.
@@ -57,22 +57,34 @@ impl Hub {
         key: &StreamKey,
         who: PeerInfo,
     ) -> Result<Subscriber, SubscribeError> {
+        let open = || Ok::<(), std::convert::Infallible>(());
+        self.subscribe_gated(key, who, open)
+            .await
+            .map_err(|e| match e {
+                GatedError::Subscribe(e) => e,
+                GatedError::Gate(never) => match never {},
+            })
+    }
+
+    /// Like [`subscribe`](Self::subscribe), but a subscriber that would have to wait (nobody
+    /// publishes `key` yet) first asks `gate`: on `Err` it detaches at once and the error is
+    /// returned; on `Ok` the permit is held for the whole wait and dropped when the wait ends
+    /// (publisher arrived, deadline, close, or the future dropped). `gate` is not called when
+    /// the stream is live or lingering. This is how callers bound the players waiting for
+    /// streams that do not exist, without a race between a check and the wait.
+    pub async fn subscribe_gated<P, E>(
+        &self,
+        key: &StreamKey,
+        who: PeerInfo,
+        gate: impl FnOnce() -> Result<P, E>,
+    ) -> Result<Subscriber, GatedError<E>> {
         let wait_until = deadline(Instant::now(), self.inner.config.max_stream_wait);
         let sub = self.inner.attach(key, who)?;
-        loop {
-            if let Some(ready) = wait_state(&sub) {
-                return ready.map(|()| sub);
-            }
-            let woken = tokio::time::timeout_at(wait_until, sub.shared.notify.notified()).await;
-            if woken.is_err() {
-                if let Some(ready) = wait_state(&sub) {
-                    return ready.map(|()| sub);
-                }
-                debug!(key = %key, subscriber = sub.id, "no publisher within max_stream_wait");
-                sub.shared.queue().end(EndReason::NotFound, false);
-                return Err(SubscribeError::NotFound(key.clone()));
-            }
+        if let Some(ready) = wait_state(&sub) {
+            return Ok(ready.map(|()| sub)?);
         }
+        let _permit = gate().map_err(GatedError::Gate)?;
+        Ok(wait(sub, key, wait_until).await?)
     }
 
     /// All streams (waiting, live, lingering), sorted by key.
@@ -176,6 +188,29 @@ impl Hub {
     pub fn is_empty(&self) -> bool {
         self.inner.sweep();
         self.inner.registry().is_empty()
+    }
+}
+
+/// Waits until `sub`'s stream has a publisher, goes away, or `until` passes (then the
+/// subscriber ends with `NotFound`).
+async fn wait(
+    sub: Subscriber,
+    key: &StreamKey,
+    until: Instant,
+) -> Result<Subscriber, SubscribeError> {
+    loop {
+        if let Some(ready) = wait_state(&sub) {
+            return ready.map(|()| sub);
+        }
+        let woken = tokio::time::timeout_at(until, sub.shared.notify.notified()).await;
+        if woken.is_err() {
+            if let Some(ready) = wait_state(&sub) {
+                return ready.map(|()| sub);
+            }
+            debug!(key = %key, subscriber = sub.id, "no publisher within max_stream_wait");
+            sub.shared.queue().end(EndReason::NotFound, false);
+            return Err(SubscribeError::NotFound(key.clone()));
+        }
     }
 }
 

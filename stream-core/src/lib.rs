@@ -100,7 +100,7 @@ mod subscriber;
 mod timeline;
 
 pub use config::{ConflictPolicy, HubConfig};
-pub use error::{PublishError, PushError, SubscribeError};
+pub use error::{GatedError, PublishError, PushError, SubscribeError};
 pub use events::{HubEvent, StreamCloseReason};
 pub use hub::Hub;
 pub use key::{PeerInfo, Protocol, StreamKey};

@@ -138,3 +138,92 @@ async fn subscriber_of_a_lingering_stream_attaches_at_once() {
         Ok(SubscriberEvent::Frame(_))
     ));
 }
+
+/// Counts the permits the gate handed out and not yet returned.
+struct Permit(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn gated_subscribe_holds_the_permit_only_while_it_waits() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let hub = hub();
+    let held = Arc::new(AtomicUsize::new(0));
+    let gate = |held: &Arc<AtomicUsize>| {
+        let held = held.clone();
+        move || {
+            held.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(Permit(held))
+        }
+    };
+
+    // A live stream: the gate is not asked.
+    let k = key("live");
+    let _p = hub.publish(k.clone(), peer(1)).unwrap();
+    let refuse = || Err::<(), _>("never asked for a live stream");
+    assert!(hub.subscribe_gated(&k, peer(2), refuse).await.is_ok());
+
+    // A missing stream: held during the wait, returned when it times out.
+    let missing = key("missing");
+    let task = {
+        let (hub, k, gate) = (hub.clone(), missing.clone(), gate(&held));
+        tokio::spawn(async move { hub.subscribe_gated(&k, peer(3), gate).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(held.load(Ordering::SeqCst), 1, "held while waiting");
+    let r = task.await.unwrap();
+    assert!(matches!(
+        r,
+        Err(stream_core::GatedError::Subscribe(
+            SubscribeError::NotFound(_)
+        ))
+    ));
+    assert_eq!(held.load(Ordering::SeqCst), 0, "returned at the deadline");
+
+    // Returned when the publisher arrives.
+    let late = key("late");
+    let task = {
+        let (hub, k, gate) = (hub.clone(), late.clone(), gate(&held));
+        tokio::spawn(async move { hub.subscribe_gated(&k, peer(4), gate).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    let _q = hub.publish(late.clone(), peer(5)).unwrap();
+    assert!(task.await.unwrap().is_ok());
+    assert_eq!(
+        held.load(Ordering::SeqCst),
+        0,
+        "returned when the stream went live"
+    );
+
+    // Returned when the waiting future is dropped (the player left).
+    let task = {
+        let (hub, k, gate) = (hub.clone(), key("gone"), gate(&held));
+        tokio::spawn(async move { hub.subscribe_gated(&k, peer(6), gate).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(held.load(Ordering::SeqCst), 1);
+    task.abort();
+    let _ = task.await;
+    assert_eq!(held.load(Ordering::SeqCst), 0, "returned on cancel");
+    assert!(hub.stream(&key("gone")).is_none(), "waiting entry removed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_gate_answers_at_once_and_leaves_no_waiting_entry() {
+    let hub = hub();
+    let k = key("missing");
+    let start = Instant::now();
+    let r = hub
+        .subscribe_gated(&k, peer(1), || Err::<(), _>("full"))
+        .await;
+    assert!(matches!(r, Err(stream_core::GatedError::Gate("full"))));
+    assert_eq!(start.elapsed(), Duration::ZERO, "no wait");
+    assert!(hub.stream(&k).is_none());
+    assert_eq!(hub.stats().subscribers, 0);
+}

@@ -2,13 +2,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Outcomes of publish attempts.
+/// Outcomes of publish attempts, and the waiting players' table.
 #[derive(Debug, Default)]
 pub struct Counters {
     publish_accepted: AtomicU64,
     publish_resumed: AtomicU64,
     publish_conflict: AtomicU64,
     publish_denied: AtomicU64,
+    /// Players waiting for streams nobody publishes, and the refused
+    /// (`strom_waiting_players_refused_total`: `waiting.refused()`).
+    pub waiting: crate::waiting::WaitingPlayers,
 }
 
 /// How a publish attempt ended.

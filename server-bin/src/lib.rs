@@ -30,3 +30,4 @@ pub mod runtime;
 pub mod server;
 pub mod session;
 pub mod ts_feed;
+pub mod waiting;

@@ -357,6 +357,11 @@ pub struct StreamConfig {
     pub close_on_no_reader: bool,
     /// How long a player may wait for a stream that is not published yet.
     pub max_stream_wait_ms: u64,
+    /// Most players waiting (up to `max_stream_wait_ms`) for streams nobody
+    /// publishes, over every protocol; more are refused at once.
+    pub max_waiting_players: usize,
+    /// Most such waiting players from one peer address.
+    pub max_waiting_players_per_ip: usize,
     /// What a second publisher on a live stream gets.
     pub publish_conflict: PublishConflict,
     /// A publisher that sent no media this long is stale: a newcomer takes
@@ -381,6 +386,8 @@ impl Default for StreamConfig {
             stream_none_reader_delay_ms: 20_000,
             close_on_no_reader: false,
             max_stream_wait_ms: 5_000,
+            max_waiting_players: 1_000,
+            max_waiting_players_per_ip: 50,
             publish_conflict: PublishConflict::Reject,
             publisher_idle_timeout_ms: 5_000,
             gop_cache_max_bytes: 16 << 20,
@@ -571,6 +578,20 @@ impl Config {
                 "rtsp.session_timeout_secs".into(),
                 "timeouts must be greater than 0".into(),
             ));
+        }
+        for (key, value) in [
+            ("max_waiting_players", self.stream.max_waiting_players),
+            (
+                "max_waiting_players_per_ip",
+                self.stream.max_waiting_players_per_ip,
+            ),
+        ] {
+            if value == 0 {
+                return Err((
+                    format!("stream.{key}"),
+                    "must be at least 1 (max_stream_wait_ms = 0 stops waiting)".into(),
+                ));
+            }
         }
         if self.server.workers > 1024 {
             return Err(("server.workers".into(), "must be at most 1024".into()));

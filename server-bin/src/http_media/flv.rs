@@ -22,6 +22,7 @@ use crate::io::Outbox;
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV, WIRE_FLV_PLAIN};
 use crate::server::Shared;
 use crate::session::SessionGuard;
+use crate::waiting::WaitError;
 
 /// Most events turned into bytes before a write.
 const MAX_BATCH: usize = 256;
@@ -31,12 +32,17 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
     let Some(req) = super::admit(&mut stream, &shared, &mut guard).await else {
         return;
     };
-    let sub = match shared.hub.subscribe(&req.key, guard.peer_info()).await {
+    let sub = match crate::waiting::subscribe(&shared, &req.key, guard.peer_info()).await {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(stream = %req.key, reason = %e, "http-flv play refused");
             guard.set_end_reason("refused");
-            let _ = super::reply_error(&mut stream, 404, &e.to_string()).await;
+            // Too many waiting: "try later", not "no such stream".
+            let status = match e {
+                WaitError::Refused(_) => 503,
+                WaitError::Subscribe(_) => 404,
+            };
+            let _ = super::reply_error(&mut stream, status, &e.to_string()).await;
             return;
         }
     };

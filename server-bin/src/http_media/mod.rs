@@ -175,6 +175,7 @@ async fn reply_error(stream: &mut TcpStream, status: u16, message: &str) -> std:
     let (reason, code) = match status {
         403 => ("Forbidden", "forbidden"),
         404 => ("Not Found", "stream_not_found"),
+        503 => ("Service Unavailable", "unavailable"),
         _ => ("Bad Request", "bad_request"),
     };
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();

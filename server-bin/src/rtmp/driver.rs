@@ -3,8 +3,11 @@
 //! enforces the deadlines (DESIGN rule 4):
 //!
 //! - handshake, connect and publish/play within `rtmp.handshake_secs`;
-//! - a publisher that sends nothing for `rtmp.keep_alive_secs` is closed
-//!   (its guard drops, the stream lingers for `continue_push_ms`);
+//! - a publisher that sends no audio or video for `rtmp.keep_alive_secs` is
+//!   closed (its guard drops, the stream lingers for `continue_push_ms`, then
+//!   its players are told it ended): pings, acknowledgements, metadata and
+//!   other commands do not keep a publisher alive, or a peer sending only
+//!   those would hold its players forever;
 //! - a player whose socket accepts nothing for `server.write_stall_ms` is
 //!   closed; a player too far behind is dropped by stream-core (`max_lag_ms`).
 
@@ -78,6 +81,8 @@ pub(super) struct Conn<'a> {
     pub app: Option<String>,
     pub publishing: Option<Publishing>,
     pub playing: Option<Playing>,
+    /// When the publish was accepted or its last audio/video message came.
+    pub last_media: Instant,
 }
 
 impl End {
@@ -144,12 +149,12 @@ async fn drive(
         app: None,
         publishing: None,
         playing: None,
+        last_media: Instant::now(),
     };
     let stall = Duration::from_millis(cfg.server.write_stall_ms);
     let keep_alive = Duration::from_secs(cfg.rtmp.keep_alive_secs);
     let merge = Duration::from_millis(cfg.server.merge_write_ms);
     let handshake_deadline = Instant::now() + Duration::from_secs(cfg.rtmp.handshake_secs);
-    let mut last_input = Instant::now();
     let mut buf = BytesMut::with_capacity(SMALL_READ);
     let timer = tokio::time::sleep_until(handshake_deadline);
     tokio::pin!(timer);
@@ -173,7 +178,7 @@ async fn drive(
         // Players are bounded by the write stall and stream-core's max lag,
         // so they need no timer here (none is armed per frame).
         let deadline = if conn.publishing.is_some() {
-            Some(last_input + keep_alive)
+            Some(conn.last_media + keep_alive)
         } else if conn.playing.is_some() {
             None
         } else {
@@ -202,7 +207,6 @@ async fn drive(
             read = rd.read_buf(&mut buf) => match read {
                 Ok(0) => return End::PeerClosed,
                 Ok(n) => {
-                    last_input = Instant::now();
                     guard.info().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
                     // Owned input: media payloads that arrive in one chunk stay
                     // slices of this buffer all the way to the players.
@@ -270,7 +274,10 @@ impl Conn<'_> {
                 name,
                 query,
                 ..
-            } => self.publish(req, stream_id, name, query).await?,
+            } => {
+                self.publish(req, stream_id, name, query).await?;
+                self.last_media = Instant::now();
+            }
             ServerEvent::PlayRequested {
                 req,
                 stream_id,
@@ -283,7 +290,10 @@ impl Conn<'_> {
                 timestamp,
                 payload,
                 ..
-            } => self.media(kind, timestamp, &payload)?,
+            } => {
+                self.last_media = Instant::now();
+                self.media(kind, timestamp, &payload)?
+            }
             ServerEvent::Unpublished { .. }
             | ServerEvent::PlayStopped { .. }
             | ServerEvent::Closed => {

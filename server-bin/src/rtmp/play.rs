@@ -58,12 +58,7 @@ impl Conn<'_> {
             self.shared.hooks.notify(Notification::not_found(&access));
         }
         self.guard.info().set_stream(key.clone(), query.clone());
-        match self
-            .shared
-            .hub
-            .subscribe(&key, self.guard.peer_info())
-            .await
-        {
+        match crate::waiting::subscribe(self.shared, &key, self.guard.peer_info()).await {
             Ok(subscriber) => {
                 tracing::info!(stream = %key, "playing");
                 self.rtmp.accept_play(req);

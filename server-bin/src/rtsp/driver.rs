@@ -175,24 +175,22 @@ async fn drive(
             return e.into();
         }
 
-        // Before media flows: the handshake deadline. A publisher: its media
-        // keep-alive. A UDP player: the RTSP session timeout (requests and
-        // RTCP receiver reports keep it). A TCP player: the write stall and
-        // stream-core's max lag bound it, as for RTMP.
+        // Every state has a deadline. Before media flows: the handshake
+        // deadline (from the connection's start, whatever requests come). A
+        // publisher: its media keep-alive. A player, over UDP or TCP, playing
+        // or paused: the RTSP session timeout, kept by its requests
+        // (GET_PARAMETER/OPTIONS keep-alives) and RTCP receiver reports;
+        // media sent does not count, or a paused player would never expire.
         let (deadline, what) = if !conn.started {
-            (Some(handshake_deadline), "handshake")
+            (handshake_deadline, "handshake")
         } else if conn.recording.is_some() {
-            (Some(conn.last_media + keep_alive), "publisher keep-alive")
-        } else if conn.setups.iter().any(|s| s.udp.is_some()) {
-            (Some(conn.rtsp.deadline()), "session timeout")
+            (conn.last_media + keep_alive, "publisher keep-alive")
         } else {
-            (None, "")
+            (conn.rtsp.deadline(), "session timeout")
         };
-        if let Some(d) = deadline {
-            let d = tokio::time::Instant::from_std(d);
-            if timer.deadline() != d {
-                timer.as_mut().reset(d);
-            }
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
         }
         let reporting = conn.playing.is_some() && conn.started;
         let recording = &conn.recording;
@@ -245,7 +243,7 @@ async fn drive(
                 }
             }
             _ = reports.tick(), if reporting => conn.send_reports(),
-            _ = &mut timer, if deadline.is_some() => return End::Timeout(what),
+            _ = &mut timer => return End::Timeout(what),
         }
     }
 }

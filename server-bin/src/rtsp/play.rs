@@ -66,17 +66,18 @@ impl Conn<'_> {
             self.shared.hooks.notify(Notification::not_found(&access));
         }
         self.guard.info().set_stream(key.clone(), url.query.clone());
-        let found = match self
-            .shared
-            .hub
-            .subscribe(&key, self.guard.peer_info())
-            .await
+        let found = match crate::waiting::subscribe(self.shared, &key, self.guard.peer_info()).await
         {
             Ok(mut sub) => {
                 let wait = Duration::from_millis(self.shared.config.stream.max_stream_wait_ms);
                 first_tracks(&mut sub, wait)
                     .await
                     .map(|(t, first)| (sub, t, first))
+            }
+            Err(e @ crate::waiting::WaitError::Refused(_)) => {
+                tracing::info!(stream = %key, reason = %e, "rtsp describe refused");
+                self.rtsp.respond(request_id, Reply::status(503))?;
+                return Ok(());
             }
             Err(e) => {
                 tracing::info!(stream = %key, reason = %e, "rtsp describe: no stream");

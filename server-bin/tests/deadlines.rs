@@ -152,12 +152,21 @@ fn rtmp_client(
 /// A TCP connection to 127.0.0.1:`port` whose source address is `from`
 /// (std cannot bind before connecting; tokio's socket can).
 fn connect_from(from: [u8; 4], port: u16) -> TcpStream {
+    connect_with(from, port, None)
+}
+
+/// As [`connect_from`], with a small receive buffer when asked (a player
+/// that stops reading fills it at once).
+fn connect_with(from: [u8; 4], port: u16, recv_buffer: Option<u32>) -> TcpStream {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let sock = rt.block_on(async {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(size) = recv_buffer {
+            socket.set_recv_buffer_size(size).expect("receive buffer");
+        }
         socket
             .bind(SocketAddr::from((from, 0)))
             .expect("bind a loopback source address");
@@ -173,13 +182,13 @@ fn connect_from(from: [u8; 4], port: u16) -> TcpStream {
 }
 
 /// A publisher of `live/{stream}` on its own thread: sequence header and one
-/// keyframe, then every 200 ms either another keyframe (`media`) or only
-/// pings, acknowledgements and metadata. Ends when `stop` is set (false) or
-/// when the server closes it (true).
+/// keyframe, then every 200 ms either another `keyframe` or, without one,
+/// only pings, acknowledgements and metadata. Ends when `stop` is set
+/// (false) or when the server closes it (true).
 fn spawn_publisher(
     port: u16,
     stream: &str,
-    media: bool,
+    keyframe: Option<Bytes>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<bool> {
     let (mut sock, mut session, outcome) =
@@ -198,9 +207,9 @@ fn spawn_publisher(
         let mut n = 0u32;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
-            let sent = if media {
+            let sent = if let Some(keyframe) = &keyframe {
                 session
-                    .send_media(MediaKind::Video, n * 200, avc_keyframe())
+                    .send_media(MediaKind::Video, n * 200, keyframe.clone())
                     .is_ok()
                     && session.send_metadata(empty_metadata()).is_ok()
                     && flush(&mut sock, &mut session).is_ok()
@@ -238,7 +247,7 @@ fn a_publisher_without_media_is_closed_and_its_players_are_told() {
         ],
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let publisher = spawn_publisher(strom.rtmp_port, "pings", false, stop.clone());
+    let publisher = spawn_publisher(strom.rtmp_port, "pings", None, stop.clone());
     let (mut sock, mut session, outcome) =
         rtmp_client(strom.rtmp_port, [127, 0, 0, 1], "pings", ClientMode::Play);
     assert_eq!(outcome, Outcome::Started);
@@ -275,7 +284,7 @@ fn a_publisher_with_media_stays() {
         &[("STROM_RTMP__KEEP_ALIVE_SECS", "1")],
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let publisher = spawn_publisher(strom.rtmp_port, "media", true, stop.clone());
+    let publisher = spawn_publisher(strom.rtmp_port, "media", Some(avc_keyframe()), stop.clone());
     let (mut sock, mut session, outcome) =
         rtmp_client(strom.rtmp_port, [127, 0, 0, 1], "media", ClientMode::Play);
     assert_eq!(outcome, Outcome::Started);
@@ -427,7 +436,12 @@ fn a_paused_rtsp_tcp_player_expires_after_the_session_timeout() {
         &[("STROM_RTSP__SESSION_TIMEOUT_SECS", "2")],
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let publisher = spawn_publisher(strom.rtmp_port, "paused", true, stop.clone());
+    let publisher = spawn_publisher(
+        strom.rtmp_port,
+        "paused",
+        Some(avc_keyframe()),
+        stop.clone(),
+    );
     let port = strom.rtsp_port;
     let url = format!("rtsp://127.0.0.1:{port}/live/paused");
 
@@ -611,11 +625,16 @@ fn waiting_players_are_bounded_per_address_across_protocols() {
     let counted = common::wait_until(PATIENCE, || waiting_players(&strom, "late") == 1);
     assert!(counted.is_some(), "127.0.0.2 waits; log:\n{}", strom.log());
     let stop = Arc::new(AtomicBool::new(false));
-    let late = spawn_publisher(strom.rtmp_port, "late", true, stop.clone());
+    let late = spawn_publisher(strom.rtmp_port, "late", Some(avc_keyframe()), stop.clone());
     assert_eq!(http_status(&mut remote, PATIENCE), Some(200));
 
     // The waiters of `missing` get it too, and their places come back.
-    let missing = spawn_publisher(strom.rtmp_port, "missing", true, stop.clone());
+    let missing = spawn_publisher(
+        strom.rtmp_port,
+        "missing",
+        Some(avc_keyframe()),
+        stop.clone(),
+    );
     assert_eq!(rtsp_response(&mut rtsp_waiter).0, 200, "DESCRIBE answered");
     let _again = flv_request(strom.http_port, local, "again");
     let counted = common::wait_until(PATIENCE, || waiting_players(&strom, "again") == 1);
@@ -650,4 +669,68 @@ fn an_idle_keep_alive_hls_connection_is_closed() {
         strom.log()
     );
     eprintln!("idle HLS connection closed after {:?}", start.elapsed());
+}
+
+/// An AVC keyframe of about `size` bytes.
+fn big_keyframe(size: usize) -> Bytes {
+    let mut b = vec![0x17, 1, 0, 0, 0];
+    b.extend_from_slice(&(size as u32).to_be_bytes());
+    b.push(0x65);
+    b.resize(9 + size, 0x55);
+    Bytes::from(b)
+}
+
+/// Finding of the review: hyper writes HLS responses without a deadline, so
+/// a client that requested a segment and stopped reading held the
+/// connection for its whole lifetime (600 s). Writes now have
+/// `server.write_stall_ms`, as every other media socket.
+#[test]
+fn an_hls_client_that_stops_reading_a_segment_is_closed_after_the_write_stall() {
+    let strom = Strom::start(
+        "deadline-hls-stall",
+        &[],
+        &[
+            ("STROM_SERVER__WRITE_STALL_MS", "1500"),
+            ("STROM_SERVER__SOCKET_SEND_BUFFER", "32768"),
+            ("STROM_HLS__SEGMENT_SECS", "0.5"),
+        ],
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = spawn_publisher(
+        strom.rtmp_port,
+        "big",
+        Some(big_keyframe(300_000)),
+        stop.clone(),
+    );
+    let playlist = common::fetch(strom.http_port, "GET", "/live/big/hls.m3u8").expect("playlist");
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    let text = playlist.text();
+    let segment = text
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .expect("a segment in the playlist");
+
+    let mut stuck = connect_with([127, 0, 0, 1], strom.http_port, Some(4096));
+    let request = format!("GET /live/big/{segment} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    stuck.write_all(request.as_bytes()).expect("request sent");
+    let peer = stuck.local_addr().expect("local address").to_string();
+    let listed = |strom: &Strom| {
+        common::json(&strom.get("/api/v1/sessions").1)["sessions"]
+            .as_array()
+            .is_some_and(|all| all.iter().any(|s| s["peer"] == peer.as_str()))
+    };
+    assert!(
+        common::wait_until(PATIENCE, || listed(&strom)).is_some(),
+        "the HLS session is not listed"
+    );
+    let start = Instant::now();
+    assert!(
+        common::wait_until(PATIENCE, || !listed(&strom)).is_some(),
+        "a segment nobody reads held its connection; log:\n{}",
+        strom.log()
+    );
+    eprintln!("stalled HLS connection closed after {:?}", start.elapsed());
+    strom.wait_for_log(&["the player accepted nothing"], Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    assert!(!publisher.join().expect("publisher thread"));
 }

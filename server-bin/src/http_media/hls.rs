@@ -10,8 +10,12 @@
 
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,6 +25,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use stream_core::StreamKey;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::request::{parse_hls_path, HlsTarget};
@@ -34,8 +39,23 @@ use crate::ts_feed;
 const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
 
 /// Serves one HLS connection (any number of keep-alive requests).
+///
+/// Deadlines: each request head, and the idle time between requests, is
+/// bounded by `http.request_timeout_ms` (hyper's header read timeout, which
+/// runs from the end of the previous response); every write by
+/// `server.write_stall_ms` ([`StallIo`]); the first playlist's wait by
+/// `hls.first_segment_wait_ms`; the whole connection by
+/// [`MAX_CONNECTION_LIFETIME`].
 pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
     let timeout = Duration::from_millis(shared.config.http.request_timeout_ms);
+    let stall = Duration::from_millis(shared.config.server.write_stall_ms);
+    let stalled = Arc::new(AtomicBool::new(false));
+    let io = StallIo {
+        inner: stream,
+        stall,
+        blocked: None,
+        stalled: stalled.clone(),
+    };
     let conn_state = Arc::new(Connection {
         shared: shared.clone(),
         allowed: Mutex::default(),
@@ -48,12 +68,13 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(timeout)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(io), service);
     let kicked = guard.info().kicked();
     let mut stopping = shared.stopping.clone();
     let end = tokio::select! {
         r = tokio::time::timeout(MAX_CONNECTION_LIFETIME, conn) => match r {
             Ok(Ok(())) => "peer-closed",
+            Ok(Err(_)) if stalled.load(Ordering::Relaxed) => "write-stall",
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "hls connection ended with an error");
                 "peer-closed"
@@ -64,10 +85,101 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
         _ = stopping.wait_for(|s| *s) => "shutdown",
     };
     guard.set_end_reason(end);
-    tracing::debug!(
-        bytes_out = guard.info().bytes_out.load(Ordering::Relaxed),
-        "hls connection ended: {end}"
-    );
+    let bytes_out = guard.info().bytes_out.load(Ordering::Relaxed);
+    if end == "write-stall" {
+        tracing::warn!(
+            bytes_out,
+            "hls connection closed: the player accepted nothing for {stall:?}"
+        );
+    } else {
+        tracing::debug!(bytes_out, "hls connection ended: {end}");
+    }
+}
+
+/// The connection's socket with `server.write_stall_ms` on writes: hyper has
+/// no write deadline, so without it a client that stops reading a segment
+/// would hold the connection (and the segment) for its whole lifetime. A
+/// write or flush that makes no progress for `stall` fails with `TimedOut`
+/// and sets `stalled`; any progress re-arms it.
+struct StallIo<T> {
+    inner: T,
+    stall: Duration,
+    /// Armed while writes make no progress.
+    blocked: Option<Pin<Box<tokio::time::Sleep>>>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl<T> StallIo<T> {
+    /// What to do with an inner write's poll: progress disarms the timer, no
+    /// progress arms it (once) and fails when it fires.
+    fn watch<R>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        if poll.is_ready() {
+            self.blocked = None;
+            return poll;
+        }
+        let stall = self.stall;
+        let timer = self
+            .blocked
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.stalled.store(true, Ordering::Relaxed);
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the player accepted nothing for {stall:?}"),
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for StallIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for StallIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(cx, poll)
+    }
 }
 
 struct Connection {
@@ -182,5 +294,52 @@ impl Connection {
             allowed.insert(key.clone());
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn stall_io<T>(inner: T) -> (StallIo<T>, Arc<AtomicBool>) {
+        let stalled = Arc::new(AtomicBool::new(false));
+        let io = StallIo {
+            inner,
+            stall: Duration::from_secs(2),
+            blocked: None,
+            stalled: stalled.clone(),
+        };
+        (io, stalled)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_makes_no_progress_fails_after_the_stall() {
+        let (near, _far) = tokio::io::duplex(1024);
+        let (mut io, stalled) = stall_io(near);
+        let start = tokio::time::Instant::now();
+        let err = io.write_all(&[0u8; 4096]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert!(stalled.load(Ordering::Relaxed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_reader_that_keeps_reading_is_not_a_stall() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        let (mut io, stalled) = stall_io(near);
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            let mut total = 0;
+            while total < 8192 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                total += far.read(&mut buf).await.unwrap();
+            }
+        });
+        // 8 KiB through a 1 KiB pipe read 512 bytes a second: 16 s in all,
+        // never 2 s without progress.
+        io.write_all(&[0u8; 8192]).await.unwrap();
+        reader.await.unwrap();
+        assert!(!stalled.load(Ordering::Relaxed));
     }
 }

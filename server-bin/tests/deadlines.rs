@@ -427,7 +427,9 @@ fn rtsp_play_tcp(sock: &mut TcpStream, port: u16, stream: &str) -> String {
 
 /// Finding: an RTSP player over TCP that PAUSEd (no media written, so no
 /// write stall) and then said nothing was never closed. Now every player
-/// has the session timeout, over TCP as over UDP; requests keep it.
+/// has the session timeout, over TCP as over UDP; requests keep it, and over
+/// TCP so does media written (a player that does not read it hits the write
+/// stall instead).
 #[test]
 fn a_paused_rtsp_tcp_player_expires_after_the_session_timeout() {
     let strom = Strom::start(
@@ -450,6 +452,10 @@ fn a_paused_rtsp_tcp_player_expires_after_the_session_timeout() {
     let session = rtsp_play_tcp(&mut kept, port, "paused");
     rtsp_request(&mut kept, "PAUSE", &url, 4, &session);
     assert_eq!(rtsp_response(&mut kept).0, 200);
+
+    // A playing TCP player that sends nothing stays while media reaches it.
+    let mut playing = connect_from([127, 0, 0, 1], port);
+    rtsp_play_tcp(&mut playing, port, "paused");
 
     let mut silent = connect_from([127, 0, 0, 1], port);
     let silent_session = rtsp_play_tcp(&mut silent, port, "paused");
@@ -475,6 +481,10 @@ fn a_paused_rtsp_tcp_player_expires_after_the_session_timeout() {
     eprintln!(
         "silent paused player closed after {:?}",
         paused_at.elapsed()
+    );
+    assert!(
+        !closed_within(&mut playing, Duration::from_secs(1)),
+        "a playing TCP player that reads its media was closed"
     );
     rtsp_request(&mut kept, "OPTIONS", &url, 13, &session);
     assert_eq!(

@@ -179,8 +179,9 @@ async fn drive(
         // deadline (from the connection's start, whatever requests come). A
         // publisher: its media keep-alive. A player, over UDP or TCP, playing
         // or paused: the RTSP session timeout, kept by its requests
-        // (GET_PARAMETER/OPTIONS keep-alives) and RTCP receiver reports;
-        // media sent does not count, or a paused player would never expire.
+        // (GET_PARAMETER/OPTIONS keep-alives), RTCP receiver reports and,
+        // over TCP only, media written to it (`play.rs`); so a paused or
+        // media-less player that says nothing expires.
         let (deadline, what) = if !conn.started {
             (handshake_deadline, "handshake")
         } else if conn.recording.is_some() {

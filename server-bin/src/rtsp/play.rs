@@ -253,6 +253,12 @@ impl Conn<'_> {
                     self.out.push(heads.slice(start..end));
                     self.out.push(payload);
                 }
+                // Media written over TCP keeps the session, as a request would:
+                // a player that does not read is closed by the write stall,
+                // and one that reads needs no keep-alive requests (many
+                // simple clients send none). A paused player, or one of a
+                // stream without media, gets nothing and expires.
+                self.rtsp.note_activity(std::time::Instant::now());
             } else if let Some((pair, rtp_addr, _)) = &setup.udp {
                 let mut datagram = BytesMut::with_capacity(mtu + 16);
                 for (marker, payload) in unpack(&packed) {

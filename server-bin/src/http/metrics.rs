@@ -241,6 +241,19 @@ fn render(shared: &Shared) -> String {
         "Connections held under each cap (sessions, pending = not yet identified, control = API/health/metrics) and the cap.",
         &admitted,
     );
+    let waiting = &shared.counters.waiting;
+    family(
+        "strom_waiting_players",
+        "gauge",
+        "Players waiting for a stream nobody publishes yet.",
+        &one(waiting.waiting() as f64),
+    );
+    family(
+        "strom_waiting_players_refused_total",
+        "counter",
+        "Players refused at once because stream.max_waiting_players(_per_ip) were waiting already.",
+        &one(waiting.refused() as f64),
+    );
     if let Some(open) = crate::admission::fd::open_descriptors() {
         family(
             "strom_open_fds",

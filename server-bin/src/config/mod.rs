@@ -416,9 +416,15 @@ pub struct HookConfig {
     pub timeout_ms: u64,
     /// What a publish or play gets when its hook times out, is refused or answers garbage.
     pub on_failure: HookFailure,
-    /// Hook calls in flight at once; more wait (within their own deadline).
+    /// Hook calls in flight at once; more wait, at most half of `timeout_ms`.
+    /// A decision that finds no free slot in time is denied, whatever
+    /// `on_failure` says: local overload never opens the door.
     pub max_concurrent: usize,
-    /// Notifications (no one waits on them) queued at most; beyond, dropped and counted.
+    /// Decisions (`on_publish`, `on_play`) pending at once for one client
+    /// address; more from that address are denied at once. 0: no limit.
+    pub max_pending_per_ip: usize,
+    /// Notifications (no one waits on them) queued at most, per kind of
+    /// notification; beyond, dropped and counted.
     pub queue: usize,
 }
 
@@ -436,6 +442,7 @@ impl Default for HookConfig {
             timeout_ms: 3000,
             on_failure: HookFailure::Deny,
             max_concurrent: 64,
+            max_pending_per_ip: 16,
             queue: 1024,
         }
     }

@@ -309,6 +309,10 @@ pub struct HttpConfig {
     pub max_connections_per_ip: usize,
     /// Deadline for a client to send a complete request head.
     pub request_timeout_ms: u64,
+    /// Host names (without port) the API answers under for callers trusted
+    /// only by their address, besides IP literals, `localhost` and the
+    /// machine's host name; any other `Host` gets 421 (DNS rebinding).
+    pub hostnames: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -319,6 +323,7 @@ impl Default for HttpConfig {
             control_reserve: 32,
             max_connections_per_ip: 32,
             request_timeout_ms: 5000,
+            hostnames: Vec::new(),
         }
     }
 }
@@ -333,6 +338,13 @@ pub struct ApiConfig {
     pub secret: String,
     /// Callers from these networks need no secret.
     pub trusted_networks: Vec<IpNet>,
+    /// Whether the secret is also accepted as `?secret=` (ZLMediaKit's way).
+    /// `false`: headers only, so the secret never lands in access logs.
+    pub secret_in_query: bool,
+    /// Origins (`https://dash.example.com`) whose pages may make destructive
+    /// API calls (close streams, kick sessions); requests from any other
+    /// site, by `Origin` or `Sec-Fetch-Site`, are refused with 403.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -340,6 +352,8 @@ impl Default for ApiConfig {
         Self {
             secret: String::new(),
             trusted_networks: vec![IpNet::LOOPBACK_V4, IpNet::LOOPBACK_V6],
+            secret_in_query: true,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -170,7 +170,10 @@ fn operators_list_sessions_and_kick_a_player_or_close_a_stream() {
         .iter()
         .find(|s| s["protocol"] == "rtmp")
         .expect("publisher listed");
-    assert_eq!(publisher_session["params"], "token=abc");
+    assert_eq!(
+        publisher_session["params"], "token=<redacted>",
+        "keys shown, secrets not"
+    );
     let player_id = sessions
         .iter()
         .find(|s| s["protocol"] == "http-flv")

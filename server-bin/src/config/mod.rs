@@ -309,6 +309,10 @@ pub struct HttpConfig {
     pub max_connections_per_ip: usize,
     /// Deadline for a client to send a complete request head.
     pub request_timeout_ms: u64,
+    /// Host names (without port) the API answers under for callers trusted
+    /// only by their address, besides IP literals, `localhost` and the
+    /// machine's host name; any other `Host` gets 421 (DNS rebinding).
+    pub hostnames: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -319,6 +323,7 @@ impl Default for HttpConfig {
             control_reserve: 32,
             max_connections_per_ip: 32,
             request_timeout_ms: 5000,
+            hostnames: Vec::new(),
         }
     }
 }
@@ -333,6 +338,13 @@ pub struct ApiConfig {
     pub secret: String,
     /// Callers from these networks need no secret.
     pub trusted_networks: Vec<IpNet>,
+    /// Whether the secret is also accepted as `?secret=` (ZLMediaKit's way).
+    /// `false`: headers only, so the secret never lands in access logs.
+    pub secret_in_query: bool,
+    /// Origins (`https://dash.example.com`) whose pages may make destructive
+    /// API calls (close streams, kick sessions); requests from any other
+    /// site, by `Origin` or `Sec-Fetch-Site`, are refused with 403.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -340,6 +352,8 @@ impl Default for ApiConfig {
         Self {
             secret: String::new(),
             trusted_networks: vec![IpNet::LOOPBACK_V4, IpNet::LOOPBACK_V6],
+            secret_in_query: true,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -423,9 +437,15 @@ pub struct HookConfig {
     pub timeout_ms: u64,
     /// What a publish or play gets when its hook times out, is refused or answers garbage.
     pub on_failure: HookFailure,
-    /// Hook calls in flight at once; more wait (within their own deadline).
+    /// Hook calls in flight at once; more wait, at most half of `timeout_ms`.
+    /// A decision that finds no free slot in time is denied, whatever
+    /// `on_failure` says: local overload never opens the door.
     pub max_concurrent: usize,
-    /// Notifications (no one waits on them) queued at most; beyond, dropped and counted.
+    /// Decisions (`on_publish`, `on_play`) pending at once for one client
+    /// address; more from that address are denied at once. 0: no limit.
+    pub max_pending_per_ip: usize,
+    /// Notifications (no one waits on them) queued at most, per kind of
+    /// notification; beyond, dropped and counted.
     pub queue: usize,
 }
 
@@ -443,6 +463,7 @@ impl Default for HookConfig {
             timeout_ms: 3000,
             on_failure: HookFailure::Deny,
             max_concurrent: 64,
+            max_pending_per_ip: 16,
             queue: 1024,
         }
     }

@@ -5,9 +5,20 @@
 //! - **decisions** (`on_publish`, `on_play`): awaited by the one session that
 //!   asks, bounded by `hook.timeout_ms` and `hook.max_concurrent`; on timeout,
 //!   refusal or garbage, `hook.on_failure` decides. Nothing else waits.
+//!   Local overload is not a hook failure: a decision that finds no free slot
+//!   within its deadline, or whose client address already has
+//!   `hook.max_pending_per_ip` decisions pending, is denied whatever
+//!   `on_failure` says, so a flood can neither open the door (`allow`) nor
+//!   lock everyone else out for long (`deny` only for the flood's share).
 //! - **notifications** (stream changed, no reader, not found, started,
-//!   keep-alive): put on a bounded queue drained by one task on the control
-//!   plane; when the queue is full they are dropped and counted, never piled up.
+//!   keep-alive): each kind on its own bounded queue, drained by its own task
+//!   on the control plane; when a queue is full its notifications are dropped
+//!   and counted per kind, never piled up, and a flood of one kind (players
+//!   asking for missing streams) cannot push out the others.
+//!
+//! The bodies carry the client's query (`params`) unredacted: the
+//! operator's own auth service needs the tokens in it. Everything shown to
+//! people (API, logs) redacts them instead.
 //!
 //! Without a decision hook, static tokens from `[auth]` apply.
 
@@ -16,16 +27,17 @@ mod metrics;
 mod notify;
 mod url;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::config::{AuthConfig, HookConfig, HookFailure};
-pub use metrics::HookMetrics;
-pub use notify::{run_events, run_keepalive, Notification};
+pub use metrics::{HookMetrics, Outcome};
+pub use notify::{run_events, run_keepalive, Notification, Queues};
 pub use url::HookUrl;
 
 /// ZLMediaKit's default virtual host, sent in every body for compatibility.
@@ -89,7 +101,9 @@ pub struct Hooks {
     auth: AuthConfig,
     server_id: String,
     limit: Semaphore,
-    queue: mpsc::Sender<Notification>,
+    /// Decisions pending per client address (entries only while pending).
+    pending: Mutex<HashMap<IpAddr, usize>>,
+    queues: notify::Senders,
     /// Options `on_publish` set for live streams, until they close.
     options: std::sync::Mutex<std::collections::HashMap<stream_core::StreamKey, StreamOptions>>,
     /// Call counts, latencies, dropped notifications.
@@ -137,20 +151,17 @@ impl StreamOptions {
 }
 
 impl Hooks {
-    /// The hook caller and the receiving end of its notification queue
-    /// (give it to [`run_events`] on the control plane).
-    pub fn new(
-        config: HookConfig,
-        auth: AuthConfig,
-        server_id: String,
-    ) -> (Arc<Hooks>, mpsc::Receiver<Notification>) {
-        let (queue, rx) = mpsc::channel(config.queue.max(1));
+    /// The hook caller and the receiving ends of its notification queues
+    /// (give them to [`run_events`] on the control plane).
+    pub fn new(config: HookConfig, auth: AuthConfig, server_id: String) -> (Arc<Hooks>, Queues) {
+        let (queues, rx) = notify::queues(config.queue.max(1));
         let hooks = Hooks {
             limit: Semaphore::new(config.max_concurrent.max(1)),
             config,
             auth,
             server_id,
-            queue,
+            pending: Mutex::new(HashMap::new()),
+            queues,
             options: Default::default(),
             metrics: HookMetrics::default(),
         };
@@ -180,14 +191,29 @@ impl Hooks {
         crate::session::lock(&self.options).remove(key);
     }
 
-    /// Queues a notification; drops (and counts) it when the queue is full.
+    /// Queues a notification on its kind's queue; drops (and counts) it
+    /// when that queue is full.
     pub fn notify(&self, n: Notification) {
         if n.url(&self.config).is_empty() {
             return;
         }
-        if self.queue.try_send(n).is_err() {
-            self.metrics.dropped();
+        let name = n.name();
+        if self.queues.send(n).is_err() {
+            self.metrics.dropped(name);
         }
+    }
+
+    /// Counts a decision pending for `ip`; `None` when the address already
+    /// has `hook.max_pending_per_ip` pending (0: no limit).
+    fn enter(&self, ip: IpAddr) -> Option<Pending<'_>> {
+        let limit = self.config.max_pending_per_ip;
+        let mut pending = crate::session::lock(&self.pending);
+        let n = pending.entry(ip).or_insert(0);
+        if limit > 0 && *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Pending { hooks: self, ip })
     }
 
     /// This server's `mediaServerId`.
@@ -212,6 +238,13 @@ impl Hooks {
         if url.is_empty() {
             return check_token(tokens, access);
         }
+        let Some(_pending) = self.enter(access.peer.ip()) else {
+            self.metrics.count_outcome(name, Outcome::PeerLimit);
+            tracing::warn!(hook = name, ip = %access.peer.ip(), limit = self.config.max_pending_per_ip, "hook not asked: too many decisions pending for this address (hook.max_pending_per_ip); denied");
+            return Decision::Deny(format!(
+                "too many {name} decisions pending for this address"
+            ));
+        };
         let body = self.access_body(access);
         match self.call(name, url, &body).await {
             Ok(answer) => match answer.get("code").and_then(Value::as_i64) {
@@ -236,7 +269,11 @@ impl Hooks {
                     Decision::Deny(msg)
                 }
             },
-            Err(e) => {
+            Err(CallFailure::Overloaded(e)) => {
+                tracing::warn!(hook = name, error = %e, "hook not asked: hook client overloaded (hook.max_concurrent); denied whatever hook.on_failure says");
+                Decision::Deny(format!("{name} hook overloaded: {e}"))
+            }
+            Err(CallFailure::Failed(e)) => {
                 let verdict = match self.config.on_failure {
                     HookFailure::Allow => Decision::Allow,
                     HookFailure::Deny => Decision::Deny(format!("{name} hook failed: {e}")),
@@ -247,24 +284,41 @@ impl Hooks {
         }
     }
 
-    /// One call with the concurrency limit and the deadline both inside
-    /// `hook.timeout_ms`, recorded in the metrics.
-    async fn call(&self, name: &'static str, url: &str, body: &Value) -> Result<Value, String> {
+    /// One call with the wait for a slot (at most half of it) and the call
+    /// both inside `hook.timeout_ms`, recorded in the metrics.
+    async fn call(
+        &self,
+        name: &'static str,
+        url: &str,
+        body: &Value,
+    ) -> Result<Value, CallFailure> {
         let deadline = Duration::from_millis(self.config.timeout_ms);
         let started = Instant::now();
         let result = async {
-            let parsed = HookUrl::parse(url)?;
-            let _permit = tokio::time::timeout(deadline, self.limit.acquire())
+            let parsed = HookUrl::parse(url).map_err(CallFailure::Failed)?;
+            // At most half the deadline waiting for a slot: a slot freed by
+            // a hung call just before our own deadline would otherwise leave
+            // a call with no time, failing (and letting `on_failure = allow`
+            // through) where the truth is local overload.
+            let slot_wait = deadline / 2;
+            let _permit = tokio::time::timeout(slot_wait, self.limit.acquire())
                 .await
-                .map_err(|_| format!("no free hook slot within {deadline:?}"))?
-                .map_err(|e| e.to_string())?;
+                .map_err(|_| {
+                    CallFailure::Overloaded(format!("no free hook slot within {slot_wait:?}"))
+                })?
+                .map_err(|e| CallFailure::Overloaded(e.to_string()))?;
             let left = deadline.saturating_sub(started.elapsed());
             client::post_json(&parsed, body, left)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| CallFailure::Failed(e.to_string()))
         }
         .await;
-        self.metrics.record(name, result.is_ok(), started.elapsed());
+        let outcome = match &result {
+            Ok(_) => Outcome::Answered,
+            Err(CallFailure::Overloaded(_)) => Outcome::Overloaded,
+            Err(CallFailure::Failed(_)) => Outcome::Failed,
+        };
+        self.metrics.record(name, outcome, started.elapsed());
         result
     }
 
@@ -280,6 +334,43 @@ impl Hooks {
             "ip": a.peer.ip().to_string(),
             "port": a.peer.port(),
         })
+    }
+}
+
+/// Why a hook call gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CallFailure {
+    /// This server's hook client had no free slot in time: local overload,
+    /// said nothing about the hook server.
+    Overloaded(String),
+    /// The hook server did not answer usably (`hook.on_failure` applies).
+    Failed(String),
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailure::Overloaded(e) | CallFailure::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+/// One decision pending for an address; dropping it (answer, deadline or
+/// cancelled session) gives the slot back.
+struct Pending<'a> {
+    hooks: &'a Hooks,
+    ip: IpAddr,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let mut pending = crate::session::lock(&self.hooks.pending);
+        if let Some(n) = pending.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                pending.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -373,6 +464,102 @@ mod tests {
             let d = hooks.on_publish(&access(None)).await;
             assert_eq!(d == Decision::Allow, allowed, "{failure:?}: {d:?}");
         }
+    }
+
+    fn hanging_hooks(max_pending_per_ip: usize) -> Arc<Hooks> {
+        let config = HookConfig {
+            // Never connected to: every test holds the slots first.
+            on_publish: "http://127.0.0.1:9/on_publish".into(),
+            on_failure: HookFailure::Allow,
+            timeout_ms: 1000,
+            max_concurrent: 2,
+            max_pending_per_ip,
+            ..HookConfig::default()
+        };
+        Hooks::new(config, AuthConfig::default(), "strom".into()).0
+    }
+
+    fn assert_denied(d: Decision, because: &str) {
+        assert!(
+            matches!(&d, Decision::Deny(why) if why.contains(because)),
+            "expected a denial for {because}: {d:?}"
+        );
+    }
+
+    fn publishes(hooks: &Hooks, outcome: Outcome) -> u64 {
+        hooks.metrics.outcome_count("on_publish", outcome)
+    }
+
+    fn from(peer: &str) -> Access<'static> {
+        Access {
+            peer: peer.parse().unwrap(),
+            ..access(None)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_free_slot_denies_even_when_failures_allow() {
+        let hooks = hanging_hooks(0);
+        let _slots = hooks.limit.acquire_many(2).await.unwrap();
+        // Local overload denies; it does not apply on_failure = allow.
+        assert_denied(hooks.on_publish(&access(None)).await, "overloaded");
+        assert_eq!(publishes(&hooks, Outcome::Overloaded), 1);
+        assert_eq!(publishes(&hooks, Outcome::Failed), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_address_with_too_many_pending_decisions_is_denied_at_once() {
+        let hooks = hanging_hooks(2);
+        let slots = hooks.limit.acquire_many(2).await.unwrap();
+        let mut waiting = Vec::new();
+        for _ in 0..2 {
+            let h = hooks.clone();
+            waiting.push(tokio::spawn(async move {
+                h.on_publish(&from("198.51.100.7:4000")).await
+            }));
+        }
+        let other = {
+            let h = hooks.clone();
+            tokio::spawn(async move { h.on_publish(&from("198.51.100.8:4000")).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(crate::session::lock(&hooks.pending).len(), 2);
+        // The third from the same address is answered without waiting.
+        let third = tokio::time::timeout(
+            Duration::from_millis(1),
+            hooks.on_publish(&from("198.51.100.7:4001")),
+        )
+        .await
+        .expect("denied at once, not queued behind the others");
+        assert_denied(third, "pending");
+        assert_eq!(publishes(&hooks, Outcome::PeerLimit), 1);
+        drop(slots);
+        for w in waiting {
+            w.await.unwrap();
+        }
+        other.await.unwrap();
+        assert!(
+            crate::session::lock(&hooks.pending).is_empty(),
+            "every pending decision gave its slot back"
+        );
+    }
+
+    #[test]
+    fn a_flood_of_one_notification_kind_does_not_push_out_the_others() {
+        let config = HookConfig {
+            on_stream_changed: "http://127.0.0.1:9/x".into(),
+            on_stream_not_found: "http://127.0.0.1:9/y".into(),
+            queue: 2,
+            ..HookConfig::default()
+        };
+        let (hooks, _rx) = Hooks::new(config, AuthConfig::default(), "strom".into());
+        for _ in 0..10 {
+            hooks.notify(Notification::not_found(&access(None)));
+        }
+        hooks.notify(Notification::stream_changed(true, "live", "s", "rtmp"));
+        let dropped: HashMap<_, _> = hooks.metrics.dropped_by_hook().into_iter().collect();
+        assert_eq!(dropped["on_stream_not_found"], 8);
+        assert_eq!(dropped["on_stream_changed"], 0, "queued on its own queue");
     }
 
     #[test]

@@ -1,4 +1,10 @@
 //! Notifications nobody waits for, and the tasks that produce and send them.
+//!
+//! Each kind has its own bounded queue and its own sending task, so a flood
+//! of one kind (`on_stream_not_found`, which any unauthenticated player can
+//! trigger) fills only its own queue: the others are neither dropped nor
+//! delayed behind it, and notifications together hold at most one hook slot
+//! per kind.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +24,45 @@ enum Kind {
     NotFound,
     ServerStarted,
     Keepalive,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::StreamChanged,
+        Kind::NoneReader,
+        Kind::NotFound,
+        Kind::ServerStarted,
+        Kind::Keepalive,
+    ];
+
+    fn index(self) -> usize {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+}
+
+/// The sending ends of the per-kind queues, held by [`Hooks`].
+#[derive(Debug)]
+pub(super) struct Senders(Vec<mpsc::Sender<Notification>>);
+
+impl Senders {
+    /// Queues `n` on its kind's queue; gives it back when that queue is full.
+    pub(super) fn send(&self, n: Notification) -> Result<(), Notification> {
+        match self.0.get(n.kind.index()) {
+            Some(tx) => tx.try_send(n).map_err(|e| e.into_inner()),
+            None => Err(n),
+        }
+    }
+}
+
+/// The receiving ends of the per-kind notification queues: give them to
+/// [`run_events`].
+#[derive(Debug)]
+pub struct Queues(Vec<mpsc::Receiver<Notification>>);
+
+/// One queue of `capacity` per kind.
+pub(super) fn queues(capacity: usize) -> (Senders, Queues) {
+    let (tx, rx) = Kind::ALL.iter().map(|_| mpsc::channel(capacity)).unzip();
+    (Senders(tx), Queues(rx))
 }
 
 /// A queued notification: its hook and its body (without `mediaServerId`,
@@ -84,7 +129,8 @@ impl Notification {
         }
     }
 
-    fn name(&self) -> &'static str {
+    /// The hook's name, as in the configuration and the metrics.
+    pub(super) fn name(&self) -> &'static str {
         match self.kind {
             Kind::StreamChanged => "on_stream_changed",
             Kind::NoneReader => "on_stream_none_reader",
@@ -95,8 +141,8 @@ impl Notification {
     }
 }
 
-/// Sends queued notifications one at a time, each within `hook.timeout_ms`.
-/// An `on_stream_none_reader` answer `{"code":0,"close":true}` closes the stream.
+/// Sends one kind's queued notifications one at a time, each within
+/// `hook.timeout_ms`. An `on_stream_none_reader` answer `{"code":0,"close":true}` closes the stream.
 pub async fn drain(hooks: Arc<Hooks>, mut rx: mpsc::Receiver<Notification>, hub: Hub) {
     while let Some(mut n) = rx.recv().await {
         let url = n.url(hooks.config()).to_string();
@@ -121,8 +167,10 @@ pub async fn drain(hooks: Arc<Hooks>, mut rx: mpsc::Receiver<Notification>, hub:
 
 /// Turns hub events into `on_stream_changed` and `on_stream_none_reader`
 /// notifications. A lagging receiver only loses events (counted in the log).
-pub async fn run_events(hooks: Arc<Hooks>, hub: Hub, rx: mpsc::Receiver<Notification>) {
-    tokio::spawn(drain(hooks.clone(), rx, hub.clone()));
+pub async fn run_events(hooks: Arc<Hooks>, hub: Hub, queues: Queues) {
+    for rx in queues.0 {
+        tokio::spawn(drain(hooks.clone(), rx, hub.clone()));
+    }
     let mut events = hub.events();
     loop {
         match events.recv().await {

@@ -18,7 +18,7 @@ use serde_json::json;
 use stream_core::{PeerInfo, StreamKey, StreamSnapshot, SubscriberSnapshot, Track};
 
 use super::reply::{error, json, Reply};
-use super::url::query_param;
+use super::url::{query_param, redact_query, REDACTED};
 use crate::config::Config;
 use crate::players::Players;
 use crate::server::Shared;
@@ -115,7 +115,9 @@ fn session_view(s: &SessionInfo) -> serde_json::Value {
         "protocol": s.protocol.name(),
         "peer": s.peer.to_string(),
         "stream": s.stream().map(|k| k.to_string()),
-        "params": s.params(),
+        // Shown to operators: secret-looking values redacted (the hooks,
+        // which need them, get the query as given).
+        "params": s.params().map(|q| redact_query(&q)),
         "bytes_in": s.bytes_in.load(Ordering::Relaxed),
         "bytes_out": s.bytes_out.load(Ordering::Relaxed),
         "since_ms": unix_ms(s.since),
@@ -123,18 +125,38 @@ fn session_view(s: &SessionInfo) -> serde_json::Value {
     })
 }
 
-/// The configuration with secrets (api.secret, auth tokens) redacted, as the
-/// API and the `on_server_started` hook show it.
+/// The configuration with every secret redacted (`api.secret`, the values of
+/// `auth.publish_tokens` and `auth.play_tokens`, `rtsp.auth.*.password`, and
+/// secret-looking query values in hook URLs), as `/api/v1/server`,
+/// `getServerConfig` and the `on_server_started` hook show it.
 pub fn redacted_config(config: &Config) -> Config {
     let mut c = config.clone();
     let redact = |s: &mut String| {
         if !s.is_empty() {
-            *s = "<redacted>".into();
+            *s = REDACTED.into();
         }
     };
     redact(&mut c.api.secret);
     c.auth.publish_tokens.values_mut().for_each(redact);
     c.auth.play_tokens.values_mut().for_each(redact);
+    c.rtsp
+        .auth
+        .values_mut()
+        .for_each(|cred| redact(&mut cred.password));
+    let hook = &mut c.hook;
+    for url in [
+        &mut hook.on_publish,
+        &mut hook.on_play,
+        &mut hook.on_stream_changed,
+        &mut hook.on_stream_none_reader,
+        &mut hook.on_stream_not_found,
+        &mut hook.on_server_started,
+        &mut hook.on_server_keepalive,
+    ] {
+        if let Some((base, query)) = url.split_once('?') {
+            *url = format!("{base}?{}", redact_query(query));
+        }
+    }
     c
 }
 
@@ -290,5 +312,36 @@ fn stream_view(s: &StreamSnapshot, players: &Players) -> StreamView {
         player_count: players.of(s),
         subscriber_count: s.subscribers.len(),
         subscribers: s.subscribers.iter().map(subscriber_view).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_secret_of_the_configuration_is_redacted() {
+        let mut c = Config::default();
+        c.api.secret = "api-s3cret".into();
+        c.auth
+            .publish_tokens
+            .insert("live".into(), "pub-s3cret".into());
+        c.auth
+            .play_tokens
+            .insert("live".into(), "play-s3cret".into());
+        c.rtsp.auth.insert(
+            "cam".into(),
+            crate::config::RtspCredentials {
+                user: "cam".into(),
+                password: "rtsp-s3cret".into(),
+                publish: true,
+                play: true,
+            },
+        );
+        c.hook.on_publish = "http://127.0.0.1:9/hook?token=hook-s3cret&x=1".into();
+        let shown = serde_json::to_string(&redacted_config(&c)).unwrap();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("\"user\":\"cam\""), "names stay: {shown}");
+        assert!(shown.contains("x=1"), "{shown}");
     }
 }

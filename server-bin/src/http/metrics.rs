@@ -263,28 +263,32 @@ fn render(shared: &Shared) -> String {
         );
     }
     let hooks = &shared.hooks.metrics;
-    let mut calls = Vec::new();
-    for (hook, ok, failed) in hooks.calls() {
-        calls.push((
-            format!("{{hook=\"{hook}\",outcome=\"answered\"}}"),
-            ok as f64,
-        ));
-        calls.push((
-            format!("{{hook=\"{hook}\",outcome=\"failed\"}}"),
-            failed as f64,
-        ));
-    }
+    let calls: Vec<(String, f64)> = hooks
+        .calls()
+        .into_iter()
+        .map(|(hook, outcome, n)| {
+            (
+                format!("{{hook=\"{hook}\",outcome=\"{outcome}\"}}"),
+                n as f64,
+            )
+        })
+        .collect();
     family(
         "strom_hook_calls_total",
         "counter",
-        "Hook calls by hook and outcome (failed: timeout, refused, garbage).",
+        "Hook calls by hook and outcome (failed: timeout, refused, garbage; overloaded: no free hook slot in time, denied; peer_limit: too many decisions pending for the address, denied).",
         &calls,
     );
+    let dropped: Vec<(String, f64)> = hooks
+        .dropped_by_hook()
+        .into_iter()
+        .map(|(hook, n)| (format!("{{hook=\"{hook}\"}}"), n as f64))
+        .collect();
     family(
         "strom_hook_notifications_dropped_total",
         "counter",
-        "Notifications dropped because the hook queue was full.",
-        &one(hooks.dropped_count() as f64),
+        "Notifications dropped because their hook's queue was full.",
+        &dropped,
     );
     let (buckets, count, sum) = hooks.histogram();
     let _ = writeln!(out, "# HELP strom_hook_call_seconds Hook call latency.");

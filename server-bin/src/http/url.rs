@@ -31,6 +31,37 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
+/// What a redacted secret is shown as.
+pub const REDACTED: &str = "<redacted>";
+
+/// Query keys whose values are secrets when the key contains one of these
+/// (case-insensitive): `token`, `access_token`, `secret`, `txSecret`, `sign`,
+/// `auth_key`, `apikey`, `password`, `passwd`, `pwd`… Redacting a harmless
+/// value by accident costs nothing; showing a credential does.
+const SECRET_KEY_PARTS: [&str; 7] = ["token", "secret", "sign", "auth", "key", "pass", "pwd"];
+
+/// Whether the value of query key `key` is treated as a secret.
+pub fn is_secret_key(key: &str) -> bool {
+    let key = percent_decode(key)
+        .unwrap_or_else(|| key.to_string())
+        .to_ascii_lowercase();
+    SECRET_KEY_PARTS.iter().any(|p| key.contains(p))
+}
+
+/// `query` with the value of every secret-looking key ([`is_secret_key`])
+/// replaced by `<redacted>`; key names, order and other values kept, so an
+/// operator still sees which credentials were given.
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, v)) if !v.is_empty() && is_secret_key(k) => format!("{k}={REDACTED}"),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Decoded, non-empty path segments; `None` if any segment fails to decode.
 pub fn segments(path: &str) -> Option<Vec<String>> {
     path.split('/')
@@ -59,6 +90,25 @@ mod tests {
         );
         assert_eq!(query_param("flag&b=2", "flag").as_deref(), Some(""));
         assert_eq!(query_param("a=1", "secret"), None);
+    }
+
+    #[test]
+    fn secrets_in_queries_are_redacted() {
+        assert_eq!(
+            redact_query("token=abc&quality=hd&txSecret=9f&auth_key=1-0-0-x&pwd=p&e="),
+            "token=<redacted>&quality=hd&txSecret=<redacted>&auth_key=<redacted>&pwd=<redacted>&e="
+        );
+        assert_eq!(
+            redact_query("sign"),
+            "sign",
+            "a bare key has no value to hide"
+        );
+        assert_eq!(
+            redact_query("%74oken=abc"),
+            "%74oken=<redacted>",
+            "encoded key"
+        );
+        assert_eq!(redact_query(""), "");
     }
 
     #[test]

@@ -22,6 +22,26 @@ use crate::server::Shared;
 const INVALID_ARGS: i64 = -300;
 const NOT_FOUND: i64 = -500;
 
+/// The calls that only read: every other name (strom's `close_streams`,
+/// `kick_session`, … and whatever ZLMediaKit adds that strom does not
+/// implement) counts as changing state and is refused from another site's
+/// page (see `auth::cross_site`). An allowlist, so a new call is guarded
+/// until someone decides it only reads.
+const READ_ONLY: [&str; 7] = [
+    "version",
+    "getMediaList",
+    "isMediaOnline",
+    "getMediaInfo",
+    "getAllSession",
+    "getServerConfig",
+    "getStatistic",
+];
+
+/// Whether `/index/api/{name}` only reads.
+pub fn is_read_only(name: &str) -> bool {
+    READ_ONLY.contains(&name)
+}
+
 /// Answers `/index/api/{name}`.
 pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
     let arg = |k: &str| query_param(query, k).filter(|v| !v.is_empty());

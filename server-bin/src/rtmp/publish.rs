@@ -53,7 +53,7 @@ impl Conn<'_> {
         }
         match self.shared.hub.publish(key.clone(), self.guard.peer_info()) {
             Ok(publisher) => {
-                tracing::info!(stream = %key, query = query.as_deref().unwrap_or(""), resumed = publisher.resumed(), "publishing");
+                tracing::info!(stream = %key, query = crate::http::url::redact_query(query.as_deref().unwrap_or("")), resumed = publisher.resumed(), "publishing");
                 self.guard.info().set_stream(key, query);
                 self.shared.counters.publish(if publisher.resumed() {
                     PublishOutcome::Resumed

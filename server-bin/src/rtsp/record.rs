@@ -170,6 +170,11 @@ impl Conn<'_> {
         for item in r.out.drain(..) {
             match item {
                 RtpIngested::Tracks(tracks) => r.publisher.set_tracks(tracks),
+                // The driver ends the session through `publisher.closed()`.
+                RtpIngested::Refused(e) => {
+                    tracing::warn!(stream = %r.publisher.key(), error = %e, "rtsp publisher refused");
+                    r.publisher.refuse();
+                }
                 RtpIngested::Frame(frame) => match r.publisher.push(frame) {
                     Ok(()) => {}
                     // The driver sees the close through `publisher.closed()`.

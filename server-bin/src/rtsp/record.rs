@@ -57,7 +57,14 @@ impl Conn<'_> {
         url: RtspUrl,
         sdp: Sdp,
     ) -> Result<(), End> {
-        let key = StreamKey::new(url.app.clone(), url.stream.clone());
+        let key = match StreamKey::parse(url.app.clone(), url.stream.clone()) {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!(reason = %e, "rtsp ANNOUNCE refused: bad stream name");
+                self.rtsp.respond(request_id, Reply::status(400))?;
+                return Ok(());
+            }
+        };
         if self.recording.is_some() || self.playing.is_some() {
             self.rtsp.respond(request_id, Reply::status(455))?;
             return Ok(());

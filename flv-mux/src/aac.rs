@@ -67,7 +67,14 @@ impl AudioSpecificConfig {
     }
 
     /// Parses the leading fields; the codec-specific rest is ignored.
+    ///
+    /// # Errors
+    /// Truncated or invalid fields, or a config longer than
+    /// [`MAX_CODEC_CONFIG_LEN`](crate::MAX_CODEC_CONFIG_LEN)
+    /// ([`FlvError::TooLarge`]): callers keep the bytes as the track's
+    /// configuration.
     pub fn parse(data: &[u8]) -> Result<Self, FlvError> {
+        crate::parse::check_config_len("AudioSpecificConfig", data.len())?;
         let mut r = BitReader::new(data, "AudioSpecificConfig");
         let mut object_type = read_object_type(&mut r)?;
         let sample_rate = read_rate(&mut r)?;
@@ -243,6 +250,16 @@ mod tests {
         let asc = AudioSpecificConfig::parse(&[0x12, 0x08]).unwrap();
         assert_eq!(asc, AudioSpecificConfig::aac_lc(44_100, 1));
         assert_eq!(&asc.to_bytes().unwrap()[..], &[0x12, 0x08]);
+    }
+
+    #[test]
+    fn configs_over_64_kib_are_refused() {
+        let mut big = vec![0x12, 0x08];
+        big.resize(crate::MAX_CODEC_CONFIG_LEN, 0);
+        assert!(AudioSpecificConfig::parse(&big).is_ok());
+        big.push(0);
+        let e = AudioSpecificConfig::parse(&big).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::LimitExceeded);
     }
 
     #[test]

@@ -90,3 +90,10 @@ pub use tag::{
 };
 pub use video::{AvcPacketType, CodecId, FrameType, VideoPacketType, VideoTag};
 pub use writer::{encode_header, FlvWriter};
+
+/// Longest codec configuration accepted from a publisher, in bytes: an
+/// AVC/HEVC decoder configuration record (`avcC`/`hvcC`) or an AAC
+/// AudioSpecificConfig. Real ones are tens to hundreds of bytes; the bound
+/// keeps a publisher from making the server hold (and players receive)
+/// megabytes per track. Checked by every decoder of these structures.
+pub const MAX_CODEC_CONFIG_LEN: usize = 64 * 1024;

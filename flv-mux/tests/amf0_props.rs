@@ -1,7 +1,7 @@
 //! Property tests for the AMF0 codec: encode → decode round trips and
 //! "never panics" on arbitrary bytes.
 
-use flv_mux::amf0::{decode_all, decode_value, encode_to_bytes, Amf0Error, Amf0Value};
+use flv_mux::amf0::{decode_all, decode_value, encode_to_bytes, Amf0Error, Amf0Value, MAX_VALUES};
 use proptest::prelude::*;
 
 fn leaf() -> impl Strategy<Value = Amf0Value> {
@@ -31,8 +31,42 @@ fn value() -> impl Strategy<Value = Amf0Value> {
     })
 }
 
+/// Values in `v`, itself and everything nested.
+fn count(v: &Amf0Value) -> usize {
+    1 + match v {
+        Amf0Value::Object(p) | Amf0Value::EcmaArray(p) => p.iter().map(|(_, v)| count(v)).sum(),
+        Amf0Value::TypedObject { properties, .. } => properties.iter().map(|(_, v)| count(v)).sum(),
+        Amf0Value::StrictArray(items) => items.iter().map(count).sum(),
+        _ => 0,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The value budget: a body decodes exactly when it holds at most
+    /// `MAX_VALUES` values (nested included), else it is refused as
+    /// `TooManyValues`, never by a panic.
+    #[test]
+    fn value_budget_is_respected(
+        values in prop::collection::vec(value(), 0..200),
+        nulls in 0usize..2 * MAX_VALUES,
+    ) {
+        let mut all = values;
+        all.extend(std::iter::repeat_n(Amf0Value::Null, nulls));
+        let total: usize = all.iter().map(count).sum();
+        let bytes = encode_to_bytes(&all);
+        match decode_all(&bytes) {
+            Ok(back) => {
+                prop_assert!(total <= MAX_VALUES);
+                prop_assert_eq!(back.iter().map(count).sum::<usize>(), total);
+            }
+            Err(e) => {
+                prop_assert!(total > MAX_VALUES);
+                prop_assert!(matches!(e, Amf0Error::TooManyValues { .. }), "{e}");
+            }
+        }
+    }
 
     /// Byte-level oracle (NaN != NaN, so compare re-encodings, not values).
     #[test]

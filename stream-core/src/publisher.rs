@@ -5,9 +5,12 @@
 //! that was taken over or closed holds a stale generation number, so its later `Drop` (and
 //! `push`) cannot touch the new owner's stream.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::registry::HubInner;
 use crate::stream::StreamShared;
@@ -24,17 +27,60 @@ pub enum CloseReason {
     Shutdown,
     /// Nobody watched for `stream_none_reader_delay` and `close_on_no_reader` is set.
     NoReader,
+    /// The publisher changed its tracks more than [`MAX_TRACK_CHANGES`] times within
+    /// [`TRACK_CHANGE_WINDOW`].
+    TrackChanges,
+    /// The session refused what the publisher sent ([`Publisher::refuse`]), e.g. a codec
+    /// configuration over the limits.
+    Refused,
 }
 
 impl CloseReason {
-    /// "taken-over", "closed", "shutdown" or "no-reader".
+    /// "taken-over", "closed", "shutdown", "no-reader", "track-changes" or "refused".
     pub fn name(self) -> &'static str {
         match self {
             CloseReason::TakenOver => "taken-over",
             CloseReason::Closed => "closed",
             CloseReason::Shutdown => "shutdown",
             CloseReason::NoReader => "no-reader",
+            CloseReason::TrackChanges => "track-changes",
+            CloseReason::Refused => "refused",
         }
+    }
+}
+
+/// Most track changes (an announcement that differs from the current tracks, the first
+/// ones included) a publisher may make within [`TRACK_CHANGE_WINDOW`]; the next one closes
+/// it with [`CloseReason::TrackChanges`]. Every change clears the GOP cache and sends every
+/// subscriber new tracks (players re-send sequence headers, RTSP players have a stale SDP),
+/// so a publisher flipping its configuration would make work for every player. Six leaves
+/// room for the start (video, then audio: two changes) and a few genuine changes (an
+/// encoder restarting with a new resolution) while stopping a flood.
+pub const MAX_TRACK_CHANGES: usize = 6;
+/// The window over which [`MAX_TRACK_CHANGES`] counts (sliding).
+pub const TRACK_CHANGE_WINDOW: Duration = Duration::from_secs(10);
+
+/// The times of a publisher's latest track changes (at most [`MAX_TRACK_CHANGES`]).
+#[derive(Debug, Default)]
+pub(crate) struct TrackChangeBudget {
+    recent: VecDeque<Instant>,
+}
+
+impl TrackChangeBudget {
+    /// Records a change at `now`; false (nothing recorded) when it is over the budget.
+    pub(crate) fn allow(&mut self, now: Instant) -> bool {
+        while let Some(&t) = self.recent.front() {
+            if now.saturating_duration_since(t) >= TRACK_CHANGE_WINDOW {
+                self.recent.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.recent.len() >= MAX_TRACK_CHANGES {
+            return false;
+        }
+        self.recent.push_back(now);
+        true
     }
 }
 
@@ -92,7 +138,10 @@ impl Publisher {
     }
 
     /// Announces (or changes) the tracks. Subscribers get `SubscriberEvent::Tracks` when
-    /// they differ from the current ones. Ignored once this publisher has lost the stream.
+    /// they differ from the current ones. Ignored once this publisher has lost the stream
+    /// or was told to stop. A change beyond [`MAX_TRACK_CHANGES`] within
+    /// [`TRACK_CHANGE_WINDOW`] is not applied: the publisher is told to stop
+    /// ([`Publisher::closed`] resolves with [`CloseReason::TrackChanges`]).
     pub fn set_tracks(&mut self, tracks: Vec<Track>) {
         self.hub.set_tracks(self, tracks);
     }
@@ -117,6 +166,14 @@ impl Publisher {
             // Unreachable while `self` holds the sender; treat as closed rather than panic.
             Err(_) => CloseReason::Closed,
         }
+    }
+
+    /// Tells this publisher to stop because its session refused what it sent (a codec
+    /// configuration over the limits, say): [`Publisher::closed`] resolves with
+    /// [`CloseReason::Refused`]; the stream is released when the guard drops, as on
+    /// any end. The caller logs why.
+    pub fn refuse(&self) {
+        self.shared.close(CloseReason::Refused);
     }
 
     /// True when this publish resumed a lingering stream or took over a live one.

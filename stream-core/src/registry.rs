@@ -243,6 +243,7 @@ impl HubInner {
             since: SystemTime::now(),
             last_media: now,
             shared: Arc::clone(&shared),
+            track_changes: Default::default(),
         };
         let mut events = Vec::new();
         let mut timer = None;
@@ -426,10 +427,23 @@ impl HubInner {
     }
 
     pub(crate) fn set_tracks(&self, p: &Publisher, tracks: Vec<Track>) {
+        let now = Instant::now();
         let mut st = p.stream.lock();
-        if st.is_owner(p.generation) {
-            st.set_tracks(tracks);
+        if !st.is_owner(p.generation) || p.shared.reason().is_some() || *st.tracks == *tracks {
+            return;
         }
+        let over = st
+            .owner
+            .as_mut()
+            .is_some_and(|o| !o.track_changes.allow(now));
+        if over {
+            warn!(key = %p.key, session = st.owner.as_ref().map_or(0, |o| o.who.session_id),
+                max = crate::MAX_TRACK_CHANGES, window_secs = crate::TRACK_CHANGE_WINDOW.as_secs(),
+                "publisher changes its tracks too often: told to stop");
+            p.shared.close(CloseReason::TrackChanges);
+            return;
+        }
+        st.set_tracks(tracks);
     }
 
     pub(crate) fn push(self: &Arc<Self>, p: &Publisher, frame: Frame) -> Result<(), PushError> {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::gop::GopCache;
-use crate::publisher::PubShared;
+use crate::publisher::{PubShared, TrackChangeBudget};
 use crate::queue::{Limits, Mark, Offer};
 use crate::stats::{BitrateMeter, StreamState, SubscriberSnapshot};
 use crate::subscriber::SubShared;
@@ -38,6 +38,8 @@ pub(crate) struct Owner {
     pub(crate) since: SystemTime,
     pub(crate) last_media: Instant,
     pub(crate) shared: Arc<PubShared>,
+    /// Recent track changes ([`crate::MAX_TRACK_CHANGES`]).
+    pub(crate) track_changes: TrackChangeBudget,
 }
 
 /// One attached subscriber.

@@ -3,8 +3,11 @@
 //! Built from nom's streaming primitives, so a value cut off by the end of
 //! the input yields [`Amf0Error::Incomplete`] rather than an error or panic.
 //! Recursion is bounded by [`MAX_DEPTH`]; container sizes by [`MAX_ELEMENTS`];
-//! long strings by [`MAX_LONG_STRING`]. Nothing is pre-allocated from a count
-//! read off the wire beyond what the remaining input could hold.
+//! long strings by [`MAX_LONG_STRING`]; the number of values one call
+//! decodes, nested ones included, by [`MAX_VALUES`]. Nothing is pre-allocated
+//! from a count read off the wire beyond what the remaining input could hold.
+
+use std::cell::Cell;
 
 use nom::bytes::streaming::take;
 use nom::number::streaming::{be_f64, be_i16, be_u16, be_u32, be_u8};
@@ -21,6 +24,13 @@ pub const MAX_ELEMENTS: usize = 65_536;
 /// Longest long string / XML document accepted, in bytes. An RTMP message
 /// cannot exceed 16 MiB (24-bit length, RTMP spec section 6.1.1) anyway.
 pub const MAX_LONG_STRING: usize = 16 * 1024 * 1024;
+/// Most values one [`decode_value`] or [`decode_all`] call produces, nested
+/// values included. An in-memory [`Amf0Value`] is ~50 times larger than the
+/// 1-byte AMF0 null, so without this budget a 16 MiB message of nulls would
+/// become ~0.8 GB. 4096 is far above what RTMP commands (tens of values) and
+/// encoders' `onMetaData` (~30) carry; an FLV file's `keyframes` index of
+/// more than ~2000 keyframes is refused (strom rebuilds metadata anyway).
+pub const MAX_VALUES: usize = 4096;
 
 type Res<'a, T> = Result<(&'a [u8], T), Amf0Error>;
 
@@ -32,12 +42,20 @@ fn lift<'a, T>(r: nom::IResult<&'a [u8], T>) -> Res<'a, T> {
 }
 
 /// Decoder state: the length of the whole input, to turn remaining slices
-/// back into offsets for error messages.
+/// back into offsets for error messages, and the values still allowed.
 struct Decoder {
     full_len: usize,
+    budget: Cell<usize>,
 }
 
 impl Decoder {
+    fn new(input: &[u8]) -> Decoder {
+        Decoder {
+            full_len: input.len(),
+            budget: Cell::new(MAX_VALUES),
+        }
+    }
+
     fn offset(&self, rest: &[u8]) -> usize {
         self.full_len.saturating_sub(rest.len())
     }
@@ -93,6 +111,13 @@ impl Decoder {
     fn value<'a>(&self, input: &'a [u8], depth: usize) -> Res<'a, Amf0Value> {
         let offset = self.offset(input);
         let (i, m) = lift(be_u8(input))?;
+        let Some(left) = self.budget.get().checked_sub(1) else {
+            return Err(Amf0Error::TooManyValues {
+                offset,
+                limit: MAX_VALUES,
+            });
+        };
+        self.budget.set(left);
         let enter = || {
             if depth >= MAX_DEPTH {
                 Err(Amf0Error::TooDeep {
@@ -200,9 +225,7 @@ fn unsupported(marker: u8, offset: usize, what: &'static str) -> Amf0Error {
 /// Returns the value and the number of bytes it occupied. If `input` ends
 /// inside the value, returns [`Amf0Error::Incomplete`] (retry with more bytes).
 pub fn decode_value(input: &[u8]) -> Result<(Amf0Value, usize), Amf0Error> {
-    let d = Decoder {
-        full_len: input.len(),
-    };
+    let d = Decoder::new(input);
     let (rest, v) = d.value(input, 0)?;
     Ok((v, d.offset(rest)))
 }
@@ -214,64 +237,23 @@ pub fn decode_value(input: &[u8]) -> Result<(Amf0Value, usize), Amf0Error> {
 /// The body is complete by construction, so a value cut off at its end is
 /// reported as [`Amf0Error::Truncated`], not as `Incomplete`.
 pub fn decode_all(input: &[u8]) -> Result<Vec<Amf0Value>, Amf0Error> {
+    // One decoder for the whole body: the value budget spans every value,
+    // and offsets are relative to the body.
+    let d = Decoder::new(input);
     let mut values = Vec::new();
-    let mut pos = 0;
-    while let Some(rest) = input.get(pos..).filter(|r| !r.is_empty()) {
-        match decode_value(rest) {
-            Ok((v, used)) => {
+    let mut rest = input;
+    while !rest.is_empty() {
+        let pos = d.offset(rest);
+        match d.value(rest, 0) {
+            Ok((r, v)) => {
                 values.push(v);
-                pos += used;
+                rest = r;
             }
             Err(Amf0Error::Incomplete) => return Err(Amf0Error::Truncated { offset: pos }),
-            Err(e) => return Err(shift(e, pos)),
+            Err(e) => return Err(e),
         }
     }
     Ok(values)
-}
-
-/// Makes an error's offset relative to the whole body instead of to the
-/// value that failed.
-fn shift(e: Amf0Error, by: usize) -> Amf0Error {
-    match e {
-        Amf0Error::Truncated { offset } => Amf0Error::Truncated {
-            offset: offset + by,
-        },
-        Amf0Error::UnknownMarker { marker, offset } => Amf0Error::UnknownMarker {
-            marker,
-            offset: offset + by,
-        },
-        Amf0Error::UnexpectedObjectEnd { offset } => Amf0Error::UnexpectedObjectEnd {
-            offset: offset + by,
-        },
-        Amf0Error::TooDeep { offset, limit } => Amf0Error::TooDeep {
-            offset: offset + by,
-            limit,
-        },
-        Amf0Error::TooManyElements {
-            offset,
-            count,
-            limit,
-        } => Amf0Error::TooManyElements {
-            offset: offset + by,
-            count,
-            limit,
-        },
-        Amf0Error::StringTooLong { offset, len, limit } => Amf0Error::StringTooLong {
-            offset: offset + by,
-            len,
-            limit,
-        },
-        Amf0Error::Unsupported {
-            marker,
-            offset,
-            what,
-        } => Amf0Error::Unsupported {
-            marker,
-            offset: offset + by,
-            what,
-        },
-        Amf0Error::Incomplete => Amf0Error::Incomplete,
-    }
 }
 
 #[cfg(test)]
@@ -405,6 +387,37 @@ mod tests {
         assert!(matches!(
             decode_value(&[0x0C, 0xFF, 0xFF, 0xFF, 0xFF]),
             Err(Amf0Error::StringTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn value_budget_spans_nesting_and_the_whole_body() {
+        // 16 KiB of nulls: 4096 decode, the 4097th is refused.
+        let nulls = vec![0x05; MAX_VALUES + 1];
+        assert_eq!(decode_all(&nulls[..MAX_VALUES]).unwrap().len(), MAX_VALUES);
+        assert_eq!(
+            decode_all(&nulls),
+            Err(Amf0Error::TooManyValues {
+                offset: MAX_VALUES,
+                limit: MAX_VALUES
+            })
+        );
+        // Nested: a strict array of MAX_VALUES nulls is MAX_VALUES + 1 values.
+        let mut b = vec![0x0A];
+        b.extend_from_slice(&(MAX_VALUES as u32).to_be_bytes());
+        b.extend(std::iter::repeat_n(0x05, MAX_VALUES));
+        let e = decode_value(&b).unwrap_err();
+        assert_eq!(e.kind(), Amf0ErrorKind::LimitExceeded);
+        assert!(matches!(e, Amf0Error::TooManyValues { offset, .. } if offset == 4 + MAX_VALUES));
+        // Objects count their values too.
+        let mut b = vec![0x03];
+        for _ in 0..MAX_VALUES {
+            b.extend_from_slice(&[0x00, 0x01, b'k', 0x05]);
+        }
+        b.extend_from_slice(&[0x00, 0x00, 0x09]);
+        assert!(matches!(
+            decode_value(&b),
+            Err(Amf0Error::TooManyValues { .. })
         ));
     }
 

@@ -77,6 +77,15 @@ pub enum Amf0Error {
         /// The limit.
         limit: usize,
     },
+    /// More values (nested ones included) than
+    /// [`MAX_VALUES`](super::MAX_VALUES) in one decode call.
+    #[error("AMF0 value at offset {offset} exceeds the budget of {limit} values per message")]
+    TooManyValues {
+        /// Offset of the first value over the budget.
+        offset: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// A defined AMF0 type this crate does not decode (movieclip, recordset,
     /// unsupported) or the AMF3 switch (0x11): command messages in AMF3
     /// (RTMP message types 15/17) are refused.
@@ -101,7 +110,8 @@ impl Amf0Error {
             | Amf0Error::UnexpectedObjectEnd { .. } => Amf0ErrorKind::Malformed,
             Amf0Error::TooDeep { .. }
             | Amf0Error::TooManyElements { .. }
-            | Amf0Error::StringTooLong { .. } => Amf0ErrorKind::LimitExceeded,
+            | Amf0Error::StringTooLong { .. }
+            | Amf0Error::TooManyValues { .. } => Amf0ErrorKind::LimitExceeded,
             Amf0Error::Unsupported { .. } => Amf0ErrorKind::Unsupported,
         }
     }

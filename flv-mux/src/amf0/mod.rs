@@ -26,7 +26,7 @@ mod error;
 pub mod marker;
 mod value;
 
-pub use decode::{decode_all, decode_value, MAX_DEPTH, MAX_ELEMENTS, MAX_LONG_STRING};
+pub use decode::{decode_all, decode_value, MAX_DEPTH, MAX_ELEMENTS, MAX_LONG_STRING, MAX_VALUES};
 pub use encode::{encode_all, encode_to_bytes, encode_value};
 pub use error::{Amf0Error, Amf0ErrorKind};
 pub use value::{Amf0Value, Properties};

@@ -6,7 +6,7 @@ use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u8};
 
 use crate::error::FlvError;
-use crate::parse::need;
+use crate::parse::{check_config_len, check_limit, need};
 
 /// The high-profile extension of the record (chroma format, bit depths,
 /// SPS extensions), present for profiles 100, 110, 122 and 144.
@@ -84,7 +84,14 @@ fn decode_ext(body: &Bytes, i: &[u8]) -> Result<AvcRecordExt, FlvError> {
 
 impl AvcDecoderConfigurationRecord {
     /// Parses a record; NAL units are slices of `body`.
+    ///
+    /// # Errors
+    /// Truncated or invalid bytes; a record longer than
+    /// [`MAX_CODEC_CONFIG_LEN`](crate::MAX_CODEC_CONFIG_LEN) or with more
+    /// parameter sets than [`MAX_SPS`](super::MAX_SPS) /
+    /// [`MAX_PPS`](super::MAX_PPS) is [`FlvError::TooLarge`].
     pub fn decode(body: &Bytes) -> Result<Self, FlvError> {
+        check_config_len("avcC", body.len())?;
         let i = &body[..];
         let (i, version) = need(be_u8(i), "avcC")?;
         if version != 1 {
@@ -99,8 +106,10 @@ impl AvcDecoderConfigurationRecord {
         let (i, b) = need(be_u8(i), "avcC")?;
         let nal_length_size = (b & 0x03) + 1;
         let (i, b) = need(be_u8(i), "avcC")?;
+        check_limit("avcC SPS count", usize::from(b & 0x1F), super::MAX_SPS)?;
         let (i, sps) = nal_list(body, i, usize::from(b & 0x1F), "avcC SPS")?;
         let (i, n) = need(be_u8(i), "avcC")?;
+        check_limit("avcC PPS count", usize::from(n), super::MAX_PPS)?;
         let (i, pps) = nal_list(body, i, usize::from(n), "avcC PPS")?;
         // 5.3.3.1: the extension exists only for these profiles. Many
         // encoders omit it or leave padding instead, so a missing or
@@ -219,6 +228,22 @@ mod tests {
             let r = AvcDecoderConfigurationRecord::decode(&body).unwrap();
             assert_eq!(r.ext, None, "{n}");
         }
+    }
+
+    #[test]
+    fn records_over_64_kib_are_refused() {
+        // 31 SPS of 2200 bytes: a valid avcC of ~68 KB.
+        let sps = Bytes::from(vec![0x67; 2200]);
+        let pps = Bytes::from_static(&[0x68, 0xeb]);
+        let mut r =
+            AvcDecoderConfigurationRecord::from_parameter_sets(vec![sps; 31], vec![pps]).unwrap();
+        let big = r.to_bytes().unwrap();
+        assert!(big.len() > crate::MAX_CODEC_CONFIG_LEN);
+        let e = AvcDecoderConfigurationRecord::decode(&big).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::LimitExceeded);
+        assert!(e.to_string().contains("avcC of"), "{e}");
+        r.sps.truncate(29);
+        assert!(AvcDecoderConfigurationRecord::decode(&r.to_bytes().unwrap()).is_ok());
     }
 
     #[test]

@@ -7,6 +7,16 @@ mod sps;
 pub use record::{HevcDecoderConfigurationRecord, HevcNalArray, NAL_PPS, NAL_SPS, NAL_VPS};
 pub use sps::HevcSps;
 
+/// Most VPS in a configuration: `vps_video_parameter_set_id` 0..=15
+/// (H.265 7.4.3.1).
+pub const MAX_VPS: usize = 16;
+/// Most SPS: `sps_seq_parameter_set_id` 0..=15 (H.265 7.4.3.2.1).
+pub const MAX_SPS: usize = 16;
+/// Most PPS: `pps_pic_parameter_set_id` 0..=63 (H.265 7.4.3.3.1). Other
+/// arrays (SEI) are bounded only by the record's size,
+/// [`crate::MAX_CODEC_CONFIG_LEN`].
+pub const MAX_PPS: usize = 64;
+
 #[cfg(test)]
 pub(crate) mod tests {
     //! Parameter sets written by libx265 3.5 (ffmpeg 5.1) for a 1366x766

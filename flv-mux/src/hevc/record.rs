@@ -6,7 +6,7 @@ use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u8};
 
 use crate::error::FlvError;
-use crate::parse::need;
+use crate::parse::{check_config_len, check_limit, need};
 
 /// NAL unit types of the parameter sets (H.265 Table 7-1).
 pub const NAL_VPS: u8 = 32;
@@ -67,8 +67,16 @@ pub struct HevcDecoderConfigurationRecord {
 
 impl HevcDecoderConfigurationRecord {
     /// Parses a record; NAL units are slices of `body`.
+    ///
+    /// # Errors
+    /// Truncated or invalid bytes; a record longer than
+    /// [`MAX_CODEC_CONFIG_LEN`](crate::MAX_CODEC_CONFIG_LEN) or with more
+    /// VPS/SPS/PPS than [`MAX_VPS`](super::MAX_VPS) /
+    /// [`MAX_SPS`](super::MAX_SPS) / [`MAX_PPS`](super::MAX_PPS) is
+    /// [`FlvError::TooLarge`].
     pub fn decode(body: &Bytes) -> Result<Self, FlvError> {
         const W: &str = "hvcC";
+        check_config_len(W, body.len())?;
         let i = &body[..];
         let (i, version) = need(be_u8(i), W)?;
         // Some pre-standard muxers wrote 0 here; accept it as ffmpeg does.
@@ -109,6 +117,16 @@ impl HevcDecoderConfigurationRecord {
             });
             i = rest;
         }
+        let count = |t: u8| {
+            arrays
+                .iter()
+                .filter(|a| a.nal_type == t)
+                .map(|a| a.nalus.len())
+                .sum::<usize>()
+        };
+        check_limit("hvcC VPS count", count(NAL_VPS), super::MAX_VPS)?;
+        check_limit("hvcC SPS count", count(NAL_SPS), super::MAX_SPS)?;
+        check_limit("hvcC PPS count", count(NAL_PPS), super::MAX_PPS)?;
         Ok(HevcDecoderConfigurationRecord {
             general_profile_space: b >> 6,
             general_tier_flag: b & 0x20 != 0,
@@ -254,6 +272,31 @@ mod tests {
             back.nalus_of_type(NAL_SPS).next().map(|b| &b[..]),
             Some(SPS)
         );
+    }
+
+    #[test]
+    fn too_many_parameter_sets_or_bytes_are_refused() {
+        let mut r = record();
+        r.arrays[2].nalus = vec![Bytes::from_static(PPS); super::super::MAX_PPS];
+        assert!(HevcDecoderConfigurationRecord::decode(&r.to_bytes().unwrap()).is_ok());
+        r.arrays[2].nalus.push(Bytes::from_static(PPS));
+        let e = HevcDecoderConfigurationRecord::decode(&r.to_bytes().unwrap()).unwrap_err();
+        assert!(e.to_string().contains("hvcC PPS count of 65"), "{e}");
+        let mut r = record();
+        r.arrays[1].nalus = vec![Bytes::from_static(SPS); super::super::MAX_SPS + 1];
+        assert!(HevcDecoderConfigurationRecord::decode(&r.to_bytes().unwrap()).is_err());
+        // One SEI array of 40 KB + 30 KB: under every count, over 64 KiB.
+        let mut r = record();
+        r.arrays.push(HevcNalArray {
+            completeness: false,
+            nal_type: 39,
+            nalus: vec![
+                Bytes::from(vec![0x4e; 40_000]),
+                Bytes::from(vec![0x4e; 30_000]),
+            ],
+        });
+        let e = HevcDecoderConfigurationRecord::decode(&r.to_bytes().unwrap()).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::LimitExceeded);
     }
 
     #[test]

@@ -49,10 +49,53 @@ pub fn is_parameter_set(codec: VideoCodec, nal: &[u8]) -> bool {
     }
 }
 
+/// Most bytes of parameter sets repeated before one keyframe, 4 bytes of
+/// framing (start code or length prefix) counted per set. Real
+/// configurations need well under 1 KiB (x264: ~40 bytes of SPS+PPS; HEVC
+/// with VUI: a few hundred); 8 KiB leaves room for unusual encoders while a
+/// publisher's 64 KiB configuration cannot turn every keyframe into 64 KiB
+/// more for every player (RTSP players still get every set in the SDP).
+pub const MAX_REPEATED_PARAMETER_BYTES: usize = 8 * 1024;
+
+/// The parameter sets of the track's configuration to repeat before a
+/// keyframe whose NAL units are `nalus`, in configuration order: each
+/// distinct set once, none of a NAL type the access unit already carries
+/// (the encoder sends those in-band and knows best), empty ones skipped,
+/// and no more than [`MAX_REPEATED_PARAMETER_BYTES`] in all (sets that would
+/// cross the budget are left out). Shared by the TS muxer and RTP egress.
+pub fn parameter_sets_to_repeat<'a, N: AsRef<[u8]>>(
+    codec: VideoCodec,
+    nalus: &[N],
+    parameter_sets: &'a [Bytes],
+) -> Vec<&'a Bytes> {
+    let carried: Vec<u8> = nalus
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|n| is_parameter_set(codec, n))
+        .filter_map(|n| nal_type(codec, n))
+        .collect();
+    let mut out: Vec<&Bytes> = Vec::new();
+    let mut budget = MAX_REPEATED_PARAMETER_BYTES;
+    for ps in parameter_sets {
+        let Some(t) = nal_type(codec, ps) else {
+            continue;
+        };
+        if carried.contains(&t) || out.contains(&ps) {
+            continue;
+        }
+        let Some(left) = budget.checked_sub(ps.len() + START_CODE.len()) else {
+            continue;
+        };
+        budget = left;
+        out.push(ps);
+    }
+    out
+}
+
 /// The slices making up the Annex-B form of one access unit, in order: the
-/// AUD (the AU's own when it has one, else a generated one), the parameter
-/// sets (on keyframes, unless the AU carries any), then the other NAL
-/// units. Empty NAL units are skipped: a start code followed by nothing is
+/// AUD (the AU's own when it has one, else a generated one), on keyframes
+/// the parameter sets [`parameter_sets_to_repeat`] selects, then the other
+/// NAL units. Empty NAL units are skipped: a start code followed by nothing is
 /// not a NAL unit.
 pub fn access_unit_pieces<'a>(
     codec: VideoCodec,
@@ -68,8 +111,8 @@ pub fn access_unit_pieces<'a>(
         (None, VideoCodec::H264) => H264_AUD,
         (None, VideoCodec::H265) => H265_AUD,
     });
-    if keyframe && !nalus.iter().any(|n| is_parameter_set(codec, n)) {
-        for ps in parameter_sets.iter().filter(|p| !p.is_empty()) {
+    if keyframe {
+        for ps in parameter_sets_to_repeat(codec, nalus, parameter_sets) {
             pieces.push(START_CODE);
             pieces.push(ps);
         }
@@ -155,11 +198,37 @@ mod tests {
     }
 
     #[test]
+    fn repeated_parameter_sets_are_distinct_missing_and_bounded() {
+        let sps = Bytes::from_static(&[0x67, 0x42]);
+        let pps = Bytes::from_static(&[0x68, 0xCE]);
+        let idr = Bytes::from_static(&[0x65, 0x88]);
+        // Duplicates once; a type the AU carries (its own PPS) not at all.
+        let config = [sps.clone(), sps.clone(), pps.clone(), pps.clone()];
+        let own_pps = Bytes::from_static(&[0x68, 0x01]);
+        let picked = parameter_sets_to_repeat(VideoCodec::H264, &[own_pps, idr.clone()], &config);
+        assert_eq!(picked, [&sps]);
+        // 64 distinct 1 KiB SPS: only what fits in the budget, in order.
+        let big: Vec<Bytes> = (0..64u8)
+            .map(|i| {
+                let mut v = vec![0x67, i];
+                v.resize(1024, i);
+                Bytes::from(v)
+            })
+            .collect();
+        let picked = parameter_sets_to_repeat(VideoCodec::H264, &[idr], &big);
+        let bytes: usize = picked.iter().map(|p| p.len() + 4).sum();
+        assert!(bytes <= MAX_REPEATED_PARAMETER_BYTES, "{bytes}");
+        assert_eq!(picked.len(), MAX_REPEATED_PARAMETER_BYTES / 1028);
+        assert_eq!(picked[0], &big[0]);
+    }
+
+    #[test]
     fn own_aud_and_parameter_sets_are_kept_not_doubled() {
         let aud = Bytes::from_static(&[0x46, 0x01, 0x10]);
         let vps = Bytes::from_static(&[0x40, 0x01]);
         let idr = Bytes::from_static(&[0x26, 0x01, 0xAF]);
-        let other_ps = [Bytes::from_static(&[0x42, 0x01])];
+        // The configuration's VPS is not repeated (the AU carries one).
+        let other_ps = [Bytes::from_static(&[0x40, 0x01, 0x0C])];
         let nalus = [vps.clone(), aud.clone(), idr.clone(), Bytes::new()];
         let au = flat(&access_unit_pieces(
             VideoCodec::H265,

@@ -508,6 +508,43 @@ mod tests {
     }
 
     #[test]
+    fn keyframes_carry_a_bounded_amount_of_parameter_sets() {
+        // A 60 KiB configuration: 60 distinct 1 KiB SPS and, again, the same.
+        let mut sets: Vec<Bytes> = (0..60u8)
+            .map(|i| {
+                let mut v = vec![0x67, i];
+                v.resize(1024, i);
+                Bytes::from(v)
+            })
+            .collect();
+        sets.extend(sets.clone());
+        let mut m = TsMuxer::new(MuxerConfig {
+            video: Some(VideoCodec::H264),
+            audio: None,
+        });
+        let nalus = [Bytes::from(vec![0x65; 100])];
+        let key = |m: &mut TsMuxer| {
+            m.mux(
+                MuxInput::Video {
+                    pts: 0,
+                    dts: 0,
+                    keyframe: true,
+                    nalus: &nalus,
+                    parameter_sets: &sets,
+                },
+                false,
+            )
+            .unwrap()
+            .len()
+        };
+        let out = key(&mut m);
+        // The budget, the frame and TS/PES overhead (188 bytes per 184).
+        let bound = (crate::es::annexb::MAX_REPEATED_PARAMETER_BYTES + 200) * 188 / 184 + 2 * 188;
+        assert!(out <= bound, "{out} bytes for one keyframe, bound {bound}");
+        assert_eq!(key(&mut m), out, "the same for every keyframe");
+    }
+
+    #[test]
     fn errors_leave_no_trace() {
         let mut m = TsMuxer::new(MuxerConfig {
             video: None,

@@ -28,6 +28,20 @@ pub struct ChunkDecoderConfig {
     pub max_buffered_bytes: usize,
 }
 
+impl ChunkDecoderConfig {
+    /// Limits for a peer that has not been accepted yet (no publish or play
+    /// accepted, so nobody has vouched for it): messages of 64 KiB (connect,
+    /// createStream, publish and play are a few hundred bytes), 128 KiB held
+    /// in partial messages and 8 chunk streams (real clients use 3 to 6).
+    /// A bigger message is refused as soon as its header is read.
+    pub const PRE_ACCEPT: ChunkDecoderConfig = ChunkDecoderConfig {
+        max_message_len: 64 * 1024,
+        max_chunk_size: MAX_CHUNK_SIZE,
+        max_chunk_streams: 8,
+        max_buffered_bytes: 128 * 1024,
+    };
+}
+
 impl Default for ChunkDecoderConfig {
     fn default() -> Self {
         ChunkDecoderConfig {
@@ -131,6 +145,18 @@ impl ChunkDecoder {
         } else {
             self.buf.extend_from_slice(&data);
         }
+    }
+
+    /// Replaces the limits, e.g. to lift the pre-accept ones once the peer
+    /// is accepted. Checks made from now on use the new limits; what is
+    /// already buffered stays.
+    pub fn set_config(&mut self, config: ChunkDecoderConfig) {
+        self.config = config;
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> ChunkDecoderConfig {
+        self.config
     }
 
     /// The peer's current chunk size.

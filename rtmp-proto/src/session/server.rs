@@ -17,6 +17,12 @@
 //!   not an error: encoders keep sending for a moment after FCUnpublish and
 //!   while a refusal is in flight, and closing them for it helps no one.
 //!
+//! Until the application accepts a publish or play, the peer has not been
+//! vouched for: its messages are limited by [`ServerConfig::pre_accept`]
+//! (64 KiB per message, 128 KiB in partial and held-back messages, 8 chunk
+//! streams by default), refused as soon as a chunk header announces more;
+//! the normal limits ([`ServerConfig::decoder`]) apply from the accept on.
+//!
 //! While the application decides on a request, later commands and media are
 //! held back (up to [`MAX_PARKED_MESSAGES`] / [`MAX_PARKED_BYTES`]) and
 //! processed after the answer, so a client that pipelines (sends publish
@@ -137,7 +143,7 @@ impl ServerSession {
     pub fn new(config: ServerConfig) -> Self {
         ServerSession {
             handshake: Some(ServerHandshake::new(config.handshake)),
-            decoder: ChunkDecoder::new(config.decoder),
+            decoder: ChunkDecoder::new(config.pre_accept),
             config,
             acks: AckTracker::new(),
             out: Outbox::default(),
@@ -227,6 +233,22 @@ impl ServerSession {
             self.on_message(m)?;
         }
         Ok(())
+    }
+
+    /// Lifts the pre-accept limits: called when a publish or play is
+    /// accepted (the server vouched for the peer).
+    fn lift_limits(&mut self) {
+        self.decoder.set_config(self.config.decoder);
+    }
+
+    /// Most payload bytes held back while a request is pending: small until
+    /// a publish or play is accepted.
+    fn parked_limit(&self) -> usize {
+        if self.publish_stream_id().is_some() || self.play_stream_id().is_some() {
+            MAX_PARKED_BYTES
+        } else {
+            MAX_PARKED_BYTES.min(self.config.pre_accept.max_buffered_bytes)
+        }
     }
 
     fn new_request(&mut self, p: Pending) -> RequestId {

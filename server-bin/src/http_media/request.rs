@@ -56,6 +56,9 @@ pub enum RequestError {
     /// Not a request we serve.
     #[error("bad request: {0}")]
     Bad(&'static str),
+    /// The app or stream name breaks the naming rules (`stream_core::check_name`).
+    #[error("bad request: {0}")]
+    Name(#[from] stream_core::NameError),
     /// The client was too slow.
     #[error("no complete request head within {0:?}")]
     Timeout(Duration),
@@ -184,7 +187,8 @@ pub fn parse(head: &[u8]) -> Result<MediaRequest, RequestError> {
 }
 
 /// `/app[/more]/stream` (percent-encoded) → the stream key; refuses
-/// traversal (`..`, `.`, encoded slashes) and missing parts.
+/// traversal (`..`, `.`, encoded slashes), missing parts and names
+/// [`StreamKey::parse`] refuses.
 pub fn stream_key(base: &str) -> Result<StreamKey, RequestError> {
     let segments: Vec<String> = base
         .split('/')
@@ -204,7 +208,7 @@ pub fn stream_key(base: &str) -> Result<StreamKey, RequestError> {
     if app.is_empty() || stream.is_empty() {
         return Err(RequestError::Bad("expected /app/stream"));
     }
-    Ok(StreamKey::new(app.join("/"), stream.clone()))
+    Ok(StreamKey::parse(app.join("/"), stream.clone())?)
 }
 
 #[cfg(test)]
@@ -262,8 +266,8 @@ mod tests {
 
     #[test]
     fn parses_app_stream_and_query() {
-        let r = parse(b"GET /live/cam%201.live.flv?token=x HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
-        assert_eq!(r.key, StreamKey::new("live", "cam 1"));
+        let r = parse(b"GET /live/cam%2D1.live.flv?token=x HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!(r.key, StreamKey::new("live", "cam-1"));
         assert_eq!(r.query.as_deref(), Some("token=x"));
         assert!(r.http11 && !r.head_only);
         let r = parse(b"HEAD /a/b/s.live.flv HTTP/1.0\r\n\r\n").unwrap();
@@ -280,8 +284,19 @@ mod tests {
             b"GET /live/x.live.flv HTTP/2\r\n\r\n",
             b"PUT /live/x.live.flv HTTP/1.1\r\n\r\n",
             b"GET /live/x.flv HTTP/1.1\r\n\r\n",
+            // Names: whitespace, control characters, too long.
+            b"GET /live/cam%201.live.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/a%0D%0Ab.live.flv HTTP/1.1\r\n\r\n",
+            b"GET /live/a%7F.live.flv HTTP/1.1\r\n\r\n",
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
+        let long = format!("GET /live/{}.live.flv HTTP/1.1\r\n\r\n", "x".repeat(129));
+        let e = parse(long.as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().contains("stream name is 129 bytes long"),
+            "{e}"
+        );
+        assert!(parse_hls_path("/live/a%09b/hls.m3u8").is_err());
     }
 }

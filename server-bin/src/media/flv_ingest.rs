@@ -39,13 +39,26 @@ pub enum Ingested {
 pub enum IngestError {
     /// The tag body or a configuration record inside it is malformed.
     #[error("malformed media: {0}")]
-    Malformed(#[from] FlvError),
+    Malformed(FlvError),
+    /// A codec configuration over the limits of the codec crates
+    /// ([`flv_mux::MAX_CODEC_CONFIG_LEN`], parameter set counts): never stored.
+    #[error("codec configuration over the limits: {0}")]
+    OverLimit(FlvError),
     /// Coded frames arrived before the sequence header that describes them.
     #[error("{0} frames before their sequence header")]
     NoSequenceHeader(&'static str),
     /// The NAL unit length size in the record is not 4 bytes.
     #[error("NAL unit length size {0} (only 4 is supported)")]
     NalLengthSize(u8),
+}
+
+impl From<FlvError> for IngestError {
+    fn from(e: FlvError) -> IngestError {
+        match e.kind() {
+            flv_mux::ErrorKind::LimitExceeded => IngestError::OverLimit(e),
+            _ => IngestError::Malformed(e),
+        }
+    }
 }
 
 /// Per-publisher conversion state: the current tracks and the timestamp clock.
@@ -377,6 +390,35 @@ pub(crate) mod tests {
             assert_eq!((f.dts_us, f.pts_us, f.keyframe), (80_000, 120_000, true));
             assert_eq!(f.payload, nalus);
         }
+    }
+
+    #[test]
+    fn sequence_headers_over_64_kib_are_refused_and_not_stored() {
+        let rec = AvcDecoderConfigurationRecord::decode(&avc_config()).unwrap();
+        let mut ingest = FlvIngest::default();
+        let sps = Bytes::from(vec![0x67; 30_000]);
+        let big = AvcDecoderConfigurationRecord::from_parameter_sets(vec![sps; 3], rec.pps)
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        let seq = VideoTag::avc_sequence_header(big).to_bytes().unwrap();
+        let e = ingest.video(0, &seq).unwrap_err();
+        assert!(matches!(e, IngestError::OverLimit(_)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("codec configuration over the limits: avcC of"),
+            "{e}"
+        );
+        assert!(ingest.tracks().is_empty());
+        let mut asc = vec![0x12, 0x10];
+        asc.resize(70_000, 0);
+        let seq = flv_mux::AudioTag::aac_sequence_header(Bytes::from(asc))
+            .to_bytes()
+            .unwrap();
+        assert!(matches!(
+            ingest.audio(0, &seq),
+            Err(IngestError::OverLimit(_))
+        ));
     }
 
     #[test]

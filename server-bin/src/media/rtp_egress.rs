@@ -14,6 +14,8 @@ use std::time::{Duration, SystemTime};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use flv_mux::avc::AvcDecoderConfigurationRecord;
 use flv_mux::hevc::HevcDecoderConfigurationRecord;
+use hls_seg::es::annexb::parameter_sets_to_repeat;
+use hls_seg::VideoCodec;
 use rtsp_proto::media::rtcp::{SenderReport, SourceDescription};
 use rtsp_proto::media::{
     AacConfig, AacPacketizer, H264Packetizer, H265Packetizer, NtpTimestamp, RtcpPacket, RtpPacket,
@@ -28,7 +30,8 @@ pub struct RtpTrack {
     pub id: TrackId,
     /// Its SDP media description (`trackID=N` is its index in the list).
     pub info: MediaInfo,
-    /// Parameter sets sent in-band before keyframes that lack them.
+    /// Parameter sets sent in-band before keyframes that lack them (as
+    /// [`parameter_sets_to_repeat`] selects: distinct, missing, bounded).
     params: Vec<Bytes>,
     codec: Codec,
 }
@@ -120,10 +123,21 @@ impl RtpTrack {
                 let Ok(mut nalus) = flv_mux::nalu::split_length_prefixed(&frame.payload, 4) else {
                     return Bytes::new();
                 };
-                if frame.keyframe && !self.params.is_empty() && !has_params(self.codec, &nalus) {
-                    let mut with = self.params.clone();
-                    with.append(&mut nalus);
-                    nalus = with;
+                if frame.keyframe {
+                    let codec = if self.codec == Codec::H264 {
+                        VideoCodec::H264
+                    } else {
+                        VideoCodec::H265
+                    };
+                    let mut with: Vec<Bytes> =
+                        parameter_sets_to_repeat(codec, &nalus, &self.params)
+                            .into_iter()
+                            .cloned()
+                            .collect();
+                    if !with.is_empty() {
+                        with.append(&mut nalus);
+                        nalus = with;
+                    }
                 }
                 if self.codec == Codec::H264 {
                     H264Packetizer::new(mtu, 0, 0, 0).packetize(&nalus, 0)
@@ -162,14 +176,6 @@ impl RtpTrack {
         }
         out.freeze()
     }
-}
-
-fn has_params(codec: Codec, nalus: &[Bytes]) -> bool {
-    nalus.iter().any(|n| match (codec, n.first()) {
-        (Codec::H264, Some(b)) => b & 0x1f == 7,
-        (Codec::H265, Some(b)) => (b >> 1) & 0x3f == 33,
-        _ => false,
-    })
 }
 
 /// Iterates the packets of a packed payload buffer: `(marker, payload)`.
@@ -293,6 +299,51 @@ impl RtpSender {
 mod tests {
     use super::*;
     use rtsp_proto::media::H264Depacketizer;
+
+    #[test]
+    fn keyframes_carry_a_bounded_amount_of_parameter_sets() {
+        // A ~62 KB avcC (under the 64 KiB limit): 30 distinct 2 KB SPS, and
+        // the PPS twice.
+        let sps: Vec<Bytes> = (0..30u8)
+            .map(|i| {
+                let mut v = vec![0x67, 0x64, 0x00, 0x0d, i];
+                v.resize(2000, i);
+                Bytes::from(v)
+            })
+            .collect();
+        let pps = Bytes::from_static(&[0x68, 0xeb, 0xe3, 0xcb]);
+        let config =
+            AvcDecoderConfigurationRecord::from_parameter_sets(sps, vec![pps.clone(), pps])
+                .unwrap()
+                .to_bytes()
+                .unwrap();
+        assert!(config.len() > 60_000 && config.len() <= flv_mux::MAX_CODEC_CONFIG_LEN);
+        let mut t = Track::new(0, Codec::H264, 1000);
+        t.config = config;
+        let tracks = rtp_tracks(&[t]);
+        let mut payload = BytesMut::new();
+        payload.put_u32(100);
+        payload.put_slice(&[0x65; 100]);
+        let frame = Frame::new(0, 0, 0, true, payload.freeze());
+        let packed = tracks[0].payloads(&frame, 1400);
+        let budget = hls_seg::es::annexb::MAX_REPEATED_PARAMETER_BYTES;
+        // The budget, the frame, and per packet 3 bytes of packing + FU headers.
+        let bound = budget + 100 + (budget / 1000 + 2) * 8;
+        assert!(
+            packed.len() <= bound,
+            "{} bytes for one keyframe, bound {bound}",
+            packed.len()
+        );
+        // A keyframe that carries its own SPS and PPS gets nothing added.
+        let mut payload = BytesMut::new();
+        for nal in [&[0x67, 0x64, 0x00, 0x0d][..], &[0x68, 0x01], &[0x65; 100]] {
+            payload.put_u32(nal.len() as u32);
+            payload.put_slice(nal);
+        }
+        let frame = Frame::new(0, 0, 0, true, payload.freeze());
+        let packed = tracks[0].payloads(&frame, 1400);
+        assert!(packed.len() < 200, "{}", packed.len());
+    }
 
     #[test]
     fn packed_payloads_rebuild_the_access_unit() {

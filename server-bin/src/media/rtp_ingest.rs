@@ -28,7 +28,7 @@ use rtsp_proto::media::{
 use rtsp_proto::signal::{MediaInfo, SdpCodec};
 use stream_core::{Codec, Frame, Track, TrackId};
 
-use super::flv_ingest::video_track;
+use super::flv_ingest::{video_track, IngestError};
 
 /// What one RTP packet turned into.
 #[derive(Debug)]
@@ -37,6 +37,9 @@ pub enum RtpIngested {
     Tracks(Vec<Track>),
     /// A complete frame.
     Frame(Frame),
+    /// In-band parameter sets over the limits: not stored; the publisher
+    /// must be refused (closed).
+    Refused(IngestError),
 }
 
 /// Why an announced stream cannot be ingested.
@@ -45,6 +48,29 @@ pub enum RtpIngestError {
     /// No media section strom can carry.
     #[error("no supported track in the SDP (H.264, H.265, AAC, G.711): {0}")]
     NothingSupported(String),
+    /// A media section's codec configuration is over the limits.
+    #[error("media {index}: {error}")]
+    OverLimit {
+        /// The SDP media section.
+        index: usize,
+        /// What is over which limit.
+        error: IngestError,
+    },
+}
+
+/// Why a media section is not ingested.
+#[derive(Debug)]
+enum TrackError {
+    /// Not something strom carries: skip the section.
+    Skip(String),
+    /// Over a limit: refuse the whole announcement.
+    Refuse(IngestError),
+}
+
+impl From<String> for TrackError {
+    fn from(why: String) -> TrackError {
+        TrackError::Skip(why)
+    }
 }
 
 /// The ingest state of one publisher.
@@ -95,14 +121,17 @@ impl RtpIngest {
         for (i, info) in infos.iter().enumerate() {
             let t = match info {
                 Ok(info) => IngestTrack::new(next_id, info),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(TrackError::Skip(e.to_string())),
             };
             match t {
                 Ok(t) => {
                     next_id += 1;
                     tracks.push(Some(t));
                 }
-                Err(why) => {
+                Err(TrackError::Refuse(error)) => {
+                    return Err(RtpIngestError::OverLimit { index: i, error })
+                }
+                Err(TrackError::Skip(why)) => {
                     skipped.push(format!("media {i}: {why}"));
                     tracks.push(None);
                 }
@@ -151,7 +180,7 @@ impl RtpIngest {
 }
 
 impl IngestTrack {
-    fn new(id: TrackId, info: &MediaInfo) -> Result<IngestTrack, String> {
+    fn new(id: TrackId, info: &MediaInfo) -> Result<IngestTrack, TrackError> {
         let (depack, params, track) = match &info.codec {
             SdpCodec::H264 { sps, pps, .. } => {
                 let params = ParamSets {
@@ -175,8 +204,10 @@ impl IngestTrack {
                 index_length,
                 index_delta_length,
             } => {
-                let asc =
-                    AudioSpecificConfig::parse(config).map_err(|e| format!("AAC config: {e}"))?;
+                let asc = AudioSpecificConfig::parse(config).map_err(|e| match e.kind() {
+                    flv_mux::ErrorKind::LimitExceeded => TrackError::Refuse(e.into()),
+                    _ => TrackError::Skip(format!("AAC config: {e}")),
+                })?;
                 let depack = AacDepacketizer::new(AacConfig {
                     size_length: *size_length,
                     index_length: *index_length,
@@ -201,11 +232,11 @@ impl IngestTrack {
                 track.channels = Some(info.channels.clamp(1, 8) as u8);
                 (Depack::Raw, ParamSets::default(), Some(track))
             }
-            SdpCodec::Other(name) => return Err(format!("codec {name} not supported")),
-            other => return Err(format!("codec {other:?} not supported")),
+            SdpCodec::Other(name) => return Err(format!("codec {name} not supported").into()),
+            other => return Err(format!("codec {other:?} not supported").into()),
         };
         if info.clock_rate == 0 {
-            return Err("clock rate 0".into());
+            return Err(TrackError::Skip("clock rate 0".into()));
         }
         let mut t = IngestTrack {
             id,
@@ -217,7 +248,7 @@ impl IngestTrack {
             track,
             dts: DtsGen::default(),
         };
-        t.refresh_video_track();
+        t.refresh_video_track().map_err(TrackError::Refuse)?;
         Ok(t)
     }
 
@@ -286,8 +317,12 @@ impl IngestTrack {
             payload.put_slice(nal);
         }
         if params != self.params {
-            self.params = params;
-            self.refresh_video_track();
+            let old = std::mem::replace(&mut self.params, params);
+            if let Err(e) = self.refresh_video_track() {
+                self.params = old; // never stored
+                out.push(RtpIngested::Refused(e));
+                return;
+            }
         }
         let pts = self.micros(rtp);
         if self.track.is_none() || payload.is_empty() {
@@ -300,8 +335,22 @@ impl IngestTrack {
     }
 
     /// Rebuilds the video track from the parameter sets, when complete.
-    fn refresh_video_track(&mut self) {
+    /// Parameter sets over the limits are an error (the caller refuses the
+    /// publisher); other unusable ones are logged and leave the track as it is.
+    fn refresh_video_track(&mut self) -> Result<(), IngestError> {
         let p = &self.params;
+        let total: usize = [&p.vps, &p.sps, &p.pps]
+            .into_iter()
+            .flatten()
+            .map(Bytes::len)
+            .sum();
+        if total > flv_mux::MAX_CODEC_CONFIG_LEN {
+            return Err(IngestError::OverLimit(flv_mux::FlvError::TooLarge {
+                what: "parameter sets",
+                size: total as u64,
+                limit: flv_mux::MAX_CODEC_CONFIG_LEN as u64,
+            }));
+        }
         let config = match (&self.depack, &p.vps, &p.sps, &p.pps) {
             (Depack::H264(_), _, Some(sps), Some(pps)) => {
                 AvcDecoderConfigurationRecord::from_parameter_sets(
@@ -320,15 +369,18 @@ impl IngestTrack {
                 .and_then(|r| r.to_bytes())
                 .map(|c| (Codec::H265, c))
             }
-            _ => return,
+            _ => return Ok(()),
         };
-        match config {
+        match config.map_err(IngestError::from) {
             Ok((codec, config)) => match video_track(self.id, codec, config) {
                 Ok(track) => self.track = Some(track),
+                Err(e @ IngestError::OverLimit(_)) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "rtsp video configuration refused"),
             },
+            Err(e @ IngestError::OverLimit(_)) => return Err(e),
             Err(e) => tracing::warn!(error = %e, "rtsp parameter sets unusable"),
         }
+        Ok(())
     }
 }
 
@@ -441,6 +493,65 @@ mod tests {
         // Once learnt, decode never follows presentation.
         assert!(out.iter().skip(8).all(|f| f.dts_us <= f.pts_us), "{out:?}");
         assert!(g.depth <= DtsGen::MAX_DEPTH);
+    }
+
+    fn h264_info(sps: Vec<Bytes>, pps: Vec<Bytes>) -> MediaInfo {
+        MediaInfo {
+            kind: rtsp_proto::signal::MediaKind::Video,
+            payload_type: 96,
+            codec: SdpCodec::H264 {
+                sps,
+                pps,
+                packetization_mode: 1,
+            },
+            clock_rate: 90_000,
+            channels: 0,
+            control: None,
+            bandwidth_kbps: None,
+        }
+    }
+
+    #[test]
+    fn sdp_parameter_sets_over_64_kib_refuse_the_announcement() {
+        let rec =
+            AvcDecoderConfigurationRecord::decode(&crate::media::flv_ingest::tests::avc_config())
+                .unwrap();
+        let mut huge = rec.sps[0].to_vec();
+        huge.resize(flv_mux::MAX_CODEC_CONFIG_LEN, 0x11);
+        let info = h264_info(vec![Bytes::from(huge)], rec.pps.clone());
+        let e = RtpIngest::from_sdp(&[Ok(info)]).unwrap_err();
+        assert!(
+            matches!(e, RtpIngestError::OverLimit { index: 0, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("over the limits"), "{e}");
+    }
+
+    #[test]
+    fn in_band_parameter_sets_over_64_kib_are_refused_and_not_stored() {
+        use rtsp_proto::media::H264Packetizer;
+        let rec =
+            AvcDecoderConfigurationRecord::decode(&crate::media::flv_ingest::tests::avc_config())
+                .unwrap();
+        let (mut ingest, _) =
+            RtpIngest::from_sdp(&[Ok(h264_info(rec.sps.clone(), rec.pps.clone()))]).unwrap();
+        let before = ingest.tracks();
+        let mut huge = rec.sps[0].to_vec();
+        huge.resize(70_000, 0x11);
+        let au = [Bytes::from(huge), Bytes::from(vec![0x65; 3000])];
+        let mut packetizer = H264Packetizer::new(1200, 96, 1, 0);
+        let mut out = Vec::new();
+        for p in packetizer.packetize(&au, 3600).unwrap() {
+            ingest.push(0, &p.to_bytes(), &mut out);
+        }
+        assert!(
+            matches!(
+                out.as_slice(),
+                [RtpIngested::Refused(IngestError::OverLimit(_))]
+            ),
+            "{out:?}"
+        );
+        assert_eq!(ingest.tracks(), before, "the old configuration stays");
     }
 
     #[test]

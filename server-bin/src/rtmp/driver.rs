@@ -264,6 +264,12 @@ impl Conn<'_> {
                 tracing::debug!(digest, "rtmp handshake done");
             }
             ServerEvent::ConnectRequested { req, app, .. } => {
+                if let Err(e) = stream_core::check_name(stream_core::NamePart::App, &app) {
+                    let why = format!("bad app name: {e}");
+                    tracing::warn!(reason = %why, "rtmp connect refused");
+                    self.rtmp.reject_connect(req, &why);
+                    return Err(End::Refused(why));
+                }
                 tracing::debug!(%app, "rtmp connect");
                 self.app = Some(app);
                 self.rtmp.accept_connect(req);

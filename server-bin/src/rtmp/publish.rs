@@ -31,7 +31,16 @@ impl Conn<'_> {
         query: Option<String>,
     ) -> Result<(), End> {
         let app = self.app.clone().unwrap_or_default();
-        let key = StreamKey::new(app, name);
+        let key = match StreamKey::parse(app, name) {
+            Ok(key) => key,
+            Err(e) => {
+                let why = format!("bad stream name: {e}");
+                tracing::warn!(reason = %why, "publish refused");
+                self.rtmp
+                    .reject_publish(req, StatusCode::PublishBadName, &why);
+                return Err(End::Refused(why));
+            }
+        };
         if self.publishing.is_some() || self.playing.is_some() {
             self.rtmp.reject_publish(
                 req,

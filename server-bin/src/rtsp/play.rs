@@ -40,7 +40,14 @@ pub(super) struct Playing {
 
 impl Conn<'_> {
     pub(super) async fn describe(&mut self, request_id: u32, url: RtspUrl) -> Result<(), End> {
-        let key = StreamKey::new(url.app.clone(), url.stream.clone());
+        let key = match StreamKey::parse(url.app.clone(), url.stream.clone()) {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!(reason = %e, "rtsp DESCRIBE refused: bad stream name");
+                self.rtsp.respond(request_id, Reply::status(400))?;
+                return Ok(());
+            }
+        };
         if self.recording.is_some() || self.started {
             self.rtsp.respond(request_id, Reply::status(455))?;
             return Ok(());

@@ -57,7 +57,14 @@ impl Conn<'_> {
         url: RtspUrl,
         sdp: Sdp,
     ) -> Result<(), End> {
-        let key = StreamKey::new(url.app.clone(), url.stream.clone());
+        let key = match StreamKey::parse(url.app.clone(), url.stream.clone()) {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!(reason = %e, "rtsp ANNOUNCE refused: bad stream name");
+                self.rtsp.respond(request_id, Reply::status(400))?;
+                return Ok(());
+            }
+        };
         if self.recording.is_some() || self.playing.is_some() {
             self.rtsp.respond(request_id, Reply::status(455))?;
             return Ok(());
@@ -170,6 +177,11 @@ impl Conn<'_> {
         for item in r.out.drain(..) {
             match item {
                 RtpIngested::Tracks(tracks) => r.publisher.set_tracks(tracks),
+                // The driver ends the session through `publisher.closed()`.
+                RtpIngested::Refused(e) => {
+                    tracing::warn!(stream = %r.publisher.key(), error = %e, "rtsp publisher refused");
+                    r.publisher.refuse();
+                }
                 RtpIngested::Frame(frame) => match r.publisher.push(frame) {
                     Ok(()) => {}
                     // The driver sees the close through `publisher.closed()`.

@@ -325,3 +325,61 @@ async fn no_timer_task_outlives_the_deadline_it_serves() {
     settle().await;
     assert_eq!(timer_tasks(), 0);
 }
+
+/// Distinct track sets: video of width `n`.
+fn tracks_of_width(n: u32) -> Vec<stream_core::Track> {
+    let mut v = video_only();
+    v[0].width = Some(n);
+    v
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_publisher_changing_tracks_too_often_is_told_to_stop() {
+    use stream_core::MAX_TRACK_CHANGES;
+    let hub = hub();
+    let mut p = hub.publish(key("flip"), peer(1)).unwrap();
+    for n in 0..MAX_TRACK_CHANGES as u32 {
+        p.set_tracks(tracks_of_width(n));
+        // Repeating the same tracks is not a change and costs nothing.
+        p.set_tracks(tracks_of_width(n));
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    assert!(p.push(vframe(0, true, 10)).is_ok());
+    // Within the window, one change more: not applied, and the publisher must go.
+    p.set_tracks(tracks_of_width(1000));
+    let reason = tokio::time::timeout(Duration::from_secs(1), p.closed())
+        .await
+        .expect("told to stop");
+    assert_eq!(reason, CloseReason::TrackChanges);
+    assert_eq!(reason.name(), "track-changes");
+    let current = hub.stream(&key("flip")).unwrap().tracks;
+    assert_eq!(current[0].width, Some(MAX_TRACK_CHANGES as u32 - 1));
+    drop(p);
+    assert_released(&hub, "flip");
+}
+
+#[tokio::test(start_paused = true)]
+async fn track_changes_spread_over_the_window_are_fine() {
+    use stream_core::{MAX_TRACK_CHANGES, TRACK_CHANGE_WINDOW};
+    let hub = hub();
+    let mut p = hub.publish(key("slow"), peer(1)).unwrap();
+    let step = TRACK_CHANGE_WINDOW / (MAX_TRACK_CHANGES as u32 - 1);
+    for n in 0..4 * MAX_TRACK_CHANGES as u32 {
+        p.set_tracks(tracks_of_width(n));
+        tokio::time::advance(step).await;
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(1), p.closed()).await;
+    assert!(closed.is_err(), "not told to stop: {closed:?}");
+    let current = hub.stream(&key("slow")).unwrap().tracks;
+    assert_eq!(current[0].width, Some(4 * MAX_TRACK_CHANGES as u32 - 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn refuse_tells_the_publisher_to_stop() {
+    let hub = hub();
+    let p = hub.publish(key("bad"), peer(1)).unwrap();
+    p.refuse();
+    assert_eq!(p.closed().await, CloseReason::Refused);
+    drop(p);
+    assert_released(&hub, "bad");
+}

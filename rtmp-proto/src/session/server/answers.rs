@@ -71,6 +71,7 @@ impl ServerSession {
             stream_id,
             accepted: true,
         });
+        self.lift_limits();
         self.out
             .user_control(UserControl::StreamBegin { stream_id });
         let st = Status::new(StatusCode::PublishStart, format!("{name} is now published"));
@@ -102,6 +103,7 @@ impl ServerSession {
             stream_id,
             accepted: true,
         });
+        self.lift_limits();
         self.out
             .user_control(UserControl::StreamBegin { stream_id });
         if reset {

@@ -1,9 +1,7 @@
 //! The receive path: protocol control handled at once, everything else
 //! held back while a request is pending, then dispatched.
 
-use super::{
-    Active, ConnectState, ServerEvent, ServerSession, MAX_PARKED_BYTES, MAX_PARKED_MESSAGES,
-};
+use super::{Active, ConnectState, ServerEvent, ServerSession, MAX_PARKED_MESSAGES};
 use crate::command::Command;
 use crate::error::{Error, Violation};
 use crate::message::{
@@ -60,11 +58,9 @@ impl ServerSession {
             .into());
         }
         self.parked_bytes += m.payload.len();
-        if self.parked_bytes > MAX_PARKED_BYTES {
-            return Err(Violation::TooManyParked {
-                max: MAX_PARKED_BYTES,
-            }
-            .into());
+        let limit = self.parked_limit();
+        if self.parked_bytes > limit {
+            return Err(Violation::TooManyParked { max: limit }.into());
         }
         self.parked.push_back(m);
         Ok(())

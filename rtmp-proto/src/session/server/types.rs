@@ -18,8 +18,12 @@ pub struct ServerConfig {
     pub window_ack_size: u32,
     /// Set Peer Bandwidth sent to the client (default 2 500 000, dynamic).
     pub peer_bandwidth: u32,
-    /// Limits on what the client sends.
+    /// Limits on what the client sends once a publish or play is accepted.
     pub decoder: ChunkDecoderConfig,
+    /// Limits on what the client sends until then (default
+    /// [`ChunkDecoderConfig::PRE_ACCEPT`]); messages held back while a
+    /// request is pending are bounded by its `max_buffered_bytes` too.
+    pub pre_accept: ChunkDecoderConfig,
     /// Handshake randomness. The default is a fixed seed, fine for tests;
     /// a server should fill `seed` from a RNG per connection.
     pub handshake: HandshakeParams,
@@ -32,6 +36,7 @@ impl Default for ServerConfig {
             window_ack_size: 2_500_000,
             peer_bandwidth: 2_500_000,
             decoder: ChunkDecoderConfig::default(),
+            pre_accept: ChunkDecoderConfig::PRE_ACCEPT,
             handshake: HandshakeParams {
                 epoch: 0,
                 seed: [0; 32],

@@ -163,7 +163,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn config(port: u16, stream: &str, mode: ClientMode) -> ClientConfig {
+/// The client configuration of every RTMP client the suite drives.
+pub(super) fn config(port: u16, stream: &str, mode: ClientMode) -> ClientConfig {
     ClientConfig {
         app: "live".into(),
         tc_url: format!("rtmp://127.0.0.1:{port}/live"),
@@ -184,7 +185,7 @@ fn play_loop(
     stop: &AtomicBool,
     stats: &Mutex<PlayStats>,
 ) -> Result<(), String> {
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let mut sock = super::server::connect_local(port, Duration::from_secs(5))?;
     sock.set_nodelay(true).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;
@@ -247,8 +248,20 @@ pub fn rtmp_connect(
     mode: ClientMode,
     within: Duration,
 ) -> Result<(TcpStream, ClientSession), String> {
+    let sock = super::server::connect_local(port, within)?;
+    rtmp_connect_on(sock, port, stream, mode, within)
+}
+
+/// [`rtmp_connect`] on a socket already connected to the RTMP `port` (an
+/// attacker's, bound to another source address).
+pub fn rtmp_connect_on(
+    mut sock: TcpStream,
+    port: u16,
+    stream: &str,
+    mode: ClientMode,
+    within: Duration,
+) -> Result<(TcpStream, ClientSession), String> {
     let deadline = Instant::now() + within;
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     sock.set_nodelay(true).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;

@@ -4,16 +4,25 @@
 //! `/api/v1/streams` every 100 ms, real ffmpeg publishers and purpose-built
 //! misbehaving clients, and prints one result line with its figures.
 //!
-//! Listeners under attack in scenarios 4 to 8 are listed in [`LISTENERS`]:
-//! RTMP, HTTP and RTSP.
+//! Listeners under attack in scenarios 4 to 8 and 11 are listed in
+//! [`LISTENERS`]: RTMP, HTTP and RTSP. Scenarios 11 to 16 are floods from
+//! [`attack::ATTACKER`] (127.0.0.2) above every limit, with the probe and
+//! healthy clients on 127.0.0.1.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod attack;
+mod big_config;
 mod clients;
+mod fd_flood;
+mod healthz_pollers;
 mod hooks;
 mod hostile;
+mod idle_http;
+mod missing_players;
 mod peers;
+mod preconnect;
 mod probe;
 mod publish;
 mod rtp_clip;
@@ -114,6 +123,16 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (8, "hostile-input", hostile::hostile_input),
     (9, "sigterm-under-load", publish::sigterm_under_load),
     (10, "hanging-hook", hooks::hanging_hook),
+    (11, "fd-flood", fd_flood::fd_flood),
+    (12, "idle-http", idle_http::idle_http),
+    (13, "healthz-pollers", healthz_pollers::healthz_pollers),
+    (
+        14,
+        "missing-stream-players",
+        missing_players::missing_stream_players,
+    ),
+    (15, "big-config", big_config::big_config),
+    (16, "preconnect-floods", preconnect::preconnect_floods),
 ];
 
 /// The probe's limit on p99 latency.
@@ -137,8 +156,9 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
         .collect();
     if chosen.is_empty() {
         return Err(format!(
-            "no scenario {:?}; pick 1-10 or a name",
-            only.unwrap_or_default()
+            "no scenario {:?}; pick 1-{} or a name",
+            only.unwrap_or_default(),
+            SCENARIOS.len()
         ));
     }
     let started = Instant::now();
@@ -176,7 +196,9 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
         }
         None => Vec::new(),
     };
-    let mut server = match Server::start_with(&format!("{n}-{name}"), &extra) {
+    // fd-flood runs strom under a descriptor limit it cannot raise.
+    let fd_limit = (name == "fd-flood").then_some(fd_flood::FD_LIMIT);
+    let mut server = match Server::start_with(&format!("{n}-{name}"), &extra, fd_limit) {
         Ok(s) => s,
         Err(e) => {
             println!("chaos {n} {name}: FAIL server did not start: {e}");

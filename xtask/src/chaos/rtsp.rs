@@ -60,7 +60,7 @@ pub struct RtspConn {
 impl RtspConn {
     /// Connects to the RTSP port for `live/<stream>`.
     pub fn connect(port: u16, stream: &str) -> Result<RtspConn, String> {
-        let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+        let sock = super::server::connect_local(port, Duration::from_secs(5))?;
         sock.set_nodelay(true).map_err(|e| e.to_string())?;
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .map_err(|e| e.to_string())?;

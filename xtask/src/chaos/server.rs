@@ -99,24 +99,43 @@ impl Server {
     /// and RTSP accept. The binary is `<target>/release/strom` ([`target_dir`]).
     /// A port picked free can be taken by someone else before strom binds
     /// it: then strom exits at once and is started again on other ports.
-    pub fn start_with(tag: &str, extra: &[(String, String)]) -> Result<Server, String> {
+    /// With `fd_limit`, strom runs under that descriptor limit, soft and
+    /// hard (`prlimit --nofile=N:N`, util-linux), so it cannot raise it.
+    pub fn start_with(
+        tag: &str,
+        extra: &[(String, String)],
+        fd_limit: Option<u64>,
+    ) -> Result<Server, String> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Server::start_once(tag, extra) {
+            match Server::start_once(tag, extra, fd_limit) {
                 Err(e) if tries < 3 && e.contains("Address already in use") => {}
                 r => return r,
             }
         }
     }
 
-    fn start_once(tag: &str, extra: &[(String, String)]) -> Result<Server, String> {
+    fn start_once(
+        tag: &str,
+        extra: &[(String, String)],
+        fd_limit: Option<u64>,
+    ) -> Result<Server, String> {
         let (http, rtmp, rtsp) = (free_port()?, free_port()?, free_port()?);
         let log = chaos_dir()?.join(format!("strom-{tag}.log"));
         let file = File::create(&log).map_err(|e| e.to_string())?;
         let bin = target_dir().join("release/strom");
         let udp_range = udp_range();
-        let child = Command::new(&bin)
+        // prlimit sets the limit and execs strom: the same process id.
+        let mut cmd = match fd_limit {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = cmd
             .args(["--bind", "127.0.0.1"])
             .args(["--http-port", &http.to_string()])
             .args(["--rtmp-port", &rtmp.to_string()])
@@ -131,7 +150,14 @@ impl Server {
             .stdout(file.try_clone().map_err(|e| e.to_string())?)
             .stderr(file)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            .map_err(|e| {
+                let how = if fd_limit.is_some() {
+                    "prlimit (util-linux) "
+                } else {
+                    ""
+                };
+                format!("cannot start {how}{}: {e}", bin.display())
+            })?;
         let mut server = Server {
             pid: child.id(),
             child,
@@ -166,6 +192,27 @@ impl Server {
         let lines: Vec<&str> = text.lines().collect();
         let from = lines.len().saturating_sub(8);
         lines.get(from..).unwrap_or_default().join("\n  ")
+    }
+
+    /// Lines of the server's log containing `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// The descriptor limit (soft) strom runs under, from `/proc/PID/limits`.
+    pub fn fd_limit(&self) -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/{}/limits", self.pid))
+            .ok()?
+            .lines()
+            .find(|l| l.starts_with("Max open files"))?
+            .split_whitespace()
+            .nth(3)?
+            .parse()
+            .ok()
     }
 
     /// `GET path` over HTTP/1.0; status and body.
@@ -297,24 +344,38 @@ pub fn signal(pid: u32, sig: &str) -> Result<(), String> {
         .ok_or_else(|| format!("kill -s {sig} {pid} failed"))
 }
 
+/// Connects from 127.0.0.1 to the server's `port` within `timeout`: a full
+/// accept queue (a server out of descriptors) leaves a plain connect in SYN
+/// retries for a minute or more.
+pub fn connect_local(port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))
+}
+
 /// A minimal HTTP/1.0 GET (the server closes after the answer).
 pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    http_get_raw(port, path).map(|(status, body)| (status, String::from_utf8_lossy(&body).into()))
+}
+
+/// [`http_get`] with the body as bytes.
+pub fn http_get_raw(port: u16, path: &str) -> Result<(u16, Vec<u8>), String> {
+    let mut sock = connect_local(port, Duration::from_secs(2))?;
     sock.set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
     write!(sock, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
     let mut data = Vec::new();
     sock.read_to_end(&mut data)
         .map_err(|e| format!("GET {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&data);
-    let status = text
+    let head_end = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(data.len());
+    let head = String::from_utf8_lossy(data.get(..head_end).unwrap_or_default());
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("GET {path}: no status line in {text:?}"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+        .ok_or_else(|| format!("GET {path}: no status line in {head:?}"))?;
+    let body = data.get(head_end + 4..).unwrap_or_default().to_vec();
     Ok((status, body))
 }

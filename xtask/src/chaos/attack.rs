@@ -32,6 +32,7 @@ fn attacker_socket(port: u16, nonblocking: bool, timeout: Duration) -> std::io::
     let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
     s.set_linger(Some(Duration::ZERO))?;
+    bind_address_no_port(&s)?;
     s.bind(&SockAddr::from(SocketAddrV4::new(ATTACKER, 0)))?;
     let to = SockAddr::from(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     if nonblocking {
@@ -45,6 +46,32 @@ fn attacker_socket(port: u16, nonblocking: bool, timeout: Duration) -> std::io::
         s.connect_timeout(&to, timeout)?;
     }
     Ok(s.into())
+}
+
+/// `IP_BIND_ADDRESS_NO_PORT` (Linux): the port is chosen at connect, by
+/// the whole 4-tuple, instead of at bind among ports free for every
+/// destination; a bind to port 0 scans the ports in use and slows down as
+/// thousands are held (15,000 took over 10 s without it).
+#[allow(unsafe_code)]
+fn bind_address_no_port(s: &Socket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor we own, and a c_int option value of
+    // the size passed.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// A blocking connection from [`ATTACKER`] to the server's `port`.
@@ -481,6 +508,46 @@ pub struct During {
     pub peak_fds: usize,
     /// Most sessions `/healthz` reported (0 when it never answered).
     pub peak_sessions: u64,
+    /// What the server counted as refused, by listener and cap.
+    pub refusals: String,
+}
+
+/// The server's own count of refused connections, from
+/// `strom_connections_refused_total{listener,reason}` in `/metrics`:
+/// `listener/reason N, …` (nonzero only), `none`, or `no metric` on a
+/// server without it.
+pub fn server_refusals(ctx: &Ctx) -> String {
+    match ctx.server.get("/metrics") {
+        Ok((200, text)) => refusals_in(&text),
+        _ => "no /metrics".into(),
+    }
+}
+
+/// [`server_refusals`] from the text of `/metrics`.
+fn refusals_in(text: &str) -> String {
+    let mut found = false;
+    let counts: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("strom_connections_refused_total{"))
+        .filter_map(|l| {
+            found = true;
+            let (labels, value) = l.split_once("} ")?;
+            let value: f64 = value.trim().parse().ok()?;
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix("=\""))
+                    .map(|v| v.trim_end_matches('"').to_string())
+                    .unwrap_or_default()
+            };
+            (value > 0.0).then(|| format!("{}/{} {value}", label("listener"), label("reason")))
+        })
+        .collect();
+    match (found, counts.is_empty()) {
+        (false, _) => "no metric".into(),
+        (true, true) => "none".into(),
+        (true, false) => counts.join(", "),
+    }
 }
 
 /// Holds an attack started at `started` until `window` has passed: a
@@ -510,6 +577,7 @@ pub fn during(
         healthy,
         peak_fds,
         peak_sessions,
+        refusals: server_refusals(ctx),
     }
 }
 
@@ -530,6 +598,15 @@ mod tests {
         assert!(!is_refusal(b"HTTP/1.1 200 OK\r\n"));
         assert!(!is_refusal(b"\x03\x00\x00"));
         assert!(!is_refusal(b""));
+    }
+
+    #[test]
+    fn refusals_from_metrics() {
+        let text = "# TYPE strom_connections_refused_total counter\n\
+            strom_connections_refused_total{listener=\"http\",reason=\"max_connections_per_ip\"} 12\n\
+            strom_connections_refused_total{listener=\"rtmp\",reason=\"max_pending_per_ip\"} 0\n";
+        assert_eq!(refusals_in(text), "http/max_connections_per_ip 12");
+        assert_eq!(refusals_in("strom_up 1\n"), "no metric");
     }
 
     #[test]

@@ -328,7 +328,7 @@ pub fn big_config(ctx: &mut Ctx) -> Result<(), String> {
     };
     let per_key = |v: Option<f64>| v.map_or("-".into(), |b| format!("{:.0} KiB", b / 1024.0));
     ctx.figure(format!(
-        "{} KiB AVC sequence header from 127.0.0.2 (live: {live}), {} keyframes of {} KiB at 25/s: {verdict}; RTSP player {} ({} per keyframe), HLS player {} ({} per keyframe; bound {:.0} KiB); server peak fds {}, sessions {}; {}; {after}",
+        "{} KiB AVC sequence header from 127.0.0.2 (live: {live}), {} keyframes of {} KiB at 25/s: {verdict}; RTSP player {} ({} per keyframe), HLS player {} ({} per keyframe; bound {:.0} KiB); server peak fds {}, sessions {}; server counted refusals: {}; {}; {after}",
         config.len() / 1024,
         published.keyframes,
         key.len() / 1024,
@@ -339,6 +339,7 @@ pub fn big_config(ctx: &mut Ctx) -> Result<(), String> {
         bound / 1024.0,
         held.peak_fds,
         held.peak_sessions,
+        held.refusals,
         held.healthy
     ));
     Ok(())

@@ -54,13 +54,14 @@ pub fn fd_flood(ctx: &mut Ctx) -> Result<(), String> {
         })
         .collect();
     ctx.figure(format!(
-        "strom fd limit {}, xtask's {own}; {per} idle sockets per listener from 127.0.0.2 opened in {} ms, held {} s: {}; server peak fds {}, sessions {}; EMFILE lines in the log {emfile}; {}; {after}",
+        "strom fd limit {}, xtask's {own}; {per} idle sockets per listener from 127.0.0.2 opened in {} ms, held {} s: {}; server peak fds {}, sessions {}; server counted refusals: {}; EMFILE lines in the log {emfile}; {}; {after}",
         limit.map_or("?".into(), |l| l.to_string()),
         ramp.map_or("> 10000".into(), |d| d.as_millis().to_string()),
         window.as_secs(),
         per_listener.join("; "),
         held.peak_fds,
         held.peak_sessions,
+        held.refusals,
         held.healthy
     ));
     Ok(())

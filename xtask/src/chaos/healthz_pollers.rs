@@ -141,11 +141,12 @@ pub fn healthz_pollers(ctx: &mut Ctx) -> Result<(), String> {
     }
     let after = check_recovered(ctx, &base, Duration::from_secs(10));
     ctx.figure(format!(
-        "{pollers} keep-alive /healthz pollers from 127.0.0.2 for {secs:.1} s: {answered} answered 200 ({:.0}/s); connections {}; server peak fds {}, sessions {}; {}; {after}",
+        "{pollers} keep-alive /healthz pollers from 127.0.0.2 for {secs:.1} s: {answered} answered 200 ({:.0}/s); connections {}; server peak fds {}, sessions {}; server counted refusals: {}; {}; {after}",
         answered as f64 / secs,
         all.describe(),
         held.peak_fds,
         held.peak_sessions,
+        held.refusals,
         held.healthy
     ));
     Ok(())

@@ -32,12 +32,13 @@ pub fn idle_http(ctx: &mut Ctx) -> Result<(), String> {
         .unwrap_or_default();
     let after = check_recovered(ctx, &base, Duration::from_secs(10));
     ctx.figure(format!(
-        "{count} idle HTTP connections from 127.0.0.2 opened in {} ms, held {} s: {}; server peak fds {}, sessions {}; {}; {after}",
+        "{count} idle HTTP connections from 127.0.0.2 opened in {} ms, held {} s: {}; server peak fds {}, sessions {}; server counted refusals: {}; {}; {after}",
         ramp.map_or("> 10000".into(), |d| d.as_millis().to_string()),
         window.as_secs(),
         outcome.describe(),
         held.peak_fds,
         held.peak_sessions,
+        held.refusals,
         held.healthy
     ));
     Ok(())

@@ -193,7 +193,7 @@ pub fn missing_stream_players(ctx: &mut Ctx) -> Result<(), String> {
     let got = asker.join().map_err(|_| "the asking thread panicked")?;
     let after = check_recovered(ctx, &base, Duration::from_secs(10));
     ctx.figure(format!(
-        "{count} players of {NAMES} missing streams from 127.0.0.2 for {} s: RTMP {} (held waiting after Play.Start {}); HTTP-FLV {} (held after a 200 head {}); server peak fds {}, sessions {}; {}; {after}",
+        "{count} players of {NAMES} missing streams from 127.0.0.2 for {} s: RTMP {} (held waiting after Play.Start {}); HTTP-FLV {} (held after a 200 head {}); server peak fds {}, sessions {}; server counted refusals: {}; {}; {after}",
         window.as_secs(),
         got.rtmp.describe(),
         got.rtmp_waiting,
@@ -201,6 +201,7 @@ pub fn missing_stream_players(ctx: &mut Ctx) -> Result<(), String> {
         got.flv_waiting,
         held.peak_fds,
         held.peak_sessions,
+        held.refusals,
         held.healthy
     ));
     Ok(())

@@ -22,6 +22,9 @@ const CLOSE_WITHIN: Duration = Duration::from_millis(1500);
 const BODY_BYTES_PER_SEC: f64 = 4.0 * 1024.0 * 1024.0;
 /// Our chunk size (announced with Set Chunk Size before the message).
 const CHUNK: usize = 65536;
+/// How long a peer refused before its header waits before the next one
+/// (at most 10 a second per peer thread).
+const RETRY_AFTER_REFUSAL: Duration = Duration::from_millis(100);
 /// How much the server's RSS may grow during the attack.
 const RSS_GROWTH_KIB: u64 = 64 * 1024;
 
@@ -206,7 +209,15 @@ pub fn preconnect_floods(ctx: &mut Ctx) -> Result<(), String> {
                 let mut rng = Rng::new(0x5eed + i as u64);
                 let mut shots = Shots::default();
                 while !stop.load(Ordering::Relaxed) {
+                    let refused = shots.closed_in_handshake;
                     shot(port, kind, &mut rng, &mut shots, &stop);
+                    // A peer refused at admission is replaced after
+                    // RETRY_AFTER_REFUSAL: this scenario is about what the
+                    // server buffers and decodes; reconnect storms are
+                    // scenarios 11 and 13.
+                    if shots.closed_in_handshake > refused {
+                        std::thread::sleep(RETRY_AFTER_REFUSAL);
+                    }
                 }
                 (kind, shots)
             })
@@ -265,7 +276,7 @@ pub fn preconnect_floods(ctx: &mut Ctx) -> Result<(), String> {
         )
     };
     ctx.figure(format!(
-        "{peers}+{peers} concurrent peers from 127.0.0.2 for {} s; 16 MiB message (body at 4 MiB/s): {}; AMF0 null flood (12 MiB command): {}; RSS peak {} MiB (baseline {}); server peak fds {}, sessions {}; {}; {after}",
+        "{peers}+{peers} concurrent peers from 127.0.0.2 for {} s; 16 MiB message (body at 4 MiB/s): {}; AMF0 null flood (12 MiB command): {}; RSS peak {} MiB (baseline {}); server peak fds {}, sessions {}; server counted refusals: {}; {}; {after}",
         window.as_secs(),
         describe(&big),
         describe(&nulls),
@@ -273,6 +284,7 @@ pub fn preconnect_floods(ctx: &mut Ctx) -> Result<(), String> {
         base.rss / 1024,
         held.peak_fds,
         held.peak_sessions,
+        held.refusals,
         held.healthy
     ));
     Ok(())

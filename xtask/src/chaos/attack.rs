@@ -24,16 +24,46 @@ pub const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// on the attacker's loop, not on the attack: far above what any cap lets in).
 pub const REOPEN_PER_SEC: f64 = 2000.0;
 
-/// A TCP socket bound to [`ATTACKER`] (port chosen by the kernel), closing
+thread_local! {
+    /// The source address of connections this thread opens through
+    /// [`super::server::connect_local`] (None: 127.0.0.1).
+    static SOURCE: std::cell::Cell<Option<Ipv4Addr>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes every connection this thread opens with the suite's clients
+/// ([`super::server::connect_local`]: raw sockets, RTMP and RTSP clients)
+/// come from `src` (an attacker thread of the older scenarios).
+pub fn set_thread_source(src: Option<Ipv4Addr>) {
+    SOURCE.with(|s| s.set(src));
+}
+
+/// The source address set for this thread, if any.
+pub fn thread_source() -> Option<Ipv4Addr> {
+    SOURCE.with(|s| s.get())
+}
+
+/// Attacker address number `i` of a spread (127.0.0.10, .11, …, wrapping
+/// after 200): for scenarios whose many hostile connections test deadlines
+/// and parsers, kept under the per-address caps so they are not all refused.
+pub fn spread_source(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 10 + (i % 200) as u8)
+}
+
+/// A TCP socket bound to `src` (port chosen by the kernel), closing
 /// with RST when dropped (no TIME_WAIT left behind to eat the ports of the
 /// next scenario), connecting to `127.0.0.1:port`: in progress when
 /// `nonblocking`, else within `timeout`.
-fn attacker_socket(port: u16, nonblocking: bool, timeout: Duration) -> std::io::Result<TcpStream> {
+fn attacker_socket(
+    src: Ipv4Addr,
+    port: u16,
+    nonblocking: bool,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
     let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
     s.set_linger(Some(Duration::ZERO))?;
     bind_address_no_port(&s)?;
-    s.bind(&SockAddr::from(SocketAddrV4::new(ATTACKER, 0)))?;
+    s.bind(&SockAddr::from(SocketAddrV4::new(src, 0)))?;
     let to = SockAddr::from(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
     if nonblocking {
         s.set_nonblocking(true)?;
@@ -76,12 +106,17 @@ fn bind_address_no_port(s: &Socket) -> std::io::Result<()> {
 
 /// A blocking connection from [`ATTACKER`] to the server's `port`.
 pub fn connect(port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    attacker_socket(port, false, timeout).map_err(|e| format!("attacker connect: {e}"))
+    connect_from(ATTACKER, port, timeout)
+}
+
+/// A blocking connection from `src` to the server's `port`.
+pub fn connect_from(src: Ipv4Addr, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    attacker_socket(src, port, false, timeout).map_err(|e| format!("connect from {src}: {e}"))
 }
 
 /// A non-blocking connection from [`ATTACKER`], still being established.
 pub fn connect_nb(port: u16) -> std::io::Result<TcpStream> {
-    attacker_socket(port, true, Duration::ZERO)
+    attacker_socket(ATTACKER, port, true, Duration::ZERO)
 }
 
 /// Raises this process's soft descriptor limit to its hard limit (an

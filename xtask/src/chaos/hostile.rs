@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rtmp_proto::session::MediaKind;
 use rtmp_proto::{ClientEvent, ClientMode};
 
+use super::attack::{set_thread_source, spread_source};
 use super::clients::{clip, closed_within, flush, rtmp_connect, Ffmpeg, Player, Rng, Tag};
 use super::rtsp::rtp_clip;
 use super::rtsp_churn::rtsp_cycle;
@@ -291,7 +292,7 @@ fn churn_cycle(
 pub(super) type Attack = (&'static str, fn(u16, &mut Rng) -> Result<TcpStream, String>);
 
 pub(super) fn raw(port: u16, bytes: &[u8]) -> Result<TcpStream, String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let mut s = super::server::connect_local(port, Duration::from_secs(3))?;
     s.set_write_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
     // The server may close before all is written: that is a closed session.
@@ -474,7 +475,11 @@ pub fn hostile_input(ctx: &mut Ctx) -> Result<(), String> {
             };
             for (i, &(name, attack)) in list.iter().enumerate() {
                 let seed = (round * 100 + i) as u64 + 1;
+                // Each attack from its own address (127.0.0.10 and up): the
+                // parsers are under test here, not the per-address caps.
+                let src = spread_source(handles.len());
                 handles.push(std::thread::spawn(move || {
+                    set_thread_source(Some(src));
                     let mut rng = Rng::new(seed);
                     let t = Instant::now();
                     let r = attack(port, &mut rng).map(|mut s| {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rtmp_proto::ClientMode;
 
+use super::attack::{connect_from, spread_source};
 use super::clients::{clip, closed_within, flush, rtmp_connect, Ffmpeg, Player, Rng};
 use super::rtsp::{rtp_clip, RtspConn, RtspPlay, RtspPublisher};
 use super::server::{
@@ -394,8 +395,14 @@ pub fn slow_loris(ctx: &mut Ctx) -> Result<(), String> {
             2 if LISTENERS.contains(&Listener::Rtsp) => Listener::Rtsp,
             _ => Listener::Rtmp,
         };
-        let mut sock = TcpStream::connect(("127.0.0.1", listener.port(ctx.server)))
-            .map_err(|e| format!("connect #{i}: {e}"))?;
+        // Ten connections per attacker address (127.0.0.10 and up): under
+        // the per-address caps, so every one waits for its deadline.
+        let mut sock = connect_from(
+            spread_source(i / 10),
+            listener.port(ctx.server),
+            Duration::from_secs(3),
+        )
+        .map_err(|e| format!("connect #{i}: {e}"))?;
         let trickle = (i / 4) % 2 == 1;
         if listener == Listener::Rtsp && !trickle {
             sock.write_all(rtsp_head.get(..40).unwrap_or_default())

@@ -347,7 +347,12 @@ pub fn signal(pid: u32, sig: &str) -> Result<(), String> {
 /// Connects from 127.0.0.1 to the server's `port` within `timeout`: a full
 /// accept queue (a server out of descriptors) leaves a plain connect in SYN
 /// retries for a minute or more.
+/// From the thread's attacker address instead when one is set
+/// ([`super::attack::set_thread_source`]).
 pub fn connect_local(port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    if let Some(src) = super::attack::thread_source() {
+        return super::attack::connect_from(src, port, timeout);
+    }
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))
 }

@@ -187,53 +187,82 @@ fn publish_loop(
 }
 
 /// An RTSP player of `STREAM` from 127.0.0.1 counting the bytes of its
-/// video channel until `stop` (or refused: `Err`).
+/// video channel until `stop`, playing again whenever refused or ended (the
+/// stream may come and go with the publisher); `Err` with the last refusal
+/// when it never played.
 fn rtsp_bytes(port: u16, stop: &AtomicBool) -> Result<u64, String> {
-    let mut p = RtspPlay::start(port, STREAM, false, Duration::from_secs(5))?;
-    let mut bytes = 0;
+    let (mut bytes, mut played, mut last) = (0, false, String::new());
     while !stop.load(Ordering::Relaxed) {
-        match p.conn.next_msg(Instant::now() + Duration::from_millis(100)) {
-            Ok(Some(Msg::Frame(ch, data))) if Some(ch) == p.video_channel => {
-                bytes += data.len() as u64;
+        let mut p = match RtspPlay::start(port, STREAM, false, Duration::from_secs(5)) {
+            Ok(p) => p,
+            Err(e) => {
+                last = e;
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
             }
-            Ok(_) => {}
-            Err(e) => return Err(format!("closed after {bytes} bytes: {e}")),
-        }
-    }
-    Ok(bytes)
-}
-
-/// An HLS player of `STREAM`: fetches the playlist each second and every new
-/// segment once, until `stop`; segment bytes and seconds, or the refusal.
-fn hls_bytes(port: u16, stop: &AtomicBool) -> Result<(u64, f64), String> {
-    let mut seen = HashSet::new();
-    let (mut bytes, mut secs) = (0u64, 0f64);
-    let path = format!("/live/{STREAM}/hls.m3u8");
-    while !stop.load(Ordering::Relaxed) {
-        let (status, body) = http_get_raw(port, &path)?;
-        if status != 200 {
-            return Err(format!("playlist answered {status}"));
-        }
-        let text = String::from_utf8_lossy(&body).to_string();
-        let mut dur = 0.0;
-        for line in text.lines() {
-            if let Some(d) = line.strip_prefix("#EXTINF:") {
-                dur = d
-                    .split(',')
-                    .next()
-                    .and_then(|d| d.parse().ok())
-                    .unwrap_or(0.0);
-            } else if !line.starts_with('#') && !line.is_empty() && seen.insert(line.to_string()) {
-                let seg = format!("/live/{STREAM}/{line}");
-                if let Ok((200, b)) = http_get_raw(port, &seg) {
-                    bytes += b.len() as u64;
-                    secs += dur;
+        };
+        played = true;
+        while !stop.load(Ordering::Relaxed) {
+            match p.conn.next_msg(Instant::now() + Duration::from_millis(100)) {
+                Ok(Some(Msg::Frame(ch, data))) if Some(ch) == p.video_channel => {
+                    bytes += data.len() as u64;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    last = format!("ended: {e}");
+                    break;
                 }
             }
         }
+    }
+    if played {
+        Ok(bytes)
+    } else {
+        Err(last)
+    }
+}
+
+/// An HLS player of `STREAM`: fetches the playlist each second and every new
+/// segment once, until `stop`; segment bytes and seconds, or `Err` with the
+/// last refusal when no segment came.
+fn hls_bytes(port: u16, stop: &AtomicBool) -> Result<(u64, f64), String> {
+    let mut seen = HashSet::new();
+    let (mut bytes, mut secs, mut last) = (0u64, 0f64, String::new());
+    let path = format!("/live/{STREAM}/hls.m3u8");
+    while !stop.load(Ordering::Relaxed) {
+        match http_get_raw(port, &path) {
+            Ok((200, body)) => {
+                let text = String::from_utf8_lossy(&body).to_string();
+                let mut dur = 0.0;
+                for line in text.lines() {
+                    if let Some(d) = line.strip_prefix("#EXTINF:") {
+                        dur = d
+                            .split(',')
+                            .next()
+                            .and_then(|d| d.parse().ok())
+                            .unwrap_or(0.0);
+                    } else if !line.starts_with('#')
+                        && !line.is_empty()
+                        && seen.insert(line.to_string())
+                    {
+                        let seg = format!("/live/{STREAM}/{line}");
+                        if let Ok((200, b)) = http_get_raw(port, &seg) {
+                            bytes += b.len() as u64;
+                            secs += dur;
+                        }
+                    }
+                }
+            }
+            Ok((status, _)) => last = format!("playlist answered {status}"),
+            Err(e) => last = e,
+        }
         std::thread::sleep(Duration::from_millis(1000));
     }
-    Ok((bytes, secs))
+    if secs > 0.0 {
+        Ok((bytes, secs))
+    } else {
+        Err(last)
+    }
 }
 
 /// Scenario 15: the big publisher from 127.0.0.2 with RTSP and HLS players
@@ -283,7 +312,9 @@ pub fn big_config(ctx: &mut Ctx) -> Result<(), String> {
     let hls_got = hls_player.join().map_err(|_| "HLS player panicked")?;
     stop.store(true, Ordering::Relaxed);
     let published = publisher.join().map_err(|_| "publisher panicked")?;
-    let after = check_recovered(ctx, &base, Duration::from_secs(10));
+    // An HLS feed asked for is kept 10 s after its stream ends (for players
+    // fetching the ENDLIST), as in churn: 15 s to come back.
+    let after = check_recovered(ctx, &base, Duration::from_secs(15));
 
     // Refused: every publish that got its sequence header out was closed
     // within 3 s of it, and none was still publishing at the end.

@@ -64,7 +64,7 @@ enum Cmd {
         /// The full counts and durations (minutes, not seconds).
         #[arg(long)]
         long: bool,
-        /// One scenario by number (1-10) or name; default: all.
+        /// One scenario by number (1-17) or name; default: all.
         scenario: Option<String>,
     },
     /// Run the cargo-fuzz targets on the stable toolchain.

@@ -116,7 +116,12 @@ pub fn connect_from(src: Ipv4Addr, port: u16, timeout: Duration) -> Result<TcpSt
 
 /// A non-blocking connection from [`ATTACKER`], still being established.
 pub fn connect_nb(port: u16) -> std::io::Result<TcpStream> {
-    attacker_socket(ATTACKER, port, true, Duration::ZERO)
+    connect_nb_from(ATTACKER, port)
+}
+
+/// [`connect_nb`] from `src`.
+pub fn connect_nb_from(src: Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    attacker_socket(src, port, true, Duration::ZERO)
 }
 
 /// Raises this process's soft descriptor limit to its hard limit (an
@@ -263,6 +268,34 @@ pub struct Target {
     pub count: usize,
     /// Bytes each sends after connecting.
     pub hello: Vec<u8>,
+    /// Where the sockets come from.
+    pub source: Source,
+}
+
+/// The source addresses of a herd's sockets.
+#[derive(Clone, Copy, Debug)]
+pub enum Source {
+    /// All from [`ATTACKER`].
+    Attacker,
+    /// Socket `j` from [`spread_source`]`(first + j / per)`: `per` sockets
+    /// per address, under the per-address caps, so only the global ones
+    /// (sessions, pending, descriptors) can stop them.
+    Spread {
+        /// The first address's number.
+        first: usize,
+        /// Sockets per address.
+        per: usize,
+    },
+}
+
+impl Source {
+    /// The address of socket `j`.
+    fn of(self, j: usize) -> Ipv4Addr {
+        match self {
+            Source::Attacker => ATTACKER,
+            Source::Spread { first, per } => spread_source(first + j / per.max(1)),
+        }
+    }
 }
 
 /// Idle sockets held open against one or more listeners from [`ATTACKER`],
@@ -352,7 +385,7 @@ fn herd_loop(
             .zip(budget.iter_mut())
         {
             *budget = (*budget + dt * REOPEN_PER_SEC).min(t.count as f64);
-            for c in cs.iter_mut() {
+            for (j, c) in cs.iter_mut().enumerate() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
@@ -361,7 +394,7 @@ fn herd_loop(
                         continue;
                     }
                     *budget -= 1.0;
-                    match connect_nb(t.port) {
+                    match connect_nb_from(t.source.of(j), t.port) {
                         Ok(s) => {
                             out.opened += 1;
                             opened.fetch_add(1, Ordering::Relaxed);

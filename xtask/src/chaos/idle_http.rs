@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::attack::{check_recovered, during, raise_fd_limit, wait_opened, Base, Herd, Target};
+use super::attack::{
+    check_recovered, during, raise_fd_limit, wait_opened, Base, Herd, Source, Target,
+};
 use super::{Ctx, Listener};
 
 /// Scenario 12: idle HTTP connections above the default HTTP cap from
@@ -21,6 +23,7 @@ pub fn idle_http(ctx: &mut Ctx) -> Result<(), String> {
         port: ctx.server.http,
         count,
         hello: Vec::new(),
+        source: Source::Attacker,
     }]);
     let ramp = wait_opened(&herd, count, Duration::from_secs(10));
     let held = during(ctx, started, window, "idle-healthy", healthy_secs);

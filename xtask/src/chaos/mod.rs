@@ -5,9 +5,9 @@
 //! misbehaving clients, and prints one result line with its figures.
 //!
 //! Listeners under attack in scenarios 4 to 8 and 11 are listed in
-//! [`LISTENERS`]: RTMP, HTTP and RTSP. Scenarios 11 to 16 are floods from
-//! [`attack::ATTACKER`] (127.0.0.2) above every limit, with the probe and
-//! healthy clients on 127.0.0.1.
+//! [`LISTENERS`]: RTMP, HTTP and RTSP. Scenarios 11 to 17 are floods from
+//! [`attack::ATTACKER`] (127.0.0.2; 17 from many addresses) above every
+//! limit, with the probe and healthy clients on 127.0.0.1.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -133,6 +133,7 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     ),
     (15, "big-config", big_config::big_config),
     (16, "preconnect-floods", preconnect::preconnect_floods),
+    (17, "fd-flood-spread", fd_flood::fd_flood_spread),
 ];
 
 /// The probe's limit on p99 latency.
@@ -196,8 +197,8 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
         }
         None => Vec::new(),
     };
-    // fd-flood runs strom under a descriptor limit it cannot raise.
-    let fd_limit = (name == "fd-flood").then_some(fd_flood::FD_LIMIT);
+    // The fd floods run strom under a descriptor limit it cannot raise.
+    let fd_limit = name.starts_with("fd-flood").then_some(fd_flood::FD_LIMIT);
     let mut server = match Server::start_with(&format!("{n}-{name}"), &extra, fd_limit) {
         Ok(s) => s,
         Err(e) => {

@@ -267,8 +267,8 @@ pub fn is_refusal(first: &[u8]) -> bool {
     (proto.starts_with("HTTP/") || proto.starts_with("RTSP/")) && code >= 400
 }
 
-/// One listener's share of a herd: `count` idle sockets to `port`, each
-/// sending `hello` once connected (empty: nothing at all).
+/// One listener's share of a herd: `count` idle sockets to `port` (they
+/// send nothing at all).
 pub struct Target {
     /// The listener attacked.
     pub listener: Listener,
@@ -276,8 +276,6 @@ pub struct Target {
     pub port: u16,
     /// Sockets held open.
     pub count: usize,
-    /// Bytes each sends after connecting.
-    pub hello: Vec<u8>,
     /// Where the sockets come from.
     pub source: Source,
 }
@@ -320,7 +318,6 @@ struct Conn {
     sock: Option<TcpStream>,
     since: Instant,
     first: Vec<u8>,
-    hello_sent: bool,
 }
 
 impl Herd {
@@ -376,7 +373,6 @@ fn herd_loop(
                     sock: None,
                     since: Instant::now(),
                     first: Vec::new(),
-                    hello_sent: false,
                 })
                 .collect()
         })
@@ -412,27 +408,12 @@ fn herd_loop(
                                 sock: Some(s),
                                 since: Instant::now(),
                                 first: Vec::new(),
-                                hello_sent: t.hello.is_empty(),
                             };
                         }
                         Err(_) => out.connect_errors += 1,
                     }
                     continue;
                 };
-                if !c.hello_sent {
-                    use std::io::Write;
-                    match sock.write(&t.hello) {
-                        // A short write of a small hello on a fresh socket does
-                        // not happen on loopback; what is left is dropped.
-                        Ok(_) => c.hello_sent = true,
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                ErrorKind::WouldBlock | ErrorKind::NotConnected
-                            ) => {}
-                        Err(_) => {}
-                    }
-                }
                 let ended = match sock.read(&mut buf) {
                     Ok(0) => true,
                     Ok(n) => {

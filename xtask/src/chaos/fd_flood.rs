@@ -68,7 +68,6 @@ fn flood(ctx: &mut Ctx, per: usize, source: Source) -> Result<(), String> {
             listener: l,
             port: l.port(ctx.server),
             count: per,
-            hello: Vec::new(),
             source: match source {
                 Source::Attacker => Source::Attacker,
                 Source::Spread { per: p, .. } => Source::Spread {

@@ -22,7 +22,6 @@ pub fn idle_http(ctx: &mut Ctx) -> Result<(), String> {
         listener: Listener::Http,
         port: ctx.server.http,
         count,
-        hello: Vec::new(),
         source: Source::Attacker,
     }]);
     let ramp = wait_opened(&herd, count, Duration::from_secs(10));

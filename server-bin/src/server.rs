@@ -13,6 +13,10 @@ use crate::config::Config;
 use crate::runtime::{ControlPlane, Watchdog, WorkerPool};
 use crate::session::SessionTable;
 
+/// Accept queue length asked of the kernel for every listener (it caps it
+/// at `net.core.somaxconn`, 4096 on current kernels).
+const LISTEN_BACKLOG: i32 = 4096;
+
 /// State every part of the server shares.
 #[derive(Debug)]
 pub struct Shared {
@@ -104,6 +108,13 @@ where
         listener
             .set_nonblocking(true)
             .map_err(|source| ServerError::Bind { what, addr, source })?;
+        // std listens with a backlog of 128: a few hundred clients
+        // reconnecting as fast as they are refused overflow it, and the
+        // kernel then drops every address's SYNs, a health probe's included.
+        // Linux lets a second listen() enlarge the queue (capped by somaxconn).
+        if let Err(e) = rustix::net::listen(&listener, LISTEN_BACKLOG) {
+            tracing::warn!(error = %e, listener = what, "cannot enlarge the accept queue");
+        }
         Ok::<_, ServerError>(listener)
     };
     let http_listener = bind("http", config.http.port)?;

@@ -81,6 +81,7 @@ pub async fn accept_loop<F, Fut>(
             }
         };
         crate::io::limit_send_buffer(&std_stream, shared.config.server.socket_send_buffer);
+        let eviction = ticket.eviction();
         let guard = shared.sessions.register(protocol, peer);
         guard.hold(ticket);
         let worker = shared.pool.pick();
@@ -89,9 +90,17 @@ pub async fn accept_loop<F, Fut>(
         let serve = serve.clone();
         crate::session::spawn(&worker.handle, &info, async move {
             // Registering the socket must happen on the worker's own runtime.
-            match TcpStream::from_std(std_stream) {
-                Ok(stream) => serve(stream, shared, guard).await,
-                Err(e) => tracing::warn!(error = %e, "cannot register the socket on its worker"),
+            let stream = match TcpStream::from_std(std_stream) {
+                Ok(stream) => stream,
+                Err(e) => {
+                    return tracing::warn!(error = %e, "cannot register the socket on its worker")
+                }
+            };
+            // Evicted while still pending (it named no stream, so it holds
+            // nothing but its socket): dropping the session ends it.
+            tokio::select! {
+                () = serve(stream, shared, guard) => {}
+                () = eviction.evicted() => tracing::debug!("evicted before naming a stream"),
             }
         });
     }

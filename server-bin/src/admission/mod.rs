@@ -27,13 +27,19 @@
 pub mod fd;
 pub mod refuse;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Notify;
+
 use crate::config::Config;
 use crate::session::lock;
+
+/// Evicted pending connections not yet gone, at most: how far the pending
+/// total may overshoot `max_pending` while evictions take effect.
+const MAX_EVICTING: usize = 64;
 
 /// Descriptors the process needs besides connections: listeners, epoll,
 /// runtime wake-ups, the log, hook connections, `hls.dir` files.
@@ -56,11 +62,15 @@ pub enum Reason {
     MaxControlPerIp,
     /// The process ran out of descriptors (`EMFILE`/`ENFILE`) at accept.
     FdExhausted,
+    /// Not a refusal of the newcomer: a pending connection of the address
+    /// holding the most was closed to make room for it (`server.max_pending`
+    /// full).
+    Evicted,
 }
 
 impl Reason {
     /// Every reason, for `/metrics`.
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::MaxSessions,
         Reason::MaxSessionsPerIp,
         Reason::MaxPending,
@@ -68,6 +78,7 @@ impl Reason {
         Reason::MaxControl,
         Reason::MaxControlPerIp,
         Reason::FdExhausted,
+        Reason::Evicted,
     ];
 
     /// The label in `/metrics` and the log.
@@ -80,6 +91,7 @@ impl Reason {
             Reason::MaxControl => "max_connections",
             Reason::MaxControlPerIp => "max_connections_per_ip",
             Reason::FdExhausted => "fd_exhausted",
+            Reason::Evicted => "evicted",
         }
     }
 }
@@ -164,6 +176,56 @@ impl Held {
 struct Counts {
     total: Held,
     per_ip: HashMap<IpAddr, Held>,
+    /// Pending tickets per address, oldest first: whom to evict.
+    order: HashMap<IpAddr, VecDeque<Pending>>,
+    /// Evicted tickets still counted as pending.
+    evicting: usize,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    listener: &'static str,
+    eviction: Arc<Eviction>,
+}
+
+impl Counts {
+    fn forget_pending(&mut self, ip: IpAddr, id: u64) {
+        if let Some(queue) = self.order.get_mut(&ip) {
+            queue.retain(|p| p.id != id);
+            if queue.is_empty() {
+                self.order.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Tells a pending connection that it was evicted to make room for a
+/// newcomer; its task ends the connection.
+#[derive(Debug, Default)]
+pub struct Eviction {
+    fired: AtomicBool,
+    notify: Notify,
+}
+
+impl Eviction {
+    /// Resolves once the connection is evicted. Cancel-safe; one waiter.
+    pub async fn evicted(&self) {
+        while !self.fired.load(Ordering::Acquire) {
+            self.notify.notified().await;
+        }
+    }
+
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        // notify_one keeps a permit if the task is not waiting right now.
+        self.notify.notify_one();
+    }
+
+    fn is_fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
 }
 
 /// The admission counters of the whole server (see the module docs).
@@ -183,6 +245,8 @@ pub struct Ticket {
     session: bool,
     control: bool,
     pending: AtomicBool,
+    id: u64,
+    eviction: Arc<Eviction>,
 }
 
 /// A snapshot of the counters, for `/metrics` and `/healthz`.
@@ -255,14 +319,14 @@ impl Admission {
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
         let mut c = lock(&self.counts);
-        self.check_pending(&c, ip)
-            .and_then(|()| self.check_session(&c, ip))
+        self.check_session(&c, ip)
+            .and_then(|()| self.make_pending_room(&mut c, ip))
             .inspect_err(|r| self.count_refusal(listener, *r))?;
         add(&mut c, ip, |h| {
             h.pending += 1;
             h.sessions += 1;
         });
-        Ok(self.ticket(listener, ip, true, false, true))
+        Ok(self.pending_ticket(&mut c, listener, ip, true))
     }
 
     /// A new HTTP connection whose request line is not read yet.
@@ -272,37 +336,78 @@ impl Admission {
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
         let mut c = lock(&self.counts);
-        self.check_pending(&c, ip)
+        self.make_pending_room(&mut c, ip)
             .inspect_err(|r| self.count_refusal(listener, *r))?;
         add(&mut c, ip, |h| h.pending += 1);
-        Ok(self.ticket(listener, ip, false, false, true))
+        Ok(self.pending_ticket(&mut c, listener, ip, false))
     }
 
-    fn ticket(
+    fn pending_ticket(
         self: &Arc<Self>,
+        c: &mut Counts,
         listener: &'static str,
         ip: IpAddr,
         session: bool,
-        control: bool,
-        pending: bool,
     ) -> Ticket {
+        c.next_id += 1;
+        let id = c.next_id;
+        let eviction = Arc::new(Eviction::default());
+        c.order.entry(ip).or_default().push_back(Pending {
+            id,
+            listener,
+            eviction: eviction.clone(),
+        });
         Ticket {
             admission: self.clone(),
             ip,
             listener,
             session,
-            control,
-            pending: AtomicBool::new(pending),
+            control: false,
+            pending: AtomicBool::new(true),
+            id,
+            eviction,
         }
     }
 
-    fn check_pending(&self, c: &Counts, ip: IpAddr) -> Result<(), Reason> {
+    /// Room for one more pending connection from `ip`. Over the total, the
+    /// newcomer evicts the oldest pending connection of the address holding
+    /// the most, if that is more than the newcomer's address holds: a flood
+    /// spread over many addresses cannot lock a quiet address (a health
+    /// probe, a new viewer) out. Otherwise the newcomer is refused.
+    fn make_pending_room(&self, c: &mut Counts, ip: IpAddr) -> Result<(), Reason> {
         let l = &self.limits;
-        let (total, per_ip) = (
-            (l.max_pending, Reason::MaxPending),
-            (l.max_pending_per_ip, Reason::MaxPendingPerIp),
-        );
-        check(c, ip, |h| h.pending, total, per_ip)
+        let mine = c.per_ip.get(&ip).map_or(0, |h| h.pending);
+        if mine >= l.max_pending_per_ip {
+            return Err(Reason::MaxPendingPerIp);
+        }
+        if c.total.pending - c.evicting < l.max_pending {
+            return Ok(());
+        }
+        if c.evicting >= MAX_EVICTING {
+            return Err(Reason::MaxPending);
+        }
+        let heaviest = c
+            .order
+            .iter()
+            .filter(|(addr, _)| **addr != ip)
+            .max_by_key(|(_, queue)| queue.len())
+            .map(|(addr, queue)| (*addr, queue.len()));
+        // Only from an address holding more than the newcomer's: a flood
+        // spread over many addresses flattens to a few pending connections
+        // each, and a quiet address still gets its one or two.
+        let Some((victim, held)) = heaviest.filter(|(_, held)| *held > mine) else {
+            return Err(Reason::MaxPending);
+        };
+        let Some(evicted) = c.order.get_mut(&victim).and_then(|q| q.pop_front()) else {
+            return Err(Reason::MaxPending);
+        };
+        if held == 1 {
+            c.order.remove(&victim);
+        }
+        evicted.eviction.fire();
+        c.evicting += 1;
+        self.count_refusal(evicted.listener, Reason::Evicted);
+        Ok(())
     }
 
     fn check_session(&self, c: &Counts, ip: IpAddr) -> Result<(), Reason> {
@@ -373,7 +478,22 @@ impl Ticket {
     pub fn identified(&self) {
         if self.pending.swap(false, Ordering::AcqRel) {
             let mut c = lock(&self.admission.counts);
-            sub(&mut c, self.ip, |h| h.pending -= 1);
+            self.release_pending(&mut c);
+        }
+    }
+
+    /// Resolves when the connection was evicted while pending (see
+    /// [`Admission`]); its task should end the connection.
+    pub fn eviction(&self) -> Arc<Eviction> {
+        self.eviction.clone()
+    }
+
+    fn release_pending(&self, c: &mut Counts) {
+        sub(c, self.ip, |h| h.pending -= 1);
+        if self.eviction.is_fired() {
+            c.evicting -= 1;
+        } else {
+            c.forget_pending(self.ip, self.id);
         }
     }
 
@@ -412,8 +532,10 @@ impl Drop for Ticket {
         let pending = self.pending.load(Ordering::Acquire);
         let (session, control) = (self.session, self.control);
         let mut c = lock(&self.admission.counts);
+        if pending {
+            self.release_pending(&mut c);
+        }
         sub(&mut c, self.ip, |h| {
-            h.pending -= usize::from(pending);
             h.sessions -= usize::from(session);
             h.control -= usize::from(control);
         });
@@ -472,25 +594,80 @@ mod tests {
     fn pending_is_capped_per_address_and_in_total() {
         let adm = Admission::new(limits());
         let a1 = adm.admit_session("rtmp", ip(2)).unwrap();
-        let _a2 = adm.admit_session("rtmp", ip(2)).unwrap();
+        let _b1 = adm.admit_pending("http", ip(3)).unwrap();
+        let _b2 = adm.admit_pending("http", ip(3)).unwrap();
         assert_eq!(
-            adm.admit_session("rtmp", ip(2)).unwrap_err(),
+            adm.admit_session("rtmp", ip(3)).unwrap_err(),
             Reason::MaxPendingPerIp
         );
-        // Another address still gets in, until the total is reached.
-        let _b1 = adm.admit_pending("http", ip(3)).unwrap();
+        drop(_b2);
+        let _c1 = adm.admit_pending("http", ip(4)).unwrap();
+        // Full, and nobody holds more than 127.0.0.2's one: refused.
         assert_eq!(
-            adm.admit_pending("http", ip(4)).unwrap_err(),
+            adm.admit_pending("http", ip(2)).unwrap_err(),
             Reason::MaxPending
         );
         // Naming a stream frees the pending slot but keeps the session.
         a1.identified();
         a1.identified();
-        let _a3 = adm.admit_session("rtmp", ip(2)).unwrap();
-        assert_eq!(adm.usage().sessions, 3);
+        let _a2 = adm.admit_session("rtmp", ip(2)).unwrap();
+        assert_eq!(adm.usage().sessions, 2);
         assert_eq!(adm.usage().pending, 3);
         let refused: u64 = adm.refusals().iter().map(|r| r.2).sum();
         assert_eq!(refused, 2);
+    }
+
+    #[test]
+    fn a_full_pending_budget_evicts_the_heaviest_address_oldest_first() {
+        let adm = Admission::new(limits());
+        let first = adm.admit_pending("http", ip(2)).unwrap();
+        let second = adm.admit_session("rtmp", ip(2)).unwrap();
+        let other = adm.admit_pending("http", ip(3)).unwrap();
+        // Full: a quiet address gets in by evicting 127.0.0.2's oldest.
+        let probe = adm.admit_pending("http", ip(9)).unwrap();
+        assert!(first.eviction.is_fired());
+        assert!(!second.eviction.is_fired() && !other.eviction.is_fired());
+        // The evicted one still counts until its task lets go …
+        assert_eq!(adm.usage().pending, 4);
+        // … and nobody holds more than 127.0.0.3's one now: refused.
+        assert_eq!(
+            adm.admit_pending("http", ip(3)).unwrap_err(),
+            Reason::MaxPending
+        );
+        drop(first);
+        assert_eq!(adm.usage().pending, 3);
+        let counted = |reason| {
+            adm.refusals()
+                .iter()
+                .filter(|r| r.1 == reason)
+                .map(|r| r.2)
+                .sum::<u64>()
+        };
+        assert_eq!(counted(Reason::Evicted), 1);
+        assert_eq!(counted(Reason::MaxPending), 1);
+        // Identification and drops keep the books straight.
+        probe.identified();
+        drop((second, other, probe));
+        let u = adm.usage();
+        assert_eq!((u.sessions, u.pending, u.addresses), (0, 0, 0));
+        assert!(lock(&adm.counts).order.is_empty());
+        assert_eq!(lock(&adm.counts).evicting, 0);
+    }
+
+    #[tokio::test]
+    async fn an_evicted_ticket_wakes_its_task() {
+        let adm = Admission::new(limits());
+        let victim = adm.admit_pending("http", ip(2)).unwrap();
+        let _b = adm.admit_pending("http", ip(2)).unwrap();
+        let _c = adm.admit_pending("http", ip(3)).unwrap();
+        let eviction = victim.eviction();
+        let waiter = tokio::spawn(async move { eviction.evicted().await });
+        tokio::task::yield_now().await;
+        let _probe = adm.admit_pending("http", ip(9)).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken")
+            .unwrap();
     }
 
     #[test]

@@ -86,16 +86,27 @@ pub fn refuse(stream: TcpStream, refusal: Refusal, reason: Reason) {
 }
 
 /// Drains (and for RTSP answers) `stream` in a task if a linger slot is
-/// free; otherwise answers what it can at once and closes.
-fn linger(mut stream: TcpStream, rtsp: Option<()>) {
+/// free; otherwise reads what already arrived, answers and closes at once.
+fn linger(stream: TcpStream, rtsp: Option<()>) {
     let taken = LINGERING.fetch_add(1, Ordering::AcqRel);
     if taken >= MAX_LINGERING {
         LINGERING.fetch_sub(1, Ordering::AcqRel);
+        // Read what already arrived (usually the whole request), so that
+        // closing sends FIN, not an RST that could discard the answer.
+        let mut buf = [0u8; 1024];
+        let mut seen = 0;
+        while seen < buf.len() {
+            match stream.try_read(&mut buf[seen..]) {
+                Ok(n) if n > 0 => seen += n,
+                _ => break,
+            }
+        }
         if rtsp.is_some() {
-            let _ = stream.try_write(rtsp_503(None).as_bytes());
+            let _ = stream.try_write(rtsp_503(cseq_of(&buf[..seen])).as_bytes());
         }
         return;
     }
+    let mut stream = stream;
     tokio::spawn(async move {
         let drain = async {
             let mut buf = [0u8; 1024];

@@ -99,7 +99,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ti
     // Media requests (HTTP-FLV, HTTP-TS, HLS) are served by a media worker:
     // look at the request line without consuming it, then hand the socket
     // over. The control plane keeps only API, health and metrics.
-    let path = match tokio::time::timeout(timeout, crate::http_media::classify(&stream)).await {
+    let eviction = ticket.eviction();
+    let classified = tokio::select! {
+        c = tokio::time::timeout(timeout, crate::http_media::classify(&stream)) => c,
+        () = eviction.evicted() => return, // to make room for a newcomer
+    };
+    let path = match classified {
         Ok(Ok(Classified::Media(kind))) => {
             match ticket.into_session() {
                 Ok(ticket) => crate::http_media::hand_off(stream, peer, kind, shared, ticket),

@@ -121,18 +121,27 @@ pub fn hand_off(
         MediaKind::Ts => Protocol::HttpTs,
         MediaKind::Hls => Protocol::Hls,
     };
+    let eviction = ticket.eviction();
     let guard = shared.sessions.register(protocol, peer);
     guard.hold(ticket);
     let info = guard.info().clone();
     let worker = shared.pool.pick().handle.clone();
     crate::session::spawn(&worker, &info, async move {
-        match TcpStream::from_std(std_stream) {
-            Ok(stream) => match kind {
+        let stream = match TcpStream::from_std(std_stream) {
+            Ok(stream) => stream,
+            Err(e) => return tracing::warn!(error = %e, "cannot register the socket on its worker"),
+        };
+        let serve = async move {
+            match kind {
                 MediaKind::Flv => flv::run(stream, shared, guard).await,
                 MediaKind::Ts => ts::run(stream, shared, guard).await,
                 MediaKind::Hls => hls::run(stream, shared, guard).await,
-            },
-            Err(e) => tracing::warn!(error = %e, "cannot register the socket on its worker"),
+            }
+        };
+        // Evicted before its request head named a stream: it holds nothing.
+        tokio::select! {
+            () = serve => {}
+            () = eviction.evicted() => tracing::debug!("evicted before naming a stream"),
         }
     });
 }

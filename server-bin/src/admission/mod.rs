@@ -319,6 +319,7 @@ impl Admission {
         listener: &'static str,
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
+        let ip = address_key(ip);
         let mut c = lock(&self.counts);
         self.check_session(&c, ip)
             .and_then(|()| self.make_pending_room(&mut c, ip))
@@ -336,6 +337,7 @@ impl Admission {
         listener: &'static str,
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
+        let ip = address_key(ip);
         let mut c = lock(&self.counts);
         self.make_pending_room(&mut c, ip)
             .inspect_err(|r| self.count_refusal(listener, *r))?;
@@ -454,6 +456,20 @@ fn check(
         return Err(over_cap);
     }
     Ok(())
+}
+
+/// The "address" the per-address caps count: an IPv4 address (also when it
+/// arrives IPv4-mapped on a dual-stack socket), or an IPv6 /64 — one host
+/// is routinely given a whole /64, so counting single IPv6 addresses would
+/// give an attacker 2^64 budgets.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
 }
 
 fn add(c: &mut Counts, ip: IpAddr, f: impl Fn(&mut Held)) {
@@ -757,6 +773,25 @@ mod tests {
             Reason::MaxControlPerIp
         );
         drop(held);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        let mapped: IpAddr = "::ffff:127.0.0.2".parse().unwrap();
+        assert_eq!(address_key(mapped), ip(2));
+        let adm = Admission::new(limits());
+        let _t1 = adm.admit_pending("http", a).unwrap();
+        let _t2 = adm.admit_pending("http", b).unwrap();
+        assert_eq!(
+            adm.admit_pending("http", "2001:db8:1:2::9".parse().unwrap())
+                .unwrap_err(),
+            Reason::MaxPendingPerIp
+        );
     }
 
     #[test]

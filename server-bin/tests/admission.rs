@@ -306,3 +306,43 @@ async fn an_idle_keep_alive_control_connection_is_closed() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn rtmp_over_max_sessions_is_told_connect_rejected() {
+    let strom = Strom::start("adm-rtmp", &[], &[("STROM_SERVER__MAX_SESSIONS", "2")]);
+    let _a = idle_flood([127, 0, 0, 2], strom.rtmp_port, 1).await;
+    let _b = idle_flood([127, 0, 0, 3], strom.rtmp_port, 1).await;
+    let url = format!("rtmp://127.0.0.1:{}/live/late", strom.rtmp_port);
+    // `timeout` bounds ffmpeg however it ends; the blocking wait runs off
+    // the runtime that drives the idle sockets.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args([
+                "30",
+                "ffmpeg",
+                "-hide_banner",
+                "-nostdin",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .args([
+                "testsrc2=size=160x120:rate=25",
+                "-t",
+                "2",
+                "-c:v",
+                "libx264",
+            ])
+            .args(["-f", "flv", &url])
+            .output()
+            .expect("ffmpeg runs (apt-get install ffmpeg)")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("server busy: max_sessions"),
+        "ffmpeg names the cap:\n{stderr}"
+    );
+}

@@ -1,12 +1,14 @@
 //! Answering a connection the server will not serve, at once and cheaply.
 //!
-//! The answer is written straight into the fresh socket's empty send
-//! buffer (it cannot block). Closing a socket whose request is still unread
-//! makes the kernel send RST, which can destroy the answer before the client
-//! reads it, so a refused connection is half-closed and drained for a moment
-//! — but only while fewer than [`MAX_LINGERING`] refusals linger; beyond
-//! that, under a flood, it is closed at once. A refusal never waits on the
-//! peer on the accept loop's path.
+//! HTTP's answer is written straight into the fresh socket's empty send
+//! buffer (it cannot block); RTSP's waits briefly for the request's `CSeq`;
+//! RTMP's needs the handshake and `connect` first (see [`Refusal::Rtmp`]).
+//! Closing a socket whose request is still unread makes the kernel send RST,
+//! which can destroy the answer before the client reads it, so a refused
+//! connection is half-closed and drained for a moment — but only while fewer
+//! than [`MAX_LINGERING`] refusals linger ([`MAX_RTMP_REFUSING`] for RTMP);
+//! beyond that, under a flood, it is closed at once. A refusal never waits on
+//! the peer on the accept loop's path.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,7 +25,15 @@ pub const MAX_LINGERING: usize = 64;
 /// request's `CSeq` is waited for).
 pub const REFUSAL_LINGER: Duration = Duration::from_millis(250);
 
+/// How long an RTMP refusal may take: handshake, `connect`, the answer.
+pub const RTMP_REFUSAL_LIMIT: Duration = Duration::from_secs(2);
+
+/// RTMP refusals in progress at once at most, server-wide (apart from the
+/// HTTP/RTSP lingers, so idle RTMP floods cannot take their slots).
+pub const MAX_RTMP_REFUSING: usize = 32;
+
 static LINGERING: AtomicUsize = AtomicUsize::new(0);
+static RTMP_REFUSING: AtomicUsize = AtomicUsize::new(0);
 
 /// The protocol whose refusal a connection gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +43,10 @@ pub enum Refusal {
     /// `RTSP/1.0 503 Service Unavailable` echoing the request's `CSeq` when
     /// it arrives within [`REFUSAL_LINGER`].
     Rtsp,
-    /// RTMP: closed before the handshake. An RTMP refusal proper
-    /// (`NetConnection.Connect.Rejected`) needs the whole handshake and a
-    /// `connect` first — work for exactly the peers that are over a cap.
+    /// RTMP: the handshake, then `connect` answered with `_error`
+    /// `NetConnection.Connect.Rejected` naming the cap, within
+    /// [`RTMP_REFUSAL_LIMIT`]; that costs a few round trips, so under a
+    /// flood (no linger slot free) the connection is closed at once instead.
     Rtmp,
 }
 
@@ -76,7 +87,7 @@ fn cseq_of(buf: &[u8]) -> Option<&str> {
 pub fn refuse(stream: TcpStream, refusal: Refusal, reason: Reason) {
     let _ = stream.set_nodelay(true);
     match refusal {
-        Refusal::Rtmp => drop(stream),
+        Refusal::Rtmp => refuse_rtmp(stream, reason),
         Refusal::Http => {
             let _ = stream.try_write(http_503(reason).as_bytes());
             linger(stream, None);
@@ -85,12 +96,93 @@ pub fn refuse(stream: TcpStream, refusal: Refusal, reason: Reason) {
     }
 }
 
+/// Takes one of `max` slots counted by `pool`, if one is free; the guard
+/// gives it back.
+fn slot(pool: &'static AtomicUsize, max: usize) -> Option<SlotGuard> {
+    if pool.fetch_add(1, Ordering::AcqRel) >= max {
+        pool.fetch_sub(1, Ordering::AcqRel);
+        return None;
+    }
+    Some(SlotGuard(pool))
+}
+
+struct SlotGuard(&'static AtomicUsize);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// RTMP's refusal: handshake, then `connect` rejected (see [`Refusal::Rtmp`]).
+fn refuse_rtmp(mut stream: TcpStream, reason: Reason) {
+    use rtmp_proto::{HandshakeParams, ServerConfig, ServerEvent, ServerSession};
+    let Some(slot) = slot(&RTMP_REFUSING, MAX_RTMP_REFUSING) else {
+        return; // dropped: closed at once
+    };
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut session = ServerSession::new(ServerConfig {
+        handshake: HandshakeParams {
+            epoch: 0,
+            seed: [seed.to_le_bytes(), seed.rotate_left(64).to_le_bytes()]
+                .concat()
+                .try_into()
+                .unwrap_or([7; 32]),
+        },
+        ..ServerConfig::default()
+    });
+    let why = format!("server busy: {}", reason.name());
+    tokio::spawn(async move {
+        let _slot = slot;
+        let exchange = async {
+            let mut buf = bytes::BytesMut::with_capacity(4096);
+            // A peer that does not even start the handshake at once (an idle
+            // flood) is not worth the slot.
+            let first = tokio::time::timeout(REFUSAL_LINGER, stream.read_buf(&mut buf));
+            if !matches!(first.await, Ok(Ok(1..))) {
+                return None;
+            }
+            session.handle_input_bytes(buf.split().freeze()).ok()?;
+            loop {
+                while let Some(out) = session.poll_transmit() {
+                    stream.write_all(&out).await.ok()?;
+                }
+                if session.is_closed() {
+                    return Some(());
+                }
+                buf.reserve(4096);
+                if stream.read_buf(&mut buf).await.ok()? == 0 {
+                    return None;
+                }
+                session.handle_input_bytes(buf.split().freeze()).ok()?;
+                while let Some(event) = session.poll_event() {
+                    if let ServerEvent::ConnectRequested { req, .. } = event {
+                        session.reject_connect(req, &why);
+                    }
+                }
+            }
+        };
+        if tokio::time::timeout(RTMP_REFUSAL_LIMIT, exchange)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            // Let the client read the rejection: FIN, then drain briefly.
+            let _ = stream.shutdown().await;
+            let mut sink = [0u8; 1024];
+            let drain = async { while let Ok(1..) = stream.read(&mut sink).await {} };
+            let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
+        }
+    });
+}
+
 /// Drains (and for RTSP answers) `stream` in a task if a linger slot is
 /// free; otherwise reads what already arrived, answers and closes at once.
 fn linger(stream: TcpStream, rtsp: Option<()>) {
-    let taken = LINGERING.fetch_add(1, Ordering::AcqRel);
-    if taken >= MAX_LINGERING {
-        LINGERING.fetch_sub(1, Ordering::AcqRel);
+    let Some(slot) = slot(&LINGERING, MAX_LINGERING) else {
         // Read what already arrived (usually the whole request), so that
         // closing sends FIN, not an RST that could discard the answer.
         let mut buf = [0u8; 1024];
@@ -105,9 +197,10 @@ fn linger(stream: TcpStream, rtsp: Option<()>) {
             let _ = stream.try_write(rtsp_503(cseq_of(&buf[..seen])).as_bytes());
         }
         return;
-    }
+    };
     let mut stream = stream;
     tokio::spawn(async move {
+        let _slot = slot;
         let drain = async {
             let mut buf = [0u8; 1024];
             let mut seen = 0;
@@ -133,7 +226,6 @@ fn linger(stream: TcpStream, rtsp: Option<()>) {
             }
         };
         let _ = tokio::time::timeout(REFUSAL_LINGER, drain).await;
-        LINGERING.fetch_sub(1, Ordering::AcqRel);
     });
 }
 

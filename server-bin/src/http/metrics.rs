@@ -218,7 +218,7 @@ fn render(shared: &Shared) -> String {
     family(
         "strom_connections_refused_total",
         "counter",
-        "Connections refused at once over a cap (HTTP and RTSP 503, RTMP closed), by listener and cap.",
+        "Connections refused at once over a cap (HTTP and RTSP 503, RTMP Connect.Rejected or closed), by listener and cap.",
         &refused,
     );
     let usage = admission.usage();

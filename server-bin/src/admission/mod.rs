@@ -31,6 +31,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -41,6 +42,13 @@ use crate::session::lock;
 /// `max_pending`): how far the pending total may overshoot `max_pending`
 /// while evictions take effect. The derived caps leave room for it.
 const MAX_EVICTING: usize = 1024;
+
+/// How long an address refused or evicted counts as flooding: it may not
+/// evict, and its pending connections may be evicted.
+const FLOODING_MEMORY: Duration = Duration::from_secs(10);
+
+/// Flooding addresses remembered at most (memory bound under a spread flood).
+const MAX_FLOODING_ADDRESSES: usize = 65_536;
 
 /// Descriptors the process needs besides connections: listeners, epoll,
 /// runtime wake-ups, the log, hook connections, `hls.dir` files.
@@ -182,6 +190,8 @@ struct Counts {
     /// Evicted tickets still counted as pending.
     evicting: usize,
     next_id: u64,
+    /// Addresses refused or evicted within [`FLOODING_MEMORY`], and when last.
+    flooding: HashMap<IpAddr, Instant>,
 }
 
 #[derive(Debug)]
@@ -192,6 +202,23 @@ struct Pending {
 }
 
 impl Counts {
+    fn mark_flooding(&mut self, ip: IpAddr, now: Instant) {
+        if self.flooding.len() >= MAX_FLOODING_ADDRESSES && !self.flooding.contains_key(&ip) {
+            self.flooding
+                .retain(|_, at| now.duration_since(*at) < FLOODING_MEMORY);
+            if self.flooding.len() >= MAX_FLOODING_ADDRESSES {
+                return; // bounded: the newest flooders go unremembered
+            }
+        }
+        self.flooding.insert(ip, now);
+    }
+
+    fn is_flooding(&self, ip: IpAddr, now: Instant) -> bool {
+        self.flooding
+            .get(&ip)
+            .is_some_and(|at| now.duration_since(*at) < FLOODING_MEMORY)
+    }
+
     fn forget_pending(&mut self, ip: IpAddr, id: u64) {
         if let Some(queue) = self.order.get_mut(&ip) {
             queue.retain(|p| p.id != id);
@@ -320,10 +347,14 @@ impl Admission {
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
         let ip = address_key(ip);
+        let now = Instant::now();
         let mut c = lock(&self.counts);
         self.check_session(&c, ip)
-            .and_then(|()| self.make_pending_room(&mut c, ip))
-            .inspect_err(|r| self.count_refusal(listener, *r))?;
+            .and_then(|()| self.make_pending_room(&mut c, ip, now))
+            .inspect_err(|r| {
+                self.count_refusal(listener, *r);
+                c.mark_flooding(ip, now);
+            })?;
         add(&mut c, ip, |h| {
             h.pending += 1;
             h.sessions += 1;
@@ -338,9 +369,12 @@ impl Admission {
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
         let ip = address_key(ip);
+        let now = Instant::now();
         let mut c = lock(&self.counts);
-        self.make_pending_room(&mut c, ip)
-            .inspect_err(|r| self.count_refusal(listener, *r))?;
+        self.make_pending_room(&mut c, ip, now).inspect_err(|r| {
+            self.count_refusal(listener, *r);
+            c.mark_flooding(ip, now);
+        })?;
         add(&mut c, ip, |h| h.pending += 1);
         Ok(self.pending_ticket(&mut c, listener, ip, false))
     }
@@ -372,12 +406,13 @@ impl Admission {
         }
     }
 
-    /// Room for one more pending connection from `ip`. Over the total, the
-    /// newcomer evicts the oldest pending connection of the address holding
-    /// the most, if that is more than the newcomer's address holds: a flood
-    /// spread over many addresses cannot lock a quiet address (a health
-    /// probe, a new viewer) out. Otherwise the newcomer is refused.
-    fn make_pending_room(&self, c: &mut Counts, ip: IpAddr) -> Result<(), Reason> {
+    /// Room for one more pending connection from `ip`. Over the total, a
+    /// newcomer from an address that was not refused lately evicts the
+    /// oldest pending connection of the flooding address (refused or evicted
+    /// within [`FLOODING_MEMORY`]) holding the most: however many addresses
+    /// a flood comes from, a health probe or a new viewer gets in, and the
+    /// flood cannot evict them. Otherwise the newcomer is refused.
+    fn make_pending_room(&self, c: &mut Counts, ip: IpAddr, now: Instant) -> Result<(), Reason> {
         let l = &self.limits;
         let mine = c.per_ip.get(&ip).map_or(0, |h| h.pending);
         if mine >= l.max_pending_per_ip {
@@ -389,19 +424,20 @@ impl Admission {
         if c.evicting >= l.max_pending.min(MAX_EVICTING) {
             return Err(Reason::MaxPending);
         }
+        // Only a well-behaved newcomer evicts, and only a connection of an
+        // address refused or evicted lately (a flooder), the one holding the
+        // most, oldest first: whatever the number of flooding addresses, a
+        // health probe or a new viewer gets in, and nobody evicts them.
+        if c.is_flooding(ip, now) {
+            return Err(Reason::MaxPending);
+        }
         let heaviest = c
             .order
             .iter()
-            .filter(|(addr, _)| **addr != ip)
+            .filter(|(addr, _)| **addr != ip && c.flooding.contains_key(*addr))
             .max_by_key(|(_, queue)| queue.len())
             .map(|(addr, queue)| (*addr, queue.len()));
-        // Only from an address holding more than the newcomer's (or as much,
-        // while that is one: a client's next connection often arrives before
-        // its last one is released): a flood spread over many addresses
-        // flattens to a pending connection or two each, and a quiet address
-        // still gets its one or two.
-        let evictable = |held: usize| held > mine || (mine <= 1 && held >= 1);
-        let Some((victim, held)) = heaviest.filter(|(_, held)| evictable(*held)) else {
+        let Some((victim, held)) = heaviest else {
             return Err(Reason::MaxPending);
         };
         let Some(evicted) = c.order.get_mut(&victim).and_then(|q| q.pop_front()) else {
@@ -412,6 +448,7 @@ impl Admission {
         }
         evicted.eviction.fire();
         c.evicting += 1;
+        c.mark_flooding(victim, now);
         self.count_refusal(evicted.listener, Reason::Evicted);
         Ok(())
     }
@@ -639,27 +676,42 @@ mod tests {
     }
 
     #[test]
-    fn a_full_pending_budget_evicts_the_heaviest_address_oldest_first() {
+    fn a_full_pending_budget_evicts_a_flooding_address_oldest_first() {
         let adm = Admission::new(limits());
         let first = adm.admit_pending("http", ip(2)).unwrap();
         let second = adm.admit_session("rtmp", ip(2)).unwrap();
         let other = adm.admit_pending("http", ip(3)).unwrap();
-        // Full: a quiet address gets in by evicting 127.0.0.2's oldest.
+        // Full, and nobody refused yet: even a quiet address is refused.
+        assert_eq!(
+            adm.admit_pending("http", ip(8)).unwrap_err(),
+            Reason::MaxPending
+        );
+        // 127.0.0.2 goes over its own budget: now it counts as flooding.
+        assert_eq!(
+            adm.admit_pending("http", ip(2)).unwrap_err(),
+            Reason::MaxPendingPerIp
+        );
+        // A quiet address gets in by evicting the flooder's oldest.
         let probe = adm.admit_pending("http", ip(9)).unwrap();
         assert!(first.eviction.is_fired());
         assert!(!second.eviction.is_fired() && !other.eviction.is_fired());
-        // The evicted one still counts until its task lets go.
-        assert_eq!(adm.usage().pending, 4);
+        assert_eq!(
+            adm.usage().pending,
+            4,
+            "the evicted one counts until it is gone"
+        );
         drop(first);
         assert_eq!(adm.usage().pending, 3);
-        // An address holding one may take the place of another holding one
-        // (a client's next connection often comes before its last is gone).
-        let again = adm.admit_pending("http", ip(3)).unwrap();
-        let fired = [&second, &other, &probe]
-            .iter()
-            .filter(|t| t.eviction.is_fired())
-            .count();
-        assert_eq!(fired, 1);
+        // The refused 127.0.0.8 floods too: it may not evict; and the quiet
+        // 127.0.0.3 and 127.0.0.9 are never evicted.
+        assert_eq!(
+            adm.admit_pending("http", ip(8)).unwrap_err(),
+            Reason::MaxPending
+        );
+        // A second quiet address takes the flooder's last one.
+        let again = adm.admit_pending("http", ip(10)).unwrap();
+        assert!(second.eviction.is_fired());
+        assert!(!other.eviction.is_fired() && !probe.eviction.is_fired());
         let counted = |reason| {
             adm.refusals()
                 .iter()
@@ -683,6 +735,7 @@ mod tests {
         let victim = adm.admit_pending("http", ip(2)).unwrap();
         let _b = adm.admit_pending("http", ip(2)).unwrap();
         let _c = adm.admit_pending("http", ip(3)).unwrap();
+        let _ = adm.admit_pending("http", ip(2)).unwrap_err(); // flooding now
         let eviction = victim.eviction();
         let waiter = tokio::spawn(async move { eviction.evicted().await });
         tokio::task::yield_now().await;

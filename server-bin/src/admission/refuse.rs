@@ -43,10 +43,11 @@ pub enum Refusal {
     /// `RTSP/1.0 503 Service Unavailable` echoing the request's `CSeq` when
     /// it arrives within [`REFUSAL_LINGER`].
     Rtsp,
-    /// RTMP: the handshake, then `connect` answered with `_error`
-    /// `NetConnection.Connect.Rejected` naming the cap, within
-    /// [`RTMP_REFUSAL_LIMIT`]; that costs a few round trips, so under a
-    /// flood (no linger slot free) the connection is closed at once instead.
+    /// RTMP over a session cap: the handshake, then `connect` answered with
+    /// `_error` `NetConnection.Connect.Rejected` naming the cap, within
+    /// [`RTMP_REFUSAL_LIMIT`]. That costs a few round trips, so over a
+    /// pending budget (a flood) or with no slot free the connection is
+    /// closed at once instead.
     Rtmp,
 }
 
@@ -87,7 +88,12 @@ fn cseq_of(buf: &[u8]) -> Option<&str> {
 pub fn refuse(stream: TcpStream, refusal: Refusal, reason: Reason) {
     let _ = stream.set_nodelay(true);
     match refusal {
-        Refusal::Rtmp => refuse_rtmp(stream, reason),
+        // Over a pending budget the peer is flooding (it holds connections
+        // that said nothing yet): not worth a handshake.
+        Refusal::Rtmp if matches!(reason, Reason::MaxSessions | Reason::MaxSessionsPerIp) => {
+            refuse_rtmp(stream, reason)
+        }
+        Refusal::Rtmp => drop(stream),
         Refusal::Http => {
             let _ = stream.try_write(http_503(reason).as_bytes());
             linger(stream, None);

@@ -213,6 +213,18 @@ impl Counts {
         self.flooding.insert(ip, now);
     }
 
+    /// A refusal of `ip`: it floods if it was over its own budget, or asked
+    /// for more while holding two or more pending connections. A client
+    /// refused holding one or none is not flooding (the budget was full of
+    /// others', and a client's next connection often comes before its last
+    /// is released); marking it would lock a health probe out.
+    fn refused(&mut self, ip: IpAddr, reason: Reason, now: Instant) {
+        let holding = self.per_ip.get(&ip).map_or(0, |h| h.pending);
+        if reason == Reason::MaxPendingPerIp || (reason == Reason::MaxPending && holding >= 2) {
+            self.mark_flooding(ip, now);
+        }
+    }
+
     fn is_flooding(&self, ip: IpAddr, now: Instant) -> bool {
         self.flooding
             .get(&ip)
@@ -353,7 +365,7 @@ impl Admission {
             .and_then(|()| self.make_pending_room(&mut c, ip, now))
             .inspect_err(|r| {
                 self.count_refusal(listener, *r);
-                c.mark_flooding(ip, now);
+                c.refused(ip, *r, now);
             })?;
         add(&mut c, ip, |h| {
             h.pending += 1;
@@ -373,7 +385,7 @@ impl Admission {
         let mut c = lock(&self.counts);
         self.make_pending_room(&mut c, ip, now).inspect_err(|r| {
             self.count_refusal(listener, *r);
-            c.mark_flooding(ip, now);
+            c.refused(ip, *r, now);
         })?;
         add(&mut c, ip, |h| h.pending += 1);
         Ok(self.pending_ticket(&mut c, listener, ip, false))
@@ -407,9 +419,9 @@ impl Admission {
     }
 
     /// Room for one more pending connection from `ip`. Over the total, a
-    /// newcomer from an address that was not refused lately evicts the
-    /// oldest pending connection of the flooding address (refused or evicted
-    /// within [`FLOODING_MEMORY`]) holding the most: however many addresses
+    /// newcomer from an address that is not flooding evicts the oldest
+    /// pending connection of the flooding address (see [`Counts::refused`];
+    /// evicted or refused within [`FLOODING_MEMORY`]) holding the most: however many addresses
     /// a flood comes from, a health probe or a new viewer gets in, and the
     /// flood cannot evict them. Otherwise the newcomer is refused.
     fn make_pending_room(&self, c: &mut Counts, ip: IpAddr, now: Instant) -> Result<(), Reason> {
@@ -702,16 +714,16 @@ mod tests {
         );
         drop(first);
         assert_eq!(adm.usage().pending, 3);
-        // The refused 127.0.0.8 floods too: it may not evict; and the quiet
-        // 127.0.0.3 and 127.0.0.9 are never evicted.
-        assert_eq!(
-            adm.admit_pending("http", ip(8)).unwrap_err(),
-            Reason::MaxPending
-        );
-        // A second quiet address takes the flooder's last one.
-        let again = adm.admit_pending("http", ip(10)).unwrap();
+        // 127.0.0.8 was refused holding nothing: not flooding, so it takes
+        // the flooder's last one; the quiet 127.0.0.3 and .9 are never evicted.
+        let again = adm.admit_pending("http", ip(8)).unwrap();
         assert!(second.eviction.is_fired());
         assert!(!other.eviction.is_fired() && !probe.eviction.is_fired());
+        // No flooder holds anything now: a newcomer is refused.
+        assert_eq!(
+            adm.admit_pending("http", ip(10)).unwrap_err(),
+            Reason::MaxPending
+        );
         let counted = |reason| {
             adm.refusals()
                 .iter()

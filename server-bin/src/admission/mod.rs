@@ -358,20 +358,7 @@ impl Admission {
         listener: &'static str,
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
-        let ip = address_key(ip);
-        let now = Instant::now();
-        let mut c = lock(&self.counts);
-        self.check_session(&c, ip)
-            .and_then(|()| self.make_pending_room(&mut c, ip, now))
-            .inspect_err(|r| {
-                self.count_refusal(listener, *r);
-                c.refused(ip, *r, now);
-            })?;
-        add(&mut c, ip, |h| {
-            h.pending += 1;
-            h.sessions += 1;
-        });
-        Ok(self.pending_ticket(&mut c, listener, ip, true))
+        self.admit(listener, ip, true)
     }
 
     /// A new HTTP connection whose request line is not read yet.
@@ -380,15 +367,34 @@ impl Admission {
         listener: &'static str,
         ip: IpAddr,
     ) -> Result<Ticket, Reason> {
+        self.admit(listener, ip, false)
+    }
+
+    /// A new pending connection, also a session when `session`.
+    fn admit(
+        self: &Arc<Self>,
+        listener: &'static str,
+        ip: IpAddr,
+        session: bool,
+    ) -> Result<Ticket, Reason> {
         let ip = address_key(ip);
         let now = Instant::now();
         let mut c = lock(&self.counts);
-        self.make_pending_room(&mut c, ip, now).inspect_err(|r| {
-            self.count_refusal(listener, *r);
-            c.refused(ip, *r, now);
-        })?;
-        add(&mut c, ip, |h| h.pending += 1);
-        Ok(self.pending_ticket(&mut c, listener, ip, false))
+        let session_room = match session {
+            true => self.check_session(&c, ip),
+            false => Ok(()),
+        };
+        session_room
+            .and_then(|()| self.make_pending_room(&mut c, ip, now))
+            .inspect_err(|r| {
+                self.count_refusal(listener, *r);
+                c.refused(ip, *r, now);
+            })?;
+        add(&mut c, ip, |h| {
+            h.pending += 1;
+            h.sessions += usize::from(session);
+        });
+        Ok(self.pending_ticket(&mut c, listener, ip, session))
     }
 
     fn pending_ticket(

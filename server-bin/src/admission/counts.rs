@@ -1,0 +1,122 @@
+//! The books: what each address and the whole server hold, the pending
+//! connections in eviction order, and the addresses flooding lately.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Eviction, Reason};
+
+/// How long an address refused or evicted counts as flooding: it may not
+/// evict, and its pending connections may be evicted.
+pub(super) const FLOODING_MEMORY: Duration = Duration::from_secs(10);
+
+/// Flooding addresses remembered at most (memory bound under a spread flood).
+const MAX_FLOODING_ADDRESSES: usize = 65_536;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Held {
+    pub(super) sessions: usize,
+    pub(super) pending: usize,
+    pub(super) control: usize,
+}
+
+impl Held {
+    pub(super) fn is_empty(&self) -> bool {
+        *self == Held::default()
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    pub(super) total: Held,
+    pub(super) per_ip: HashMap<IpAddr, Held>,
+    /// Pending tickets per address, oldest first: whom to evict.
+    pub(super) order: HashMap<IpAddr, VecDeque<Pending>>,
+    /// Evicted tickets still counted as pending.
+    pub(super) evicting: usize,
+    pub(super) next_id: u64,
+    /// Addresses refused or evicted within [`FLOODING_MEMORY`], and when last.
+    pub(super) flooding: HashMap<IpAddr, Instant>,
+}
+
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) id: u64,
+    pub(super) listener: &'static str,
+    pub(super) eviction: Arc<Eviction>,
+}
+
+impl Counts {
+    pub(super) fn mark_flooding(&mut self, ip: IpAddr, now: Instant) {
+        if self.flooding.len() >= MAX_FLOODING_ADDRESSES && !self.flooding.contains_key(&ip) {
+            self.flooding
+                .retain(|_, at| now.duration_since(*at) < FLOODING_MEMORY);
+            if self.flooding.len() >= MAX_FLOODING_ADDRESSES {
+                return; // bounded: the newest flooders go unremembered
+            }
+        }
+        self.flooding.insert(ip, now);
+    }
+
+    /// A refusal of `ip`: it floods if it was over its own budget, or asked
+    /// for more while holding two or more pending connections. A client
+    /// refused holding one or none is not flooding (the budget was full of
+    /// others', and a client's next connection often comes before its last
+    /// is released); marking it would lock a health probe out.
+    pub(super) fn refused(&mut self, ip: IpAddr, reason: Reason, now: Instant) {
+        let holding = self.per_ip.get(&ip).map_or(0, |h| h.pending);
+        if reason == Reason::MaxPendingPerIp || (reason == Reason::MaxPending && holding >= 2) {
+            self.mark_flooding(ip, now);
+        }
+    }
+
+    pub(super) fn is_flooding(&self, ip: IpAddr, now: Instant) -> bool {
+        self.flooding
+            .get(&ip)
+            .is_some_and(|at| now.duration_since(*at) < FLOODING_MEMORY)
+    }
+
+    pub(super) fn forget_pending(&mut self, ip: IpAddr, id: u64) {
+        if let Some(queue) = self.order.get_mut(&ip) {
+            queue.retain(|p| p.id != id);
+            if queue.is_empty() {
+                self.order.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Checks one kind of hold against its per-address cap, then its total.
+pub(super) fn check(
+    c: &Counts,
+    ip: IpAddr,
+    kind: impl Fn(&Held) -> usize,
+    (cap, over_cap): (usize, Reason),
+    (cap_per_ip, over_cap_per_ip): (usize, Reason),
+) -> Result<(), Reason> {
+    let mine = c.per_ip.get(&ip).map_or(0, &kind);
+    if mine >= cap_per_ip {
+        return Err(over_cap_per_ip);
+    }
+    if kind(&c.total) >= cap {
+        return Err(over_cap);
+    }
+    Ok(())
+}
+
+pub(super) fn add(c: &mut Counts, ip: IpAddr, f: impl Fn(&mut Held)) {
+    f(&mut c.total);
+    f(c.per_ip.entry(ip).or_default());
+}
+
+pub(super) fn sub(c: &mut Counts, ip: IpAddr, f: impl Fn(&mut Held)) {
+    f(&mut c.total);
+    if let Some(h) = c.per_ip.get_mut(&ip) {
+        f(h);
+        if h.is_empty() {
+            c.per_ip.remove(&ip);
+        }
+    }
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this kit
 
 pub mod media;
+pub mod raw;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

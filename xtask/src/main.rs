@@ -2,9 +2,12 @@
 //!
 //! - `cargo xtask ci`: everything CI checks, in order, with a closing summary
 //!   line: tools present, `cargo fmt --check` (workspace and fuzz crate),
-//!   clippy with warnings denied (both), rustdoc with warnings denied, the
+//!   `cargo xtask tidy`, clippy with warnings denied (both), rustdoc with warnings denied, the
 //!   whole test suite, the chaos scenarios (short), a short benchmark run and
 //!   a short run of every fuzz target.
+//! - `cargo xtask tidy`: the codebase's own rules (layering of the crates,
+//!   file length, no `unwrap`/`expect` outside tests in library crates,
+//!   documented public items); each violation as `path:line: rule: detail`.
 //! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
 //! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts]
 //!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md).
@@ -20,6 +23,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod chaos;
 mod fuzz;
+mod tidy;
 mod tools;
 
 #[derive(Parser)]
@@ -34,6 +38,9 @@ enum Cmd {
     /// Run every check CI runs: fmt, clippy, tests, a fuzz smoke run
     /// (installs ffmpeg and cargo-fuzz when missing and allowed).
     Ci,
+    /// Check the codebase's own rules (crate layering, file length, no
+    /// unwrap/expect outside tests, documented public items); builds nothing.
+    Tidy,
     /// Measure viewers per core and added latency (see BENCHMARKS.md).
     Bench {
         /// Players per run; a comma-separated list gives the cost curve.
@@ -83,6 +90,7 @@ enum Cmd {
 fn main() -> ExitCode {
     match Args::parse().command {
         Cmd::Ci => ci(),
+        Cmd::Tidy => tidy(),
         Cmd::Bench {
             players,
             secs,
@@ -159,6 +167,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// `cargo xtask tidy`: prints each violation, fails if there is any.
+fn tidy() -> ExitCode {
+    match tidy::run() {
+        Ok(report) if report.violations.is_empty() => {
+            println!("xtask tidy: OK ({} files)", report.files);
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            for v in &report.violations {
+                println!("{v}");
+            }
+            println!(
+                "xtask tidy: FAILED: {} violations in {} files read",
+                report.violations.len(),
+                report.files
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("xtask tidy: {e}");
+            println!("xtask tidy: FAILED");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Seconds each fuzz target runs in the CI smoke run.
 const SMOKE_SECS: u64 = 8;
 
@@ -174,6 +208,12 @@ const CI_STEPS: &[Step] = &[
         name: "fmt",
         program: "cargo",
         args: &["fmt", "--all", "--", "--check"],
+    },
+    Step {
+        // The codebase's own rules; fast, builds nothing.
+        name: "tidy",
+        program: "cargo",
+        args: &["xtask", "tidy"],
     },
     Step {
         // The fuzz crate is its own workspace, out of reach of `cargo fmt --all`.

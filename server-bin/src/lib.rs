@@ -11,6 +11,7 @@
 //! strom::server::run(config, Default::default(), strom::server::termination_signal).unwrap();
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod accept;
 pub mod admission;

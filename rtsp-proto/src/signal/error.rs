@@ -76,7 +76,7 @@ pub enum SessionError {
     },
     /// The caller answered a request id that is not pending (misuse).
     #[error("no pending request with id {0}")]
-    UnknownRequest(u32),
+    UnknownRequest(super::RequestId),
     /// The session was torn down or closed; no more input is accepted.
     #[error("session closed")]
     Closed,

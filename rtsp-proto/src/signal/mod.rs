@@ -10,16 +10,17 @@
 //!
 //! ```
 //! use std::time::Instant;
+//! use bytes::Bytes;
 //! use rtsp_proto::signal::{
 //!     content_base, describe_sdp, session_id_from_seed, DescribeOptions, Event, Range, Reply,
-//!     ServerSession, SessionConfig,
+//!     ServerSession, SessionConfig, Timeout,
 //! };
 //!
 //! let now = Instant::now();
 //! let mut session = ServerSession::new(SessionConfig::default(), session_id_from_seed(42), now);
 //! // Bytes read from the socket (here: one DESCRIBE).
 //! let input = b"DESCRIBE rtsp://127.0.0.1/live/cam RTSP/1.0\r\nCSeq: 2\r\n\r\n";
-//! session.handle_input(input, now)?; // Err => close the connection
+//! session.handle_input_bytes(Bytes::from_static(input), now)?; // Err => close the connection
 //! while let Some(event) = session.poll_event() {
 //!     match event {
 //!         Event::Describe { request_id, url } => {
@@ -37,12 +38,20 @@
 //!         _ => {}
 //!     }
 //! }
-//! // Write these to the socket (vectored); close at session.deadline() if nothing arrives.
+//! // Write these to the socket (vectored).
 //! let mut out = Vec::new();
 //! while let Some(bytes) = session.poll_transmit() {
 //!     out.extend_from_slice(&bytes);
 //! }
 //! assert!(out.starts_with(b"RTSP/1.0 200 OK\r\nCSeq: 2\r\n"));
+//! // Sleep until the next read or session.poll_timeout(), whichever comes first; at the
+//! // deadline, handle_timeout closes the session with Event::TimedOut.
+//! let deadline = session.poll_timeout().expect("open sessions have a deadline");
+//! session.handle_timeout(deadline);
+//! assert!(matches!(
+//!     session.poll_event(),
+//!     Some(Event::TimedOut { what: Timeout::Handshake })
+//! ));
 //! # Ok::<(), rtsp_proto::signal::SessionError>(())
 //! ```
 
@@ -72,6 +81,6 @@ mod auth;
 pub use auth::{derive_nonce, AuthError, Authenticator, Credentials};
 mod session;
 pub use session::{
-    content_base, session_id_from_seed, Event, Reply, ServerSession, SessionConfig, SessionState,
-    SetupTrack, PUBLIC_METHODS,
+    content_base, session_id_from_seed, Event, Reply, RequestId, ServerSession, SessionConfig,
+    SessionState, SetupTrack, Timeout, PUBLIC_METHODS,
 };

@@ -3,144 +3,14 @@
 use bytes::BytesMut;
 
 use super::reply::{response, Reply};
-use super::{
-    Event, HeadScan, Pending, ServerSession, SessionState, SetupTrack, MAX_DEFERRED, PUBLIC_METHODS,
-};
-use crate::signal::error::{ParseError, SessionError};
-use crate::signal::framing::{next_frame, Frame, INTERLEAVED_MAGIC};
-use crate::signal::message::{Message, Method, Request, Response};
+use super::{Event, Pending, RequestId, ServerSession, SessionState, SetupTrack, PUBLIC_METHODS};
+use crate::signal::message::{Method, Request, Response};
 use crate::signal::range::Range;
 use crate::signal::sdp::Sdp;
 use crate::signal::transport::{LowerTransport, Transport, TransportMode};
 use crate::signal::url::RtspUrl;
 
 impl ServerSession {
-    pub(super) fn process_input(&mut self) -> Result<(), SessionError> {
-        loop {
-            // Stray CR/LF between messages are skipped (HTTP/1.1 §4.1 robustness).
-            let blank = self
-                .inbuf
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .count();
-            if blank > 0 {
-                let _ = self.inbuf.split_to(blank);
-                self.reset_scan();
-            }
-            if self.inbuf.is_empty() || self.inbuf.len() < self.scan.need {
-                return Ok(());
-            }
-            if self.inbuf.first() != Some(&INTERLEAVED_MAGIC) && !self.scan_head()? {
-                return Ok(());
-            }
-            let frame = match next_frame(&self.inbuf, &self.config.limits) {
-                Ok(Ok(f)) => f,
-                Ok(Err(need)) => {
-                    self.scan.need = need;
-                    return Ok(());
-                }
-                Err(e) => return Err(SessionError::Framing(e)),
-            };
-            self.reset_scan();
-            let unit = self.inbuf.split_to(frame.consumed()).freeze();
-            match frame {
-                Frame::Interleaved { channel, len } => {
-                    if len > self.config.max_interleaved {
-                        return Err(SessionError::InterleavedTooLarge {
-                            len,
-                            limit: self.config.max_interleaved,
-                        });
-                    }
-                    self.events.push_back(Event::Interleaved {
-                        channel,
-                        data: unit.slice(4..),
-                    });
-                }
-                Frame::Message(f) => match f.parsed {
-                    Ok((Message::Request(mut req), body)) => {
-                        self.malformed_in_row = 0;
-                        req.body = unit.slice(body);
-                        // Requests are answered in order: while one waits for the caller,
-                        // later ones wait too (their state checks depend on its outcome),
-                        // but interleaved data keeps flowing.
-                        if self.pending.is_empty() && self.deferred.is_empty() {
-                            self.handle_request(req);
-                        } else if self.deferred.len() >= MAX_DEFERRED {
-                            return Err(SessionError::TooManyPipelined {
-                                limit: MAX_DEFERRED,
-                            });
-                        } else {
-                            self.deferred.push_back(req);
-                        }
-                    }
-                    Ok((Message::Response(mut resp), body)) => {
-                        resp.body = unit.slice(body);
-                        self.events.push_back(Event::ClientResponse(resp));
-                    }
-                    Err((e, cseq)) => {
-                        // Answer 400 and go on (RFC 2326 §7.1.1 "400 Bad Request"); a peer
-                        // that keeps sending garbage is cut off.
-                        self.malformed_in_row += 1;
-                        if self.malformed_in_row > self.config.max_malformed {
-                            return Err(SessionError::Garbage {
-                                count: self.malformed_in_row,
-                            });
-                        }
-                        self.send_status(cseq, 400, &e.to_string());
-                    }
-                },
-            }
-        }
-    }
-
-    fn reset_scan(&mut self) {
-        self.scan = HeadScan::default();
-    }
-
-    /// Looks for the empty line ending a message head in the bytes not seen yet, so a head
-    /// trickled in byte by byte costs linear time, not quadratic. `Ok(false)`: not yet.
-    /// Limits as in [`frame_message`](crate::signal::message): line length and line count.
-    fn scan_head(&mut self) -> Result<bool, SessionError> {
-        if self.scan.head_complete {
-            return Ok(true);
-        }
-        let limits = self.config.limits;
-        let buf = &self.inbuf[..];
-        while let Some(lf) = buf
-            .get(self.scan.from..)
-            .and_then(|r| r.iter().position(|&b| b == b'\n'))
-        {
-            let next = self.scan.from + lf + 1;
-            match buf.get(next..) {
-                Some([b'\n', ..]) | Some([b'\r', b'\n', ..]) => {
-                    self.scan.head_complete = true;
-                    return Ok(true);
-                }
-                // "\r" alone: the line after may be empty; look again with more bytes.
-                Some([b'\r']) | Some([]) | None => return Ok(false),
-                Some(_) => {}
-            }
-            self.scan.from = next;
-            self.scan.lines += 1;
-            if self.scan.lines > limits.max_headers + 1 {
-                return Err(SessionError::Framing(ParseError::TooLarge {
-                    what: "header count",
-                    limit: limits.max_headers,
-                    got: self.scan.lines - 1,
-                }));
-            }
-        }
-        let open = buf.len() - self.scan.from;
-        if open > limits.max_line + 1 {
-            return Err(SessionError::Framing(ParseError::TooLarge {
-                what: "header line",
-                limit: limits.max_line,
-                got: open,
-            }));
-        }
-        Ok(false)
-    }
-
     /// Writes a response with CSeq (RFC 2326 §12.17: echoed on every response), Server and,
     /// once a track is set up, `Session: id;timeout=N` (§12.37).
     fn send_response(&mut self, cseq: Option<u32>, mut resp: Response) {
@@ -171,7 +41,7 @@ impl ServerSession {
         self.push_transmit(out.freeze());
     }
 
-    fn send_status(&mut self, cseq: Option<u32>, status: u16, why: &str) {
+    pub(super) fn send_status(&mut self, cseq: Option<u32>, status: u16, why: &str) {
         if status >= 400 {
             self.events.push_back(Event::Rejected {
                 status,
@@ -181,7 +51,7 @@ impl ServerSession {
         self.send_response(cseq, Response::new(status));
     }
 
-    fn handle_request(&mut self, req: Request) {
+    pub(super) fn handle_request(&mut self, req: Request) {
         // RFC 2326 §12.17: CSeq MUST be present in every request.
         let Some(cseq) = req.headers.cseq() else {
             self.send_status(None, 400, "missing or bad CSeq");
@@ -408,8 +278,8 @@ impl ServerSession {
         cseq: u32,
         setup: Option<(Transport, Option<String>)>,
         presentation: Option<String>,
-    ) -> u32 {
-        let id = self.next_request_id;
+    ) -> RequestId {
+        let id = RequestId(self.next_request_id);
         self.next_request_id = self.next_request_id.wrapping_add(1).max(1);
         self.pending.insert(
             id,
@@ -456,8 +326,17 @@ impl ServerSession {
                     }
                 }
             }
-            Method::Play if ok => self.state = SessionState::Playing,
-            Method::Record if ok => self.state = SessionState::Recording,
+            Method::Play if ok => {
+                self.state = SessionState::Playing;
+                self.started = true;
+            }
+            Method::Record if ok => {
+                self.state = SessionState::Recording;
+                self.started = true;
+                // `respond` takes no instant: the record-idle clock starts at the latest
+                // one the session was told.
+                self.last_media = self.last_media.max(self.last_now);
+            }
             Method::Pause if ok => self.state = SessionState::Ready,
             _ => {}
         }

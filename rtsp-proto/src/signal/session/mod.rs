@@ -1,19 +1,26 @@
 //! The server side of one RTSP connection, sans-IO (RFC 2326 §A.2 server state machine).
 //!
-//! Bytes in ([`ServerSession::handle_input`]), events out ([`ServerSession::poll_event`]),
-//! bytes to send out ([`ServerSession::poll_transmit`]), a deadline for the session timeout
-//! ([`ServerSession::deadline`]). Requests that need policy (DESCRIBE, ANNOUNCE, SETUP,
-//! PLAY, RECORD, PAUSE) become events carrying a `request_id`; the caller answers each with
+//! Bytes in ([`ServerSession::handle_input`], zero-copy
+//! [`ServerSession::handle_input_bytes`]), events out ([`ServerSession::poll_event`]),
+//! bytes to send out ([`ServerSession::poll_transmit`]), time in and out
+//! ([`ServerSession::poll_timeout`], [`ServerSession::handle_timeout`]; the rules are in
+//! `timers.rs`). Requests that need policy (DESCRIBE, ANNOUNCE, SETUP, PLAY, RECORD,
+//! PAUSE) become events carrying a [`RequestId`]; the caller answers each with
 //! [`ServerSession::respond`] — any of them with 401 after checking
 //! [`ServerSession::request`]'s `Authorization` header. OPTIONS, GET_PARAMETER,
 //! SET_PARAMETER and TEARDOWN the session answers itself.
 
+#[cfg(test)]
+mod deadline_tests;
 mod handle;
+mod input;
 mod reply;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 pub use reply::{content_base, Reply};
+pub use timers::Timeout;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -38,9 +45,17 @@ pub(crate) const MAX_DEFERRED: usize = 16;
 /// Configuration of a [`ServerSession`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Seconds without a request or interleaved data before the session may be closed;
-    /// sent as `Session: id;timeout=N` (RFC 2326 §12.37).
+    /// Seconds without a request, RTCP or [`ServerSession::note_activity`] before a
+    /// session that is neither in its handshake nor recording is closed (players, playing
+    /// or paused); sent as `Session: id;timeout=N` (RFC 2326 §12.37).
     pub session_timeout_secs: u32,
+    /// From the session's creation until a PLAY or RECORD is answered 2xx; requests do not
+    /// extend it ([`Timeout::Handshake`]).
+    pub handshake_timeout: Duration,
+    /// A recording session with no RTP on a recorded track for this long is closed
+    /// ([`Timeout::PublisherIdle`]); requests and RTCP do not count, interleaved RTP on a
+    /// set-up RTP channel and [`ServerSession::note_media`] do.
+    pub record_idle_timeout: Duration,
     /// `Server` header value.
     pub server_name: String,
     /// Largest interleaved frame accepted from the peer, bytes (at most 65535).
@@ -58,6 +73,8 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             session_timeout_secs: 60,
+            handshake_timeout: Duration::from_secs(15),
+            record_idle_timeout: Duration::from_secs(15),
             server_name: "strom".into(),
             max_interleaved: 65535,
             limits: Limits::default(),
@@ -80,6 +97,17 @@ pub enum SessionState {
     Recording,
 }
 
+/// Names one request waiting for the caller's [`ServerSession::respond`]; unique within a
+/// session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(u32);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A track the client SETUP and the server accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetupTrack {
@@ -98,14 +126,14 @@ pub enum Event {
     /// DESCRIBE: answer with [`Reply::describe`] or e.g. 404.
     Describe {
         /// Answer with this id.
-        request_id: u32,
+        request_id: RequestId,
         /// The presentation URL.
         url: RtspUrl,
     },
     /// ANNOUNCE with a parsed SDP: the client wants to publish. Answer 200 or e.g. 403.
     Announce {
         /// Answer with this id.
-        request_id: u32,
+        request_id: RequestId,
         /// The presentation URL.
         url: RtspUrl,
         /// The announced description.
@@ -116,7 +144,7 @@ pub enum Event {
     /// known) or [`Reply::ok`] (echo the client's spec).
     Setup {
         /// Answer with this id.
-        request_id: u32,
+        request_id: RequestId,
         /// The track URL.
         url: RtspUrl,
         /// The control suffix (`trackID=0`), also in `url.track`.
@@ -128,7 +156,7 @@ pub enum Event {
     /// PLAY: answer with [`Reply::play`]; media may flow after the answer is sent.
     Play {
         /// Answer with this id.
-        request_id: u32,
+        request_id: RequestId,
         /// The presentation (or track) URL.
         url: RtspUrl,
         /// The requested range, if any.
@@ -137,14 +165,14 @@ pub enum Event {
     /// RECORD: answer 200 to start accepting media.
     Record {
         /// Answer with this id.
-        request_id: u32,
+        request_id: RequestId,
         /// The presentation URL.
         url: RtspUrl,
     },
     /// PAUSE while playing or recording.
     Pause {
         /// Answer with this id.
-        request_id: u32,
+        request_id: RequestId,
     },
     /// TEARDOWN, already answered 200; the tracks are released and the state is Init.
     Teardown,
@@ -154,6 +182,12 @@ pub enum Event {
         channel: u8,
         /// The packet (a zero-copy slice of the input).
         data: Bytes,
+    },
+    /// A deadline passed ([`ServerSession::handle_timeout`]): the session is closed; the
+    /// caller closes the connection.
+    TimedOut {
+        /// Which deadline.
+        what: Timeout,
     },
     /// A response from the client (e.g. to a server request); informational.
     ClientResponse(Response),
@@ -179,7 +213,7 @@ pub struct ServerSession {
     events: VecDeque<Event>,
     transmit: VecDeque<Bytes>,
     queued: usize,
-    pending: BTreeMap<u32, Pending>,
+    pending: BTreeMap<RequestId, Pending>,
     deferred: VecDeque<Request>,
     next_request_id: u32,
     tracks: Vec<SetupTrack>,
@@ -187,7 +221,17 @@ pub struct ServerSession {
     presentation: Option<String>,
     announced: bool,
     malformed_in_row: u32,
+    /// When the session was created (the handshake deadline counts from here).
+    created: Instant,
+    /// A PLAY or RECORD was answered 2xx: the handshake is over.
+    started: bool,
+    /// Last request, RTCP or noted activity (the session timeout counts from here).
     last_activity: Instant,
+    /// Last RTP on a recorded track, or when RECORD was answered (record idle counts from
+    /// here).
+    last_media: Instant,
+    /// The latest instant any call told the session (`respond` has none).
+    last_now: Instant,
     closed: bool,
 }
 
@@ -238,7 +282,7 @@ pub fn session_id_from_seed(seed: u64) -> String {
 
 impl ServerSession {
     /// A session for a new connection. `session_id` is what the `Session` header will
-    /// carry (e.g. [`session_id_from_seed`]); `now` starts the timeout.
+    /// carry (e.g. [`session_id_from_seed`]); `now` starts the handshake deadline.
     pub fn new(config: SessionConfig, session_id: impl Into<String>, now: Instant) -> Self {
         ServerSession {
             config,
@@ -256,7 +300,11 @@ impl ServerSession {
             presentation: None,
             announced: false,
             malformed_in_row: 0,
+            created: now,
+            started: false,
             last_activity: now,
+            last_media: now,
+            last_now: now,
             closed: false,
         }
     }
@@ -290,39 +338,8 @@ impl ServerSession {
     }
 
     /// The pending request `request_id` (e.g. to check its `Authorization`).
-    pub fn request(&self, request_id: u32) -> Option<&Request> {
+    pub fn request(&self, request_id: RequestId) -> Option<&Request> {
         self.pending.get(&request_id).map(|p| &p.request)
-    }
-
-    /// Feeds bytes read from the connection. On `Err` the caller closes the connection
-    /// (after sending what [`poll_transmit`](Self::poll_transmit) still holds).
-    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), SessionError> {
-        if self.closed {
-            return Err(SessionError::Closed);
-        }
-        if !data.is_empty() {
-            self.note_activity(now);
-        }
-        self.inbuf.extend_from_slice(data);
-        let result = self.process_input();
-        if result.is_err() {
-            self.closed = true;
-        }
-        result
-    }
-
-    /// Records activity at `now` (any request or interleaved data counts; the caller may
-    /// add its own, e.g. media sent).
-    pub fn note_activity(&mut self, now: Instant) {
-        if now > self.last_activity {
-            self.last_activity = now;
-        }
-    }
-
-    /// When the session times out: the caller closes the connection at this instant
-    /// unless activity moves it.
-    pub fn deadline(&self) -> Instant {
-        self.last_activity + Duration::from_secs(u64::from(self.config.session_timeout_secs))
     }
 
     /// The next event.
@@ -355,8 +372,10 @@ impl ServerSession {
 
     /// Answers the pending request `request_id`. A 2xx answer moves the state:
     /// SETUP → Ready (track recorded), PLAY → Playing, RECORD → Recording, PAUSE → Ready,
-    /// ANNOUNCE → publishing allowed (RECORD becomes valid).
-    pub fn respond(&mut self, request_id: u32, reply: Reply) -> Result<(), SessionError> {
+    /// ANNOUNCE → publishing allowed (RECORD becomes valid). A 2xx answer to PLAY or RECORD
+    /// ends the handshake; to RECORD, it starts the record-idle clock at the latest instant
+    /// the session was told (this call takes none; see [`poll_timeout`](Self::poll_timeout)).
+    pub fn respond(&mut self, request_id: RequestId, reply: Reply) -> Result<(), SessionError> {
         let p = self
             .pending
             .remove(&request_id)

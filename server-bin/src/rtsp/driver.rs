@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rtsp_proto::signal::{Event, Reply, ServerSession, SessionConfig, SessionError};
+use rtsp_proto::signal::{Event, Reply, ServerSession, SessionConfig, SessionError, Timeout};
 use stream_core::{CloseReason, EndReason};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -26,9 +26,9 @@ pub(super) enum End {
     /// The peer closed the connection or tore the session down.
     #[error("peer closed")]
     PeerClosed,
-    /// A deadline passed.
+    /// A deadline of the session passed.
     #[error("{0} deadline passed")]
-    Timeout(&'static str),
+    Timeout(Timeout),
     /// The peer broke the protocol beyond what one error answer covers.
     #[error("protocol error: {0}")]
     Protocol(#[from] SessionError),
@@ -92,9 +92,6 @@ pub(super) struct Conn<'a> {
     pub auth: super::auth::AuthState,
     /// Media may flow (PLAY or RECORD answered).
     pub started: bool,
-    /// When the publisher's last RTP packet arrived (requests alone do not
-    /// keep a publisher alive).
-    pub last_media: Instant,
 }
 
 /// Runs the session to its end and logs how it ended.
@@ -139,6 +136,8 @@ async fn drive(
                 session_timeout_secs: cfg.rtsp.session_timeout_secs,
                 server_name: format!("strom/{}", env!("CARGO_PKG_VERSION")),
                 allow_udp: shared.udp_ports.is_some(),
+                handshake_timeout: Duration::from_secs(cfg.rtsp.handshake_secs),
+                record_idle_timeout: Duration::from_secs(cfg.rtsp.keep_alive_secs),
                 ..SessionConfig::default()
             },
             super::session_id(guard.info().id),
@@ -151,13 +150,10 @@ async fn drive(
         udp_tx,
         auth: super::auth::AuthState::new(guard.info().id),
         started: false,
-        last_media: now,
     };
     let stall = Duration::from_millis(cfg.server.write_stall_ms);
-    let keep_alive = Duration::from_secs(cfg.rtsp.keep_alive_secs);
-    let handshake_deadline = now + Duration::from_secs(cfg.rtsp.handshake_secs);
     let mut buf = BytesMut::with_capacity(4096);
-    let timer = tokio::time::sleep_until(handshake_deadline.into());
+    let timer = tokio::time::sleep_until(now.into());
     tokio::pin!(timer);
     let kicked = guard.info().kicked();
     tokio::pin!(kicked);
@@ -175,23 +171,20 @@ async fn drive(
             return e.into();
         }
 
-        // Every state has a deadline. Before media flows: the handshake
-        // deadline (from the connection's start, whatever requests come). A
-        // publisher: its media keep-alive. A player, over UDP or TCP, playing
-        // or paused: the RTSP session timeout, kept by its requests
-        // (GET_PARAMETER/OPTIONS keep-alives), RTCP receiver reports and,
-        // over TCP only, media written to it (`play.rs`); so a paused or
-        // media-less player that says nothing expires.
-        let (deadline, what) = if !conn.started {
-            (handshake_deadline, "handshake")
-        } else if conn.recording.is_some() {
-            (conn.last_media + keep_alive, "publisher keep-alive")
-        } else {
-            (conn.rtsp.deadline(), "session timeout")
-        };
-        let deadline = tokio::time::Instant::from_std(deadline);
-        if timer.deadline() != deadline {
-            timer.as_mut().reset(deadline);
+        // Every state has a deadline, kept by the session (rtsp-proto's
+        // `session/timers.rs`). Before media flows: the handshake deadline
+        // (from the connection's start, whatever requests come). A publisher:
+        // its media keep-alive (interleaved RTP, or UDP RTP noted below). A
+        // player, over UDP or TCP, playing or paused: the RTSP session
+        // timeout, kept by its requests (GET_PARAMETER/OPTIONS keep-alives),
+        // RTCP receiver reports and, over TCP only, media written to it
+        // (`play.rs`); so a paused or media-less player that says nothing
+        // expires. At the deadline the session queues `Event::TimedOut`.
+        let deadline = conn.rtsp.poll_timeout();
+        if let Some(at) = deadline.map(tokio::time::Instant::from_std) {
+            if timer.deadline() != at {
+                timer.as_mut().reset(at);
+            }
         }
         let reporting = conn.playing.is_some() && conn.started;
         let recording = &conn.recording;
@@ -214,13 +207,20 @@ async fn drive(
                 Ok(0) => return End::PeerClosed,
                 Ok(n) => {
                     guard.info().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    let input = buf.split();
-                    if let Err(e) = conn.rtsp.handle_input(&input, Instant::now()) {
-                        // Tell the client why before closing (RFC 2326 §7.1.1
-                        // has no CSeq to echo for a request that cannot be read).
-                        conn.out.push(bytes::Bytes::from(error_reply(&e)));
-                        let _ = conn.flush(wr, stall).await;
-                        return e.into();
+                    // Owned input: interleaved payloads that arrive in one
+                    // read stay slices of this buffer.
+                    let input = buf.split().freeze();
+                    match conn.rtsp.handle_input_bytes(input, Instant::now()) {
+                        // Input after a passed deadline: the session queued
+                        // `Event::TimedOut`, handled at the top of the loop.
+                        Ok(()) | Err(SessionError::Closed) => {}
+                        Err(e) => {
+                            // Tell the client why before closing (RFC 2326 §7.1.1
+                            // has no CSeq to echo for a request that cannot be read).
+                            conn.out.push(bytes::Bytes::from(error_reply(&e)));
+                            let _ = conn.flush(wr, stall).await;
+                            return e.into();
+                        }
                     }
                     buf.reserve(READ_CHUNK.min(buf.capacity().max(4096)));
                 }
@@ -229,8 +229,10 @@ async fn drive(
             datagram = udp_rx.recv() => {
                 if let Some(d) = datagram {
                     guard.info().bytes_in.fetch_add(d.data.len() as u64, Ordering::Relaxed);
-                    conn.rtsp.note_activity(Instant::now());
+                    let now = Instant::now();
+                    conn.rtsp.note_activity(now);
                     if !d.rtcp && conn.recording.is_some() {
+                        conn.rtsp.note_media(now);
                         conn.record_rtp(d.setup, &d.data);
                     }
                 }
@@ -244,7 +246,11 @@ async fn drive(
                 }
             }
             _ = reports.tick(), if reporting => conn.send_reports(),
-            _ = &mut timer => return End::Timeout(what),
+            _ = &mut timer, if deadline.is_some() => {
+                if let Some(at) = deadline {
+                    conn.rtsp.handle_timeout(Instant::now().max(at));
+                }
+            }
         }
     }
 }
@@ -302,6 +308,7 @@ impl Conn<'_> {
                 self.rtsp.respond(request_id, Reply::ok())?;
             }
             Event::Teardown => return Err(End::PeerClosed),
+            Event::TimedOut { what } => return Err(End::Timeout(what)),
             Event::Interleaved { channel, data } => {
                 if let Some((setup, false)) = self.rtsp.track_for_channel(channel) {
                     if self.recording.is_some() {

@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rtsp_proto::signal::{
-    content_base, describe_sdp, DescribeOptions, Range, Reply, RtpInfo, RtpInfoEntry, RtspUrl,
+    content_base, describe_sdp, DescribeOptions, Range, Reply, RequestId, RtpInfo, RtpInfoEntry,
+    RtspUrl,
 };
 use stream_core::{EndReason, Frame, StreamKey, Subscriber, SubscriberEvent, Track};
 
@@ -39,7 +40,11 @@ pub(super) struct Playing {
 }
 
 impl Conn<'_> {
-    pub(super) async fn describe(&mut self, request_id: u32, url: RtspUrl) -> Result<(), End> {
+    pub(super) async fn describe(
+        &mut self,
+        request_id: RequestId,
+        url: RtspUrl,
+    ) -> Result<(), End> {
         let key = match StreamKey::parse(url.app.clone(), url.stream.clone()) {
             Ok(key) => key,
             Err(e) => {
@@ -119,7 +124,7 @@ impl Conn<'_> {
         Ok(())
     }
 
-    pub(super) fn play(&mut self, request_id: u32) -> Result<(), End> {
+    pub(super) fn play(&mut self, request_id: RequestId) -> Result<(), End> {
         let Some(p) = self.playing.as_mut() else {
             self.rtsp.respond(request_id, Reply::status(455))?;
             return Ok(());

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use rtsp_proto::media::{ReorderBuffer, RtpPacket};
-use rtsp_proto::signal::{Reply, RtspUrl, Sdp};
+use rtsp_proto::signal::{Reply, RequestId, RtspUrl, Sdp};
 use stream_core::{PublishError, Publisher, PushError, StreamKey};
 
 use super::auth::Action;
@@ -53,7 +53,7 @@ impl Recording {
 impl Conn<'_> {
     pub(super) async fn announce(
         &mut self,
-        request_id: u32,
+        request_id: RequestId,
         url: RtspUrl,
         sdp: Sdp,
     ) -> Result<(), End> {
@@ -141,7 +141,7 @@ impl Conn<'_> {
         Ok(())
     }
 
-    pub(super) fn record(&mut self, request_id: u32) -> Result<(), End> {
+    pub(super) fn record(&mut self, request_id: RequestId) -> Result<(), End> {
         if self.recording.is_none() || self.setups.is_empty() {
             self.rtsp.respond(request_id, Reply::status(455))?;
             return Ok(());
@@ -156,7 +156,6 @@ impl Conn<'_> {
         let (Some(r), Some(s)) = (self.recording.as_mut(), self.setups.get(setup)) else {
             return;
         };
-        self.last_media = Instant::now();
         if s.udp.is_some() {
             let Ok(packet) = RtpPacket::parse(data) else {
                 return;

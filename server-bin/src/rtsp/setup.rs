@@ -3,14 +3,14 @@
 
 use std::net::SocketAddr;
 
-use rtsp_proto::signal::{LowerTransport, Reply, Transport};
+use rtsp_proto::signal::{LowerTransport, Reply, RequestId, Transport};
 
 use super::driver::{Conn, End, SetupTrack};
 
 impl Conn<'_> {
     pub(super) fn setup(
         &mut self,
-        request_id: u32,
+        request_id: RequestId,
         track: Option<String>,
         mut transport: Transport,
     ) -> Result<(), End> {

@@ -1,7 +1,8 @@
 //! The crate's error type, in tiers that say who is at fault (after rustls):
 //! [`Malformed`] bytes, a peer that broke the protocol ([`Violation`]), a peer
-//! asking for something strom does not implement ([`Unsupported`]), and a
-//! caller that misused the API ([`Misuse`]).
+//! asking for something strom does not implement ([`Unsupported`]), a
+//! caller that misused the API ([`Misuse`]), and a session deadline that
+//! passed ([`Error::TimedOut`], [`Error::ClientTimedOut`]).
 //!
 //! Truncated input is never an error: every decoder in this crate answers
 //! "need more bytes" (`Ok(None)` or an unchanged state) instead.
@@ -26,6 +27,12 @@ pub enum Error {
     /// The caller (not the peer) used the API wrongly.
     #[error("misuse: {0}")]
     Misuse(#[from] Misuse),
+    /// A deadline of a [`ServerSession`](crate::ServerSession) passed.
+    #[error("timed out: {0}")]
+    TimedOut(crate::session::server::Timeout),
+    /// A deadline of a [`ClientSession`](crate::ClientSession) passed.
+    #[error("timed out waiting for {0}")]
+    ClientTimedOut(crate::session::client::ClientTimeout),
 }
 
 /// Bytes that do not parse.

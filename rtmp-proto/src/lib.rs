@@ -42,44 +42,65 @@
 //! assert_eq!(dec.poll_message().unwrap(), None); // need more bytes
 //! ```
 //!
-//! The sessions are driven the same way on both sides: bytes in, then drain
-//! events and bytes out. Here a client publishes to a server whose policy
-//! accepts everything:
+//! The sessions are driven the same way on both sides, with time inside
+//! the contract (as in quinn-proto): bytes in with the current `Instant`,
+//! then drain events and bytes out, and sleep until `poll_timeout`, when
+//! `handle_timeout(now)` applies the deadlines. Here a client publishes to a
+//! server whose policy accepts everything, under a virtual clock:
 //!
 //! ```
+//! use std::time::{Duration, Instant};
+//!
 //! use bytes::Bytes;
 //! use rtmp_proto::{
-//!     ClientConfig, ClientEvent, ClientMode, ClientSession, HandshakeParams, MediaKind,
-//!     ServerConfig, ServerEvent, ServerSession,
+//!     ClientConfig, ClientEvent, ClientMode, ClientSession, ClientTimeouts, Decision,
+//!     HandshakeParams, MediaKind, ServerConfig, ServerEvent, ServerSession, Timeout,
 //! };
 //!
-//! let mut server = ServerSession::new(ServerConfig::default());
-//! let mut client = ClientSession::new(ClientConfig {
-//!     app: "live".into(),
-//!     tc_url: "rtmp://localhost/live".into(),
-//!     stream: "cam".into(),
-//!     mode: ClientMode::Publish,
-//!     chunk_size: 4096,
-//!     handshake: HandshakeParams { epoch: 0, seed: [7; 32] },
-//!     digest: false,
-//! });
+//! let mut now = Instant::now(); // a driver reads its clock; tests add offsets
+//! let mut server = ServerSession::new(ServerConfig::default(), now);
+//! let mut client = ClientSession::new(
+//!     ClientConfig {
+//!         app: "live".into(),
+//!         tc_url: "rtmp://localhost/live".into(),
+//!         stream: "cam".into(),
+//!         mode: ClientMode::Publish,
+//!         chunk_size: 4096,
+//!         handshake: HandshakeParams { epoch: 0, seed: [7; 32] },
+//!         digest: false,
+//!         timeouts: ClientTimeouts::default(),
+//!     },
+//!     now,
+//! );
+//! // Until a publish or play is accepted, the server's deadline is the
+//! // handshake limit (15 s by default).
+//! assert_eq!(server.poll_timeout(), Some(now + Duration::from_secs(15)));
+//!
 //! let mut media = Vec::new();
 //! let mut publishing = false;
 //! for step in 0..20 {
+//!     now += Duration::from_millis(40);
+//!     // A driver sleeps until the earliest `poll_timeout` (or input), then:
+//!     if server.poll_timeout().is_some_and(|t| t <= now) {
+//!         server.handle_timeout(now);
+//!     }
+//!     if client.poll_timeout().is_some_and(|t| t <= now) {
+//!         client.handle_timeout(now);
+//!     }
 //!     while let Some(bytes) = client.poll_transmit() {
-//!         server.handle_input(&bytes).unwrap(); // a driver closes on Err
+//!         server.handle_input(&bytes, now).unwrap(); // a driver closes on Err
 //!     }
 //!     while let Some(event) = server.poll_event() {
 //!         match event {
 //!             // Policy lives in the application: here, accept everything.
-//!             ServerEvent::ConnectRequested { req, .. } => server.accept_connect(req),
-//!             ServerEvent::PublishRequested { req, .. } => server.accept_publish(req),
+//!             ServerEvent::ConnectRequested { req, .. }
+//!             | ServerEvent::PublishRequested { req, .. } => server.respond(req, Decision::Accept),
 //!             ServerEvent::Media { timestamp, payload, .. } => media.push((timestamp, payload)),
 //!             _ => {}
 //!         }
 //!     }
 //!     while let Some(bytes) = server.poll_transmit() {
-//!         client.handle_input(&bytes).unwrap();
+//!         client.handle_input(&bytes, now).unwrap();
 //!     }
 //!     while let Some(event) = client.poll_event() {
 //!         publishing |= event == ClientEvent::Publishing;
@@ -92,6 +113,21 @@
 //! assert!(publishing);
 //! assert!(!media.is_empty());
 //! assert_eq!(&media[0].1[..], &[0x17, 1, 0, 0, 0]);
+//!
+//! // The last frame arrived at `now`: the publisher keep-alive (15 s by
+//! // default) counts from there. A publisher that goes silent is closed by
+//! // the session itself at that deadline, not one moment before.
+//! let deadline = server.poll_timeout().unwrap();
+//! assert_eq!(deadline, now + Duration::from_secs(15));
+//! server.handle_timeout(deadline - Duration::from_millis(1));
+//! assert!(!server.is_closed());
+//! server.handle_timeout(deadline);
+//! assert_eq!(
+//!     server.poll_event(),
+//!     Some(ServerEvent::TimedOut { what: Timeout::PublisherIdle })
+//! );
+//! assert!(server.is_closed());
+//! assert_eq!(server.poll_timeout(), None);
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -108,6 +144,7 @@ pub use error::{Error, Result};
 pub use handshake::{ClientHandshake, HandshakeParams, HandshakeStatus, ServerHandshake};
 pub use message::Message;
 pub use session::{
-    encode_media, ClientConfig, ClientEvent, ClientMode, ClientSession, MediaChannel, MediaKind,
-    RequestId, ServerConfig, ServerEvent, ServerSession,
+    encode_media, ClientConfig, ClientEvent, ClientMode, ClientSession, ClientTimeout,
+    ClientTimeouts, Decision, MediaChannel, MediaKind, RequestId, ServerConfig, ServerEvent,
+    ServerSession, ServerTimeouts, Timeout,
 };

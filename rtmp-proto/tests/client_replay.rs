@@ -16,10 +16,10 @@ fn replay(name: &str, mode: ClientMode) -> (Vec<ClientEvent>, ClientSession) {
     // nginx signed S2 with the recorded client's C1, not ours: the simple
     // handshake does not check it.
     config.digest = false;
-    let mut c = ClientSession::new(config);
+    let mut c = ClientSession::new(config, t0());
     let mut events = Vec::new();
     for read in fixture(name).chunks(1000) {
-        c.handle_input(read)
+        c.handle_input(read, t0())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         while let Some(e) = c.poll_event() {
             events.push(e);

@@ -52,7 +52,9 @@ fn publish() -> Command {
 fn a_16_mib_message_header_before_connect_is_refused_at_once() {
     let mut raw = Raw::new(Policy::AcceptAll);
     // 12 header bytes announcing 16 MiB - 1: refused before any payload.
-    let r = raw.server.handle_input(&full_header(3, 0xFF_FFFF, 20, 0));
+    let r = raw
+        .server
+        .handle_input(&full_header(3, 0xFF_FFFF, 20, 0), raw.now);
     assert_eq!(too_long(r), Some((0xFF_FFFF, PRE.max_message_len)));
     assert!(raw.server.is_closed());
 }
@@ -65,7 +67,9 @@ fn connect_alone_does_not_lift_the_limits_but_an_accepted_publish_does() {
     // Connected, stream created, nothing accepted yet: still limited.
     let mut probe = Raw::new(Policy::AcceptAll);
     probe.connect_and_create();
-    let r = probe.server.handle_input(&full_header(6, big, 9, 1));
+    let r = probe
+        .server
+        .handle_input(&full_header(6, big, 9, 1), probe.now);
     assert_eq!(too_long(r), Some((big, PRE.max_message_len)));
 
     // After the publish is accepted, a 1 MiB keyframe is fine.
@@ -93,7 +97,7 @@ fn partial_messages_before_accept_are_capped_in_total() {
     for csid in 4..8u8 {
         let mut chunk = full_header(csid, PRE.max_message_len, 9, 0);
         chunk.extend_from_slice(&payload);
-        result = raw.server.handle_input(&chunk);
+        result = raw.server.handle_input(&chunk, raw.now);
         if result.is_err() {
             break;
         }
@@ -115,7 +119,7 @@ fn few_chunk_streams_before_accept() {
     for csid in 3..3 + PRE.max_chunk_streams as u8 + 1 {
         let mut chunk = full_header(csid, 1, 9, 0);
         chunk.push(0x17);
-        result = raw.server.handle_input(&chunk);
+        result = raw.server.handle_input(&chunk, raw.now);
         if result.is_err() {
             break;
         }

@@ -6,11 +6,11 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use flv_mux::amf0::Amf0Value;
-use rtmp_proto::command::{Command, DataMessage, PublishType};
+use rtmp_proto::command::{Command, DataMessage, PublishType, StatusCode};
 use rtmp_proto::message::{ProtocolControl, UserControl};
 use rtmp_proto::{
-    encode_media, ClientEvent, ClientMode, MediaChannel, MediaKind, Message, ServerConfig,
-    ServerEvent,
+    encode_media, ClientEvent, ClientMode, Decision, MediaChannel, MediaKind, Message,
+    ServerConfig, ServerEvent,
 };
 
 fn on_meta_data() -> Bytes {
@@ -170,7 +170,7 @@ fn play_receives_shared_and_session_encoded_media() {
             }
             assert_eq!(sent, encode_media(kind, sid, ts, &payload, size));
             p.s2c.extend_from_slice(&sent);
-            p.client.handle_input(&sent).unwrap();
+            p.client.handle_input(&sent, p.now).unwrap();
         }
         expect.push(ClientEvent::Media {
             kind,
@@ -186,7 +186,7 @@ fn play_receives_shared_and_session_encoded_media() {
     p.server.send_shared(shared.clone());
     let queued = p.server.poll_transmit().unwrap();
     assert_eq!(queued.as_ptr(), shared.as_ptr());
-    p.client.handle_input(&queued).unwrap();
+    p.client.handle_input(&queued, p.now).unwrap();
     p.s2c.extend_from_slice(&queued);
     p.drive();
     p.take_client_events();
@@ -288,7 +288,9 @@ fn rejected_connect_closes_the_server_session() {
             _ => None,
         })
         .unwrap();
-    p.server.reject_connect(req, "bad app");
+    // The code is ignored for a connect: always Connect.Rejected.
+    p.server
+        .respond(req, Decision::reject(StatusCode::PublishBadName, "bad app"));
     assert!(p.server.is_closed());
     p.drive();
     assert_eq!(
@@ -387,7 +389,7 @@ fn owned_input_gives_zero_copy_media() {
     let wire = Bytes::from(wire);
     let (start, len) = (wire.as_ptr() as usize, wire.len());
     // Unique, so the session can take the buffer over.
-    p.server.handle_input_bytes(wire).unwrap();
+    p.server.handle_input_bytes(wire, p.now).unwrap();
     let Some(ServerEvent::Media { payload, .. }) = p.server.poll_event() else {
         panic!("no media")
     };

@@ -12,7 +12,9 @@ use rtmp_proto::command::{
     Command, Connect, GenericCommand, Play, Publish, PublishType, StatusCode,
 };
 use rtmp_proto::handshake::PACKET_SIZE;
-use rtmp_proto::{ClientMode, ClientSession, Message, ServerConfig, ServerEvent, ServerSession};
+use rtmp_proto::{
+    ClientMode, ClientSession, Decision, Message, ServerConfig, ServerEvent, ServerSession,
+};
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(any::<u8>(), 0..max)
@@ -20,14 +22,14 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 
 /// Feeds `data` to a fresh server in two reads, draining everything.
 fn feed_server(data: &[u8], split: usize) {
-    let mut s = ServerSession::new(ServerConfig::default());
+    let mut s = ServerSession::new(ServerConfig::default(), t0());
     let split = split.min(data.len());
     for (i, part) in [&data[..split], &data[split..]].into_iter().enumerate() {
         // Both entry points: borrowed, then owned.
         let _ = if i == 0 {
-            s.handle_input(part)
+            s.handle_input(part, t0())
         } else {
-            s.handle_input_bytes(Bytes::copy_from_slice(part))
+            s.handle_input_bytes(Bytes::copy_from_slice(part), t0())
         };
         while let Some(e) = s.poll_event() {
             apply_policy(&mut s, Policy::AcceptAll, &e);
@@ -149,21 +151,21 @@ proptest! {
         play in any::<bool>(),
     ) {
         let mode = if play { ClientMode::Play } else { ClientMode::Publish };
-        let mut c = ClientSession::new(client_config(mode, "cam"));
+        let mut c = ClientSession::new(client_config(mode, "cam"), t0());
         // A plausible S0/S1/S2 so the garbage reaches the chunk layer.
         let mut input = vec![3u8];
         input.resize(1 + 2 * PACKET_SIZE, 0);
         input.extend_from_slice(&data);
         let split = (1 + 2 * PACKET_SIZE + split).min(input.len());
         for part in [&input[..split], &input[split..]] {
-            let _ = c.handle_input(part);
+            let _ = c.handle_input(part, t0());
             while c.poll_event().is_some() {}
             while c.poll_transmit().is_some() {}
         }
         let _ = c.send_media(rtmp_proto::MediaKind::Audio, 0, Bytes::from_static(b"a"));
         c.close();
-        let mut c = ClientSession::new(client_config(mode, "cam"));
-        let _ = c.handle_input(&data);
+        let mut c = ClientSession::new(client_config(mode, "cam"), t0());
+        let _ = c.handle_input(&data, t0());
     }
 
     #[test]
@@ -174,20 +176,20 @@ proptest! {
             let r = match op {
                 Op::Answer(accept) => {
                     let pending = raw.events.iter().rev().find_map(|e| match e {
-                        ServerEvent::ConnectRequested { req, .. }
-                        | ServerEvent::PublishRequested { req, .. }
-                        | ServerEvent::PlayRequested { req, .. } => Some(*req),
+                        ServerEvent::ConnectRequested { req, .. } => Some((*req, true)),
+                        ServerEvent::PublishRequested { req, .. }
+                        | ServerEvent::PlayRequested { req, .. } => Some((*req, false)),
                         _ => None,
                     });
-                    if let Some(req) = pending {
-                        if *accept {
-                            raw.server.accept_connect(req);
-                            raw.server.accept_publish(req);
-                            raw.server.accept_play(req);
-                        } else {
-                            raw.server.reject_publish(req, StatusCode::PublishBadName, "no");
-                            raw.server.reject_play(req, StatusCode::PlayStreamNotFound, "no");
-                        }
+                    match pending {
+                        Some((req, _)) if *accept => raw.server.respond(req, Decision::Accept),
+                        // Connects are only accepted here (a refused connect
+                        // closes the session; session_pair covers it).
+                        Some((req, false)) => raw.server.respond(
+                            req,
+                            Decision::reject(StatusCode::PublishBadName, "no"),
+                        ),
+                        _ => {}
                     }
                     raw.pump();
                     Ok(())
@@ -206,7 +208,7 @@ proptest! {
             };
             if r.is_err() {
                 prop_assert!(raw.server.is_closed());
-                prop_assert!(raw.server.handle_input(&[]).is_err());
+                prop_assert!(raw.server.handle_input(&[], raw.now).is_err());
                 break;
             }
             if let Some(id) = raw.server.publish_stream_id() {

@@ -18,12 +18,12 @@ struct Replay {
 
 /// Feeds `name` in reads of `read` bytes, answering requests as they come.
 fn replay(name: &str, read: usize) -> Replay {
-    let mut session = ServerSession::new(ServerConfig::default());
+    let mut session = ServerSession::new(ServerConfig::default(), t0());
     let mut events = Vec::new();
     let mut answers = Vec::new();
     for piece in fixture(name).chunks(read) {
         session
-            .handle_input(piece)
+            .handle_input(piece, t0())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         while let Some(e) = session.poll_event() {
             apply_policy(&mut session, Policy::AcceptAll, &e);

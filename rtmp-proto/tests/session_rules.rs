@@ -13,7 +13,7 @@ use rtmp_proto::command::{
 use rtmp_proto::error::Violation;
 use rtmp_proto::message::build_aggregate;
 use rtmp_proto::session::server::{MAX_PARKED_MESSAGES, MAX_STREAMS};
-use rtmp_proto::{Error, MediaKind, Message, ServerEvent};
+use rtmp_proto::{Decision, Error, MediaKind, Message, ServerEvent};
 
 fn publish(name: &str) -> Command {
     Command::Publish(Publish {
@@ -66,7 +66,9 @@ fn commands_before_connect_are_fatal_and_stay_fatal() {
     assert!(is_out_of_order(raw.send(0, &create)));
     assert!(raw.server.is_closed());
     // The error repeats; nothing more is processed.
-    assert!(is_out_of_order(raw.server.handle_input(&[1, 2, 3])));
+    assert!(is_out_of_order(
+        raw.server.handle_input(&[1, 2, 3], raw.now)
+    ));
 }
 
 #[test]
@@ -176,7 +178,7 @@ fn messages_wait_while_the_application_decides() {
         panic!("{ev:?}");
     };
     assert!(raw.answers().is_empty());
-    raw.server.accept_connect(*req);
+    raw.server.respond(*req, Decision::Accept);
     assert_eq!(
         responses(&raw.answer_commands()),
         [(ResponseKind::Result, 1.0), (ResponseKind::Result, 2.0)]
@@ -190,7 +192,7 @@ fn messages_wait_while_the_application_decides() {
     let [ServerEvent::PublishRequested { req, .. }] = ev.as_slice() else {
         panic!("{ev:?}");
     };
-    raw.server.accept_publish(*req);
+    raw.server.respond(*req, Decision::Accept);
     let ts: Vec<u32> = raw
         .take_events()
         .into_iter()
@@ -205,7 +207,7 @@ fn messages_wait_while_the_application_decides() {
         [(1, StatusLevel::Status, "NetStream.Publish.Start".into())]
     );
     // A stale id does nothing.
-    raw.server.accept_publish(*req);
+    raw.server.respond(*req, Decision::Accept);
     assert!(raw.answers().is_empty());
 }
 
@@ -238,13 +240,15 @@ fn rejected_publish_frees_the_connection_for_another() {
     let Some(ServerEvent::ConnectRequested { req, .. }) = raw.take_events().pop() else {
         panic!()
     };
-    raw.server.accept_connect(req);
+    raw.server.respond(req, Decision::Accept);
     raw.send(1, &publish("taken")).unwrap();
     let Some(ServerEvent::PublishRequested { req, .. }) = raw.take_events().pop() else {
         panic!()
     };
-    raw.server
-        .reject_publish(req, StatusCode::PublishBadName, "Already publishing");
+    raw.server.respond(
+        req,
+        Decision::reject(StatusCode::PublishBadName, "Already publishing"),
+    );
     raw.answers();
     raw.send(1, &publish("free")).unwrap();
     assert!(matches!(

@@ -1,15 +1,18 @@
 //! Sans-IO RTMP sessions: [`ServerSession`] and [`ClientSession`].
 //!
 //! Modelled on quinn-proto and str0m: the caller feeds received bytes to
-//! `handle_input`, then drains `poll_event` (what happened) and
-//! `poll_transmit` (bytes to write, in order). Nothing here reads a clock,
-//! opens a socket or draws random numbers; the handshake's randomness comes
-//! in through [`HandshakeParams`](crate::HandshakeParams).
+//! `handle_input` with the current `Instant`, then drains `poll_event` (what
+//! happened) and `poll_transmit` (bytes to write, in order), and sleeps
+//! until `poll_timeout`, when it calls `handle_timeout(now)`. Nothing here
+//! reads a clock, opens a socket or draws random numbers; time comes in as
+//! `now` arguments and the handshake's randomness through
+//! [`HandshakeParams`](crate::HandshakeParams).
 //!
 //! - [`server`]: the server side, answering everything ffmpeg, OBS,
 //!   GStreamer and librtmp send, and asking the application (through
 //!   [`ServerEvent`]s carrying a [`RequestId`]) only for policy: accept or
-//!   reject a connect, a publish, a play.
+//!   reject a connect, a publish, a play, with one
+//!   [`respond`](ServerSession::respond) call taking a [`Decision`].
 //! - [`client`]: the client side (tests, benchmarks, relays).
 //! - [`shared`]: [`encode_media`], one chunk encoding of a media message that
 //!   every player of a stream can receive unchanged (fan-out without copies).
@@ -28,8 +31,12 @@ mod outbox;
 pub mod server;
 pub mod shared;
 
-pub use client::{ClientConfig, ClientEvent, ClientMode, ClientSession};
-pub use server::{RequestId, ServerConfig, ServerEvent, ServerSession};
+pub use client::{
+    ClientConfig, ClientEvent, ClientMode, ClientSession, ClientTimeout, ClientTimeouts,
+};
+pub use server::{
+    Decision, RequestId, ServerConfig, ServerEvent, ServerSession, ServerTimeouts, Timeout,
+};
 pub use shared::{encode_media, MediaChannel};
 
 use crate::message::MessageType;

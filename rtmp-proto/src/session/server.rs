@@ -28,15 +28,23 @@
 //! processed after the answer, so a client that pipelines (sends publish
 //! and its first frames without waiting) sees them in order. Protocol
 //! control messages (chunk size, window, ping) are never held back.
+//!
+//! Time is part of the contract (DESIGN.md rule 10): the session takes `now`
+//! with every input, reports its next deadline through
+//! [`ServerSession::poll_timeout`] and closes itself with
+//! [`ServerEvent::TimedOut`] when [`ServerSession::handle_timeout`] finds one
+//! passed (the rules: [`ServerTimeouts`]).
 
 mod answers;
 mod commands;
+mod deadlines;
 mod receive;
 mod types;
 
-pub use types::{RequestId, ServerConfig, ServerEvent};
+pub use types::{Decision, RequestId, ServerConfig, ServerEvent, ServerTimeouts, Timeout};
 
 use std::collections::VecDeque;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -47,6 +55,7 @@ use crate::chunk::ChunkDecoder;
 use crate::error::Error;
 use crate::handshake::{HandshakeKind, HandshakeStatus, ServerHandshake};
 use crate::message::{AckTracker, Message};
+use deadlines::Deadlines;
 
 /// Most messages held back while a request is pending.
 pub const MAX_PARKED_MESSAGES: usize = 1024;
@@ -106,14 +115,19 @@ enum Pending {
 /// the rules it enforces, and the crate docs for the drive loop.
 ///
 /// The contract with the IO driver:
-/// - after [`handle_input`](Self::handle_input) and after every
-///   `accept_*` / `reject_*`, drain [`poll_event`](Self::poll_event), then
-///   write everything [`poll_transmit`](Self::poll_transmit) gives, in order;
+/// - after [`handle_input`](Self::handle_input), after every
+///   [`respond`](Self::respond) and after
+///   [`handle_timeout`](Self::handle_timeout), drain
+///   [`poll_event`](Self::poll_event), then write everything
+///   [`poll_transmit`](Self::poll_transmit) gives, in order;
+/// - sleep no later than [`poll_timeout`](Self::poll_timeout), then call
+///   [`handle_timeout`](Self::handle_timeout) with the current time;
 /// - an `Err` from `handle_input`, or [`is_closed`](Self::is_closed)
 ///   becoming true, ends the connection (flush what is queued first: it may
 ///   hold the answer that explains why);
-/// - deadlines (handshake, idle publisher, stalled player) are the driver's:
-///   the session never reads a clock.
+/// - the session never reads a clock: handshake and publisher-idle
+///   deadlines are computed from the `now`s it is given; the player write
+///   stall is the driver's (it alone sees the socket).
 #[derive(Debug)]
 pub struct ServerSession {
     config: ServerConfig,
@@ -136,12 +150,18 @@ pub struct ServerSession {
     ignored: u64,
     closed: bool,
     failed: Option<Error>,
+    deadlines: Deadlines,
+    /// The latest `now` the session was given.
+    last_now: Instant,
 }
 
 impl ServerSession {
-    /// A session waiting for C0/C1.
-    pub fn new(config: ServerConfig) -> Self {
+    /// A session waiting for C0/C1, created at `now` (the handshake
+    /// deadline counts from here).
+    pub fn new(config: ServerConfig, now: Instant) -> Self {
         ServerSession {
+            deadlines: Deadlines::new(now, &config.timeouts),
+            last_now: now,
             handshake: Some(ServerHandshake::new(config.handshake)),
             decoder: ChunkDecoder::new(config.pre_accept),
             config,
@@ -165,14 +185,18 @@ impl ServerSession {
         }
     }
 
-    /// Bytes read from the socket.
+    /// Bytes read from the socket at `now`.
+    ///
+    /// It first calls [`handle_timeout`](Self::handle_timeout)`(now)`: input
+    /// that arrives after a deadline passed does not revive the session, it
+    /// gets [`Error::TimedOut`] (and the [`ServerEvent::TimedOut`] event).
     ///
     /// # Errors
     /// A fatal protocol error (malformed bytes, a violation, an unsupported
-    /// feature): close the connection. The same error repeats on every
-    /// later call.
-    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.guarded(Input::Slice(data))
+    /// feature) or a passed deadline: close the connection. The same error
+    /// repeats on every later call.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), Error> {
+        self.guarded(Input::Slice(data), now)
     }
 
     /// Like [`handle_input`](Self::handle_input), taking ownership: when the
@@ -182,11 +206,12 @@ impl ServerSession {
     ///
     /// # Errors
     /// As [`handle_input`](Self::handle_input).
-    pub fn handle_input_bytes(&mut self, data: Bytes) -> Result<(), Error> {
-        self.guarded(Input::Owned(data))
+    pub fn handle_input_bytes(&mut self, data: Bytes, now: Instant) -> Result<(), Error> {
+        self.guarded(Input::Owned(data), now)
     }
 
-    fn guarded(&mut self, data: Input<'_>) -> Result<(), Error> {
+    fn guarded(&mut self, data: Input<'_>, now: Instant) -> Result<(), Error> {
+        self.handle_timeout(now);
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -200,6 +225,7 @@ impl ServerSession {
     fn fail(&mut self, e: Error) {
         self.failed = Some(e);
         self.closed = true;
+        self.pending = None;
         self.parked.clear();
         self.parked_bytes = 0;
     }
@@ -317,8 +343,8 @@ impl ServerSession {
         self.publishing.filter(|a| a.accepted).map(|a| a.stream_id)
     }
 
-    /// The outgoing chunk size the peer was told (128 until
-    /// [`accept_connect`](Self::accept_connect), then the configured size).
+    /// The outgoing chunk size the peer was told (128 until the connect is
+    /// accepted, then the configured size).
     pub fn out_chunk_size(&self) -> u32 {
         self.out.chunk_size()
     }
@@ -344,8 +370,8 @@ impl ServerSession {
         self.receive_video
     }
 
-    /// Whether the session is over: a fatal error, a rejected connect, or
-    /// the client deleted its last stream. Flush pending bytes, then close.
+    /// Whether the session is over: a fatal error, a passed deadline, a
+    /// rejected connect, or the client deleted its last stream. Flush pending bytes, then close.
     pub fn is_closed(&self) -> bool {
         self.closed
     }

@@ -3,13 +3,27 @@
 //! transcript decoder for what went over the "wire".
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
 use bytes::{Bytes, BytesMut};
 use rtmp_proto::command::{Command, StatusCode};
 use rtmp_proto::handshake::PACKET_SIZE;
 use rtmp_proto::{
     ChunkDecoder, ChunkEncoder, ClientConfig, ClientEvent, ClientMode, ClientSession,
-    HandshakeParams, Message, ServerConfig, ServerEvent, ServerSession,
+    ClientTimeouts, Decision, HandshakeParams, Message, ServerConfig, ServerEvent, ServerSession,
 };
+
+/// The base of virtual time: tests add offsets to it and never sleep.
+pub fn t0() -> Instant {
+    static T0: OnceLock<Instant> = OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+/// `t0() + secs` seconds.
+pub fn at(secs: f64) -> Instant {
+    t0() + Duration::from_secs_f64(secs)
+}
 
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -30,15 +44,20 @@ pub enum Policy {
 pub fn apply_policy(server: &mut ServerSession, policy: Policy, e: &ServerEvent) {
     match (e, policy) {
         (_, Policy::Defer) => {}
-        (ServerEvent::ConnectRequested { req, .. }, _) => server.accept_connect(*req),
-        (ServerEvent::PublishRequested { req, .. }, Policy::RejectPublish) => {
-            server.reject_publish(*req, StatusCode::PublishBadName, "Already publishing")
-        }
-        (ServerEvent::PublishRequested { req, .. }, _) => server.accept_publish(*req),
-        (ServerEvent::PlayRequested { req, .. }, Policy::RejectPlay) => {
-            server.reject_play(*req, StatusCode::PlayStreamNotFound, "No such stream")
-        }
-        (ServerEvent::PlayRequested { req, .. }, _) => server.accept_play(*req),
+        (ServerEvent::PublishRequested { req, .. }, Policy::RejectPublish) => server.respond(
+            *req,
+            Decision::reject(StatusCode::PublishBadName, "Already publishing"),
+        ),
+        (ServerEvent::PlayRequested { req, .. }, Policy::RejectPlay) => server.respond(
+            *req,
+            Decision::reject(StatusCode::PlayStreamNotFound, "No such stream"),
+        ),
+        (
+            ServerEvent::ConnectRequested { req, .. }
+            | ServerEvent::PublishRequested { req, .. }
+            | ServerEvent::PlayRequested { req, .. },
+            _,
+        ) => server.respond(*req, Decision::Accept),
         _ => {}
     }
 }
@@ -55,6 +74,7 @@ pub fn client_config(mode: ClientMode, stream: &str) -> ClientConfig {
             seed: [1; 32],
         },
         digest: true,
+        timeouts: ClientTimeouts::default(),
     }
 }
 
@@ -63,6 +83,8 @@ pub struct Pair {
     pub client: ClientSession,
     pub server: ServerSession,
     pub policy: Policy,
+    /// The virtual time given with every input (starts at [`t0`]).
+    pub now: Instant,
     pub client_events: Vec<ClientEvent>,
     pub server_events: Vec<ServerEvent>,
     /// Every byte client → server and server → client, in order.
@@ -73,9 +95,10 @@ pub struct Pair {
 impl Pair {
     pub fn new(client: ClientConfig, server: ServerConfig, policy: Policy) -> Self {
         Pair {
-            client: ClientSession::new(client),
-            server: ServerSession::new(server),
+            client: ClientSession::new(client, t0()),
+            server: ServerSession::new(server, t0()),
             policy,
+            now: t0(),
             client_events: Vec::new(),
             server_events: Vec::new(),
             c2s: Vec::new(),
@@ -89,7 +112,9 @@ impl Pair {
             let mut moved = false;
             while let Some(b) = self.client.poll_transmit() {
                 self.c2s.extend_from_slice(&b);
-                self.server.handle_input(&b).expect("server error");
+                self.server
+                    .handle_input(&b, self.now)
+                    .expect("server error");
                 moved = true;
             }
             while let Some(e) = self.server.poll_event() {
@@ -99,7 +124,9 @@ impl Pair {
             }
             while let Some(b) = self.server.poll_transmit() {
                 self.s2c.extend_from_slice(&b);
-                self.client.handle_input(&b).expect("client error");
+                self.client
+                    .handle_input(&b, self.now)
+                    .expect("client error");
                 moved = true;
             }
             while let Some(e) = self.client.poll_event() {
@@ -117,14 +144,18 @@ impl Pair {
     pub fn inject_to_server(&mut self, msg: &Message) {
         let b = encode_alone(msg);
         self.c2s.extend_from_slice(&b);
-        self.server.handle_input(&b).expect("server error");
+        self.server
+            .handle_input(&b, self.now)
+            .expect("server error");
     }
 
     /// Sends a message straight to the client, likewise.
     pub fn inject_to_client(&mut self, msg: &Message) {
         let b = encode_alone(msg);
         self.s2c.extend_from_slice(&b);
-        self.client.handle_input(&b).expect("client error");
+        self.client
+            .handle_input(&b, self.now)
+            .expect("client error");
     }
 
     pub fn take_client_events(&mut self) -> Vec<ClientEvent> {
@@ -175,6 +206,8 @@ pub fn commands(msgs: &[Message]) -> Vec<(u32, Command)> {
 pub struct Raw {
     pub server: ServerSession,
     pub policy: Policy,
+    /// The virtual time given with every input (starts at [`t0`]).
+    pub now: Instant,
     pub events: Vec<ServerEvent>,
     enc: ChunkEncoder,
     answers: ChunkDecoder,
@@ -182,8 +215,14 @@ pub struct Raw {
 
 impl Raw {
     pub fn new(policy: Policy) -> Self {
+        Self::with_config(policy, ServerConfig::default())
+    }
+
+    /// Like [`Raw::new`], with the server's settings.
+    pub fn with_config(policy: Policy, config: ServerConfig) -> Self {
         use rtmp_proto::ClientHandshake;
-        let mut server = ServerSession::new(ServerConfig::default());
+        let now = t0();
+        let mut server = ServerSession::new(config, now);
         let mut hs = ClientHandshake::new(
             HandshakeParams {
                 epoch: 1,
@@ -191,16 +230,21 @@ impl Raw {
             },
             false,
         );
-        server.handle_input(&hs.poll_transmit().unwrap()).unwrap();
+        server
+            .handle_input(&hs.poll_transmit().unwrap(), now)
+            .unwrap();
         let mut s012 = Vec::new();
         while let Some(b) = server.poll_transmit() {
             s012.extend_from_slice(&b);
         }
         hs.handle_input(&s012).unwrap();
-        server.handle_input(&hs.poll_transmit().unwrap()).unwrap();
+        server
+            .handle_input(&hs.poll_transmit().unwrap(), now)
+            .unwrap();
         let mut raw = Raw {
             server,
             policy,
+            now,
             events: Vec::new(),
             enc: ChunkEncoder::new(),
             answers: ChunkDecoder::new(Default::default()),
@@ -215,7 +259,7 @@ impl Raw {
     pub fn send_msg(&mut self, msg: &Message) -> Result<(), rtmp_proto::Error> {
         let mut out = BytesMut::new();
         self.enc.encode(msg, &mut out).unwrap();
-        let r = self.server.handle_input(&out);
+        let r = self.server.handle_input(&out, self.now);
         self.pump();
         r
     }

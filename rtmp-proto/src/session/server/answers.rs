@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::commands::error_status;
-use super::{Active, ConnectState, Pending, RequestId, ServerSession};
+use super::{Active, ConnectState, Decision, Pending, RequestId, ServerSession};
 use crate::command::{DataMessage, Response, Status, StatusCode};
 use crate::message::{PeerBandwidthLimit, ProtocolControl, UserControl};
 use crate::session::shared::{encode_media, MediaChannel};
@@ -18,17 +18,71 @@ impl ServerSession {
         }
     }
 
-    /// Accepts the connect: Window Acknowledgement Size, Set Peer Bandwidth,
-    /// Set Chunk Size, then `_result` NetConnection.Connect.Success (the
-    /// order nginx-rtmp and FMS use).
-    pub fn accept_connect(&mut self, req: RequestId) {
-        let Some(Pending::Connect {
-            transaction_id,
-            object_encoding,
-        }) = self.take(req)
-        else {
+    /// Answers the request `req` (from [`ServerEvent::ConnectRequested`],
+    /// [`ServerEvent::PublishRequested`] or [`ServerEvent::PlayRequested`]).
+    /// A stale id (already answered, or from before the session closed) is
+    /// ignored. Then drain [`poll_event`](Self::poll_event) and
+    /// [`poll_transmit`](Self::poll_transmit): held-back messages are
+    /// processed now.
+    ///
+    /// - connect, [`Decision::Accept`]: Window Acknowledgement Size, Set Peer
+    ///   Bandwidth, Set Chunk Size, then `_result`
+    ///   NetConnection.Connect.Success (the order nginx-rtmp and FMS use).
+    /// - connect, [`Decision::Reject`]: `_error`
+    ///   NetConnection.Connect.Rejected with the description (the code is
+    ///   ignored); the session is then closed: flush the answer and close.
+    /// - publish, accept: Stream Begin, then onStatus
+    ///   NetStream.Publish.Start. Media on the stream becomes
+    ///   [`ServerEvent::Media`]; the publisher-idle deadline starts, from the
+    ///   last `now` the session was given (respond takes no clock).
+    /// - play, accept: Stream Begin, onStatus NetStream.Play.Reset (when the
+    ///   client asked for a reset), NetStream.Play.Start, then
+    ///   `|RtmpSampleAccess` (as nginx-rtmp sends them). Then send metadata
+    ///   and media with [`send_shared`](Self::send_shared) or
+    ///   [`send_media`](Self::send_media).
+    /// - publish or play, reject: an error onStatus with the code (e.g.
+    ///   [`StatusCode::PublishBadName`] for a name already published,
+    ///   [`StatusCode::PlayStreamNotFound`]); the connection stays open.
+    ///
+    /// [`ServerEvent::ConnectRequested`]: super::ServerEvent::ConnectRequested
+    /// [`ServerEvent::PublishRequested`]: super::ServerEvent::PublishRequested
+    /// [`ServerEvent::PlayRequested`]: super::ServerEvent::PlayRequested
+    /// [`ServerEvent::Media`]: super::ServerEvent::Media
+    pub fn respond(&mut self, req: RequestId, decision: Decision) {
+        let Some(pending) = self.take(req) else {
             return;
         };
+        match (pending, decision) {
+            (
+                Pending::Connect {
+                    transaction_id,
+                    object_encoding,
+                },
+                Decision::Accept,
+            ) => self.accept_connect(transaction_id, object_encoding),
+            (Pending::Connect { transaction_id, .. }, Decision::Reject { description, .. }) => {
+                self.reject_connect(transaction_id, &description)
+            }
+            (Pending::Publish { stream_id, name }, Decision::Accept) => {
+                self.accept_publish(stream_id, &name)
+            }
+            (Pending::Play { stream_id, reset }, Decision::Accept) => {
+                self.accept_play(stream_id, reset)
+            }
+            (Pending::Publish { stream_id, .. }, Decision::Reject { code, description }) => {
+                self.publishing = None;
+                self.status(stream_id, &error_status(code, &description));
+                self.resume();
+            }
+            (Pending::Play { stream_id, .. }, Decision::Reject { code, description }) => {
+                self.playing = None;
+                self.status(stream_id, &error_status(code, &description));
+                self.resume();
+            }
+        }
+    }
+
+    fn accept_connect(&mut self, transaction_id: f64, object_encoding: f64) {
         self.connect = ConnectState::Accepted;
         self.out
             .control(ProtocolControl::WindowAckSize(self.config.window_ack_size));
@@ -47,12 +101,7 @@ impl ServerSession {
         self.resume();
     }
 
-    /// Refuses the connect with `_error` NetConnection.Connect.Rejected.
-    /// The session is then closed: flush the answer and close.
-    pub fn reject_connect(&mut self, req: RequestId, description: &str) {
-        let Some(Pending::Connect { transaction_id, .. }) = self.take(req) else {
-            return;
-        };
+    fn reject_connect(&mut self, transaction_id: f64, description: &str) {
         self.connect = ConnectState::Rejected;
         self.closed = true;
         self.parked.clear();
@@ -60,18 +109,14 @@ impl ServerSession {
         let _ = self.reply(Response::connect_rejected(transaction_id, description));
     }
 
-    /// Accepts the publish: Stream Begin, then onStatus
-    /// NetStream.Publish.Start. Media on the stream becomes
-    /// [`ServerEvent::Media`](super::ServerEvent::Media).
-    pub fn accept_publish(&mut self, req: RequestId) {
-        let Some(Pending::Publish { stream_id, name }) = self.take(req) else {
-            return;
-        };
+    fn accept_publish(&mut self, stream_id: u32, name: &str) {
         self.publishing = Some(Active {
             stream_id,
             accepted: true,
         });
         self.lift_limits();
+        self.deadlines
+            .publish_accepted(self.last_now, &self.config.timeouts);
         self.out
             .user_control(UserControl::StreamBegin { stream_id });
         let st = Status::new(StatusCode::PublishStart, format!("{name} is now published"));
@@ -79,31 +124,13 @@ impl ServerSession {
         self.resume();
     }
 
-    /// Refuses the publish with an error onStatus (e.g.
-    /// [`StatusCode::PublishBadName`] for a name already published).
-    pub fn reject_publish(&mut self, req: RequestId, code: StatusCode, description: &str) {
-        let Some(Pending::Publish { stream_id, .. }) = self.take(req) else {
-            return;
-        };
-        self.publishing = None;
-        self.status(stream_id, &error_status(code, description));
-        self.resume();
-    }
-
-    /// Accepts the play: Stream Begin, onStatus NetStream.Play.Reset (when
-    /// the client asked for a reset), NetStream.Play.Start, then
-    /// `|RtmpSampleAccess` (as nginx-rtmp sends them). Then send metadata
-    /// and media with [`send_shared`](Self::send_shared) or
-    /// [`send_media`](Self::send_media).
-    pub fn accept_play(&mut self, req: RequestId) {
-        let Some(Pending::Play { stream_id, reset }) = self.take(req) else {
-            return;
-        };
+    fn accept_play(&mut self, stream_id: u32, reset: bool) {
         self.playing = Some(Active {
             stream_id,
             accepted: true,
         });
         self.lift_limits();
+        self.deadlines.play_accepted();
         self.out
             .user_control(UserControl::StreamBegin { stream_id });
         if reset {
@@ -123,17 +150,6 @@ impl ServerSession {
             self.out_chunk_size(),
         );
         self.out.raw(b);
-        self.resume();
-    }
-
-    /// Refuses the play with an error onStatus (e.g.
-    /// [`StatusCode::PlayStreamNotFound`]).
-    pub fn reject_play(&mut self, req: RequestId, code: StatusCode, description: &str) {
-        let Some(Pending::Play { stream_id, .. }) = self.take(req) else {
-            return;
-        };
-        self.playing = None;
-        self.status(stream_id, &error_status(code, description));
         self.resume();
     }
 

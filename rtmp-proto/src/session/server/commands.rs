@@ -225,11 +225,13 @@ impl ServerSession {
 
     /// Ends the publish or play on `stream_id`, if any, with its event and
     /// (for a publish) onStatus NetStream.Unpublish.Success as nginx-rtmp
-    /// sends it.
+    /// sends it. An accepted one ending re-arms the handshake deadline.
     pub(super) fn end_stream(&mut self, stream_id: u32) -> Result<(), Error> {
+        let mut ended = false;
         if let Some(p) = self.publishing.filter(|p| p.stream_id == stream_id) {
             self.publishing = None;
             if p.accepted {
+                ended = true;
                 self.events
                     .push_back(ServerEvent::Unpublished { stream_id });
                 let st = Status::from_code(StatusCode::UnpublishSuccess);
@@ -241,7 +243,12 @@ impl ServerSession {
             if p.accepted {
                 self.events
                     .push_back(ServerEvent::PlayStopped { stream_id });
+                ended = true;
             }
+        }
+        if ended && self.publishing.is_none() && self.playing.is_none() {
+            self.deadlines
+                .idle_again(self.last_now, &self.config.timeouts);
         }
         Ok(())
     }

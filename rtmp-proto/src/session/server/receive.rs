@@ -110,12 +110,15 @@ impl ServerSession {
                     MediaKind::from_type_id(m.type_id),
                     self.is_publishing(m.stream_id),
                 ) {
-                    (Some(kind), true) => self.events.push_back(ServerEvent::Media {
-                        stream_id: m.stream_id,
-                        kind,
-                        timestamp: m.timestamp,
-                        payload: m.payload,
-                    }),
+                    (Some(kind), true) => {
+                        self.deadlines.media(self.last_now, &self.config.timeouts);
+                        self.events.push_back(ServerEvent::Media {
+                            stream_id: m.stream_id,
+                            kind,
+                            timestamp: m.timestamp,
+                            payload: m.payload,
+                        })
+                    }
                     _ => self.ignored += 1,
                 }
                 Ok(())

@@ -1,10 +1,13 @@
 //! The API types of [`ServerSession`](super::ServerSession): its settings,
 //! its events and the ids of the requests it raises.
 
+use std::fmt;
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::chunk::ChunkDecoderConfig;
-use crate::command::PublishType;
+use crate::command::{PublishType, StatusCode};
 use crate::handshake::HandshakeParams;
 use crate::session::MediaKind;
 
@@ -27,6 +30,82 @@ pub struct ServerConfig {
     /// Handshake randomness. The default is a fixed seed, fine for tests;
     /// a server should fill `seed` from a RNG per connection.
     pub handshake: HandshakeParams,
+    /// The session's deadlines (see [`ServerTimeouts`]).
+    pub timeouts: ServerTimeouts,
+}
+
+/// The deadlines a [`ServerSession`](super::ServerSession) keeps, reported
+/// through [`poll_timeout`](super::ServerSession::poll_timeout).
+///
+/// A value too large to add to an `Instant` (e.g. `Duration::MAX`) means no
+/// deadline: a huge value effectively disables the rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerTimeouts {
+    /// From the session's creation until a publish or play is accepted
+    /// (handshake, connect, createStream and the request included; default
+    /// 15 s). It is armed again, from that moment, when the accepted publish
+    /// or play ends and the connection stays open.
+    pub handshake: Duration,
+    /// An accepted publish that sends no audio or video message for this
+    /// long is closed (default 15 s). Pings, acknowledgements, metadata and
+    /// other commands do not count: a peer sending only those would hold
+    /// its players forever.
+    pub publisher_idle: Duration,
+}
+
+impl Default for ServerTimeouts {
+    fn default() -> Self {
+        ServerTimeouts {
+            handshake: Duration::from_secs(15),
+            publisher_idle: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Which deadline of a [`ServerSession`](super::ServerSession) passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// No publish or play was accepted within [`ServerTimeouts::handshake`].
+    Handshake,
+    /// The publisher sent no media for [`ServerTimeouts::publisher_idle`].
+    PublisherIdle,
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Timeout::Handshake => "handshake",
+            Timeout::PublisherIdle => "publisher keep-alive",
+        })
+    }
+}
+
+/// The application's answer to a request, passed to
+/// [`ServerSession::respond`](super::ServerSession::respond).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Accept the connect, publish or play.
+    Accept,
+    /// Refuse it with an error status. For a connect, `code` is ignored:
+    /// the answer is always `_error` NetConnection.Connect.Rejected carrying
+    /// `description`.
+    Reject {
+        /// The onStatus code (e.g. [`StatusCode::PublishBadName`],
+        /// [`StatusCode::PlayStreamNotFound`]).
+        code: StatusCode,
+        /// The human-readable reason sent to the client.
+        description: String,
+    },
+}
+
+impl Decision {
+    /// A [`Decision::Reject`].
+    pub fn reject(code: StatusCode, description: impl Into<String>) -> Self {
+        Decision::Reject {
+            code,
+            description: description.into(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -41,14 +120,22 @@ impl Default for ServerConfig {
                 epoch: 0,
                 seed: [0; 32],
             },
+            timeouts: ServerTimeouts::default(),
         }
     }
 }
 
-/// Identifies one pending decision; pass it back to the `accept_*` /
-/// `reject_*` method. A stale id is ignored.
+/// Identifies one pending decision; pass it back to
+/// [`ServerSession::respond`](super::ServerSession::respond). A stale id is
+/// ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub(super) u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 /// What happened on a [`ServerSession`](super::ServerSession).
 #[derive(Debug, Clone, PartialEq)]
@@ -60,8 +147,7 @@ pub enum ServerEvent {
         digest: bool,
     },
     /// connect: answer with
-    /// [`ServerSession::accept_connect`](super::ServerSession::accept_connect) or
-    /// [`ServerSession::reject_connect`](super::ServerSession::reject_connect).
+    /// [`ServerSession::respond`](super::ServerSession::respond).
     ConnectRequested {
         /// The request to answer.
         req: RequestId,
@@ -73,8 +159,7 @@ pub enum ServerEvent {
         query: Option<String>,
     },
     /// publish: answer with
-    /// [`ServerSession::accept_publish`](super::ServerSession::accept_publish) or
-    /// [`ServerSession::reject_publish`](super::ServerSession::reject_publish).
+    /// [`ServerSession::respond`](super::ServerSession::respond).
     PublishRequested {
         /// The request to answer.
         req: RequestId,
@@ -88,8 +173,7 @@ pub enum ServerEvent {
         kind: PublishType,
     },
     /// play: answer with
-    /// [`ServerSession::accept_play`](super::ServerSession::accept_play) or
-    /// [`ServerSession::reject_play`](super::ServerSession::reject_play).
+    /// [`ServerSession::respond`](super::ServerSession::respond).
     PlayRequested {
         /// The request to answer.
         req: RequestId,
@@ -147,4 +231,10 @@ pub enum ServerEvent {
     /// The client deleted its last stream with nothing left active: it is
     /// done with the connection. Flush and close.
     Closed,
+    /// A deadline passed ([`ServerSession::handle_timeout`](super::ServerSession::handle_timeout)):
+    /// the session is closed. Flush and close.
+    TimedOut {
+        /// Which deadline.
+        what: Timeout,
+    },
 }

@@ -184,3 +184,25 @@ impl ClientSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acknowledgement_sequences_wrap_at_32_bits() {
+        let now = Instant::now();
+        let mut d = Deadlines::new(now, ClientTimeouts::default());
+        d.publishing(now);
+        d.window(1000);
+        d.sent((u32::MAX as usize) + 500);
+        assert_eq!(d.acks.wait, AckWait::Unstamped);
+        // The server received all but 100 bytes: 2^32 + 399, sent as 399.
+        d.acknowledged(399, now);
+        assert_eq!(d.acks.acked, u64::from(u32::MAX) + 400);
+        assert_eq!(d.acks.wait, AckWait::No);
+        // A sequence from the future (more than we sent) is clamped.
+        d.acknowledged(10_000, now);
+        assert!(d.acks.acked <= d.acks.sent);
+    }
+}

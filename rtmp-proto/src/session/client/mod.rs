@@ -4,7 +4,8 @@
 //! It does what ffmpeg does: handshake, Set Chunk Size, connect, then
 //! (publish) releaseStream, FCPublish, createStream, publish — or (play)
 //! createStream, play, Set Buffer Length. It answers pings, acknowledges
-//! the server's window, and follows the server's Set Chunk Size.
+//! the server's window (and, publishing, asks the server to acknowledge
+//! with the same window), and follows the server's Set Chunk Size.
 //!
 //! Time is part of the contract, as on the server side: the session takes
 //! `now` with its input, reports its next deadline through

@@ -37,7 +37,6 @@ impl ClientSession {
                     ProtocolControl::decode(m.type_id, &m.payload)?
                 {
                     self.acks.set_window(w);
-                    self.deadlines.window(w);
                 }
             }
             MessageType::Acknowledgement => {
@@ -120,6 +119,15 @@ impl ClientSession {
             self.events.push_back(ClientEvent::Connected);
             let name = self.config.stream.clone();
             if self.config.mode == ClientMode::Publish {
+                // Spec 5.4.4: the sender of Window Acknowledgement Size is
+                // the one acknowledged. A server that asked us for
+                // acknowledgements gets the same window back (as librtmp
+                // echoes it), so it acknowledges what we publish and the
+                // acknowledgement deadline can watch it.
+                if let Some(w) = self.acks.window() {
+                    self.out.control(ProtocolControl::WindowAckSize(w));
+                    self.deadlines.window(w);
+                }
                 for cmd in [
                     Command::ReleaseStream(self.stream_name(&name)),
                     Command::FcPublish(self.stream_name(&name)),

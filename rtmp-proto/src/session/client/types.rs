@@ -54,13 +54,17 @@ pub struct ClientTimeouts {
     /// NetStream.Play.Start (default 10 s). Metadata and statuses do not
     /// count.
     pub media_idle: Duration,
-    /// Publish mode: once the server asked for acknowledgements (Window
-    /// Acknowledgement Size) and more than that window has left through
-    /// [`poll_transmit`](super::ClientSession::poll_transmit) beyond its last
-    /// Acknowledgement, the next one must come within this long (default
-    /// 10 s). The clock starts when the window is first exceeded (or at the
-    /// publish start, if it already was then), and again at every
-    /// Acknowledgement that leaves it exceeded.
+    /// Publish mode: when the server asked for acknowledgements (sent
+    /// Window Acknowledgement Size), the session sends it the same window
+    /// back on the connect result, so that the server acknowledges what it
+    /// receives (RTMP spec 5.4.4: the sender of the window is the one
+    /// acknowledged). Once more than that window has left through
+    /// [`poll_transmit`](super::ClientSession::poll_transmit) beyond the
+    /// server's last Acknowledgement, the next one must come within this
+    /// long (default 10 s). The clock starts when the window is first
+    /// exceeded (or at the publish start, if it already was then), and again
+    /// at every Acknowledgement that leaves it exceeded. Not armed when the
+    /// server sent no window.
     pub ack: Duration,
 }
 

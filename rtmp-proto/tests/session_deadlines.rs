@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
@@ -47,48 +47,109 @@ fn on_meta_data() -> Bytes {
     .encode()
 }
 
-fn server_events(s: &mut ServerSession) -> Vec<ServerEvent> {
-    std::iter::from_fn(|| s.poll_event()).collect()
+/// What the deadline checks need from either session.
+trait Session {
+    type Event: PartialEq + std::fmt::Debug;
+    fn input(&mut self, data: &[u8], now: Instant) -> Result<(), Error>;
+    fn timeout(&mut self, now: Instant);
+    fn next_timeout(&self) -> Option<Instant>;
+    fn closed(&self) -> bool;
+    fn next_event(&mut self) -> Option<Self::Event>;
+
+    fn events(&mut self) -> Vec<Self::Event> {
+        std::iter::from_fn(|| self.next_event()).collect()
+    }
 }
 
-fn client_events(c: &mut ClientSession) -> Vec<ClientEvent> {
-    std::iter::from_fn(|| c.poll_event()).collect()
+/// Both sessions have the same time and event methods.
+macro_rules! impl_session {
+    ($session:ty, $event:ty) => {
+        impl Session for $session {
+            type Event = $event;
+            fn input(&mut self, data: &[u8], now: Instant) -> Result<(), Error> {
+                self.handle_input(data, now)
+            }
+            fn timeout(&mut self, now: Instant) {
+                self.handle_timeout(now)
+            }
+            fn next_timeout(&self) -> Option<Instant> {
+                self.poll_timeout()
+            }
+            fn closed(&self) -> bool {
+                self.is_closed()
+            }
+            fn next_event(&mut self) -> Option<$event> {
+                self.poll_event()
+            }
+        }
+    };
+}
+impl_session!(ServerSession, ServerEvent);
+impl_session!(ClientSession, ClientEvent);
+
+/// `handle_timeout` one millisecond before `deadline` leaves the session
+/// open; at `deadline` it closes with the one event `timed_out` and then
+/// refuses input with `error`, however often it is told the time.
+fn expires_at<S: Session>(s: &mut S, deadline: Instant, timed_out: S::Event, error: Error) {
+    assert_eq!(s.next_timeout(), Some(deadline));
+    s.timeout(deadline - MS);
+    assert!(!s.closed(), "closed before its deadline");
+    assert!(s.events().is_empty());
+    s.timeout(deadline);
+    assert!(s.closed());
+    assert_eq!(s.events(), [timed_out]);
+    assert_eq!(s.next_timeout(), None);
+    assert_eq!(s.input(&[3], deadline + MS), Err(error));
+    s.timeout(deadline + Duration::from_secs(60));
+    assert!(s.events().is_empty());
 }
 
-/// `handle_timeout` one millisecond before `deadline` leaves the server
-/// open; at `deadline` it closes with `what`, and stays closed.
-fn server_expires_at(s: &mut ServerSession, deadline: std::time::Instant, what: Timeout) {
-    assert_eq!(s.poll_timeout(), Some(deadline));
-    s.handle_timeout(deadline - MS);
-    assert!(!s.is_closed(), "closed before its deadline");
-    assert!(server_events(s).is_empty());
-    s.handle_timeout(deadline);
-    assert!(s.is_closed());
-    assert_eq!(server_events(s), [ServerEvent::TimedOut { what }]);
-    assert_eq!(s.poll_timeout(), None);
-    assert_eq!(
-        s.handle_input(&[3], deadline + MS),
-        Err(Error::TimedOut(what))
+fn server_expires_at(s: &mut ServerSession, deadline: Instant, what: Timeout) {
+    expires_at(
+        s,
+        deadline,
+        ServerEvent::TimedOut { what },
+        Error::TimedOut(what),
     );
-    // Only one TimedOut event, however often the session is told.
-    s.handle_timeout(deadline + Duration::from_secs(60));
-    assert!(server_events(s).is_empty());
 }
 
-/// The client's counterpart of [`server_expires_at`].
-fn client_expires_at(c: &mut ClientSession, deadline: std::time::Instant, what: ClientTimeout) {
-    assert_eq!(c.poll_timeout(), Some(deadline));
-    c.handle_timeout(deadline - MS);
-    assert!(!c.is_closed(), "closed before its deadline");
-    assert!(client_events(c).is_empty());
-    c.handle_timeout(deadline);
-    assert!(c.is_closed());
-    assert_eq!(client_events(c), [ClientEvent::TimedOut { what }]);
-    assert_eq!(c.poll_timeout(), None);
-    assert_eq!(
-        c.handle_input(&[3], deadline + MS),
-        Err(Error::ClientTimedOut(what))
-    );
+fn client_expires_at(c: &mut ClientSession, deadline: Instant, what: ClientTimeout) {
+    let error = Error::ClientTimedOut(what);
+    expires_at(c, deadline, ClientEvent::TimedOut { what }, error);
+}
+
+/// The trickle: `bytes` (valid handshake bytes) fed one per virtual
+/// second, the session told the time a second later each time. It must be
+/// closed at `deadline` seconds with the one event `timed_out`.
+fn trickle<S: Session>(s: &mut S, bytes: &[u8], deadline: f64, timed_out: S::Event) {
+    let mut closed_at = None;
+    for (k, byte) in bytes.iter().enumerate() {
+        let k = k as f64;
+        s.input(&[*byte], at(k)).expect("alive before the deadline");
+        s.timeout(at(k + 1.0));
+        if s.closed() {
+            closed_at = Some(k + 1.0);
+            break;
+        }
+    }
+    assert_eq!(closed_at, Some(deadline));
+    assert_eq!(s.events(), [timed_out]);
+    assert_eq!(s.next_timeout(), None);
+    assert!(s.input(&bytes[..1], at(deadline)).is_err());
+}
+
+/// A client publishing or playing through a server that accepts all,
+/// started at virtual second 1.
+fn started_pair(mode: ClientMode, config: ServerConfig) -> Pair {
+    let mut p = Pair::new(client_config(mode, "cam"), config, Policy::AcceptAll);
+    p.now = at(1.0);
+    p.drive();
+    let started = match mode {
+        ClientMode::Publish => ClientEvent::Publishing,
+        ClientMode::Play => ClientEvent::Playing,
+    };
+    assert!(p.client_events.contains(&started));
+    p
 }
 
 // ---- server ----
@@ -135,14 +196,7 @@ fn server_input_after_the_deadline_does_not_revive_it() {
 
 #[test]
 fn server_publisher_with_media_every_second_stays_alive() {
-    let mut p = Pair::new(
-        client_config(ClientMode::Publish, "cam"),
-        ServerConfig::default(),
-        Policy::AcceptAll,
-    );
-    p.now = at(1.0);
-    p.drive();
-    assert!(p.client_events.contains(&ClientEvent::Publishing));
+    let mut p = started_pair(ClientMode::Publish, ServerConfig::default());
     // The idle clock starts at the accept.
     assert_eq!(p.server.poll_timeout(), Some(at(16.0)));
     for s in 2..120 {
@@ -160,14 +214,7 @@ fn server_publisher_with_media_every_second_stays_alive() {
 
 #[test]
 fn server_publisher_sending_only_pings_and_metadata_is_idle() {
-    let mut p = Pair::new(
-        client_config(ClientMode::Publish, "cam"),
-        ServerConfig::default(),
-        Policy::AcceptAll,
-    );
-    p.now = at(1.0);
-    p.drive();
-    assert!(p.client_events.contains(&ClientEvent::Publishing));
+    let mut p = started_pair(ClientMode::Publish, ServerConfig::default());
     for s in 2..16 {
         p.now = at(f64::from(s));
         p.server.handle_timeout(p.now);
@@ -268,26 +315,8 @@ fn server_trickle_of_one_byte_per_second_is_closed_at_the_handshake_deadline() {
     let c0c1 = ClientHandshake::new(params(), false)
         .poll_transmit()
         .unwrap();
-    let mut closed_at = None;
-    for (k, byte) in c0c1.iter().enumerate() {
-        let k = k as f64;
-        s.handle_input(&[*byte], at(k))
-            .expect("alive before the deadline");
-        s.handle_timeout(at(k + 1.0));
-        if s.is_closed() {
-            closed_at = Some(k + 1.0);
-            break;
-        }
-    }
-    assert_eq!(closed_at, Some(15.0));
-    assert_eq!(
-        server_events(&mut s),
-        [ServerEvent::TimedOut {
-            what: Timeout::Handshake
-        }]
-    );
-    assert_eq!(s.poll_timeout(), None);
-    assert!(s.handle_input(&c0c1[15..16], at(15.0)).is_err());
+    let what = Timeout::Handshake;
+    trickle(&mut s, &c0c1, 15.0, ServerEvent::TimedOut { what });
 }
 
 // ---- client ----
@@ -310,14 +339,7 @@ fn client_unanswered_connect_hits_the_response_deadline() {
 
 #[test]
 fn client_player_without_media_hits_the_media_idle_deadline() {
-    let mut p = Pair::new(
-        client_config(ClientMode::Play, "cam"),
-        ServerConfig::default(),
-        Policy::AcceptAll,
-    );
-    p.now = at(1.0);
-    p.drive();
-    assert!(p.client_events.contains(&ClientEvent::Playing));
+    let mut p = started_pair(ClientMode::Play, ServerConfig::default());
     assert_eq!(p.client.poll_timeout(), Some(at(11.0)));
     let sid = p.server.play_stream_id().unwrap();
     for s in 2..=5 {
@@ -359,15 +381,8 @@ impl AckLink {
             window_ack_size: 5000,
             ..ServerConfig::default()
         };
-        let mut p = Pair::new(
-            client_config(ClientMode::Publish, "cam"),
-            config,
-            Policy::AcceptAll,
-        );
-        p.drive();
-        assert!(p.client_events.contains(&ClientEvent::Publishing));
         AckLink {
-            p,
+            p: started_pair(ClientMode::Publish, config),
             held: Vec::new(),
         }
     }
@@ -427,7 +442,7 @@ fn client_publisher_times_out_when_the_server_stops_acknowledging() {
         link.p.client.handle_timeout(at(f64::from(s)));
         assert_eq!(link.p.client.poll_timeout(), Some(at(15.0)));
     }
-    client_events(&mut link.p.client);
+    link.p.client.events();
     client_expires_at(&mut link.p.client, at(15.0), ClientTimeout::Acknowledgement);
 }
 
@@ -439,23 +454,6 @@ fn client_trickle_of_one_byte_per_second_is_closed_at_the_response_deadline() {
         .handle_input(&c.poll_transmit().unwrap())
         .expect("C0C1");
     let s012 = server.poll_transmit().unwrap();
-    let mut closed_at = None;
-    for (k, byte) in s012.iter().enumerate() {
-        let k = k as f64;
-        c.handle_input(&[*byte], at(k))
-            .expect("alive before the deadline");
-        c.handle_timeout(at(k + 1.0));
-        if c.is_closed() {
-            closed_at = Some(k + 1.0);
-            break;
-        }
-    }
-    assert_eq!(closed_at, Some(10.0));
-    assert_eq!(
-        client_events(&mut c),
-        [ClientEvent::TimedOut {
-            what: ClientTimeout::Response
-        }]
-    );
-    assert_eq!(c.poll_timeout(), None);
+    let what = ClientTimeout::Response;
+    trickle(&mut c, &s012, 10.0, ClientEvent::TimedOut { what });
 }

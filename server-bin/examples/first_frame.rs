@@ -63,18 +63,22 @@ fn rtmp_first_frame(addr: &str, app: &str, stream: &str) -> Result<Duration, Str
     sock.set_nodelay(true).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
-    let mut session = ClientSession::new(ClientConfig {
-        app: app.into(),
-        tc_url: format!("rtmp://{addr}/{app}"),
-        stream: stream.into(),
-        mode: ClientMode::Play,
-        chunk_size: 4096,
-        handshake: HandshakeParams {
-            epoch: 0,
-            seed: [7; 32],
+    let mut session = ClientSession::new(
+        ClientConfig {
+            app: app.into(),
+            tc_url: format!("rtmp://{addr}/{app}"),
+            stream: stream.into(),
+            mode: ClientMode::Play,
+            chunk_size: 4096,
+            handshake: HandshakeParams {
+                epoch: 0,
+                seed: [7; 32],
+            },
+            digest: false,
+            timeouts: rtmp_proto::ClientTimeouts::NONE,
         },
-        digest: false,
-    });
+        Instant::now(),
+    );
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         while let Some(out) = session.poll_transmit() {
@@ -96,7 +100,9 @@ fn rtmp_first_frame(addr: &str, app: &str, stream: &str) -> Result<Duration, Str
         if n == 0 {
             return Err("server closed".into());
         }
-        session.handle_input(&buf[..n]).map_err(|e| e.to_string())?;
+        session
+            .handle_input(&buf[..n], Instant::now())
+            .map_err(|e| e.to_string())?;
     }
 }
 

@@ -35,7 +35,7 @@ fn run_client(
     mut step: impl FnMut(&mut ClientSession, &ClientEvent) -> bool,
 ) -> (Vec<ClientEvent>, bool) {
     let mut s = connect(port);
-    let mut client = ClientSession::new(config);
+    let mut client = ClientSession::new(config, Instant::now());
     let mut events = Vec::new();
     let deadline = Instant::now() + LIMIT;
     let mut buf = vec![0u8; 64 * 1024];
@@ -48,7 +48,7 @@ fn run_client(
         match s.read(&mut buf) {
             Ok(0) => return (events, true),
             Ok(n) => {
-                if client.handle_input(&buf[..n]).is_err() {
+                if client.handle_input(&buf[..n], Instant::now()).is_err() {
                     return (events, false);
                 }
             }
@@ -79,6 +79,7 @@ fn config(app: &str, stream: &str, mode: ClientMode) -> ClientConfig {
             seed: [7; 32],
         },
         digest: false,
+        timeouts: rtmp_proto::ClientTimeouts::NONE,
     }
 }
 

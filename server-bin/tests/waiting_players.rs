@@ -46,8 +46,10 @@ fn waiting_players_are_bounded_per_address_across_protocols() {
     // Three waiters from 127.0.0.1, one per protocol, for missing streams.
     let (_rtmp_waiter, mut rtmp_session, _) = {
         let mut sock = connect_from(local, strom.rtmp_port);
-        let mut session =
-            ClientSession::new(rtmp_config(strom.rtmp_port, "missing", ClientMode::Play));
+        let mut session = ClientSession::new(
+            rtmp_config(strom.rtmp_port, "missing", ClientMode::Play),
+            Instant::now(),
+        );
         flush(&mut sock, &mut session).expect("rtmp start");
         let outcome = pump(&mut sock, &mut session, Duration::from_millis(500), |_| {
             None

@@ -18,18 +18,22 @@ pub fn client(args: &Args, mode: ClientMode, seed: u8) -> ClientSession {
         .stream
         .rsplit_once('/')
         .unwrap_or(("live", &args.stream));
-    ClientSession::new(ClientConfig {
-        app: app.into(),
-        tc_url: format!("rtmp://{}:{}/{app}", args.host, args.rtmp_port),
-        stream: stream.into(),
-        mode,
-        chunk_size: 4096,
-        handshake: HandshakeParams {
-            epoch: 0,
-            seed: [seed; 32],
+    ClientSession::new(
+        ClientConfig {
+            app: app.into(),
+            tc_url: format!("rtmp://{}:{}/{app}", args.host, args.rtmp_port),
+            stream: stream.into(),
+            mode,
+            chunk_size: 4096,
+            handshake: HandshakeParams {
+                epoch: 0,
+                seed: [seed; 32],
+            },
+            digest: false,
+            timeouts: rtmp_proto::ClientTimeouts::NONE,
         },
-        digest: false,
-    })
+        Instant::now(),
+    )
 }
 
 /// Writes everything the session has to send.
@@ -86,7 +90,7 @@ pub async fn run(ctx: &Ctx, file: &str) -> Result<(), String> {
             return Err("server closed".into());
         }
         session
-            .handle_input(&buf.split())
+            .handle_input(&buf.split(), Instant::now())
             .map_err(|e| e.to_string())?;
     }
     let start = Instant::now();
@@ -109,7 +113,7 @@ pub async fn run(ctx: &Ctx, file: &str) -> Result<(), String> {
                 tokio::select! {
                     r = sock.read_buf(&mut buf) => {
                         if r.map_err(|e| e.to_string())? == 0 { return Err("server closed".into()); }
-                        session.handle_input(&buf.split()).map_err(|e| e.to_string())?;
+                        session.handle_input(&buf.split(), Instant::now()).map_err(|e| e.to_string())?;
                     }
                     _ = tokio::time::sleep_until(due.into()) => {}
                 }

@@ -46,7 +46,7 @@ pub async fn rtmp_player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), St
             return Err("server closed".into());
         }
         session
-            .handle_input(&buf.split())
+            .handle_input(&buf.split(), Instant::now())
             .map_err(|e| e.to_string())?;
     }
 }

@@ -129,16 +129,19 @@ fn refuse_rtmp(mut stream: TcpStream, reason: Reason) {
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let mut session = ServerSession::new(ServerConfig {
-        handshake: HandshakeParams {
-            epoch: 0,
-            seed: [seed.to_le_bytes(), seed.rotate_left(64).to_le_bytes()]
-                .concat()
-                .try_into()
-                .unwrap_or([7; 32]),
+    let mut session = ServerSession::new(
+        ServerConfig {
+            handshake: HandshakeParams {
+                epoch: 0,
+                seed: [seed.to_le_bytes(), seed.rotate_left(64).to_le_bytes()]
+                    .concat()
+                    .try_into()
+                    .unwrap_or([7; 32]),
+            },
+            ..ServerConfig::default()
         },
-        ..ServerConfig::default()
-    });
+        std::time::Instant::now(),
+    );
     let why = format!("server busy: {}", reason.name());
     tokio::spawn(async move {
         let _slot = slot;
@@ -150,7 +153,9 @@ fn refuse_rtmp(mut stream: TcpStream, reason: Reason) {
             if !matches!(first.await, Ok(Ok(1..))) {
                 return None;
             }
-            session.handle_input_bytes(buf.split().freeze()).ok()?;
+            session
+                .handle_input_bytes(buf.split().freeze(), std::time::Instant::now())
+                .ok()?;
             loop {
                 while let Some(out) = session.poll_transmit() {
                     stream.write_all(&out).await.ok()?;
@@ -162,10 +167,18 @@ fn refuse_rtmp(mut stream: TcpStream, reason: Reason) {
                 if stream.read_buf(&mut buf).await.ok()? == 0 {
                     return None;
                 }
-                session.handle_input_bytes(buf.split().freeze()).ok()?;
+                session
+                    .handle_input_bytes(buf.split().freeze(), std::time::Instant::now())
+                    .ok()?;
                 while let Some(event) = session.poll_event() {
                     if let ServerEvent::ConnectRequested { req, .. } = event {
-                        session.reject_connect(req, &why);
+                        session.respond(
+                            req,
+                            rtmp_proto::Decision::reject(
+                                rtmp_proto::command::StatusCode::ConnectRejected,
+                                &why,
+                            ),
+                        );
                     }
                 }
             }

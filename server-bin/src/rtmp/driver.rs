@@ -140,11 +140,18 @@ async fn drive(
     let mut conn = Conn {
         shared,
         guard,
-        rtmp: ServerSession::new(ServerConfig {
-            chunk_size: cfg.rtmp.chunk_size,
-            handshake: handshake_params(guard.info().id),
-            ..ServerConfig::default()
-        }),
+        rtmp: ServerSession::new(
+            ServerConfig {
+                chunk_size: cfg.rtmp.chunk_size,
+                handshake: handshake_params(guard.info().id),
+                timeouts: rtmp_proto::ServerTimeouts {
+                    handshake: Duration::from_secs(cfg.rtmp.handshake_secs),
+                    publisher_idle: Duration::from_secs(cfg.rtmp.keep_alive_secs),
+                },
+                ..ServerConfig::default()
+            },
+            Instant::now().into_std(),
+        ),
         out: Outbox::default(),
         app: None,
         publishing: None,
@@ -211,7 +218,7 @@ async fn drive(
                     // Owned input: media payloads that arrive in one chunk stay
                     // slices of this buffer all the way to the players.
                     let input = buf.split().freeze();
-                    if let Err(e) = conn.rtmp.handle_input_bytes(input) {
+                    if let Err(e) = conn.rtmp.handle_input_bytes(input, Instant::now().into_std()) {
                         let _ = conn.flush(wr, stall).await;
                         return e.into();
                     }
@@ -267,12 +274,18 @@ impl Conn<'_> {
                 if let Err(e) = stream_core::check_name(stream_core::NamePart::App, &app) {
                     let why = format!("bad app name: {e}");
                     tracing::warn!(reason = %why, "rtmp connect refused");
-                    self.rtmp.reject_connect(req, &why);
+                    self.rtmp.respond(
+                        req,
+                        rtmp_proto::Decision::reject(
+                            rtmp_proto::command::StatusCode::ConnectRejected,
+                            &why,
+                        ),
+                    );
                     return Err(End::Refused(why));
                 }
                 tracing::debug!(%app, "rtmp connect");
                 self.app = Some(app);
-                self.rtmp.accept_connect(req);
+                self.rtmp.respond(req, rtmp_proto::Decision::Accept);
             }
             ServerEvent::PublishRequested {
                 req,

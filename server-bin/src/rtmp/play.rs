@@ -40,26 +40,32 @@ impl Conn<'_> {
             Err(e) => {
                 let why = format!("bad stream name: {e}");
                 tracing::warn!(reason = %why, "play refused");
-                self.rtmp
-                    .reject_play(req, StatusCode::PlayStreamNotFound, &why);
+                self.rtmp.respond(
+                    req,
+                    rtmp_proto::Decision::reject(StatusCode::PlayStreamNotFound, &why),
+                );
                 return Err(End::Refused(why));
             }
         };
         if self.publishing.is_some() || self.playing.is_some() {
-            self.rtmp.reject_play(
+            self.rtmp.respond(
                 req,
-                StatusCode::PlayStreamNotFound,
-                "this connection already publishes or plays",
+                rtmp_proto::Decision::reject(
+                    StatusCode::PlayStreamNotFound,
+                    "this connection already publishes or plays",
+                ),
             );
             return Err(End::Refused("second play on one connection".into()));
         }
         let access = Access::new(&key, query.as_deref(), self.guard.info());
         if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
             tracing::warn!(stream = %key, reason = %why, "play denied");
-            self.rtmp.reject_play(
+            self.rtmp.respond(
                 req,
-                StatusCode::Other("NetStream.Play.Unauthorized".into()),
-                &why,
+                rtmp_proto::Decision::reject(
+                    StatusCode::Other("NetStream.Play.Unauthorized".into()),
+                    &why,
+                ),
             );
             return Err(End::Refused(why));
         }
@@ -70,7 +76,7 @@ impl Conn<'_> {
         match crate::waiting::subscribe(self.shared, &key, self.guard.peer_info()).await {
             Ok(subscriber) => {
                 tracing::info!(stream = %key, "playing");
-                self.rtmp.accept_play(req);
+                self.rtmp.respond(req, rtmp_proto::Decision::Accept);
                 self.playing = Some(Playing {
                     subscriber,
                     stream_id,
@@ -82,8 +88,10 @@ impl Conn<'_> {
             Err(e) => {
                 let why = e.to_string();
                 tracing::info!(stream = %key, reason = %why, "play refused");
-                self.rtmp
-                    .reject_play(req, StatusCode::PlayStreamNotFound, &why);
+                self.rtmp.respond(
+                    req,
+                    rtmp_proto::Decision::reject(StatusCode::PlayStreamNotFound, &why),
+                );
                 Err(End::Refused(why))
             }
         }

@@ -36,16 +36,20 @@ impl Conn<'_> {
             Err(e) => {
                 let why = format!("bad stream name: {e}");
                 tracing::warn!(reason = %why, "publish refused");
-                self.rtmp
-                    .reject_publish(req, StatusCode::PublishBadName, &why);
+                self.rtmp.respond(
+                    req,
+                    rtmp_proto::Decision::reject(StatusCode::PublishBadName, &why),
+                );
                 return Err(End::Refused(why));
             }
         };
         if self.publishing.is_some() || self.playing.is_some() {
-            self.rtmp.reject_publish(
+            self.rtmp.respond(
                 req,
-                StatusCode::PublishBadName,
-                "this connection already publishes or plays",
+                rtmp_proto::Decision::reject(
+                    StatusCode::PublishBadName,
+                    "this connection already publishes or plays",
+                ),
             );
             return Err(End::Refused("second publish on one connection".into()));
         }
@@ -53,10 +57,12 @@ impl Conn<'_> {
         if let Decision::Deny(why) = self.shared.hooks.on_publish(&access).await {
             tracing::warn!(stream = %key, reason = %why, "publish denied");
             self.shared.counters.publish(PublishOutcome::Denied);
-            self.rtmp.reject_publish(
+            self.rtmp.respond(
                 req,
-                StatusCode::Other("NetStream.Publish.Unauthorized".into()),
-                &why,
+                rtmp_proto::Decision::reject(
+                    StatusCode::Other("NetStream.Publish.Unauthorized".into()),
+                    &why,
+                ),
             );
             return Err(End::Refused(why));
         }
@@ -69,7 +75,7 @@ impl Conn<'_> {
                 } else {
                     PublishOutcome::Accepted
                 });
-                self.rtmp.accept_publish(req);
+                self.rtmp.respond(req, rtmp_proto::Decision::Accept);
                 self.publishing = Some(Publishing {
                     publisher,
                     ingest: FlvIngest::default(),
@@ -92,7 +98,8 @@ impl Conn<'_> {
                 };
                 tracing::warn!(stream = %key, reason = %why, "publish refused");
                 self.shared.counters.publish(PublishOutcome::Conflict);
-                self.rtmp.reject_publish(req, code, &why);
+                self.rtmp
+                    .respond(req, rtmp_proto::Decision::reject(code, &why));
                 Err(End::Refused(why))
             }
         }

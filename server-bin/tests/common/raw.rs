@@ -64,6 +64,7 @@ pub fn rtmp_config(port: u16, stream: &str, mode: ClientMode) -> ClientConfig {
             seed: [7; 32],
         },
         digest: false,
+        timeouts: rtmp_proto::ClientTimeouts::NONE,
     }
 }
 
@@ -115,7 +116,7 @@ pub fn pump(
         match sock.read(&mut buf) {
             Ok(0) => return Outcome::Closed,
             Ok(n) => {
-                if session.handle_input(&buf[..n]).is_err() {
+                if session.handle_input(&buf[..n], Instant::now()).is_err() {
                     return Outcome::Closed;
                 }
             }
@@ -134,7 +135,7 @@ pub fn rtmp_client(
     mode: ClientMode,
 ) -> (TcpStream, ClientSession, Outcome) {
     let mut sock = connect_from(from, port);
-    let mut session = ClientSession::new(rtmp_config(port, stream, mode));
+    let mut session = ClientSession::new(rtmp_config(port, stream, mode), Instant::now());
     let outcome = pump(&mut sock, &mut session, PATIENCE, |ev| match ev {
         ClientEvent::Publishing | ClientEvent::Playing => Some(Outcome::Started),
         ClientEvent::Rejected { code, .. } => Some(Outcome::Rejected(code.clone())),

@@ -168,7 +168,7 @@ fn publish_loop(
                 Ok(0) => closed = true,
                 Ok(n) => {
                     closed = session
-                        .handle_input(buf.get(..n).unwrap_or_default())
+                        .handle_input(buf.get(..n).unwrap_or_default(), Instant::now())
                         .is_err();
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

@@ -176,6 +176,7 @@ pub(super) fn config(port: u16, stream: &str, mode: ClientMode) -> ClientConfig 
             seed: [7; 32],
         },
         digest: false,
+        timeouts: rtmp_proto::ClientTimeouts::NONE,
     }
 }
 
@@ -189,7 +190,7 @@ fn play_loop(
     sock.set_nodelay(true).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .map_err(|e| e.to_string())?;
-    let mut session = ClientSession::new(config(port, stream, ClientMode::Play));
+    let mut session = ClientSession::new(config(port, stream, ClientMode::Play), Instant::now());
     let mut buf = vec![0u8; 64 * 1024];
     while !stop.load(Ordering::Relaxed) {
         while let Some(out) = session.poll_transmit() {
@@ -228,7 +229,7 @@ fn play_loop(
                 return Ok(());
             }
             Ok(n) => session
-                .handle_input(buf.get(..n).unwrap_or_default())
+                .handle_input(buf.get(..n).unwrap_or_default(), Instant::now())
                 .map_err(|e| format!("session: {e}"))?,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => {
@@ -267,7 +268,7 @@ pub fn rtmp_connect_on(
         .map_err(|e| e.to_string())?;
     sock.set_write_timeout(Some(within))
         .map_err(|e| e.to_string())?;
-    let mut session = ClientSession::new(config(port, stream, mode));
+    let mut session = ClientSession::new(config(port, stream, mode), Instant::now());
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(out) = session.poll_transmit() {
@@ -291,7 +292,7 @@ pub fn rtmp_connect_on(
         match sock.read(&mut buf) {
             Ok(0) => return Err("server closed".into()),
             Ok(n) => session
-                .handle_input(buf.get(..n).unwrap_or_default())
+                .handle_input(buf.get(..n).unwrap_or_default(), Instant::now())
                 .map_err(|e| format!("session: {e}"))?,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(format!("read: {e}")),

@@ -214,7 +214,7 @@ fn churn_cycle(
                     Ok(0) | Err(_) => break,
                     Ok(k) => {
                         if session
-                            .handle_input(buf.get(..k).unwrap_or_default())
+                            .handle_input(buf.get(..k).unwrap_or_default(), Instant::now())
                             .is_err()
                         {
                             break;

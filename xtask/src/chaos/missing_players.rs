@@ -49,7 +49,8 @@ impl Asker {
         self.waiting = false;
         self.since = Instant::now();
         if self.rtmp {
-            let mut s = ClientSession::new(config(port, &self.stream, ClientMode::Play));
+            let mut s =
+                ClientSession::new(config(port, &self.stream, ClientMode::Play), Instant::now());
             while let Some(b) = s.poll_transmit() {
                 self.out.extend_from_slice(&b);
             }
@@ -100,7 +101,7 @@ impl Asker {
             }
             return None;
         };
-        if session.handle_input(data).is_err() {
+        if session.handle_input(data, Instant::now()).is_err() {
             return Some(false);
         }
         while let Some(b) = session.poll_transmit() {

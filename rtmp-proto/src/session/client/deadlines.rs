@@ -145,6 +145,14 @@ impl Deadlines {
 }
 
 impl ClientSession {
+    /// Whether the acknowledgement deadline is enabled (see
+    /// [`ClientTimeouts::ack`]).
+    pub(super) fn watches_acks(&self) -> bool {
+        self.last_now
+            .checked_add(self.config.timeouts.ack)
+            .is_some()
+    }
+
     /// The next deadline: call [`handle_timeout`](Self::handle_timeout) when
     /// it is reached. `None` once the session is closed. It may be a time
     /// already passed (after [`poll_transmit`](Self::poll_transmit) let the

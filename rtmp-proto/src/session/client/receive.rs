@@ -124,7 +124,7 @@ impl ClientSession {
                 // acknowledgements gets the same window back (as librtmp
                 // echoes it), so it acknowledges what we publish and the
                 // acknowledgement deadline can watch it.
-                if let Some(w) = self.acks.window() {
+                if let Some(w) = self.acks.window().filter(|_| self.watches_acks()) {
                     self.out.control(ProtocolControl::WindowAckSize(w));
                     self.deadlines.window(w);
                 }

@@ -63,9 +63,20 @@ pub struct ClientTimeouts {
     /// server's last Acknowledgement, the next one must come within this
     /// long (default 10 s). The clock starts when the window is first
     /// exceeded (or at the publish start, if it already was then), and again
-    /// at every Acknowledgement that leaves it exceeded. Not armed when the
-    /// server sent no window.
+    /// at every Acknowledgement that leaves it exceeded. Not armed (and no
+    /// window is sent) when the server sent no window, or when `ack` is too
+    /// large to add to an `Instant`.
     pub ack: Duration,
+}
+
+impl ClientTimeouts {
+    /// No deadlines at all, for callers that keep their own (and a client
+    /// that does not watch acknowledgements does not ask for them).
+    pub const NONE: ClientTimeouts = ClientTimeouts {
+        response: Duration::MAX,
+        media_idle: Duration::MAX,
+        ack: Duration::MAX,
+    };
 }
 
 impl Default for ClientTimeouts {

@@ -220,7 +220,12 @@ async fn drive(
                     let input = buf.split().freeze();
                     if let Err(e) = conn.rtmp.handle_input_bytes(input, Instant::now().into_std()) {
                         let _ = conn.flush(wr, stall).await;
-                        return e.into();
+                        // Input that comes after the session's deadline is
+                        // that deadline, not a protocol error.
+                        return match e {
+                            rtmp_proto::Error::TimedOut(t) => End::Timeout(t.as_str()),
+                            e => e.into(),
+                        };
                     }
                     buf.reserve(if conn.publishing.is_some() { READ_CHUNK } else { SMALL_READ });
                 }

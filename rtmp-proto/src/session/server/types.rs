@@ -71,12 +71,20 @@ pub enum Timeout {
     PublisherIdle,
 }
 
-impl fmt::Display for Timeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Timeout {
+    /// What the deadline waited for: "handshake" or "publisher keep-alive"
+    /// (also its `Display`).
+    pub fn as_str(self) -> &'static str {
+        match self {
             Timeout::Handshake => "handshake",
             Timeout::PublisherIdle => "publisher keep-alive",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

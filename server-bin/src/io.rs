@@ -5,7 +5,7 @@ use std::io::{ErrorKind, IoSlice};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Sets the kernel send buffer of an accepted socket (`server.socket_send_buffer`;
 /// 0 leaves the kernel's autotuning). Socket options belong to the socket,
@@ -27,12 +27,11 @@ pub fn limit_send_buffer(stream: &std::net::TcpStream, bytes: u32) {
 /// closes or `limit` passes. Closing with unread input instead makes the
 /// kernel send RST, which can discard the final message (an onStatus, the
 /// last chunk) before the player reads it.
-pub async fn linger_close(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
-    wr: &mut OwnedWriteHalf,
-    limit: Duration,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+pub async fn linger_close<R, W>(rd: &mut R, wr: &mut W, limit: Duration)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let drain = async {
         let _ = wr.shutdown().await;
         let mut sink = [0u8; 1024];
@@ -88,17 +87,17 @@ impl Outbox {
         self.len == 0
     }
 
-    /// Writes everything with vectored writes. Fails if the socket stays
-    /// unwritable for `stall`. Returns the bytes written.
+    /// Writes everything with vectored writes. Fails if the peer accepts
+    /// nothing for `stall`. Returns the bytes written.
     ///
-    /// Writes are tried at once and a timer is armed only when the socket
-    /// is full: the common case (room in the socket buffer) costs one
+    /// The stall timer costs nothing while writes succeed: a timeout polls
+    /// the write first and registers its timer only when the write would
+    /// block, so the common case (room in the socket buffer) is one
     /// `writev` and no timer per frame and player.
-    pub async fn flush(
-        &mut self,
-        w: &mut OwnedWriteHalf,
-        stall: Duration,
-    ) -> Result<u64, WriteError> {
+    pub async fn flush<W>(&mut self, w: &mut W, stall: Duration) -> Result<u64, WriteError>
+    where
+        W: AsyncWrite + Unpin,
+    {
         let mut written = 0u64;
         while !self.queue.is_empty() {
             let attempt = {
@@ -109,21 +108,16 @@ impl Outbox {
                     *slot = IoSlice::new(b);
                     count += 1;
                 }
-                w.try_write_vectored(&slices[..count])
+                tokio::time::timeout(stall, w.write_vectored(&slices[..count])).await
             };
             match attempt {
-                Ok(0) => return Err(std::io::Error::from(ErrorKind::WriteZero).into()),
-                Ok(n) => {
+                Err(_) => return Err(WriteError::Stalled(stall)),
+                Ok(Ok(0)) => return Err(std::io::Error::from(ErrorKind::WriteZero).into()),
+                Ok(Ok(n)) => {
                     written += n as u64;
                     self.advance(n);
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    match tokio::time::timeout(stall, w.writable()).await {
-                        Err(_) => return Err(WriteError::Stalled(stall)),
-                        Ok(r) => r?,
-                    }
-                }
-                Err(e) => return Err(e.into()),
+                Ok(Err(e)) => return Err(e.into()),
             }
         }
         Ok(written)

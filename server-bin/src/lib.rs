@@ -8,7 +8,9 @@
 //!
 //! ```no_run
 //! let config = strom::config::load(&strom::config::Overrides::default()).unwrap();
-//! strom::server::run(config, Default::default(), strom::server::termination_signal).unwrap();
+//! let listeners = strom::server::Listeners::bind(&config).unwrap();
+//! strom::server::run(listeners, config, Default::default(), strom::server::termination_signal)
+//!     .unwrap();
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -18,6 +20,7 @@ pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod counters;
+pub mod drive;
 pub mod hooks;
 pub mod http;
 pub mod http_media;

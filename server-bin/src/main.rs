@@ -1,4 +1,4 @@
-//! `strom`: parse flags, load the configuration, run the server.
+//! `strom`: parse flags, load the configuration, bind, run the server.
 
 use clap::Parser;
 use strom::{cli::Cli, config, logging, server};
@@ -23,7 +23,9 @@ fn main() {
     let options = server::RunOptions {
         test_hooks: cli.test_hooks,
     };
-    if let Err(e) = server::run(config, options, server::termination_signal) {
+    let run = server::Listeners::bind(&config)
+        .and_then(|listeners| server::run(listeners, config, options, server::termination_signal));
+    if let Err(e) = run {
         tracing::error!(error = %e, "strom cannot run");
         eprintln!("strom: {e}");
         drop(_logs);

@@ -77,12 +77,132 @@ pub enum ServerError {
     HlsDir(std::io::Error),
 }
 
-/// Runs strom until the future made by `shutdown` resolves, then shuts down
-/// gracefully within `server.shutdown_grace_secs`.
+/// The three listening sockets, bound before the server runs: `main`
+/// binds the configured addresses, tests bind port 0 and read the ports
+/// back, with no race for a free port.
+#[derive(Debug)]
+pub struct Listeners {
+    /// HTTP: API, health, metrics, HTTP-FLV, HTTP-TS, HLS.
+    pub http: TcpListener,
+    /// RTMP.
+    pub rtmp: TcpListener,
+    /// RTSP.
+    pub rtsp: TcpListener,
+}
+
+impl Listeners {
+    /// Binds `server.bind` at the configured ports (0: any free port).
+    ///
+    /// # Errors
+    /// [`ServerError::Bind`] naming the listener and address that failed.
+    pub fn bind(config: &Config) -> Result<Listeners, ServerError> {
+        let bind = |what: &'static str, port: u16| {
+            let addr = SocketAddr::new(config.server.bind, port);
+            let listener = TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+                what,
+                addr,
+                source,
+            })?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|source| ServerError::Bind { what, addr, source })?;
+            // std listens with a backlog of 128: a few hundred clients
+            // reconnecting as fast as they are refused overflow it, and the
+            // kernel then drops every address's SYNs, a health probe's
+            // included. Linux lets a second listen() enlarge the queue
+            // (capped by somaxconn).
+            if let Err(e) = rustix::net::listen(&listener, LISTEN_BACKLOG) {
+                tracing::warn!(error = %e, listener = what, "cannot enlarge the accept queue");
+            }
+            Ok::<_, ServerError>(listener)
+        };
+        Ok(Listeners {
+            http: bind("http", config.http.port)?,
+            rtmp: bind("rtmp", config.rtmp.port)?,
+            rtsp: bind("rtsp", config.rtsp.port)?,
+        })
+    }
+}
+
+impl Shared {
+    /// Builds the shared state around started workers. Spawns nothing: the
+    /// caller starts the background tasks (see [`run`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Arc<Config>,
+        pool: Arc<WorkerPool>,
+        watchdog: Watchdog,
+        hooks: Arc<crate::hooks::Hooks>,
+        admission: Arc<crate::admission::Admission>,
+        stopping: watch::Receiver<bool>,
+        test_hooks: bool,
+    ) -> Result<Shared, ServerError> {
+        Ok(Shared {
+            admission,
+            stopping,
+            hooks,
+            counters: Default::default(),
+            hub: Hub::new(config.hub()),
+            sessions: Arc::new(SessionTable::default()),
+            pool,
+            watchdog,
+            started: Instant::now(),
+            test_hooks: test_hooks && cfg!(debug_assertions),
+            feeds: crate::ts_feed::Feeds::new(&config.hls.dir).map_err(ServerError::HlsDir)?,
+            udp_ports: config
+                .rtsp
+                .udp_ports()
+                .ok()
+                .flatten()
+                .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
+            config,
+        })
+    }
+
+    /// Shared state for sessions run without listeners, on the caller's
+    /// runtime: in-process tests (under a paused clock, over
+    /// `tokio::io::duplex`) and embedders that accept connections
+    /// themselves. One idle media worker, no hook delivery, no watchdog
+    /// task. Sending `true` on the returned sender and calling
+    /// `hub.shutdown()` is the server's shutdown.
+    ///
+    /// # Errors
+    /// As [`run`]: a worker thread or `hls.dir` that cannot be set up.
+    pub fn standalone(config: Config) -> Result<(Arc<Shared>, watch::Sender<bool>), ServerError> {
+        let config = Arc::new(config);
+        let pool = Arc::new(WorkerPool::start(1)?);
+        let watchdog = Watchdog::new(
+            pool.clone(),
+            Duration::from_millis(config.server.watchdog_stall_ms),
+        );
+        let (hooks, _deliveries) = crate::hooks::Hooks::new(
+            config.hook.clone(),
+            config.auth.clone(),
+            config.server.id.clone(),
+        );
+        let admission = crate::admission::start(&config);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Shared::new(config, pool, watchdog, hooks, admission, stop_rx, false)?;
+        Ok((Arc::new(shared), stop_tx))
+    }
+
+    /// The drive loop's limits from the configuration.
+    pub fn drive_limits(&self) -> crate::drive::Limits {
+        crate::drive::Limits {
+            write_stall: Duration::from_millis(self.config.server.write_stall_ms),
+            linger: crate::io::LINGER,
+        }
+    }
+}
+
+/// Runs strom on already bound `listeners` until the future made by
+/// `shutdown` resolves, then shuts down gracefully within
+/// `server.shutdown_grace_secs`.
 ///
 /// `shutdown` is called first thing, inside the main thread's runtime, so
 /// signal handlers are in place before any listener accepts.
 pub fn run<F>(
+    listeners: Listeners,
     config: Config,
     options: RunOptions,
     shutdown: impl FnOnce() -> F,
@@ -99,27 +219,13 @@ where
         shutdown()
     };
     let config = Arc::new(config);
-    // Before anything opens descriptors: raise the limit, derive the caps.
+    // Before the sessions open descriptors: raise the limit, derive the caps.
     let admission = crate::admission::start(&config);
-    let bind = |what: &'static str, port: u16| {
-        let addr = SocketAddr::new(config.server.bind, port);
-        let listener =
-            TcpListener::bind(addr).map_err(|source| ServerError::Bind { what, addr, source })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|source| ServerError::Bind { what, addr, source })?;
-        // std listens with a backlog of 128: a few hundred clients
-        // reconnecting as fast as they are refused overflow it, and the
-        // kernel then drops every address's SYNs, a health probe's included.
-        // Linux lets a second listen() enlarge the queue (capped by somaxconn).
-        if let Err(e) = rustix::net::listen(&listener, LISTEN_BACKLOG) {
-            tracing::warn!(error = %e, listener = what, "cannot enlarge the accept queue");
-        }
-        Ok::<_, ServerError>(listener)
-    };
-    let http_listener = bind("http", config.http.port)?;
-    let rtmp_listener = bind("rtmp", config.rtmp.port)?;
-    let rtsp_listener = bind("rtsp", config.rtsp.port)?;
+    let Listeners {
+        http: http_listener,
+        rtmp: rtmp_listener,
+        rtsp: rtsp_listener,
+    } = listeners;
 
     let workers = match config.server.workers {
         0 => std::thread::available_parallelism()
@@ -139,26 +245,15 @@ where
         config.server.id.clone(),
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        pool.clone(),
+        watchdog.clone(),
+        hooks.clone(),
         admission,
-        stopping: stop_rx.clone(),
-        hooks: hooks.clone(),
-        counters: Default::default(),
-        hub: Hub::new(config.hub()),
-        config: config.clone(),
-        sessions: Arc::new(SessionTable::default()),
-        pool: pool.clone(),
-        watchdog: watchdog.clone(),
-        started: Instant::now(),
-        test_hooks: options.test_hooks && cfg!(debug_assertions),
-        feeds: crate::ts_feed::Feeds::new(&config.hls.dir).map_err(ServerError::HlsDir)?,
-        udp_ports: config
-            .rtsp
-            .udp_ports()
-            .ok()
-            .flatten()
-            .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
-    });
+        stop_rx.clone(),
+        options.test_hooks,
+    )?);
 
     control.handle().spawn(watchdog.run());
     if !config.hls.on_demand {

@@ -59,6 +59,15 @@ impl SessionInfo {
         }
     }
 
+    /// The peer description stream-core records for this session.
+    pub fn peer_info(&self) -> stream_core::PeerInfo {
+        stream_core::PeerInfo {
+            session_id: self.id,
+            protocol: self.protocol,
+            peer: Some(self.peer),
+        }
+    }
+
     /// Asks the session's driver to close the connection (API kick).
     pub fn kick(&self) {
         self.kicked.store(true, Ordering::Release);
@@ -199,11 +208,7 @@ impl SessionGuard {
 
     /// The peer description stream-core records for this session.
     pub fn peer_info(&self) -> stream_core::PeerInfo {
-        stream_core::PeerInfo {
-            session_id: self.info.id,
-            protocol: self.info.protocol,
-            peer: Some(self.info.peer),
-        }
+        self.info.peer_info()
     }
 }
 

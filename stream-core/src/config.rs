@@ -28,7 +28,7 @@ pub struct HubConfig {
     pub max_stream_wait: Duration,
     /// (Default Reject.) The publish conflict policy.
     pub publish_conflict: ConflictPolicy,
-    /// (Default 5 s.) A publisher that sent no media for this long (since its last frame, or since it
+    /// (Default 2 s.) A publisher that sent no media for this long (since its last frame, or since it
     /// started publishing) is stale: a newcomer takes over at once under either policy.
     pub publisher_idle_timeout: Duration,
     /// (Default 16 MiB.) Bound on the bytes in the GOP cache.
@@ -54,7 +54,7 @@ impl Default for HubConfig {
             close_on_no_reader: false,
             max_stream_wait: Duration::from_secs(5),
             publish_conflict: ConflictPolicy::Reject,
-            publisher_idle_timeout: Duration::from_secs(5),
+            publisher_idle_timeout: Duration::from_secs(2),
             gop_cache_max_bytes: 16 * 1024 * 1024,
             gop_cache_max_duration: Duration::from_secs(10),
             subscriber_queue_frames: 1024,
@@ -91,7 +91,7 @@ mod tests {
         assert!(!c.close_on_no_reader);
         assert_eq!(c.max_stream_wait, Duration::from_secs(5));
         assert_eq!(c.publish_conflict, ConflictPolicy::Reject);
-        assert_eq!(c.publisher_idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.publisher_idle_timeout, Duration::from_secs(2));
         assert_eq!(c.gop_cache_max_bytes, 16 << 20);
         assert_eq!(c.gop_cache_max_duration, Duration::from_secs(10));
         assert_eq!(c.subscriber_queue_frames, 1024);

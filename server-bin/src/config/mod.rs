@@ -403,7 +403,7 @@ impl Default for StreamConfig {
             max_waiting_players: 1_000,
             max_waiting_players_per_ip: 50,
             publish_conflict: PublishConflict::Reject,
-            publisher_idle_timeout_ms: 5_000,
+            publisher_idle_timeout_ms: 2_000,
             gop_cache_max_bytes: 16 << 20,
             gop_cache_max_ms: 10_000,
             subscriber_queue_frames: 1024,

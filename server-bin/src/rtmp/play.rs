@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use rtmp_proto::command::StatusCode;
 use rtmp_proto::session::{encode_media, MediaKind};
+use rtmp_proto::Decision as Answer;
 use rtmp_proto::RequestId;
 use stream_core::{EndReason, StreamKey, Subscriber, SubscriberEvent, Track};
 
-use super::driver::{Conn, End};
+use super::driver::Conn;
+use crate::drive::End;
 use crate::hooks::{Access, Decision, Notification};
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_RTMP};
 
@@ -24,7 +26,7 @@ pub(super) struct Playing {
     last_ts: u32,
 }
 
-impl Conn<'_> {
+impl Conn {
     /// Answers a play request: waits (bounded by `max_stream_wait_ms`) for the
     /// stream, then starts the player or refuses with `StreamNotFound`.
     pub(super) async fn play(
@@ -42,7 +44,7 @@ impl Conn<'_> {
                 tracing::warn!(reason = %why, "play refused");
                 self.rtmp.respond(
                     req,
-                    rtmp_proto::Decision::reject(StatusCode::PlayStreamNotFound, &why),
+                    Answer::reject(StatusCode::PlayStreamNotFound, why.clone()),
                 );
                 return Err(End::Refused(why));
             }
@@ -50,21 +52,21 @@ impl Conn<'_> {
         if self.publishing.is_some() || self.playing.is_some() {
             self.rtmp.respond(
                 req,
-                rtmp_proto::Decision::reject(
+                Answer::reject(
                     StatusCode::PlayStreamNotFound,
                     "this connection already publishes or plays",
                 ),
             );
             return Err(End::Refused("second play on one connection".into()));
         }
-        let access = Access::new(&key, query.as_deref(), self.guard.info());
+        let access = Access::new(&key, query.as_deref(), &self.info);
         if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
             tracing::warn!(stream = %key, reason = %why, "play denied");
             self.rtmp.respond(
                 req,
-                rtmp_proto::Decision::reject(
+                Answer::reject(
                     StatusCode::Other("NetStream.Play.Unauthorized".into()),
-                    &why,
+                    why.clone(),
                 ),
             );
             return Err(End::Refused(why));
@@ -72,11 +74,11 @@ impl Conn<'_> {
         if self.shared.hub.stream(&key).is_none() {
             self.shared.hooks.notify(Notification::not_found(&access));
         }
-        self.guard.info().set_stream(key.clone(), query.clone());
-        match crate::waiting::subscribe(self.shared, &key, self.guard.peer_info()).await {
+        self.info.set_stream(key.clone(), query.clone());
+        match crate::waiting::subscribe(&self.shared, &key, self.info.peer_info()).await {
             Ok(subscriber) => {
                 tracing::info!(stream = %key, "playing");
-                self.rtmp.respond(req, rtmp_proto::Decision::Accept);
+                self.rtmp.respond(req, Answer::Accept);
                 self.playing = Some(Playing {
                     subscriber,
                     stream_id,
@@ -90,7 +92,7 @@ impl Conn<'_> {
                 tracing::info!(stream = %key, reason = %why, "play refused");
                 self.rtmp.respond(
                     req,
-                    rtmp_proto::Decision::reject(StatusCode::PlayStreamNotFound, &why),
+                    Answer::reject(StatusCode::PlayStreamNotFound, why.clone()),
                 );
                 Err(End::Refused(why))
             }

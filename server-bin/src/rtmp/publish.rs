@@ -4,11 +4,13 @@
 use bytes::Bytes;
 use rtmp_proto::command::StatusCode;
 use rtmp_proto::session::MediaKind;
+use rtmp_proto::Decision as Answer;
 use rtmp_proto::RequestId;
 use stream_core::{PublishError, Publisher, PushError, StreamKey};
 
-use super::driver::{Conn, End};
+use super::driver::Conn;
 use crate::counters::PublishOutcome;
+use crate::drive::End;
 use crate::hooks::{Access, Decision};
 use crate::media::flv_ingest::{FlvIngest, Ingested};
 
@@ -19,14 +21,13 @@ pub(super) struct Publishing {
     ingest: FlvIngest,
 }
 
-impl Conn<'_> {
+impl Conn {
     /// Answers a publish request: asks the `on_publish` hook (or the static
     /// token), then stream-core; refused with `NetStream.Publish.BadName` while
     /// another publisher is live.
     pub(super) async fn publish(
         &mut self,
         req: RequestId,
-        _stream_id: u32,
         name: String,
         query: Option<String>,
     ) -> Result<(), End> {
@@ -36,46 +37,47 @@ impl Conn<'_> {
             Err(e) => {
                 let why = format!("bad stream name: {e}");
                 tracing::warn!(reason = %why, "publish refused");
-                self.rtmp.respond(
-                    req,
-                    rtmp_proto::Decision::reject(StatusCode::PublishBadName, &why),
-                );
+                self.rtmp
+                    .respond(req, Answer::reject(StatusCode::PublishBadName, why.clone()));
                 return Err(End::Refused(why));
             }
         };
         if self.publishing.is_some() || self.playing.is_some() {
             self.rtmp.respond(
                 req,
-                rtmp_proto::Decision::reject(
+                Answer::reject(
                     StatusCode::PublishBadName,
                     "this connection already publishes or plays",
                 ),
             );
             return Err(End::Refused("second publish on one connection".into()));
         }
-        let access = Access::new(&key, query.as_deref(), self.guard.info());
+        let access = Access::new(&key, query.as_deref(), &self.info);
         if let Decision::Deny(why) = self.shared.hooks.on_publish(&access).await {
             tracing::warn!(stream = %key, reason = %why, "publish denied");
             self.shared.counters.publish(PublishOutcome::Denied);
             self.rtmp.respond(
                 req,
-                rtmp_proto::Decision::reject(
+                Answer::reject(
                     StatusCode::Other("NetStream.Publish.Unauthorized".into()),
-                    &why,
+                    why.clone(),
                 ),
             );
             return Err(End::Refused(why));
         }
-        match self.shared.hub.publish(key.clone(), self.guard.peer_info()) {
+        match self.shared.hub.publish(key.clone(), self.info.peer_info()) {
             Ok(publisher) => {
                 tracing::info!(stream = %key, query = crate::http::url::redact_query(query.as_deref().unwrap_or("")), resumed = publisher.resumed(), "publishing");
-                self.guard.info().set_stream(key, query);
+                self.info.set_stream(key, query);
                 self.shared.counters.publish(if publisher.resumed() {
                     PublishOutcome::Resumed
                 } else {
                     PublishOutcome::Accepted
                 });
-                self.rtmp.respond(req, rtmp_proto::Decision::Accept);
+                // The idle clock starts at the session's last `now`: bring it
+                // to the accept, past the hook's and the hub's time.
+                self.rtmp.handle_timeout(crate::drive::now());
+                self.rtmp.respond(req, Answer::Accept);
                 self.publishing = Some(Publishing {
                     publisher,
                     ingest: FlvIngest::default(),
@@ -98,8 +100,7 @@ impl Conn<'_> {
                 };
                 tracing::warn!(stream = %key, reason = %why, "publish refused");
                 self.shared.counters.publish(PublishOutcome::Conflict);
-                self.rtmp
-                    .respond(req, rtmp_proto::Decision::reject(code, &why));
+                self.rtmp.respond(req, Answer::reject(code, why.clone()));
                 Err(End::Refused(why))
             }
         }

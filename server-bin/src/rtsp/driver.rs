@@ -1,72 +1,38 @@
-//! The IO driver of one RTSP connection: bytes from the socket into
-//! `rtsp_proto::signal::ServerSession`, its events to the play and record
-//! halves, and everything to send through one vectored [`Outbox`].
+//! One RTSP connection: `rtsp_proto::signal::ServerSession` with the
+//! server's policy around it (play and record halves, UDP port pairs, RTCP
+//! sender reports), run by the generic [drive loop](crate::drive).
+//!
+//! Every state has a deadline, and the session owns it
+//! (`SessionConfig::handshake_timeout`, `record_idle_timeout`,
+//! `session_timeout_secs`): before media flows, the handshake deadline from
+//! the connection's start whatever requests come; a publisher, its media
+//! keep-alive (RTP only; UDP packets are reported with `note_media`); a
+//! player over UDP or TCP, playing or paused, the RTSP session timeout,
+//! kept by its requests, RTCP receiver reports and, over TCP only, media
+//! written to it (`play.rs`). The adapter adds one timer of its own: the
+//! next RTCP sender report.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use rtsp_proto::signal::{Event, Reply, ServerSession, SessionConfig, SessionError, Timeout};
-use stream_core::{CloseReason, EndReason};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use stream_core::{CloseReason, EndReason, SubscriberEvent};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
 use super::play::Playing;
 use super::record::Recording;
 use super::udp::{Datagram, UdpPair};
-use crate::io::{Outbox, WriteError};
+use crate::drive::{Driven, End};
+use crate::io::Outbox;
 use crate::server::Shared;
-use crate::session::SessionGuard;
+use crate::session::{SessionGuard, SessionInfo};
 
-/// How an RTSP session ended.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum End {
-    /// The peer closed the connection or tore the session down.
-    #[error("peer closed")]
-    PeerClosed,
-    /// A deadline of the session passed.
-    #[error("{0} deadline passed")]
-    Timeout(Timeout),
-    /// The peer broke the protocol beyond what one error answer covers.
-    #[error("protocol error: {0}")]
-    Protocol(#[from] SessionError),
-    /// Socket error.
-    #[error("read failed: {0}")]
-    Read(std::io::Error),
-    /// Write error or stall.
-    #[error(transparent)]
-    Write(#[from] WriteError),
-    /// The server told the publisher to go.
-    #[error("publisher closed by the server: {0}")]
-    PublisherClosed(CloseReason),
-    /// The stream ended for this player.
-    #[error("stream ended for the player: {0}")]
-    PlayEnded(EndReason),
-    /// Closed through the API.
-    #[error("kicked through the API")]
-    Kicked,
-}
-
-impl End {
-    /// The `reason` label of `strom_sessions_closed_total`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            End::PeerClosed => "peer-closed",
-            End::Timeout(_) => "timeout",
-            End::Protocol(_) => "protocol-error",
-            End::Read(_) => "read-error",
-            End::Write(WriteError::Stalled(_)) => "write-stall",
-            End::Write(_) => "write-error",
-            End::PublisherClosed(CloseReason::TakenOver) => "taken-over",
-            End::PublisherClosed(_) => "closed-by-server",
-            End::PlayEnded(EndReason::Lagged) => "lagged",
-            End::PlayEnded(_) => "stream-ended",
-            End::Kicked => "kicked",
-        }
-    }
-}
+/// Reads at most this much per read call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Read size until the connection records: requests are small.
+const SMALL_READ: usize = 4 * 1024;
 
 /// One track the client SETUP, in SETUP order (the session's track index).
 #[derive(Debug)]
@@ -79,117 +45,144 @@ pub(super) struct SetupTrack {
     pub channels: Option<(u8, u8)>,
 }
 
-/// Per-connection state beside the protocol machine.
-pub(super) struct Conn<'a> {
-    pub shared: &'a Arc<Shared>,
-    pub guard: &'a SessionGuard,
+/// One RTSP connection: the protocol machine and what the server keeps
+/// beside it.
+pub(crate) struct Conn {
+    pub shared: Arc<Shared>,
+    pub info: Arc<SessionInfo>,
     pub rtsp: ServerSession,
     pub out: Outbox,
     pub setups: Vec<SetupTrack>,
     pub playing: Option<Playing>,
     pub recording: Option<Recording>,
     pub udp_tx: mpsc::Sender<Datagram>,
+    udp_rx: mpsc::Receiver<Datagram>,
     pub auth: super::auth::AuthState,
     /// Media may flow (PLAY or RECORD answered).
     pub started: bool,
+    /// When the next RTCP sender report is due, while playing.
+    next_report: Option<Instant>,
 }
 
-/// Runs the session to its end and logs how it ended.
-pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
-    tracing::debug!("rtsp connection accepted");
-    let (mut rd, mut wr) = stream.into_split();
-    let end = drive(&mut rd, &mut wr, &shared, &guard).await;
-    if !matches!(end, End::PeerClosed | End::Read(_) | End::Write(_)) {
-        crate::io::linger_close(&mut rd, &mut wr, crate::io::LINGER).await;
-    }
-    guard.set_end_reason(end.name());
-    let info = guard.info();
-    let (bytes_in, bytes_out) = (
-        info.bytes_in.load(Ordering::Relaxed),
-        info.bytes_out.load(Ordering::Relaxed),
-    );
-    match &end {
-        End::PeerClosed | End::PlayEnded(EndReason::StreamEnded) => {
-            tracing::info!(bytes_in, bytes_out, "rtsp session ended: {end}")
-        }
-        _ => tracing::warn!(bytes_in, bytes_out, "rtsp session closed: {end}"),
-    }
+/// What wakes an RTSP connection besides its socket.
+pub(crate) enum Wake {
+    /// The server closed the publisher.
+    PublisherClosed(CloseReason),
+    /// The player's subscription has frames or ended.
+    Play(Result<SubscriberEvent, EndReason>),
+    /// A datagram on one of the connection's UDP ports.
+    Datagram(Option<Datagram>),
 }
 
-/// Reads at most this much per read call.
-const READ_CHUNK: usize = 64 * 1024;
-
-async fn drive(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    shared: &Arc<Shared>,
-    guard: &SessionGuard,
-) -> End {
-    let cfg = &shared.config;
-    let now = Instant::now();
-    let (udp_tx, mut udp_rx) = mpsc::channel(super::udp::QUEUE);
-    let mut conn = Conn {
-        shared,
-        guard,
-        rtsp: ServerSession::new(
+impl Conn {
+    /// A connection that has just been accepted.
+    pub(crate) fn new(shared: Arc<Shared>, info: Arc<SessionInfo>) -> Conn {
+        let cfg = &shared.config;
+        let (udp_tx, udp_rx) = mpsc::channel(super::udp::QUEUE);
+        let rtsp = ServerSession::new(
             SessionConfig {
                 session_timeout_secs: cfg.rtsp.session_timeout_secs,
-                server_name: format!("strom/{}", env!("CARGO_PKG_VERSION")),
-                allow_udp: shared.udp_ports.is_some(),
                 handshake_timeout: Duration::from_secs(cfg.rtsp.handshake_secs),
                 record_idle_timeout: Duration::from_secs(cfg.rtsp.keep_alive_secs),
+                server_name: format!("strom/{}", env!("CARGO_PKG_VERSION")),
+                allow_udp: shared.udp_ports.is_some(),
                 ..SessionConfig::default()
             },
-            super::session_id(guard.info().id),
-            now,
-        ),
-        out: Outbox::default(),
-        setups: Vec::new(),
-        playing: None,
-        recording: None,
-        udp_tx,
-        auth: super::auth::AuthState::new(guard.info().id),
-        started: false,
-    };
-    let stall = Duration::from_millis(cfg.server.write_stall_ms);
-    let mut buf = BytesMut::with_capacity(4096);
-    let timer = tokio::time::sleep_until(now.into());
-    tokio::pin!(timer);
-    let kicked = guard.info().kicked();
-    tokio::pin!(kicked);
-    let mut reports = tokio::time::interval(super::play::REPORT_INTERVAL);
-    reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            super::session_id(info.id),
+            crate::drive::now(),
+        );
+        Conn {
+            auth: super::auth::AuthState::new(info.id),
+            shared,
+            info,
+            rtsp,
+            out: Outbox::default(),
+            setups: Vec::new(),
+            playing: None,
+            recording: None,
+            udp_tx,
+            udp_rx,
+            started: false,
+            next_report: None,
+        }
+    }
 
-    loop {
-        while let Some(event) = conn.rtsp.poll_event() {
-            if let Err(end) = conn.handle(event).await {
-                let _ = conn.flush(wr, stall).await;
-                return end;
-            }
-        }
-        if let Err(e) = conn.flush(wr, stall).await {
-            return e.into();
-        }
+    /// Starts the sender reports (called when PLAY is answered).
+    pub(super) fn schedule_reports(&mut self) {
+        self.next_report = Some(crate::drive::now() + super::play::REPORT_INTERVAL);
+    }
+}
 
-        // Every state has a deadline, kept by the session (rtsp-proto's
-        // `session/timers.rs`). Before media flows: the handshake deadline
-        // (from the connection's start, whatever requests come). A publisher:
-        // its media keep-alive (interleaved RTP, or UDP RTP noted below). A
-        // player, over UDP or TCP, playing or paused: the RTSP session
-        // timeout, kept by its requests (GET_PARAMETER/OPTIONS keep-alives),
-        // RTCP receiver reports and, over TCP only, media written to it
-        // (`play.rs`); so a paused or media-less player that says nothing
-        // expires. At the deadline the session queues `Event::TimedOut`.
-        let deadline = conn.rtsp.poll_timeout();
-        if let Some(at) = deadline.map(tokio::time::Instant::from_std) {
-            if timer.deadline() != at {
-                timer.as_mut().reset(at);
+/// Runs an accepted RTSP connection, given as its two halves, to its end.
+pub async fn run<R, W>(rd: R, wr: W, shared: Arc<Shared>, guard: SessionGuard) -> End
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    tracing::debug!("rtsp connection accepted");
+    let limits = shared.drive_limits();
+    let conn = Conn::new(shared, guard.info().clone());
+    crate::drive::serve(conn, rd, wr, limits, guard, "rtsp").await
+}
+
+impl Driven for Conn {
+    type Wake = Wake;
+
+    fn input(&mut self, bytes: Bytes, now: Instant) -> Result<(), End> {
+        if let Err(e) = self.rtsp.handle_input_bytes(bytes, now) {
+            // Input that arrived after a deadline the timer had not fired
+            // yet: the session closed and said why.
+            if matches!(e, SessionError::Closed) {
+                while let Some(event) = self.rtsp.poll_event() {
+                    if let Event::TimedOut { what } = event {
+                        return Err(End::Timeout(timeout_name(what)));
+                    }
+                }
             }
+            // Tell the client why before closing (RFC 2326 §7.1.1 has no
+            // CSeq to echo for a request that cannot be read).
+            self.out.push(Bytes::from(error_reply(&e)));
+            return Err(e.into());
         }
-        let reporting = conn.playing.is_some() && conn.started;
-        let recording = &conn.recording;
-        let playing = &mut conn.playing;
-        let started = conn.started;
+        Ok(())
+    }
+
+    async fn on_events(&mut self) -> Result<(), End> {
+        while let Some(event) = self.rtsp.poll_event() {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
+
+    /// What the protocol machine wants to send goes behind the media
+    /// already queued.
+    fn transmit(&mut self) -> &mut Outbox {
+        while let Some(bytes) = self.rtsp.poll_transmit() {
+            self.out.push(bytes);
+        }
+        &mut self.out
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let session = self.rtsp.poll_timeout();
+        match (session, self.next_report) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.next_report.is_some_and(|due| now >= due) {
+            self.send_reports();
+            self.next_report = Some(now + super::play::REPORT_INTERVAL);
+        }
+        self.rtsp.handle_timeout(now);
+    }
+
+    async fn wake(&mut self) -> Wake {
+        let recording = &self.recording;
+        let playing = &mut self.playing;
+        let started = self.started;
         let publisher_closed = async move {
             match recording {
                 Some(r) => r.publisher.closed().await,
@@ -203,54 +196,38 @@ async fn drive(
             }
         };
         tokio::select! {
-            read = rd.read_buf(&mut buf) => match read {
-                Ok(0) => return End::PeerClosed,
-                Ok(n) => {
-                    guard.info().bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    // Owned input: interleaved payloads that arrive in one
-                    // read stay slices of this buffer.
-                    let input = buf.split().freeze();
-                    match conn.rtsp.handle_input_bytes(input, Instant::now()) {
-                        // Input after a passed deadline: the session queued
-                        // `Event::TimedOut`, handled at the top of the loop.
-                        Ok(()) | Err(SessionError::Closed) => {}
-                        Err(e) => {
-                            // Tell the client why before closing (RFC 2326 §7.1.1
-                            // has no CSeq to echo for a request that cannot be read).
-                            conn.out.push(bytes::Bytes::from(error_reply(&e)));
-                            let _ = conn.flush(wr, stall).await;
-                            return e.into();
-                        }
-                    }
-                    buf.reserve(READ_CHUNK.min(buf.capacity().max(4096)));
+            reason = publisher_closed => Wake::PublisherClosed(reason),
+            event = play_event => Wake::Play(event),
+            datagram = self.udp_rx.recv() => Wake::Datagram(datagram),
+        }
+    }
+
+    async fn on_wake(&mut self, wake: Wake) -> Result<(), End> {
+        match wake {
+            Wake::PublisherClosed(reason) => Err(End::PublisherClosed(reason)),
+            Wake::Play(event) => self.play_events(event),
+            Wake::Datagram(Some(d)) => {
+                let now = crate::drive::now();
+                self.info
+                    .bytes_in
+                    .fetch_add(d.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                self.rtsp.note_activity(now);
+                if !d.rtcp && self.recording.is_some() {
+                    self.rtsp.note_media(now);
+                    self.record_rtp(d.setup, &d.data);
                 }
-                Err(e) => return End::Read(e),
-            },
-            datagram = udp_rx.recv() => {
-                if let Some(d) = datagram {
-                    guard.info().bytes_in.fetch_add(d.data.len() as u64, Ordering::Relaxed);
-                    let now = Instant::now();
-                    conn.rtsp.note_activity(now);
-                    if !d.rtcp && conn.recording.is_some() {
-                        conn.rtsp.note_media(now);
-                        conn.record_rtp(d.setup, &d.data);
-                    }
-                }
+                Ok(())
             }
-            reason = publisher_closed => return End::PublisherClosed(reason),
-            _ = &mut kicked => return End::Kicked,
-            event = play_event => {
-                if let Err(end) = conn.play_events(event) {
-                    let _ = conn.flush(wr, stall).await;
-                    return end;
-                }
-            }
-            _ = reports.tick(), if reporting => conn.send_reports(),
-            _ = &mut timer, if deadline.is_some() => {
-                if let Some(at) = deadline {
-                    conn.rtsp.handle_timeout(Instant::now().max(at));
-                }
-            }
+            // The sender lives in `self`: the channel cannot close.
+            Wake::Datagram(None) => Ok(()),
+        }
+    }
+
+    fn read_size(&self) -> usize {
+        if self.recording.is_some() && self.started {
+            READ_CHUNK
+        } else {
+            SMALL_READ
         }
     }
 }
@@ -266,25 +243,16 @@ fn error_reply(e: &SessionError) -> String {
     format!("RTSP/1.0 {status} {reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 }
 
-impl Conn<'_> {
-    /// Moves what the protocol machine wants to send, then the media queued
-    /// behind it, to the socket.
-    pub(super) async fn flush(
-        &mut self,
-        wr: &mut tokio::net::tcp::OwnedWriteHalf,
-        stall: Duration,
-    ) -> Result<(), WriteError> {
-        while let Some(bytes) = self.rtsp.poll_transmit() {
-            self.out.push(bytes);
-        }
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        let n = self.out.flush(wr, stall).await?;
-        self.guard.info().bytes_out.fetch_add(n, Ordering::Relaxed);
-        Ok(())
+/// The deadline's name in `End::Timeout` (and so in the log).
+fn timeout_name(what: Timeout) -> &'static str {
+    match what {
+        Timeout::Handshake => "handshake",
+        Timeout::PublisherIdle => "publisher keep-alive",
+        Timeout::Session => "session timeout",
     }
+}
 
+impl Conn {
     async fn handle(&mut self, event: Event) -> Result<(), End> {
         match event {
             Event::Describe { request_id, url } => self.describe(request_id, url).await?,
@@ -308,7 +276,6 @@ impl Conn<'_> {
                 self.rtsp.respond(request_id, Reply::ok())?;
             }
             Event::Teardown => return Err(End::PeerClosed),
-            Event::TimedOut { what } => return Err(End::Timeout(what)),
             Event::Interleaved { channel, data } => {
                 if let Some((setup, false)) = self.rtsp.track_for_channel(channel) {
                     if self.recording.is_some() {
@@ -319,6 +286,7 @@ impl Conn<'_> {
             Event::Rejected { status, reason } => {
                 tracing::info!(status, %reason, "rtsp request refused");
             }
+            Event::TimedOut { what } => return Err(End::Timeout(timeout_name(what))),
             _ => {}
         }
         Ok(())

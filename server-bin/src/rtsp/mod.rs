@@ -17,14 +17,23 @@ pub mod udp;
 use std::sync::Arc;
 
 use stream_core::Protocol;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::server::Shared;
+use crate::session::SessionGuard;
+
+pub use driver::run as serve;
 
 /// Accepts RTSP connections until `stop` turns true.
 pub async fn listen(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
-    crate::accept::accept_loop(listener, shared, stop, Protocol::Rtsp, driver::run).await
+    crate::accept::accept_loop(listener, shared, stop, Protocol::Rtsp, serve_tcp).await
+}
+
+/// Runs an accepted RTSP connection on its socket's two owned halves.
+async fn serve_tcp(stream: TcpStream, shared: Arc<Shared>, guard: SessionGuard) {
+    let (rd, wr) = stream.into_split();
+    driver::run(rd, wr, shared, guard).await;
 }
 
 /// The RTSP `Session` id of a connection: unguessable, unique per process.

@@ -14,7 +14,8 @@ use rtsp_proto::signal::{
 use stream_core::{EndReason, Frame, StreamKey, Subscriber, SubscriberEvent, Track};
 
 use super::auth::Action;
-use super::driver::{Conn, End};
+use super::driver::Conn;
+use crate::drive::End;
 use crate::hooks::{Access, Decision, Notification};
 use crate::media::rtp_egress::{rtp_tracks, unpack, RtpSender, RtpTrack};
 use crate::media::WIRE_RTP;
@@ -39,7 +40,7 @@ pub(super) struct Playing {
     first_frame: Option<Arc<Frame>>,
 }
 
-impl Conn<'_> {
+impl Conn {
     pub(super) async fn describe(
         &mut self,
         request_id: RequestId,
@@ -68,7 +69,7 @@ impl Conn<'_> {
             return Ok(());
         }
         let uri = request.map(|r| r.uri.clone()).unwrap_or_default();
-        let access = Access::new(&key, url.query.as_deref(), self.guard.info());
+        let access = Access::new(&key, url.query.as_deref(), &self.info);
         if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
             tracing::warn!(stream = %key, reason = %why, "rtsp play denied");
             self.rtsp.respond(request_id, Reply::status(403))?;
@@ -77,8 +78,8 @@ impl Conn<'_> {
         if self.shared.hub.stream(&key).is_none() {
             self.shared.hooks.notify(Notification::not_found(&access));
         }
-        self.guard.info().set_stream(key.clone(), url.query.clone());
-        let found = match crate::waiting::subscribe(self.shared, &key, self.guard.peer_info()).await
+        self.info.set_stream(key.clone(), url.query.clone());
+        let found = match crate::waiting::subscribe(&self.shared, &key, self.info.peer_info()).await
         {
             Ok(mut sub) => {
                 let wait = Duration::from_millis(self.shared.config.stream.max_stream_wait_ms);
@@ -116,7 +117,7 @@ impl Conn<'_> {
             tracks,
             anchor: None,
             paused: false,
-            cname: Bytes::from(format!("strom-{}", self.guard.info().id)),
+            cname: Bytes::from(format!("strom-{}", self.info.id)),
             first_frame,
         });
         self.rtsp
@@ -136,7 +137,7 @@ impl Conn<'_> {
                 .respond(request_id, Reply::play(Some(Range::live()), None))?;
             return Ok(());
         }
-        let seed = self.guard.info().id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ random_seed();
+        let seed = self.info.id.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ random_seed();
         p.senders = self
             .setups
             .iter()
@@ -160,6 +161,7 @@ impl Conn<'_> {
         self.rtsp
             .respond(request_id, Reply::play(Some(Range::live()), Some(info)))?;
         self.started = true;
+        self.schedule_reports();
         tracing::info!("rtsp playing");
         if let Some(frame) = self.playing.as_mut().and_then(|p| p.first_frame.take()) {
             // The PLAY answer must leave before the first RTP packet.
@@ -270,7 +272,7 @@ impl Conn<'_> {
                 // and one that reads needs no keep-alive requests (many
                 // simple clients send none). A paused player, or one of a
                 // stream without media, gets nothing and expires.
-                self.rtsp.note_activity(std::time::Instant::now());
+                self.rtsp.note_activity(crate::drive::now());
             } else if let Some((pair, rtp_addr, _)) = &setup.udp {
                 let mut datagram = BytesMut::with_capacity(mtu + 16);
                 for (marker, payload) in unpack(&packed) {
@@ -279,8 +281,7 @@ impl Conn<'_> {
                     datagram.put_slice(&payload);
                     // Full socket buffer: UDP loses the packet, as it would on the wire.
                     if pair.rtp.try_send_to(&datagram, *rtp_addr).is_ok() {
-                        self.guard
-                            .info()
+                        self.info
                             .bytes_out
                             .fetch_add(datagram.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     }

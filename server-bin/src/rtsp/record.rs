@@ -2,15 +2,16 @@
 //! arbitrated like an RTMP publish (hooks, then stream-core), RECORD starts
 //! the media, and RTP from TCP interleaving or UDP becomes frames.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rtsp_proto::media::{ReorderBuffer, RtpPacket};
 use rtsp_proto::signal::{Reply, RequestId, RtspUrl, Sdp};
 use stream_core::{PublishError, Publisher, PushError, StreamKey};
 
 use super::auth::Action;
-use super::driver::{Conn, End};
+use super::driver::Conn;
 use crate::counters::PublishOutcome;
+use crate::drive::End;
 use crate::hooks::{Access, Decision};
 use crate::media::rtp_ingest::{RtpIngest, RtpIngested};
 
@@ -50,7 +51,7 @@ impl Recording {
     }
 }
 
-impl Conn<'_> {
+impl Conn {
     pub(super) async fn announce(
         &mut self,
         request_id: RequestId,
@@ -91,14 +92,14 @@ impl Conn<'_> {
         for s in &skipped {
             tracing::warn!(stream = %key, "rtsp track not ingested: {s}");
         }
-        let access = Access::new(&key, url.query.as_deref(), self.guard.info());
+        let access = Access::new(&key, url.query.as_deref(), &self.info);
         if let Decision::Deny(why) = self.shared.hooks.on_publish(&access).await {
             tracing::warn!(stream = %key, reason = %why, "rtsp publish denied");
             self.shared.counters.publish(PublishOutcome::Denied);
             self.rtsp.respond(request_id, Reply::status(403))?;
             return Ok(());
         }
-        let mut publisher = match self.shared.hub.publish(key.clone(), self.guard.peer_info()) {
+        let mut publisher = match self.shared.hub.publish(key.clone(), self.info.peer_info()) {
             Ok(p) => p,
             Err(e) => {
                 let why = match &e {
@@ -122,7 +123,7 @@ impl Conn<'_> {
         } else {
             PublishOutcome::Accepted
         });
-        self.guard.info().set_stream(key, url.query.clone());
+        self.info.set_stream(key, url.query.clone());
         let tracks = ingest.tracks();
         if !tracks.is_empty() {
             publisher.set_tracks(tracks);
@@ -165,7 +166,7 @@ impl Conn<'_> {
             }
             let buffer = r.reorder[setup]
                 .get_or_insert_with(|| ReorderBuffer::new(REORDER_WINDOW, REORDER_WAIT));
-            let now = Instant::now();
+            let now = crate::drive::now();
             buffer.push(packet, now);
             while let Some(p) = buffer.pop(now) {
                 r.ingest.push_packet(s.index, &p, &mut r.out);

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 
 use rtsp_proto::signal::{LowerTransport, Reply, RequestId, Transport};
 
-use super::driver::{Conn, End, SetupTrack};
+use super::driver::{Conn, SetupTrack};
+use crate::drive::End;
 
-impl Conn<'_> {
+impl Conn {
     pub(super) fn setup(
         &mut self,
         request_id: RequestId,
@@ -59,7 +60,7 @@ impl Conn<'_> {
                     self.rtsp.respond(request_id, Reply::status(461))?;
                     return Ok(());
                 };
-                let peer = self.guard.info().peer.ip();
+                let peer = self.info.peer.ip();
                 transport.server_port = Some(pair.ports());
                 super::udp::spawn_readers(&pair, self.setups.len(), peer, &self.udp_tx);
                 setup.udp = Some((

@@ -13,25 +13,11 @@ use bytes::Bytes;
 use rtmp_proto::session::MediaKind;
 use rtmp_proto::{ClientConfig, ClientEvent, ClientMode, ClientSession, HandshakeParams};
 
+pub use super::flv_bodies::{avc_keyframe, avc_sequence_header};
+
 /// Generous bound for anything the server should do within a few seconds,
 /// on a machine shared with other builds.
 pub const PATIENCE: Duration = Duration::from_secs(30);
-
-/// AVC sequence header (FLV video tag body): a minimal avcC with one SPS and
-/// one PPS.
-pub fn avc_sequence_header() -> Bytes {
-    let mut b = vec![0x17, 0, 0, 0, 0];
-    b.extend_from_slice(&[
-        1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 4, 0x67, 0x42, 0xC0, 0x1E,
-    ]);
-    b.extend_from_slice(&[1, 0, 4, 0x68, 0xCE, 0x3C, 0x80]);
-    Bytes::from(b)
-}
-
-/// An AVC keyframe (FLV video tag body, one IDR NAL unit).
-pub fn avc_keyframe() -> Bytes {
-    Bytes::from_static(&[0x17, 1, 0, 0, 0, 0, 0, 0, 5, 0x65, 0x88, 0x84, 0x00, 0x10])
-}
 
 /// A user control Ping Request and an Acknowledgement, raw chunks on chunk
 /// stream 2 (protocol control): what a peer that only keeps the connection

@@ -103,17 +103,19 @@ async fn stale_publisher_is_taken_over_under_reject() {
     old.set_tracks(video_only());
     old.push(vframe(0, true, 10)).unwrap();
 
-    // Media keeps it fresh: 4 s, a frame, 4 s is never 5 s without media.
-    tokio::time::advance(Duration::from_secs(4)).await;
+    // Media keeps it fresh: 4/5 of the idle timeout, a frame, 4/5 again is
+    // never the whole timeout without media.
+    let idle = HubConfig::default().publisher_idle_timeout;
+    tokio::time::advance(idle * 4 / 5).await;
     old.push(vframe(40, false, 10)).unwrap();
-    tokio::time::advance(Duration::from_secs(4)).await;
+    tokio::time::advance(idle * 4 / 5).await;
     assert!(matches!(
         hub.publish(k.clone(), peer(2)),
         Err(PublishError::AlreadyPublishing { .. })
     ));
 
     // Silent for publisher_idle_timeout: stale, a newcomer takes over at once.
-    tokio::time::advance(Duration::from_secs(1)).await;
+    tokio::time::advance(idle / 5).await;
     let new = hub.publish(k.clone(), peer(3)).unwrap();
     assert!(new.resumed());
     assert_eq!(old.closed().await, CloseReason::TakenOver);
@@ -126,7 +128,8 @@ async fn publisher_that_never_sent_media_is_stale_after_the_idle_timeout() {
     let hub = hub();
     let k = key("cam");
     let _silent = hub.publish(k.clone(), peer(1)).unwrap();
-    tokio::time::advance(Duration::from_millis(4_999)).await;
+    let idle = HubConfig::default().publisher_idle_timeout;
+    tokio::time::advance(idle - Duration::from_millis(1)).await;
     assert!(hub.publish(k.clone(), peer(2)).is_err());
     tokio::time::advance(Duration::from_millis(1)).await;
     assert!(hub.publish(k.clone(), peer(3)).is_ok());

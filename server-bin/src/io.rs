@@ -1,7 +1,10 @@
 //! Writing queued `Bytes` to a socket with vectored writes and a stall deadline.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{ErrorKind, IoSlice};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -90,34 +93,45 @@ impl Outbox {
     /// Writes everything with vectored writes. Fails if the peer accepts
     /// nothing for `stall`. Returns the bytes written.
     ///
-    /// The stall timer costs nothing while writes succeed: a timeout polls
-    /// the write first and registers its timer only when the write would
-    /// block, so the common case (room in the socket buffer) is one
-    /// `writev` and no timer per frame and player.
+    /// The stall timer costs nothing while writes succeed: each write is
+    /// tried once first and the timer is set up only when it would block,
+    /// so the common case (room in the socket buffer) is one `writev` and
+    /// no timer per frame and player.
     pub async fn flush<W>(&mut self, w: &mut W, stall: Duration) -> Result<u64, WriteError>
     where
         W: AsyncWrite + Unpin,
     {
         let mut written = 0u64;
         while !self.queue.is_empty() {
-            let attempt = {
-                // On the stack: no allocation per write.
+            let queue = &self.queue;
+            let mut write = std::pin::pin!(std::future::poll_fn(|cx| {
+                // Built per attempt on the stack, not held across an await:
+                // 64 slices in every connection's task would cost 1 KiB each.
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let mut count = 0;
-                for (slot, b) in slices.iter_mut().zip(self.queue.iter()) {
+                for (slot, b) in slices.iter_mut().zip(queue.iter()) {
                     *slot = IoSlice::new(b);
                     count += 1;
                 }
-                tokio::time::timeout(stall, w.write_vectored(&slices[..count])).await
-            };
+                Pin::new(&mut *w).poll_write_vectored(cx, &slices[..count])
+            }));
+            // Tried once without a timer; the stall deadline is armed only
+            // if the write would block.
+            let attempt =
+                match std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+                    Poll::Ready(r) => r,
+                    Poll::Pending => match tokio::time::timeout(stall, write).await {
+                        Ok(r) => r,
+                        Err(_) => return Err(WriteError::Stalled(stall)),
+                    },
+                };
             match attempt {
-                Err(_) => return Err(WriteError::Stalled(stall)),
-                Ok(Ok(0)) => return Err(std::io::Error::from(ErrorKind::WriteZero).into()),
-                Ok(Ok(n)) => {
+                Ok(0) => return Err(std::io::Error::from(ErrorKind::WriteZero).into()),
+                Ok(n) => {
                     written += n as u64;
                     self.advance(n);
                 }
-                Ok(Err(e)) => return Err(e.into()),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(written)

@@ -90,8 +90,10 @@ where
 {
     tracing::debug!("rtmp connection accepted");
     let limits = shared.drive_limits();
-    let conn = Conn::new(shared, guard.info().clone());
-    crate::drive::serve(conn, rd, wr, limits, guard, "rtmp").await
+    let info = guard.info().clone();
+    // Built inside the call: a local moved into an awaited future would
+    // take space twice in this function's state (rustc #59087), per connection.
+    crate::drive::serve(Conn::new(shared, info), rd, wr, limits, guard, "rtmp").await
 }
 
 impl Driven for Conn {
@@ -185,16 +187,19 @@ impl Conn {
                 self.app = Some(app);
                 self.rtmp.respond(req, rtmp_proto::Decision::Accept);
             }
+            // Boxed: these futures (hooks, the wait for a stream) are large
+            // and run once per connection; unboxed they would sit in every
+            // connection's task for its whole life.
             ServerEvent::PublishRequested {
                 req, name, query, ..
-            } => self.publish(req, name, query).await?,
+            } => Box::pin(self.publish(req, name, query)).await?,
             ServerEvent::PlayRequested {
                 req,
                 stream_id,
                 name,
                 query,
                 ..
-            } => self.play(req, stream_id, name, query).await?,
+            } => Box::pin(self.play(req, stream_id, name, query)).await?,
             ServerEvent::Media {
                 kind,
                 timestamp,

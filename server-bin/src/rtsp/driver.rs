@@ -121,8 +121,10 @@ where
 {
     tracing::debug!("rtsp connection accepted");
     let limits = shared.drive_limits();
-    let conn = Conn::new(shared, guard.info().clone());
-    crate::drive::serve(conn, rd, wr, limits, guard, "rtsp").await
+    let info = guard.info().clone();
+    // Built inside the call: a local moved into an awaited future would
+    // take space twice in this function's state (rustc #59087), per connection.
+    crate::drive::serve(Conn::new(shared, info), rd, wr, limits, guard, "rtsp").await
 }
 
 impl Driven for Conn {
@@ -255,12 +257,15 @@ fn timeout_name(what: Timeout) -> &'static str {
 impl Conn {
     async fn handle(&mut self, event: Event) -> Result<(), End> {
         match event {
-            Event::Describe { request_id, url } => self.describe(request_id, url).await?,
+            // Boxed: these futures (hooks, the wait for a stream) are large
+            // and run once per connection; unboxed they would sit in every
+            // connection's task for its whole life.
+            Event::Describe { request_id, url } => Box::pin(self.describe(request_id, url)).await?,
             Event::Announce {
                 request_id,
                 url,
                 sdp,
-            } => self.announce(request_id, url, sdp).await?,
+            } => Box::pin(self.announce(request_id, url, sdp)).await?,
             Event::Setup {
                 request_id,
                 track,

@@ -28,6 +28,7 @@ pub mod io;
 pub mod logging;
 pub mod media;
 pub mod players;
+pub mod relay;
 pub mod rtmp;
 pub mod rtsp;
 pub mod runtime;

@@ -47,6 +47,8 @@ pub struct Shared {
     pub udp_ports: Option<Arc<crate::rtsp::udp::UdpPorts>>,
     /// Caps on sessions, pending and control connections, per address and in total.
     pub admission: Arc<crate::admission::Admission>,
+    /// Streams pulled from upstreams (`[[proxy]]`).
+    pub relays: crate::relay::Relays,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -155,8 +157,41 @@ impl Shared {
                 .ok()
                 .flatten()
                 .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
+            relays: crate::relay::Relays::from_config(&config),
             config,
         })
+    }
+
+    /// Starts one supervisor per `[[proxy]]`, spread over the media workers.
+    pub fn start_relays(self: &Arc<Self>, dial: Arc<dyn crate::relay::Dial>) {
+        for proxy in self.relays.proxies() {
+            let worker = self.pool.pick().handle.clone();
+            self.spawn_relay(&worker, proxy, dial.clone());
+        }
+    }
+
+    /// Starts the supervisors on `runtime` (in-process tests: their own,
+    /// under a paused clock, with a dialer of in-process pipes).
+    pub fn start_relays_on(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        dial: Arc<dyn crate::relay::Dial>,
+    ) {
+        for proxy in self.relays.proxies() {
+            self.spawn_relay(runtime, proxy, dial.clone());
+        }
+    }
+
+    fn spawn_relay(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        proxy: &Arc<crate::relay::Proxy>,
+        dial: Arc<dyn crate::relay::Dial>,
+    ) {
+        use tracing::Instrument;
+        let span = tracing::info_span!("relay", stream = %proxy.key);
+        let task = crate::relay::supervise(self.clone(), proxy.clone(), dial);
+        runtime.spawn(task.instrument(span));
     }
 
     /// Shared state for sessions run without listeners, on the caller's
@@ -277,6 +312,7 @@ where
     if let Ok(config_json) = serde_json::to_value(crate::http::redacted_config(&config)) {
         hooks.notify(crate::hooks::Notification::server_started(config_json));
     }
+    shared.start_relays(Arc::new(crate::relay::TcpDial));
     let http_addr = spawn_listener(&control, http_listener, "http", {
         let (shared, stop) = (shared.clone(), stop_rx.clone());
         move |l| crate::http::serve(l, shared, stop)

@@ -8,6 +8,7 @@
 
 mod load;
 mod network;
+mod relay;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{load, ConfigError, Overrides};
 pub use network::IpNet;
+pub use relay::{ProxyConfig, RelayConfig};
 
 /// The whole effective configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// HLS and HTTP-TS packaging.
     pub hls: HlsConfig,
+    /// Supervision of pulled streams.
+    pub relay: RelayConfig,
+    /// Streams pulled from upstream servers (`[[proxy]]`).
+    pub proxy: Vec<ProxyConfig>,
 }
 
 /// `[hls]`
@@ -620,7 +626,7 @@ impl Config {
         if let Err(e) = self.log.level.parse::<tracing_subscriber::EnvFilter>() {
             return Err(("log.level".into(), format!("not a valid log filter: {e}")));
         }
-        Ok(())
+        self.validate_relays()
     }
 
     /// The hub configuration derived from `[stream]`.

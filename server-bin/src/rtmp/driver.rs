@@ -230,7 +230,7 @@ fn timeout_name(what: rtmp_proto::Timeout) -> &'static str {
 
 /// Handshake randomness for one connection, from the process's random
 /// hasher keys (std seeds them from the OS) mixed with the session id.
-fn handshake_params(session_id: u64) -> HandshakeParams {
+pub(crate) fn handshake_params(session_id: u64) -> HandshakeParams {
     let state = RandomState::new();
     let mut seed = [0u8; 32];
     for (i, chunk) in seed.chunks_mut(8).enumerate() {

@@ -7,6 +7,9 @@ mod driver;
 mod play;
 mod publish;
 
+pub(crate) use driver::handshake_params;
+pub(crate) use publish::push_flv;
+
 use std::sync::Arc;
 
 use stream_core::Protocol;

@@ -116,19 +116,31 @@ impl Conn {
         let Some(p) = self.publishing.as_mut() else {
             return Ok(()); // the protocol machine only reports media on an accepted stream
         };
-        let ingested = match kind {
-            MediaKind::Video => p.ingest.video(timestamp, payload)?,
-            MediaKind::Audio => p.ingest.audio(timestamp, payload)?,
-        };
-        match ingested {
-            Ingested::Tracks(tracks) => p.publisher.set_tracks(tracks),
-            Ingested::Frame(frame) => match p.publisher.push(frame) {
-                Ok(()) => {}
-                Err(PushError::Closed(reason)) => return Err(End::PublisherClosed(reason)),
-                Err(e) => tracing::debug!(error = %e, "frame not accepted"),
-            },
-            Ingested::Skip => {}
-        }
-        Ok(())
+        push_flv(&mut p.ingest, &mut p.publisher, kind, timestamp, payload)
     }
+}
+
+/// One FLV audio or video tag body into a stream: new tracks announced,
+/// frames pushed. Shared by RTMP publishers and RTMP pull relays.
+pub(crate) fn push_flv(
+    ingest: &mut FlvIngest,
+    publisher: &mut Publisher,
+    kind: MediaKind,
+    timestamp: u32,
+    payload: &Bytes,
+) -> Result<(), End> {
+    let ingested = match kind {
+        MediaKind::Video => ingest.video(timestamp, payload)?,
+        MediaKind::Audio => ingest.audio(timestamp, payload)?,
+    };
+    match ingested {
+        Ingested::Tracks(tracks) => publisher.set_tracks(tracks),
+        Ingested::Frame(frame) => match publisher.push(frame) {
+            Ok(()) => {}
+            Err(PushError::Closed(reason)) => return Err(End::PublisherClosed(reason)),
+            Err(e) => tracing::debug!(error = %e, "frame not accepted"),
+        },
+        Ingested::Skip => {}
+    }
+    Ok(())
 }

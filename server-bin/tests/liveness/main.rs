@@ -9,5 +9,6 @@
 #[path = "../common/flv_bodies.rs"]
 mod flv_bodies;
 mod harness;
+mod relay;
 mod rtmp;
 mod rtsp;

@@ -1,0 +1,154 @@
+//! `[relay]` (how pulled streams are supervised) and `[[proxy]]` (the pulls
+//! declared in the configuration).
+//!
+//! TOML cannot hold both a `[proxy]` table and a `[[proxy]]` array, so the
+//! settings shared by every proxy live under `[relay]`.
+
+use serde::{Deserialize, Serialize};
+
+/// `[relay]`: supervision of pulled streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// First wait after an upstream failed (jittered, doubled per failure).
+    pub retry_min_ms: u64,
+    /// Longest wait between attempts.
+    pub retry_max_ms: u64,
+    /// An upstream that stayed live this long resets the wait to `retry_min_ms`.
+    pub stable_secs: u64,
+    /// Connecting, the handshake and the upstream's answer to play must
+    /// complete within this.
+    pub connect_secs: u64,
+    /// An upstream that sends no audio or video for this long (after its
+    /// play started, or from the start) is closed and retried.
+    pub no_media_secs: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            retry_min_ms: 1_000,
+            retry_max_ms: 60_000,
+            stable_secs: 60,
+            connect_secs: 10,
+            no_media_secs: 10,
+        }
+    }
+}
+
+/// One `[[proxy]]`: a stream pulled from an upstream into `app/stream`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Local application.
+    pub app: String,
+    /// Local stream name.
+    pub stream: String,
+    /// Where to pull from: `rtmp://host[:port]/app/stream[?query]`.
+    pub url: String,
+    /// Connect only while players ask (not supported yet: must be false).
+    #[serde(default)]
+    pub on_demand: bool,
+}
+
+impl super::Config {
+    /// Checks `[relay]` and every `[[proxy]]`: the key that failed and why.
+    pub(super) fn validate_relays(&self) -> Result<(), (String, String)> {
+        let r = &self.relay;
+        for (key, value) in [
+            ("relay.retry_min_ms", r.retry_min_ms),
+            ("relay.retry_max_ms", r.retry_max_ms),
+            ("relay.connect_secs", r.connect_secs),
+            ("relay.no_media_secs", r.no_media_secs),
+        ] {
+            if value == 0 {
+                return Err((key.into(), "must be greater than 0".into()));
+            }
+        }
+        if r.retry_max_ms < r.retry_min_ms {
+            return Err((
+                "relay.retry_max_ms".into(),
+                "must not be below relay.retry_min_ms".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, p) in self.proxy.iter().enumerate() {
+            let at = |field: &str| format!("proxy[{i}].{field}");
+            if let Err(e) = stream_core::StreamKey::parse(p.app.clone(), p.stream.clone()) {
+                return Err((at("stream"), e.to_string()));
+            }
+            if let Err(e) = crate::relay::PullUrl::parse(&p.url) {
+                return Err((at("url"), e.to_string()));
+            }
+            if p.on_demand {
+                return Err((
+                    at("on_demand"),
+                    "on-demand pulls are not supported yet; pull always (false)".into(),
+                ));
+            }
+            if !seen.insert((p.app.as_str(), p.stream.as_str())) {
+                return Err((
+                    at("stream"),
+                    format!("{}/{} is pulled by an earlier [[proxy]]", p.app, p.stream),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn with(proxies: Vec<ProxyConfig>) -> Config {
+        Config {
+            proxy: proxies,
+            ..Config::default()
+        }
+    }
+
+    fn proxy(stream: &str, url: &str) -> ProxyConfig {
+        ProxyConfig {
+            app: "live".into(),
+            stream: stream.into(),
+            url: url.into(),
+            on_demand: false,
+        }
+    }
+
+    #[test]
+    fn proxies_are_checked_key_by_key() {
+        assert!(with(vec![proxy("cam", "rtmp://10.0.0.5/live/cam")])
+            .validate()
+            .is_ok());
+        let err = |c: Config| c.validate().unwrap_err().0;
+        assert_eq!(
+            err(with(vec![proxy("cam", "http://x/y.flv")])),
+            "proxy[0].url"
+        );
+        assert_eq!(
+            err(with(vec![proxy("../x", "rtmp://h/a/b")])),
+            "proxy[0].stream"
+        );
+        let twice = vec![proxy("cam", "rtmp://h/a/b"), proxy("cam", "rtmp://h/a/c")];
+        assert_eq!(err(with(twice)), "proxy[1].stream");
+        let mut demand = proxy("cam", "rtmp://h/a/b");
+        demand.on_demand = true;
+        assert_eq!(err(with(vec![demand])), "proxy[0].on_demand");
+        let mut c = Config::default();
+        c.relay.retry_max_ms = 10;
+        assert_eq!(err(c), "relay.retry_max_ms");
+    }
+
+    #[test]
+    fn proxies_come_from_toml() {
+        let c: Config = toml::from_str(
+            "[relay]\nno_media_secs = 5\n\n[[proxy]]\napp = \"live\"\nstream = \"cam1\"\nurl = \"rtmp://10.0.0.5/live/cam1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.relay.no_media_secs, 5);
+        assert_eq!(c.proxy, vec![proxy("cam1", "rtmp://10.0.0.5/live/cam1")]);
+    }
+}

@@ -1,0 +1,167 @@
+//! Relays: streams pulled from upstream servers into ordinary local
+//! streams, playable over every protocol strom serves.
+//!
+//! Each `[[proxy]]` gets one supervisor task on a media worker
+//! ([`supervisor`]): dial with a deadline, run the pull on the generic
+//! [drive loop](crate::drive) (`rtmp_pull`: rtmp-proto's client session as
+//! one more adapter), and when it ends, wait a jittered, capped,
+//! exponential backoff ([`backoff`]) and try again, until shutdown. One
+//! upstream per stream, however many players; players stay attached through
+//! an upstream reconnect within `stream.continue_push_ms` (the hub's resume
+//! path keeps their timestamps monotonic). Every pull is a session in
+//! `/api/v1/sessions`; each proxy's state is in [`Relays::list`].
+
+pub mod backoff;
+mod dial;
+mod rtmp_pull;
+mod supervisor;
+mod url;
+
+pub use dial::{Dial, Dialed, TcpDial};
+pub use url::{PullUrl, UrlError};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use stream_core::StreamKey;
+
+use crate::session::lock;
+
+/// Where a proxy is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Dialling, handshaking or waiting for the upstream's play to start.
+    Connecting,
+    /// Media flows.
+    Live,
+    /// Waiting before the next attempt.
+    Backoff,
+    /// Ended (shutdown).
+    Stopped,
+}
+
+/// A proxy's figures, as the API shows them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    /// `app/stream`.
+    pub key: String,
+    /// The upstream, without its query.
+    pub url: String,
+    /// Current state.
+    pub state: State,
+    /// Attempts so far.
+    pub attempts: u64,
+    /// How the last attempt ended, if one did.
+    pub last_error: Option<String>,
+    /// Since when the proxy is in its state (ms since the Unix epoch).
+    pub since_ms: u64,
+}
+
+/// One declared pull and its live state.
+#[derive(Debug)]
+pub struct Proxy {
+    /// The local stream.
+    pub key: StreamKey,
+    /// The upstream.
+    pub url: PullUrl,
+    attempts: AtomicU64,
+    state: Mutex<(
+        State,
+        SystemTime,
+        Option<String>,
+        Option<tokio::time::Instant>,
+    )>,
+}
+
+impl Proxy {
+    /// A proxy that has not started.
+    pub fn new(key: StreamKey, url: PullUrl) -> Proxy {
+        Proxy {
+            key,
+            url,
+            attempts: AtomicU64::new(0),
+            state: Mutex::new((State::Connecting, SystemTime::now(), None, None)),
+        }
+    }
+
+    /// The figures for the API.
+    pub fn status(&self) -> Status {
+        let (state, since, last_error, _) = lock(&self.state).clone();
+        Status {
+            key: self.key.to_string(),
+            url: self.url.to_string(),
+            state,
+            attempts: self.attempts.load(Ordering::Relaxed),
+            last_error,
+            since_ms: since
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+        }
+    }
+
+    fn set(&self, state: State) {
+        let mut s = lock(&self.state);
+        s.0 = state;
+        s.1 = SystemTime::now();
+    }
+
+    fn attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        let mut s = lock(&self.state);
+        *s = (State::Connecting, SystemTime::now(), s.2.take(), None);
+    }
+
+    /// The upstream's media started flowing into the stream.
+    pub(crate) fn went_live(&self) {
+        let mut s = lock(&self.state);
+        s.0 = State::Live;
+        s.1 = SystemTime::now();
+        s.3 = Some(tokio::time::Instant::now());
+    }
+
+    /// Records how an attempt ended; returns how long it was live.
+    fn ended(&self, why: String) -> Option<std::time::Duration> {
+        let mut s = lock(&self.state);
+        s.0 = State::Backoff;
+        s.1 = SystemTime::now();
+        s.2 = Some(why);
+        s.3.take().map(|t| t.elapsed())
+    }
+}
+
+/// Every configured proxy.
+#[derive(Debug, Default)]
+pub struct Relays {
+    proxies: Vec<Arc<Proxy>>,
+}
+
+impl Relays {
+    /// The proxies of `[[proxy]]` (validated with the configuration).
+    pub fn from_config(config: &crate::config::Config) -> Relays {
+        let proxies = config
+            .proxy
+            .iter()
+            .filter_map(|p| {
+                let key = StreamKey::parse(p.app.clone(), p.stream.clone()).ok()?;
+                let url = PullUrl::parse(&p.url).ok()?;
+                Some(Arc::new(Proxy::new(key, url)))
+            })
+            .collect();
+        Relays { proxies }
+    }
+
+    /// Every proxy's figures.
+    pub fn list(&self) -> Vec<Status> {
+        self.proxies.iter().map(|p| p.status()).collect()
+    }
+
+    /// The proxies.
+    pub fn proxies(&self) -> &[Arc<Proxy>] {
+        &self.proxies
+    }
+}
+
+pub use supervisor::supervise;

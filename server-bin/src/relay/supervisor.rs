@@ -1,0 +1,66 @@
+//! One proxy's life: attempt, end, back off, again — until shutdown.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use stream_core::Protocol;
+
+use super::backoff::Backoff;
+use super::rtmp_pull::Pull;
+use super::{Dial, Proxy, State};
+use crate::server::Shared;
+
+/// Keeps `proxy` pulled until the server stops.
+pub async fn supervise(shared: Arc<Shared>, proxy: Arc<Proxy>, dial: Arc<dyn Dial>) {
+    let relay = &shared.config.relay;
+    let mut backoff = Backoff::new(
+        Duration::from_millis(relay.retry_min_ms),
+        Duration::from_millis(relay.retry_max_ms),
+        RandomState::new().build_hasher().finish(),
+    );
+    let stable = Duration::from_secs(relay.stable_secs);
+    let mut stopping = shared.stopping.clone();
+    loop {
+        proxy.attempt();
+        let why = tokio::select! {
+            why = attempt(&shared, &proxy, dial.as_ref()) => why,
+            _ = stopping.wait_for(|s| *s) => break,
+        };
+        let live = proxy.ended(why.clone());
+        if live.is_some_and(|l| l >= stable) {
+            backoff.reset();
+        }
+        let wait = backoff.next_wait();
+        tracing::warn!(stream = %proxy.key, upstream = %proxy.url, reason = %why, retry_in_ms = wait.as_millis() as u64, "relay ended");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopping.wait_for(|s| *s) => break,
+        }
+    }
+    proxy.set(State::Stopped);
+}
+
+/// One attempt; returns how it ended, for the log and the API.
+async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> String {
+    let connect = Duration::from_secs(shared.config.relay.connect_secs);
+    let dialed = match tokio::time::timeout(connect, dial.dial(&proxy.url)).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return format!("connect: {e}"),
+        Err(_) => return "connect: no answer within relay.connect_secs".into(),
+    };
+    let guard = shared.sessions.register(Protocol::Rtmp, dialed.peer);
+    let info = guard.info().clone();
+    let pull = Pull::new(shared.clone(), info, proxy.clone(), &proxy.url);
+    let end = crate::drive::serve(
+        pull,
+        dialed.rd,
+        dialed.wr,
+        shared.drive_limits(),
+        guard,
+        "relay",
+    )
+    .await;
+    end.to_string()
+}

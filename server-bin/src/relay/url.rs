@@ -1,0 +1,140 @@
+//! Upstream URLs a relay pulls from.
+
+use std::fmt;
+
+/// Why an upstream URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not `rtmp://` (other schemes come with their clients).
+    #[error("unsupported scheme in {0:?}: only rtmp:// can be pulled so far")]
+    Scheme(String),
+    /// No host, or an unparsable port.
+    #[error("bad host or port in {0:?}")]
+    Authority(String),
+    /// The path is not `/app/stream`.
+    #[error("the path of {0:?} must be /app/stream")]
+    Path(String),
+}
+
+/// A parsed `rtmp://host[:port]/app/stream[?query]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullUrl {
+    /// Host name or address.
+    pub host: String,
+    /// Port (1935 when absent).
+    pub port: u16,
+    /// Upstream application (may contain `/` for nested apps: all but the last segment).
+    pub app: String,
+    /// Upstream stream name with its `?query`, as sent in play.
+    pub stream: String,
+}
+
+impl PullUrl {
+    /// Parses an upstream URL.
+    ///
+    /// # Errors
+    /// [`UrlError`] naming what is wrong.
+    pub fn parse(url: &str) -> Result<PullUrl, UrlError> {
+        let rest = url
+            .strip_prefix("rtmp://")
+            .ok_or_else(|| UrlError::Scheme(url.into()))?;
+        let (authority, path) = rest
+            .split_once('/')
+            .ok_or_else(|| UrlError::Path(url.into()))?;
+        let (host, port) = match authority.rsplit_once(':') {
+            // An IPv6 literal keeps its brackets' colons.
+            Some((h, p)) if !p.contains(']') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| UrlError::Authority(url.into()))?,
+            ),
+            _ => (authority, 1935),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || port == 0 {
+            return Err(UrlError::Authority(url.into()));
+        }
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let (app, stream) = path
+            .rsplit_once('/')
+            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
+            .ok_or_else(|| UrlError::Path(url.into()))?;
+        Ok(PullUrl {
+            host: host.into(),
+            port,
+            app: app.into(),
+            stream: match query {
+                Some(q) => format!("{stream}?{q}"),
+                None => stream.into(),
+            },
+        })
+    }
+
+    /// The tcUrl sent in connect.
+    pub fn tc_url(&self) -> String {
+        format!("rtmp://{}:{}/{}", self.host_for_url(), self.port, self.app)
+    }
+
+    fn host_for_url(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+}
+
+/// Shown without the query, which may hold a key.
+impl fmt::Display for PullUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stream = self.stream.split('?').next().unwrap_or_default();
+        write!(
+            f,
+            "rtmp://{}:{}/{}/{stream}",
+            self.host_for_url(),
+            self.port,
+            self.app
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hosts_ports_apps_and_queries() {
+        let u = PullUrl::parse("rtmp://cam.local/live/one?key=s3cret").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("cam.local", 1935));
+        assert_eq!(
+            (u.app.as_str(), u.stream.as_str()),
+            ("live", "one?key=s3cret")
+        );
+        assert_eq!(u.tc_url(), "rtmp://cam.local:1935/live");
+        assert_eq!(u.to_string(), "rtmp://cam.local:1935/live/one");
+        let u = PullUrl::parse("rtmp://[::1]:1940/a/b/c").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.app.as_str()),
+            ("::1", 1940, "a/b")
+        );
+        assert_eq!(u.tc_url(), "rtmp://[::1]:1940/a/b");
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_pulled() {
+        for bad in [
+            "rtsp://cam/live/one",
+            "rtmp://cam",
+            "rtmp://cam/live",
+            "rtmp://cam/live/",
+            "rtmp://:1935/live/one",
+            "rtmp://cam:99999/live/one",
+            "rtmp://cam:0/live/one",
+        ] {
+            assert!(PullUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Relays in-process: a downstream strom pulling from an upstream strom over
+//! duplex pipes, under the paused clock — the upstream frozen, dead, or gone
+//! and back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtmp_proto::ClientEvent;
+use stream_core::Protocol;
+use strom::config::ProxyConfig;
+use strom::relay::{Dial, Dialed, PullUrl, State};
+use tokio::time::{sleep, Instant};
+
+use crate::harness::{avc_keyframe, RtmpPeer, Server};
+
+/// Dials the upstream server in-process; refuses while `down`.
+struct ToUpstream {
+    upstream: Arc<Server>,
+    down: AtomicBool,
+}
+
+impl Dial for ToUpstream {
+    fn dial<'a>(
+        &'a self,
+        _url: &'a PullUrl,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Dialed>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            if self.down.load(Ordering::Relaxed) {
+                return Err(std::io::ErrorKind::ConnectionRefused.into());
+            }
+            let conn = self.upstream.connect(Protocol::Rtmp);
+            let (rd, wr) = tokio::io::split(conn.io);
+            Ok(Dialed {
+                rd: Box::new(rd),
+                wr: Box::new(wr),
+                peer: "127.0.0.1:1935".parse().expect("address"),
+            })
+        })
+    }
+}
+
+/// An upstream server and a downstream one pulling `live/cam` from it.
+fn pair() -> (Arc<Server>, Server, Arc<ToUpstream>) {
+    pair_with(|_| {})
+}
+
+/// As [`pair`], with the upstream's configuration changed by `edit`.
+fn pair_with(
+    edit: impl FnOnce(&mut strom::config::Config),
+) -> (Arc<Server>, Server, Arc<ToUpstream>) {
+    let upstream = Arc::new(Server::start(edit));
+    let downstream = Server::start(|c| {
+        c.proxy.push(ProxyConfig {
+            app: "live".into(),
+            stream: "cam".into(),
+            url: "rtmp://upstream/live/cam".into(),
+            on_demand: false,
+        })
+    });
+    let dial = Arc::new(ToUpstream {
+        upstream: upstream.clone(),
+        down: AtomicBool::new(false),
+    });
+    downstream
+        .shared
+        .start_relays_on(&tokio::runtime::Handle::current(), dial.clone());
+    (upstream, downstream, dial)
+}
+
+fn status(server: &Server) -> strom::relay::Status {
+    server.shared.relays.list().remove(0)
+}
+
+/// Sends a keyframe every 40 ms for `secs`.
+async fn feed(publisher: &mut RtmpPeer, from_ms: u32, secs: u32) {
+    for i in 0..secs * 25 {
+        sleep(Duration::from_millis(40)).await;
+        publisher.send_video(from_ms + i * 40, avc_keyframe()).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_pulls_a_live_upstream_into_a_local_stream() {
+    let (upstream, downstream, _) = pair();
+    let mut publisher = RtmpPeer::publisher(&upstream, "cam").await;
+    let player = async {
+        sleep(Duration::from_secs(2)).await;
+        let mut player = RtmpPeer::player(&downstream, "cam").await;
+        player
+            .until(|e| matches!(e, ClientEvent::Media { .. }))
+            .await
+    };
+    let (_, media) = tokio::join!(feed(&mut publisher, 0, 4), player);
+    assert!(
+        matches!(media, Some(ClientEvent::Media { .. })),
+        "{media:?}"
+    );
+    let s = status(&downstream);
+    assert_eq!(s.state, State::Live, "{s:?}");
+    assert_eq!(s.attempts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frozen_upstream_is_closed_at_the_no_media_deadline() {
+    let (upstream, downstream, _) = pair();
+    let mut publisher = RtmpPeer::publisher(&upstream, "cam").await;
+    feed(&mut publisher, 0, 2).await;
+    assert_eq!(status(&downstream).state, State::Live);
+    // Frozen: the upstream's publisher stays connected and sends nothing.
+    let frozen = Instant::now();
+    while status(&downstream).state == State::Live {
+        sleep(Duration::from_millis(100)).await;
+        assert!(frozen.elapsed() < Duration::from_secs(30), "never closed");
+    }
+    let s = status(&downstream);
+    let no_media = Duration::from_secs(downstream.shared.config.relay.no_media_secs);
+    assert!(
+        frozen.elapsed() >= no_media && frozen.elapsed() <= no_media + Duration::from_secs(1),
+        "closed after {:?}",
+        frozen.elapsed()
+    );
+    assert!(
+        s.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("upstream media"),
+        "{s:?}"
+    );
+    drop(publisher);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_upstream_is_retried_with_a_capped_backoff() {
+    let (_upstream, downstream, dial) = pair();
+    dial.down.store(true, Ordering::Relaxed);
+    sleep(Duration::from_secs(120)).await;
+    let s = status(&downstream);
+    assert_eq!(s.state, State::Backoff, "{s:?}");
+    assert!(
+        s.last_error.as_deref().unwrap_or("").contains("connect"),
+        "{s:?}"
+    );
+    // Waits of 0.5–1, 1–2, 2–4 … 32–60 s: at most 11 attempts in 120 s,
+    // at least 6; never a tight loop.
+    assert!((6..=11).contains(&s.attempts), "{} attempts", s.attempts);
+}
+
+#[tokio::test(start_paused = true)]
+async fn players_stay_through_an_upstream_reconnect() {
+    // The upstream ends its stream 2 s after its publisher left, so the
+    // relay's connection ends and it must reconnect.
+    let (upstream, downstream, _) = pair_with(|c| c.stream.continue_push_ms = 2_000);
+    let mut first = RtmpPeer::publisher(&upstream, "cam").await;
+    feed(&mut first, 0, 2).await;
+    let mut player = RtmpPeer::player(&downstream, "cam").await;
+    assert!(player
+        .until(|e| matches!(e, ClientEvent::Media { .. }))
+        .await
+        .is_some());
+    // The upstream's publisher leaves and another comes 3 s later.
+    first.session.close();
+    let _ = first.flush().await;
+    drop(first);
+    sleep(Duration::from_secs(3)).await;
+    let mut second = RtmpPeer::publisher(&upstream, "cam").await;
+    let watch = async {
+        player
+            .until(|e| {
+                matches!(e, ClientEvent::Media { timestamp, .. } if *timestamp > 2_000)
+                    || matches!(e, ClientEvent::UnpublishNotify)
+            })
+            .await
+    };
+    let (_, seen) = tokio::join!(feed(&mut second, 5_000, 6), watch);
+    assert!(matches!(seen, Some(ClientEvent::Media { .. })), "{seen:?}");
+    assert!(!player.conn.task.is_finished());
+    assert!(status(&downstream).attempts >= 2);
+}

@@ -21,7 +21,9 @@ impl Backoff {
             min,
             max: max.max(min),
             failures: 0,
-            rng: seed | 1,
+            // Spread the seed over all bits (neighbouring seeds must not
+            // share a sequence); xorshift needs a non-zero state.
+            rng: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
         }
     }
 

@@ -204,7 +204,10 @@ mod tests {
         assert_eq!(a.check_header("SETUP", &v, "n2"), Ok("u\"x"));
         // Basic only, and an algorithm the client cannot answer.
         let mut h = Headers::new();
-        h.append("WWW-Authenticate", "Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256");
+        h.append(
+            "WWW-Authenticate",
+            "Digest realm=\"r\", nonce=\"n\", algorithm=SHA-256",
+        );
         assert_eq!(Challenge::pick(&h), None);
         h.append("WWW-Authenticate", "Basic realm=\"r\"");
         let v = Challenge::pick(&h)

@@ -38,7 +38,10 @@ fn session_header(resp: &Response) -> Option<(String, Option<Duration>)> {
             .eq_ignore_ascii_case("timeout")
             .then(|| v.trim().parse::<u64>().ok())?
     });
-    Some((id.to_string(), timeout.filter(|&t| t > 0).map(Duration::from_secs)))
+    Some((
+        id.to_string(),
+        timeout.filter(|&t| t > 0).map(Duration::from_secs),
+    ))
 }
 
 impl ClientSession {
@@ -138,8 +141,7 @@ impl ClientSession {
         let challenge = Challenge::pick(&resp.headers);
         let retry = match (&challenge, &self.credentials) {
             (Some(ch), Some(_)) => {
-                inf.auth_tries == 0
-                    || (inf.auth_tries == 1 && ch.is_stale() && !self.stale_retried)
+                inf.auth_tries == 0 || (inf.auth_tries == 1 && ch.is_stale() && !self.stale_retried)
             }
             _ => false,
         };
@@ -285,10 +287,12 @@ impl ClientSession {
             .get("Transport")
             .and_then(|t| Transport::parse(t).ok());
         let answered = match resp.headers.get("Transport") {
-            Some(v) => Some(Transport::parse_list(v).map_err(|e| ClientError::BadAnswer {
-                what: "Transport",
-                detail: e.to_string(),
-            })?),
+            Some(v) => Some(
+                Transport::parse_list(v).map_err(|e| ClientError::BadAnswer {
+                    what: "Transport",
+                    detail: e.to_string(),
+                })?,
+            ),
             None => None,
         };
         let mut t = answered
@@ -337,8 +341,14 @@ mod tests {
     #[test]
     fn controls_resolve_against_the_base() {
         let b = "rtsp://h/live/cam/";
-        assert_eq!(resolve_control(b, Some("trackID=0")), "rtsp://h/live/cam/trackID=0");
-        assert_eq!(resolve_control("rtsp://h/live/cam", Some("track1")), "rtsp://h/live/cam/track1");
+        assert_eq!(
+            resolve_control(b, Some("trackID=0")),
+            "rtsp://h/live/cam/trackID=0"
+        );
+        assert_eq!(
+            resolve_control("rtsp://h/live/cam", Some("track1")),
+            "rtsp://h/live/cam/track1"
+        );
         assert_eq!(resolve_control(b, Some("*")), b);
         assert_eq!(resolve_control(b, None), b);
         assert_eq!(resolve_control(b, Some("rtsp://o/x/1")), "rtsp://o/x/1");

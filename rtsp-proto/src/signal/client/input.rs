@@ -126,10 +126,8 @@ impl ClientSession {
     fn head_complete(&mut self, buf: &[u8]) -> Result<bool, ClientError> {
         let from = self.scanned.saturating_sub(3);
         let tail = buf.get(from..).unwrap_or_default();
-        let found = tail
-            .windows(2)
-            .any(|w| w == b"\n\n")
-            || tail.windows(3).any(|w| w == b"\n\r\n");
+        let found =
+            tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n");
         if found {
             return Ok(true);
         }

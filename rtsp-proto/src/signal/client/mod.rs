@@ -499,15 +499,23 @@ impl ClientSession {
         self.cseq = self.cseq.wrapping_add(1);
         let mut wire = Request::new(request.method.clone(), request.uri.clone());
         wire.headers.append("CSeq", self.cseq.to_string());
-        wire.headers.append("User-Agent", self.config.user_agent.clone());
+        wire.headers
+            .append("User-Agent", self.config.user_agent.clone());
         if let Some(id) = &self.session_id {
             wire.headers.append("Session", id.clone());
         }
         if let (Some(ch), Some(creds)) = (&self.challenge, &self.credentials) {
             self.nc = self.nc.wrapping_add(1);
-            let cnonce = super::auth::derive_nonce(&self.config.seed.to_be_bytes(), u64::from(self.nc));
+            let cnonce =
+                super::auth::derive_nonce(&self.config.seed.to_be_bytes(), u64::from(self.nc));
             let cnonce = cnonce.get(..16).unwrap_or(&cnonce);
-            let value = ch.authorization(creds, request.method.as_str(), &request.uri, self.nc, cnonce);
+            let value = ch.authorization(
+                creds,
+                request.method.as_str(),
+                &request.uri,
+                self.nc,
+                cnonce,
+            );
             wire.headers.append("Authorization", value);
         }
         for (n, v) in request.headers.iter() {
@@ -530,7 +538,11 @@ impl ClientSession {
     fn send_teardown(&mut self, now: Instant) {
         let restart = self.teardown_after.take().unwrap_or(false);
         let uri = self.aggregate.clone();
-        self.send(Kind::Teardown { restart }, Request::new(Method::Teardown, uri), now);
+        self.send(
+            Kind::Teardown { restart },
+            Request::new(Method::Teardown, uri),
+            now,
+        );
     }
 
     /// Answers a request from the server (RFC 2326 allows OPTIONS, GET_PARAMETER,

@@ -14,9 +14,9 @@
 use std::fmt;
 use std::time::Instant;
 
+use super::{ClientEvent, ClientSession, ClientState, Kind};
 #[cfg(doc)]
 use super::{ClientTimeouts, ClientTransport};
-use super::{ClientEvent, ClientSession, ClientState, Kind};
 use crate::signal::message::{Method, Request};
 
 /// Which deadline ended a session ([`ClientEvent::TimedOut`]).
@@ -128,7 +128,10 @@ impl ClientSession {
             None => {}
         }
         if self.state == ClientState::Playing {
-            consider(self.last_media.checked_add(t.media_idle), Deadline::MediaIdle);
+            consider(
+                self.last_media.checked_add(t.media_idle),
+                Deadline::MediaIdle,
+            );
         }
         best
     }

@@ -38,9 +38,12 @@ fn session_header(resp: &Response) -> Option<(String, Option<Duration>)> {
             .eq_ignore_ascii_case("timeout")
             .then(|| v.trim().parse::<u64>().ok())?
     });
+    // At most a day, so the keep-alive deadline is always representable.
     Some((
         id.to_string(),
-        timeout.filter(|&t| t > 0).map(Duration::from_secs),
+        timeout
+            .filter(|&t| t > 0)
+            .map(|t| Duration::from_secs(t.min(86_400))),
     ))
 }
 
@@ -169,7 +172,7 @@ impl ClientSession {
                 (Kind::Describe, r)
             }
             ClientMode::Record { sdp } => {
-                let mut sdp = sdp.clone();
+                let mut sdp = Sdp::clone(sdp);
                 for (i, m) in sdp.media.iter_mut().enumerate() {
                     if m.control().is_none() {
                         m.attributes

@@ -74,7 +74,7 @@ pub enum ClientMode {
     /// without `a=control` get `streamid=N`.
     Record {
         /// The description of the stream to publish.
-        sdp: Sdp,
+        sdp: Box<Sdp>,
     },
 }
 
@@ -162,7 +162,7 @@ impl ClientConfig {
     /// Record (publish) `sdp` to `url` over TCP.
     pub fn record(url: impl Into<String>, sdp: Sdp) -> Self {
         ClientConfig {
-            mode: ClientMode::Record { sdp },
+            mode: ClientMode::Record { sdp: Box::new(sdp) },
             ..ClientConfig::play(url)
         }
     }

@@ -53,7 +53,7 @@ pub struct Authenticator {
     allow_basic: bool,
 }
 
-fn md5_hex(parts: &[&str]) -> String {
+pub(crate) fn md5_hex(parts: &[&str]) -> String {
     let mut h = Md5::new();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
@@ -70,7 +70,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Splits `k=v, k="quoted, \"v\""` (RFC 2617 §3.2.2 / RFC 7235 §2.1 auth-param).
-fn auth_params(s: &str) -> Option<Vec<(String, String)>> {
+pub(crate) fn auth_params(s: &str) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut rest = s.trim_start();
     while !rest.is_empty() {

@@ -1,7 +1,7 @@
 //! One reader over a connection's bytes: RTSP messages and `$`-interleaved binary data
 //! share the TCP stream (RFC 2326 §10.12).
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::error::ParseError;
 use super::message::{frame_message, Framed, Limits, Message, Request, Response};
@@ -40,6 +40,32 @@ impl Frame {
             Frame::Interleaved { len, .. } => 4 + len,
             Frame::Message(f) => f.consumed,
         }
+    }
+}
+
+/// A buffer frames are cut from: a session's own, or the caller's `Bytes` (zero-copy).
+/// Shared by the server and client sessions.
+pub(crate) trait InputBuf {
+    fn bytes(&self) -> &[u8];
+    /// The first `n` bytes (`n <= bytes().len()`), removed from the buffer.
+    fn take(&mut self, n: usize) -> Bytes;
+}
+
+impl InputBuf for BytesMut {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n).freeze()
+    }
+}
+
+impl InputBuf for Bytes {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n)
     }
 }
 

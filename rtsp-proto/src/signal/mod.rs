@@ -1,8 +1,9 @@
 //! RTSP 1.0 signalling (RFC 2326), sans-IO: messages and their limits ([`parse_message`]),
 //! `$` interleaving ([`read_incoming`], [`encode_interleaved`]), the `Transport`, `Range`
 //! and `RTP-Info` headers, URLs ([`RtspUrl`]), SDP ([`Sdp`], typed [`MediaInfo`],
-//! [`describe_sdp`]), server authentication ([`Authenticator`]) and the per-connection
-//! server state machine ([`ServerSession`]).
+//! [`describe_sdp`]), server authentication ([`Authenticator`]), the per-connection
+//! server state machine ([`ServerSession`]) and the client one ([`ClientSession`], pulling
+//! or pushing a stream; its module docs have an example).
 //!
 //! Driving a [`ServerSession`]: bytes and instants in, events and bytes out; policy (does
 //! the stream exist, may this user publish) stays with the caller, which answers each
@@ -79,6 +80,11 @@ pub mod sdp;
 pub use sdp::{describe_sdp, DescribeOptions, MediaInfo, MediaKind, Sdp, SdpCodec};
 mod auth;
 pub use auth::{derive_nonce, AuthError, Authenticator, Credentials};
+mod client;
+pub use client::{
+    ClientConfig, ClientError, ClientEvent, ClientMode, ClientSession, ClientState, ClientTimeout,
+    ClientTimeouts, ClientTrack, ClientTransport,
+};
 mod session;
 pub use session::{
     content_base, session_id_from_seed, Event, Reply, RequestId, ServerSession, SessionConfig,

@@ -4,37 +4,12 @@
 
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::{Event, HeadScan, ServerSession, MAX_DEFERRED};
 use crate::signal::error::{ParseError, SessionError};
-use crate::signal::framing::{next_frame, Frame, INTERLEAVED_MAGIC};
+use crate::signal::framing::{next_frame, Frame, InputBuf, INTERLEAVED_MAGIC};
 use crate::signal::message::Message;
-
-/// A buffer frames are cut from: the session's own, or the caller's `Bytes` (zero-copy).
-trait InputBuf {
-    fn bytes(&self) -> &[u8];
-    /// The first `n` bytes (`n <= bytes().len()`), removed from the buffer.
-    fn take(&mut self, n: usize) -> Bytes;
-}
-
-impl InputBuf for BytesMut {
-    fn bytes(&self) -> &[u8] {
-        self
-    }
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n).freeze()
-    }
-}
-
-impl InputBuf for Bytes {
-    fn bytes(&self) -> &[u8] {
-        self
-    }
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n)
-    }
-}
 
 impl ServerSession {
     /// Feeds bytes read from the connection at `now` (copied into the session's buffer;

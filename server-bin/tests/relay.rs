@@ -10,20 +10,38 @@ use common::media::{probe, publish, stop};
 use common::{scratch_dir, Strom};
 
 #[test]
-fn a_stream_pulled_from_another_strom_plays_over_every_protocol() {
-    let upstream = Strom::start("relay-upstream", &[], &[]);
-    let config_dir = scratch_dir("relay-downstream-config");
+fn a_stream_pulled_over_rtmp_from_another_strom_plays_over_every_protocol() {
+    chain("rtmp", |up| {
+        format!("rtmp://127.0.0.1:{}/live/src?key=secret", up.rtmp_port)
+    });
+}
+
+#[test]
+fn a_stream_pulled_over_rtsp_from_another_strom_plays_over_every_protocol() {
+    chain("rtsp", |up| {
+        format!("rtsp://user:secret@127.0.0.1:{}/live/src", up.rtsp_port)
+    });
+}
+
+/// ffmpeg → upstream strom → downstream strom pulling `url(upstream)` → ffprobe.
+fn chain(name: &str, url: impl Fn(&Strom) -> String) {
+    let upstream = Strom::start(&format!("relay-{name}-upstream"), &[], &[]);
+    let config_dir = scratch_dir(&format!("relay-{name}-config"));
     let config = config_dir.join("strom.toml");
     std::fs::write(
         &config,
         format!(
-            "[relay]\nretry_min_ms = 200\n\n[[proxy]]\napp = \"live\"\nstream = \"cam\"\nurl = \"rtmp://127.0.0.1:{}/live/src?key=secret\"\n",
-            upstream.rtmp_port
+            "[relay]\nretry_min_ms = 200\n\n[[proxy]]\napp = \"live\"\nstream = \"cam\"\nurl = \"{}\"\n",
+            url(&upstream)
         ),
     )
     .expect("config");
     let config = config.to_string_lossy().into_owned();
-    let downstream = Strom::start("relay-downstream", &["--config", &config], &[]);
+    let downstream = Strom::start(
+        &format!("relay-{name}-downstream"),
+        &["--config", &config],
+        &[],
+    );
 
     let publisher = publish(
         &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),

@@ -44,7 +44,8 @@ pub struct ProxyConfig {
     pub app: String,
     /// Local stream name.
     pub stream: String,
-    /// Where to pull from: `rtmp://host[:port]/app/stream[?query]`.
+    /// Where to pull from: `rtmp://host[:port]/app/stream[?query]` or
+    /// `rtsp://[user:pass@]host[:port]/path` (TCP interleaved).
     pub url: String,
     /// Connect only while players ask (not supported yet: must be false).
     #[serde(default)]

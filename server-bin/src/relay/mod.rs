@@ -3,8 +3,8 @@
 //!
 //! Each `[[proxy]]` gets one supervisor task on a media worker
 //! ([`supervisor`]): dial with a deadline, run the pull on the generic
-//! [drive loop](crate::drive) (`rtmp_pull`: rtmp-proto's client session as
-//! one more adapter), and when it ends, wait a jittered, capped,
+//! [drive loop](crate::drive) (`rtmp_pull`, `rtsp_pull`: rtmp-proto's and
+//! rtsp-proto's client sessions as more adapters), and when it ends, wait a jittered, capped,
 //! exponential backoff ([`backoff`]) and try again, until shutdown. One
 //! upstream per stream, however many players; players stay attached through
 //! an upstream reconnect within `stream.continue_push_ms` (the hub's resume
@@ -14,11 +14,12 @@
 pub mod backoff;
 mod dial;
 mod rtmp_pull;
+mod rtsp_pull;
 mod supervisor;
 mod url;
 
 pub use dial::{Dial, Dialed, TcpDial};
-pub use url::{PullUrl, UrlError};
+pub use url::{PullUrl, Scheme, UrlError};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,8 @@ use stream_core::Protocol;
 
 use super::backoff::Backoff;
 use super::rtmp_pull::Pull;
-use super::{Dial, Proxy, State};
+use super::rtsp_pull::RtspPull;
+use super::{Dial, Proxy, Scheme, State};
 use crate::server::Shared;
 
 /// Keeps `proxy` pulled until the server stops.
@@ -50,17 +51,24 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
         Ok(Err(e)) => return format!("connect: {e}"),
         Err(_) => return "connect: no answer within relay.connect_secs".into(),
     };
-    let guard = shared.sessions.register(Protocol::Rtmp, dialed.peer);
-    let info = guard.info().clone();
-    let pull = Pull::new(shared.clone(), info, proxy.clone(), &proxy.url);
-    let end = crate::drive::serve(
-        pull,
-        dialed.rd,
-        dialed.wr,
-        shared.drive_limits(),
-        guard,
-        "relay",
-    )
-    .await;
+    let limits = shared.drive_limits();
+    let end = match proxy.url.scheme {
+        Scheme::Rtmp => {
+            let guard = shared.sessions.register(Protocol::Rtmp, dialed.peer);
+            let info = guard.info().clone();
+            let pull = Pull::new(shared.clone(), info, proxy.clone(), &proxy.url);
+            crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
+        }
+        Scheme::Rtsp => {
+            let guard = shared.sessions.register(Protocol::Rtsp, dialed.peer);
+            let info = guard.info().clone();
+            match RtspPull::new(shared.clone(), info, proxy.clone()) {
+                Ok(pull) => {
+                    crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
+                }
+                Err(end) => end,
+            }
+        }
+    };
     end.to_string()
 }

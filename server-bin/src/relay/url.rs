@@ -5,8 +5,8 @@ use std::fmt;
 /// Why an upstream URL cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// Not `rtmp://` (other schemes come with their clients).
-    #[error("unsupported scheme in {0:?}: only rtmp:// can be pulled so far")]
+    /// Neither `rtmp://` nor `rtsp://` (HTTP-FLV and HLS come with their clients).
+    #[error("unsupported scheme in {0:?}: rtmp:// and rtsp:// can be pulled so far")]
     Scheme(String),
     /// No host, or an unparsable port.
     #[error("bad host or port in {0:?}")]
@@ -16,16 +16,31 @@ pub enum UrlError {
     Path(String),
 }
 
-/// A parsed `rtmp://host[:port]/app/stream[?query]`.
+/// The protocol spoken to an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `rtmp://host[:port]/app/stream[?query]`, port 1935 by default.
+    Rtmp,
+    /// `rtsp://[user:pass@]host[:port]/path[?query]`, port 554 by default; TCP interleaved.
+    Rtsp,
+}
+
+/// A parsed upstream URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullUrl {
+    /// Which client pulls it.
+    pub scheme: Scheme,
+    /// The URL as configured (credentials included: never shown).
+    pub raw: String,
     /// Host name or address.
     pub host: String,
     /// Port (1935 when absent).
     pub port: u16,
-    /// Upstream application (may contain `/` for nested apps: all but the last segment).
+    /// Upstream application (may contain `/` for nested apps: all but the
+    /// last segment); empty for RTSP.
     pub app: String,
-    /// Upstream stream name with its `?query`, as sent in play.
+    /// RTMP: the upstream stream name with its `?query`, as sent in play.
+    /// RTSP: the path, without user info or query (for display).
     pub stream: String,
 }
 
@@ -35,12 +50,18 @@ impl PullUrl {
     /// # Errors
     /// [`UrlError`] naming what is wrong.
     pub fn parse(url: &str) -> Result<PullUrl, UrlError> {
-        let rest = url
-            .strip_prefix("rtmp://")
-            .ok_or_else(|| UrlError::Scheme(url.into()))?;
+        let (scheme, rest, default_port) = if let Some(rest) = url.strip_prefix("rtmp://") {
+            (Scheme::Rtmp, rest, 1935)
+        } else if let Some(rest) = url.strip_prefix("rtsp://") {
+            (Scheme::Rtsp, rest, 554)
+        } else {
+            return Err(UrlError::Scheme(url.into()));
+        };
         let (authority, path) = rest
             .split_once('/')
             .ok_or_else(|| UrlError::Path(url.into()))?;
+        // User info (RTSP cameras' credentials) is not part of the address.
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
         let (host, port) = match authority.rsplit_once(':') {
             // An IPv6 literal keeps its brackets' colons.
             Some((h, p)) if !p.contains(']') => (
@@ -48,7 +69,7 @@ impl PullUrl {
                 p.parse::<u16>()
                     .map_err(|_| UrlError::Authority(url.into()))?,
             ),
-            _ => (authority, 1935),
+            _ => (authority, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() || port == 0 {
@@ -62,7 +83,22 @@ impl PullUrl {
             .rsplit_once('/')
             .filter(|(a, s)| !a.is_empty() && !s.is_empty())
             .ok_or_else(|| UrlError::Path(url.into()))?;
+        if scheme == Scheme::Rtsp && path.split('?').next().unwrap_or_default().is_empty() {
+            return Err(UrlError::Path(url.into()));
+        }
+        if scheme == Scheme::Rtsp {
+            return Ok(PullUrl {
+                scheme,
+                raw: url.into(),
+                host: host.into(),
+                port,
+                app: String::new(),
+                stream: path.split('?').next().unwrap_or_default().into(),
+            });
+        }
         Ok(PullUrl {
+            scheme,
+            raw: url.into(),
             host: host.into(),
             port,
             app: app.into(),
@@ -91,13 +127,16 @@ impl PullUrl {
 impl fmt::Display for PullUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stream = self.stream.split('?').next().unwrap_or_default();
-        write!(
-            f,
-            "rtmp://{}:{}/{}/{stream}",
-            self.host_for_url(),
-            self.port,
-            self.app
-        )
+        match self.scheme {
+            Scheme::Rtmp => write!(
+                f,
+                "rtmp://{}:{}/{}/{stream}",
+                self.host_for_url(),
+                self.port,
+                self.app
+            ),
+            Scheme::Rtsp => write!(f, "rtsp://{}:{}/{stream}", self.host_for_url(), self.port),
+        }
     }
 }
 
@@ -124,9 +163,19 @@ mod tests {
     }
 
     #[test]
+    fn rtsp_urls_keep_credentials_out_of_the_address_and_the_display() {
+        let u = PullUrl::parse("rtsp://admin:pw@10.0.0.9/Streaming/101?tok=1").unwrap();
+        assert_eq!(u.scheme, Scheme::Rtsp);
+        assert_eq!((u.host.as_str(), u.port), ("10.0.0.9", 554));
+        assert_eq!(u.to_string(), "rtsp://10.0.0.9:554/Streaming/101");
+        assert_eq!(u.raw, "rtsp://admin:pw@10.0.0.9/Streaming/101?tok=1");
+        assert!(PullUrl::parse("rtsp://cam:8554/").is_err());
+    }
+
+    #[test]
     fn refuses_what_cannot_be_pulled() {
         for bad in [
-            "rtsp://cam/live/one",
+            "http://cam/live/one.flv",
             "rtmp://cam",
             "rtmp://cam/live",
             "rtmp://cam/live/",

@@ -11,6 +11,8 @@ mod auth;
 mod driver;
 mod play;
 mod record;
+
+pub(crate) use record::deliver as deliver_rtp;
 mod setup;
 pub mod udp;
 

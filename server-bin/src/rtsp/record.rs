@@ -174,21 +174,25 @@ impl Conn {
         } else {
             r.ingest.push(s.index, data, &mut r.out);
         }
-        for item in r.out.drain(..) {
-            match item {
-                RtpIngested::Tracks(tracks) => r.publisher.set_tracks(tracks),
-                // The driver ends the session through `publisher.closed()`.
-                RtpIngested::Refused(e) => {
-                    tracing::warn!(stream = %r.publisher.key(), error = %e, "rtsp publisher refused");
-                    r.publisher.refuse();
-                }
-                RtpIngested::Frame(frame) => match r.publisher.push(frame) {
-                    Ok(()) => {}
-                    // The driver sees the close through `publisher.closed()`.
-                    Err(PushError::Closed(_)) => {}
-                    Err(e) => tracing::debug!(error = %e, "frame not accepted"),
-                },
+        deliver(&mut r.out, &mut r.publisher);
+    }
+}
+
+/// What RTP ingest produced, into the stream. Shared by RTSP publishers and
+/// RTSP pull relays; their drivers see a refusal or a close through
+/// `publisher.closed()`.
+pub(crate) fn deliver(items: &mut Vec<RtpIngested>, publisher: &mut Publisher) {
+    for item in items.drain(..) {
+        match item {
+            RtpIngested::Tracks(tracks) => publisher.set_tracks(tracks),
+            RtpIngested::Refused(e) => {
+                tracing::warn!(stream = %publisher.key(), error = %e, "rtp publisher refused");
+                publisher.refuse();
             }
+            RtpIngested::Frame(frame) => match publisher.push(frame) {
+                Ok(()) | Err(PushError::Closed(_)) => {}
+                Err(e) => tracing::debug!(error = %e, "frame not accepted"),
+            },
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rtmp_proto::ClientEvent;
 use stream_core::Protocol;
 use strom::config::ProxyConfig;
-use strom::relay::{Dial, Dialed, PullUrl, State};
+use strom::relay::{Dial, Dialed, PullUrl, Scheme, State};
 use tokio::time::{sleep, Instant};
 
 use crate::harness::{avc_keyframe, RtmpPeer, Server};
@@ -23,14 +23,18 @@ struct ToUpstream {
 impl Dial for ToUpstream {
     fn dial<'a>(
         &'a self,
-        _url: &'a PullUrl,
+        url: &'a PullUrl,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<Dialed>> + Send + 'a>>
     {
         Box::pin(async move {
             if self.down.load(Ordering::Relaxed) {
                 return Err(std::io::ErrorKind::ConnectionRefused.into());
             }
-            let conn = self.upstream.connect(Protocol::Rtmp);
+            let protocol = match url.scheme {
+                Scheme::Rtsp => Protocol::Rtsp,
+                Scheme::Rtmp => Protocol::Rtmp,
+            };
+            let conn = self.upstream.connect(protocol);
             let (rd, wr) = tokio::io::split(conn.io);
             Ok(Dialed {
                 rd: Box::new(rd),
@@ -50,12 +54,20 @@ fn pair() -> (Arc<Server>, Server, Arc<ToUpstream>) {
 fn pair_with(
     edit: impl FnOnce(&mut strom::config::Config),
 ) -> (Arc<Server>, Server, Arc<ToUpstream>) {
+    pair_over("rtmp://upstream/live/cam", edit)
+}
+
+/// As [`pair_with`], pulling from `url`.
+fn pair_over(
+    url: &str,
+    edit: impl FnOnce(&mut strom::config::Config),
+) -> (Arc<Server>, Server, Arc<ToUpstream>) {
     let upstream = Arc::new(Server::start(edit));
     let downstream = Server::start(|c| {
         c.proxy.push(ProxyConfig {
             app: "live".into(),
             stream: "cam".into(),
-            url: "rtmp://upstream/live/cam".into(),
+            url: url.into(),
             on_demand: false,
         })
     });
@@ -82,8 +94,23 @@ async fn feed(publisher: &mut RtmpPeer, from_ms: u32, secs: u32) {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_relay_pulls_a_live_upstream_into_a_local_stream() {
-    let (upstream, downstream, _) = pair();
+async fn a_relay_pulls_a_live_rtmp_upstream_into_a_local_stream() {
+    let s = pulls("rtmp://upstream/live/cam").await;
+    assert_eq!(s.attempts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relay_pulls_a_live_rtsp_upstream_into_a_local_stream() {
+    let s = pulls("rtsp://user:pw@upstream/live/cam").await;
+    assert_eq!(s.attempts, 1);
+    // Credentials are not shown.
+    assert_eq!(s.url, "rtsp://upstream:554/live/cam");
+}
+
+/// Publishes on the upstream, pulls it from `url`, and checks a player of
+/// the downstream gets media; returns the proxy's status.
+async fn pulls(url: &str) -> strom::relay::Status {
+    let (upstream, downstream, _) = pair_over(url, |_| {});
     let mut publisher = RtmpPeer::publisher(&upstream, "cam").await;
     let player = async {
         sleep(Duration::from_secs(2)).await;
@@ -99,7 +126,7 @@ async fn a_relay_pulls_a_live_upstream_into_a_local_stream() {
     );
     let s = status(&downstream);
     assert_eq!(s.state, State::Live, "{s:?}");
-    assert_eq!(s.attempts, 1);
+    s
 }
 
 #[tokio::test(start_paused = true)]

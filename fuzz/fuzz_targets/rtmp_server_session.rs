@@ -14,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let mut s = ServerSession::new(Default::default(), now);
     let split = data.len() / 2;
     for part in [&data[..split], &data[split..]] {
-        if s.handle_input_bytes(Bytes::copy_from_slice(part), now).is_err() {
+        if s.handle_input_bytes(Bytes::copy_from_slice(part), now)
+            .is_err()
+        {
             return;
         }
         drain(&mut s);

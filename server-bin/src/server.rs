@@ -157,17 +157,14 @@ impl Shared {
                 .ok()
                 .flatten()
                 .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
-            relays: crate::relay::Relays::from_config(&config),
+            relays: crate::relay::Relays::new(&config),
             config,
         })
     }
 
-    /// Starts one supervisor per `[[proxy]]`, spread over the media workers.
+    /// Starts one supervisor per proxy, spread over the media workers.
     pub fn start_relays(self: &Arc<Self>, dial: Arc<dyn crate::relay::Dial>) {
-        for proxy in self.relays.proxies() {
-            let worker = self.pool.pick().handle.clone();
-            self.spawn_relay(&worker, proxy, dial.clone());
-        }
+        self.relays.start(self, dial, None);
     }
 
     /// Starts the supervisors on `runtime` (in-process tests: their own,
@@ -177,21 +174,7 @@ impl Shared {
         runtime: &tokio::runtime::Handle,
         dial: Arc<dyn crate::relay::Dial>,
     ) {
-        for proxy in self.relays.proxies() {
-            self.spawn_relay(runtime, proxy, dial.clone());
-        }
-    }
-
-    fn spawn_relay(
-        self: &Arc<Self>,
-        runtime: &tokio::runtime::Handle,
-        proxy: &Arc<crate::relay::Proxy>,
-        dial: Arc<dyn crate::relay::Dial>,
-    ) {
-        use tracing::Instrument;
-        let span = tracing::info_span!("relay", stream = %proxy.key);
-        let task = crate::relay::supervise(self.clone(), proxy.clone(), dial);
-        runtime.spawn(task.instrument(span));
+        self.relays.start(self, dial, Some(runtime.clone()));
     }
 
     /// Shared state for sessions run without listeners, on the caller's

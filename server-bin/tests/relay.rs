@@ -75,3 +75,73 @@ fn chain(name: &str, url: impl Fn(&Strom) -> String) {
     assert!(!proxies.to_string().contains("secret"), "{proxies}");
     stop(publisher);
 }
+
+/// Proxies added through the API: live, refused for a name taken, deleted
+/// with the name free at once, and kept across a restart (`state.dir`).
+#[test]
+fn proxies_added_through_the_api_survive_a_restart_and_free_their_name_when_deleted() {
+    let upstream = Strom::start("relay-api-upstream", &[], &[]);
+    let state = scratch_dir("relay-api-state");
+    let state_dir = state.to_string_lossy().into_owned();
+    let env = [
+        ("STROM_STATE__DIR", state_dir.as_str()),
+        ("STROM_RELAY__RETRY_MIN_MS", "200"),
+    ];
+    let downstream = Strom::start("relay-api-downstream", &[], &env);
+    let publisher = publish(
+        &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
+        30,
+    );
+    upstream.wait_live("src", Duration::from_secs(10));
+
+    let url = format!(
+        "rtmp://127.0.0.1:{}/live/src?key=secret",
+        upstream.rtmp_port
+    );
+    let add = format!("/api/v1/proxies?app=live&stream=cam&url={}", encode(&url));
+    let (status, body) = downstream.request("POST", &add, &[]);
+    assert_eq!(status, 201, "{body}");
+    downstream.wait_live("cam", Duration::from_secs(15));
+    // A second proxy, or a second add, for the same name is refused.
+    let (status, body) = downstream.request("POST", &add, &[]);
+    assert_eq!(status, 409, "{body}");
+    // ZLMediaKit's view of it.
+    let (_, list) = downstream.get("/index/api/listStreamProxy");
+    assert!(list.contains("__defaultVhost__/live/cam"), "{list}");
+    assert!(!list.contains("secret"), "{list}");
+
+    // Restart: the proxy comes back from state.dir and goes live again.
+    let (_, _, _) = downstream.terminate(Duration::from_secs(10));
+    let downstream = Strom::start("relay-api-downstream-2", &[], &env);
+    downstream.wait_live("cam", Duration::from_secs(15));
+
+    // Deleted: the name is free at once, for a local publisher.
+    let (status, body) = downstream.request("DELETE", "/api/v1/proxies/live/cam", &[]);
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = downstream.get("/api/v1/proxies/live/cam");
+    assert_eq!(status, 404);
+    let local = publish(
+        &format!("rtmp://127.0.0.1:{}/live/cam", downstream.rtmp_port),
+        10,
+    );
+    downstream.wait_live("cam", Duration::from_secs(10));
+    let (_, proxies) = downstream.get("/api/v1/proxies");
+    assert_eq!(proxies, r#"{"proxies":[]}"#);
+    // A proxy cannot take a published name.
+    let (status, body) = downstream.request("POST", &add, &[]);
+    assert_eq!(status, 409, "{body}");
+    stop(local);
+    stop(publisher);
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{load, ConfigError, Overrides};
 pub use network::IpNet;
-pub use relay::{ProxyConfig, RelayConfig};
+pub use relay::{ProxyConfig, RelayConfig, StateConfig};
 
 /// The whole effective configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +47,8 @@ pub struct Config {
     pub hls: HlsConfig,
     /// Supervision of pulled streams.
     pub relay: RelayConfig,
+    /// What is kept across restarts.
+    pub state: StateConfig,
     /// Streams pulled from upstream servers (`[[proxy]]`).
     pub proxy: Vec<ProxyConfig>,
 }

@@ -36,6 +36,24 @@ impl Default for RelayConfig {
     }
 }
 
+/// `[state]`: what the server keeps across restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Directory of the kept state (proxies added through the API), created
+    /// when first needed; relative to the working directory. Empty: nothing
+    /// is kept (API-added proxies end with the process).
+    pub dir: String,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            dir: "state".into(),
+        }
+    }
+}
+
 /// One `[[proxy]]`: a stream pulled from an upstream into `app/stream`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

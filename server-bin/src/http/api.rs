@@ -7,8 +7,7 @@
 //! - `GET /api/v1/sessions`: every media session (protocol, peer, stream, bytes, duration).
 //! - `DELETE /api/v1/sessions/{id}`: kicks one session;
 //!   `DELETE /api/v1/sessions?peer=IP`: kicks every session of a peer address.
-//! - `GET /api/v1/proxies`: every pulled stream (`[[proxy]]`) with its state
-//!   (connecting, live, backoff, stopped), attempts and last error.
+//! - `/api/v1/proxies`: pulled streams (see [`super::proxies`]).
 //! - `GET /api/v1/server`: version, uptime, statistics and the effective
 //!   configuration with secrets redacted.
 
@@ -74,9 +73,7 @@ pub fn handle(shared: &Shared, method: &Method, rest: &[String], query: &str) ->
             }
         }
         (&Method::GET, [s]) if s == "server" => server_view(shared),
-        (&Method::GET, [s]) if s == "proxies" => {
-            json(StatusCode::OK, &json!({ "proxies": shared.relays.list() }))
-        }
+        (_, [s, rest @ ..]) if s == "proxies" => super::proxies::strom(shared, method, rest, query),
         (&Method::GET, [s]) if s == "streams" => {
             let players = Players::count(&shared.sessions);
             let streams: Vec<_> = shared

@@ -186,6 +186,28 @@ fn render(shared: &Shared) -> String {
         "Media sessions ended, by protocol and reason.",
         &closed,
     );
+    let mut proxies = std::collections::BTreeMap::new();
+    for p in shared.relays.list() {
+        *proxies
+            .entry(format!("{:?}", p.state).to_lowercase())
+            .or_insert(0.0) += 1.0;
+    }
+    let proxies: Vec<_> = proxies
+        .into_iter()
+        .map(|(state, n)| (format!("{{state=\"{state}\"}}"), n))
+        .collect();
+    family(
+        "strom_proxies",
+        "gauge",
+        "Pulled streams (proxies) by state.",
+        &proxies,
+    );
+    family(
+        "strom_state_unreadable_total",
+        "counter",
+        "Kept-state files (state.dir) moved aside because they could not be read.",
+        &one(crate::relay::store::UNREADABLE.load(std::sync::atomic::Ordering::Relaxed) as f64),
+    );
     let publishes: Vec<_> = shared
         .counters
         .publishes()

@@ -13,6 +13,7 @@ mod auth;
 mod debug;
 mod health;
 mod metrics;
+mod proxies;
 pub mod reply;
 mod router;
 pub mod url;

@@ -27,8 +27,10 @@ const NOT_FOUND: i64 = -500;
 /// implement) counts as changing state and is refused from another site's
 /// page (see `auth::cross_site`). An allowlist, so a new call is guarded
 /// until someone decides it only reads.
-const READ_ONLY: [&str; 7] = [
+const READ_ONLY: [&str; 9] = [
     "version",
+    "listStreamProxy",
+    "getProxyInfo",
     "getMediaList",
     "isMediaOnline",
     "getMediaInfo",
@@ -172,7 +174,12 @@ pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
                 "Frame": stats.frames_in,
             }})
         }
-        _ => json!({ "code": -1, "msg": format!("strom does not implement /index/api/{name}") }),
+        _ => match super::proxies::zlm(shared, name, query) {
+            Some(body) => body,
+            None => {
+                json!({ "code": -1, "msg": format!("strom does not implement /index/api/{name}") })
+            }
+        },
     };
     reply_json(StatusCode::OK, &body)
 }

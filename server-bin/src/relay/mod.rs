@@ -13,16 +13,20 @@
 
 pub mod backoff;
 mod dial;
+mod registry;
 mod rtmp_pull;
 mod rtsp_pull;
+pub mod store;
 mod supervisor;
 mod url;
+
+pub use registry::{AddError, Origin, Relays};
 
 pub use dial::{Dial, Dialed, TcpDial};
 pub use url::{PullUrl, Scheme, UrlError};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use stream_core::StreamKey;
@@ -46,6 +50,8 @@ pub enum State {
 /// A proxy's figures, as the API shows them.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
+    /// Declared in the configuration file or added through the API.
+    pub origin: Origin,
     /// `app/stream`.
     pub key: String,
     /// The upstream, without its query.
@@ -88,9 +94,10 @@ impl Proxy {
     }
 
     /// The figures for the API.
-    pub fn status(&self) -> Status {
+    pub fn status(&self, origin: Origin) -> Status {
         let (state, since, last_error, _) = lock(&self.state).clone();
         Status {
+            origin,
             key: self.key.to_string(),
             url: self.url.to_string(),
             state,
@@ -130,38 +137,6 @@ impl Proxy {
         s.1 = SystemTime::now();
         s.2 = Some(why);
         s.3.take().map(|t| t.elapsed())
-    }
-}
-
-/// Every configured proxy.
-#[derive(Debug, Default)]
-pub struct Relays {
-    proxies: Vec<Arc<Proxy>>,
-}
-
-impl Relays {
-    /// The proxies of `[[proxy]]` (validated with the configuration).
-    pub fn from_config(config: &crate::config::Config) -> Relays {
-        let proxies = config
-            .proxy
-            .iter()
-            .filter_map(|p| {
-                let key = StreamKey::parse(p.app.clone(), p.stream.clone()).ok()?;
-                let url = PullUrl::parse(&p.url).ok()?;
-                Some(Arc::new(Proxy::new(key, url)))
-            })
-            .collect();
-        Relays { proxies }
-    }
-
-    /// Every proxy's figures.
-    pub fn list(&self) -> Vec<Status> {
-        self.proxies.iter().map(|p| p.status()).collect()
-    }
-
-    /// The proxies.
-    pub fn proxies(&self) -> &[Arc<Proxy>] {
-        &self.proxies
     }
 }
 

@@ -13,8 +13,14 @@ use super::rtsp_pull::RtspPull;
 use super::{Dial, Proxy, Scheme, State};
 use crate::server::Shared;
 
-/// Keeps `proxy` pulled until the server stops.
-pub async fn supervise(shared: Arc<Shared>, proxy: Arc<Proxy>, dial: Arc<dyn Dial>) {
+/// Keeps `proxy` pulled until the server stops or `stop` turns true (the
+/// proxy was removed).
+pub async fn supervise(
+    shared: Arc<Shared>,
+    proxy: Arc<Proxy>,
+    dial: Arc<dyn Dial>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let relay = &shared.config.relay;
     let mut backoff = Backoff::new(
         Duration::from_millis(relay.retry_min_ms),
@@ -28,6 +34,7 @@ pub async fn supervise(shared: Arc<Shared>, proxy: Arc<Proxy>, dial: Arc<dyn Dia
         let why = tokio::select! {
             why = attempt(&shared, &proxy, dial.as_ref()) => why,
             _ = stopping.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => break,
         };
         let live = proxy.ended(why.clone());
         if live.is_some_and(|l| l >= stable) {
@@ -38,6 +45,7 @@ pub async fn supervise(shared: Arc<Shared>, proxy: Arc<Proxy>, dial: Arc<dyn Dia
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stopping.wait_for(|s| *s) => break,
+            _ = stop.wait_for(|s| *s) => break,
         }
     }
     proxy.set(State::Stopped);

@@ -1,0 +1,271 @@
+//! The proxies of a running server: those of `[[proxy]]` and those added
+//! through the API (kept in the [store](super::store) so they survive a
+//! restart), each with the switch that stops its supervisor.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use stream_core::StreamKey;
+use tokio::sync::watch;
+
+use super::store::Store;
+use super::{Dial, Proxy, PullUrl, Status};
+use crate::config::ProxyConfig;
+use crate::server::Shared;
+use crate::session::lock;
+
+/// Where a proxy was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// `[[proxy]]` in the configuration: changed there, not through the API.
+    Config,
+    /// Added through the API; kept under `state.dir`.
+    Api,
+}
+
+/// Why a proxy cannot be added or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    /// The app or stream name is not valid.
+    #[error("bad stream name: {0}")]
+    Name(String),
+    /// The URL cannot be pulled.
+    #[error(transparent)]
+    Url(#[from] super::UrlError),
+    /// Another proxy pulls this name.
+    #[error("{0} is already pulled by a proxy")]
+    Pulled(StreamKey),
+    /// A publisher holds this name.
+    #[error("{0} is being published; a proxy cannot take its name")]
+    Published(StreamKey),
+    /// No proxy of this name.
+    #[error("no proxy pulls {0}")]
+    NotFound(StreamKey),
+    /// Declared in the configuration file.
+    #[error("{0} is declared in the configuration file; remove it there")]
+    Declared(StreamKey),
+    /// The list could not be saved: nothing changed.
+    #[error("the proxy list cannot be saved: {0}")]
+    Store(std::io::Error),
+}
+
+struct Entry {
+    proxy: Arc<Proxy>,
+    config: ProxyConfig,
+    origin: Origin,
+    stop: watch::Sender<bool>,
+}
+
+/// Where supervisors are started, once the server runs.
+struct Launcher {
+    shared: Weak<Shared>,
+    dial: Arc<dyn Dial>,
+    /// `None`: spread over the media workers.
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+/// Every proxy of the server.
+#[derive(Default)]
+pub struct Relays {
+    entries: Mutex<Vec<Entry>>,
+    launcher: Mutex<Option<Launcher>>,
+    store: Option<Store>,
+}
+
+impl std::fmt::Debug for Relays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relays")
+            .field("proxies", &lock(&self.entries).len())
+            .finish()
+    }
+}
+
+impl Relays {
+    /// The proxies of `[[proxy]]` (validated with the configuration) and
+    /// those kept under `state.dir`.
+    pub fn new(config: &crate::config::Config) -> Relays {
+        let (store, kept) = match config.state.dir.as_str() {
+            "" => (None, Vec::new()),
+            dir => {
+                let (store, kept) = Store::open(dir);
+                (Some(store), kept)
+            }
+        };
+        let relays = Relays {
+            store,
+            ..Relays::default()
+        };
+        for p in &config.proxy {
+            if let Err(e) = relays.insert(p.clone(), Origin::Config) {
+                tracing::error!(stream = %format!("{}/{}", p.app, p.stream), error = %e, "[[proxy]] not started");
+            }
+        }
+        for p in kept {
+            if let Err(e) = relays.insert(p.clone(), Origin::Api) {
+                tracing::warn!(stream = %format!("{}/{}", p.app, p.stream), error = %e, "kept proxy not started");
+            }
+        }
+        relays
+    }
+
+    /// Starts every supervisor, and those of proxies added later, with
+    /// `dial` on `runtime` (`None`: spread over the media workers).
+    pub fn start(
+        &self,
+        shared: &Arc<Shared>,
+        dial: Arc<dyn Dial>,
+        runtime: Option<tokio::runtime::Handle>,
+    ) {
+        let launcher = Launcher {
+            shared: Arc::downgrade(shared),
+            dial,
+            runtime,
+        };
+        // Lock order everywhere: launcher, then entries.
+        let mut slot = lock(&self.launcher);
+        for e in lock(&self.entries).iter() {
+            launcher.launch(&e.proxy, e.stop.subscribe());
+        }
+        *slot = Some(launcher);
+    }
+
+    /// Adds a proxy through the API: checked, saved, then started.
+    ///
+    /// # Errors
+    /// [`AddError`]: a bad name or URL, a name pulled or published
+    /// already, or a list that cannot be saved.
+    pub fn add(&self, shared: &Shared, config: ProxyConfig) -> Result<Status, AddError> {
+        let key = StreamKey::parse(config.app.clone(), config.stream.clone())
+            .map_err(|e| AddError::Name(e.to_string()))?;
+        if shared
+            .hub
+            .stream(&key)
+            .is_some_and(|s| s.publisher.is_some())
+            && !self.pulls(&key)
+        {
+            return Err(AddError::Published(key));
+        }
+        self.insert(config, Origin::Api)?;
+        if let Err(e) = self.save() {
+            self.forget(&key);
+            return Err(AddError::Store(e));
+        }
+        let launcher = lock(&self.launcher);
+        let entries = lock(&self.entries);
+        let Some(e) = entries.iter().find(|e| e.proxy.key == key) else {
+            return Err(AddError::NotFound(key));
+        };
+        if let Some(l) = launcher.as_ref() {
+            l.launch(&e.proxy, e.stop.subscribe());
+        }
+        tracing::info!(stream = %key, upstream = %e.proxy.url, "proxy added through the API");
+        Ok(e.proxy.status(e.origin))
+    }
+
+    /// Removes a proxy added through the API: its supervisor stops and the
+    /// name is free at once (the stream ends, its players are told).
+    ///
+    /// # Errors
+    /// [`AddError::NotFound`], [`AddError::Declared`] or [`AddError::Store`].
+    pub fn remove(&self, shared: &Shared, key: &StreamKey) -> Result<(), AddError> {
+        match self.origin(key) {
+            None => return Err(AddError::NotFound(key.clone())),
+            Some(Origin::Config) => return Err(AddError::Declared(key.clone())),
+            Some(Origin::Api) => {}
+        }
+        let entry = self.forget(key);
+        if let Err(e) = self.save() {
+            if let Some(entry) = entry {
+                lock(&self.entries).push(entry);
+            }
+            return Err(AddError::Store(e));
+        }
+        if let Some(entry) = entry {
+            let _ = entry.stop.send(true);
+        }
+        shared.hub.close_stream(key);
+        tracing::info!(stream = %key, "proxy removed through the API");
+        Ok(())
+    }
+
+    /// Every proxy's figures.
+    pub fn list(&self) -> Vec<Status> {
+        lock(&self.entries)
+            .iter()
+            .map(|e| e.proxy.status(e.origin))
+            .collect()
+    }
+
+    /// One proxy's figures.
+    pub fn get(&self, key: &StreamKey) -> Option<Status> {
+        lock(&self.entries)
+            .iter()
+            .find(|e| &e.proxy.key == key)
+            .map(|e| e.proxy.status(e.origin))
+    }
+
+    /// Whether a proxy pulls `key`.
+    pub fn pulls(&self, key: &StreamKey) -> bool {
+        lock(&self.entries).iter().any(|e| &e.proxy.key == key)
+    }
+
+    fn origin(&self, key: &StreamKey) -> Option<Origin> {
+        lock(&self.entries)
+            .iter()
+            .find(|e| &e.proxy.key == key)
+            .map(|e| e.origin)
+    }
+
+    fn insert(&self, config: ProxyConfig, origin: Origin) -> Result<(), AddError> {
+        let key = StreamKey::parse(config.app.clone(), config.stream.clone())
+            .map_err(|e| AddError::Name(e.to_string()))?;
+        let url = PullUrl::parse(&config.url)?;
+        let mut entries = lock(&self.entries);
+        if entries.iter().any(|e| e.proxy.key == key) {
+            return Err(AddError::Pulled(key));
+        }
+        let (stop, _) = watch::channel(false);
+        entries.push(Entry {
+            proxy: Arc::new(Proxy::new(key, url)),
+            config,
+            origin,
+            stop,
+        });
+        Ok(())
+    }
+
+    fn forget(&self, key: &StreamKey) -> Option<Entry> {
+        let mut entries = lock(&self.entries);
+        let at = entries.iter().position(|e| &e.proxy.key == key)?;
+        Some(entries.remove(at))
+    }
+
+    /// Writes the API's proxies (those of the configuration stay there).
+    fn save(&self) -> std::io::Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let kept: Vec<ProxyConfig> = lock(&self.entries)
+            .iter()
+            .filter(|e| e.origin == Origin::Api)
+            .map(|e| e.config.clone())
+            .collect();
+        store.save(&kept)
+    }
+}
+
+impl Launcher {
+    fn launch(&self, proxy: &Arc<Proxy>, stop: watch::Receiver<bool>) {
+        use tracing::Instrument;
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let runtime = match &self.runtime {
+            Some(r) => r.clone(),
+            None => shared.pool.pick().handle.clone(),
+        };
+        let span = tracing::info_span!("relay", stream = %proxy.key);
+        let task = super::supervise(shared, proxy.clone(), self.dial.clone(), stop);
+        runtime.spawn(task.instrument(span));
+    }
+}

@@ -2,7 +2,7 @@
 //! streams, playable over every protocol strom serves.
 //!
 //! Each `[[proxy]]` gets one supervisor task on a media worker
-//! ([`supervisor`]): dial with a deadline, run the pull on the generic
+//! ([`supervise`]): dial with a deadline, run the pull on the generic
 //! [drive loop](crate::drive) (`rtmp_pull`, `rtsp_pull`: rtmp-proto's and
 //! rtsp-proto's client sessions as more adapters), and when it ends, wait a jittered, capped,
 //! exponential backoff ([`backoff`]) and try again, until shutdown. One

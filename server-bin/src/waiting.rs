@@ -134,6 +134,9 @@ pub async fn subscribe(
     key: &StreamKey,
     who: PeerInfo,
 ) -> Result<Subscriber, WaitError> {
+    // An idle on-demand proxy of this name starts pulling now; the player
+    // waits for it like for any publisher.
+    shared.relays.demand(key);
     let ip = who.peer.map(|p| p.ip());
     let table = &shared.counters.waiting;
     let limits = Limits {

@@ -22,6 +22,9 @@ pub struct RelayConfig {
     /// An upstream that sends no audio or video for this long (after its
     /// play started, or from the start) is closed and retried.
     pub no_media_secs: u64,
+    /// An on-demand proxy closes its upstream this long after its last
+    /// player left.
+    pub idle_close_secs: u64,
 }
 
 impl Default for RelayConfig {
@@ -32,6 +35,7 @@ impl Default for RelayConfig {
             stable_secs: 60,
             connect_secs: 10,
             no_media_secs: 10,
+            idle_close_secs: 30,
         }
     }
 }
@@ -65,7 +69,8 @@ pub struct ProxyConfig {
     /// Where to pull from: `rtmp://host[:port]/app/stream[?query]` or
     /// `rtsp://[user:pass@]host[:port]/path` (TCP interleaved).
     pub url: String,
-    /// Connect only while players ask (not supported yet: must be false).
+    /// Connect when the first player asks, close `relay.idle_close_secs`
+    /// after the last one left (RTMP, RTSP and HTTP-FLV players ask).
     #[serde(default)]
     pub on_demand: bool,
 }
@@ -79,6 +84,7 @@ impl super::Config {
             ("relay.retry_max_ms", r.retry_max_ms),
             ("relay.connect_secs", r.connect_secs),
             ("relay.no_media_secs", r.no_media_secs),
+            ("relay.idle_close_secs", r.idle_close_secs),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be greater than 0".into()));
@@ -98,12 +104,6 @@ impl super::Config {
             }
             if let Err(e) = crate::relay::PullUrl::parse(&p.url) {
                 return Err((at("url"), e.to_string()));
-            }
-            if p.on_demand {
-                return Err((
-                    at("on_demand"),
-                    "on-demand pulls are not supported yet; pull always (false)".into(),
-                ));
             }
             if !seen.insert((p.app.as_str(), p.stream.as_str())) {
                 return Err((
@@ -153,9 +153,6 @@ mod tests {
         );
         let twice = vec![proxy("cam", "rtmp://h/a/b"), proxy("cam", "rtmp://h/a/c")];
         assert_eq!(err(with(twice)), "proxy[1].stream");
-        let mut demand = proxy("cam", "rtmp://h/a/b");
-        demand.on_demand = true;
-        assert_eq!(err(with(vec![demand])), "proxy[0].on_demand");
         let mut c = Config::default();
         c.relay.retry_max_ms = 10;
         assert_eq!(err(c), "relay.retry_max_ms");

@@ -61,7 +61,7 @@ fn add(shared: &Shared, query: &str) -> Result<Status, AddError> {
             app: arg("app"),
             stream: arg("stream"),
             url: arg("url"),
-            on_demand: false,
+            on_demand: matches!(arg("on_demand").as_str(), "1" | "true"),
         },
     )
 }

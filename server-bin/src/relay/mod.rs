@@ -43,6 +43,8 @@ pub enum State {
     Live,
     /// Waiting before the next attempt.
     Backoff,
+    /// On demand, and no player asks: no upstream connection.
+    Idle,
     /// Ended (shutdown).
     Stopped,
 }
@@ -73,6 +75,9 @@ pub struct Proxy {
     pub key: StreamKey,
     /// The upstream.
     pub url: PullUrl,
+    /// Pulled only while players ask.
+    pub on_demand: bool,
+    demand: tokio::sync::Notify,
     attempts: AtomicU64,
     state: Mutex<(
         State,
@@ -84,10 +89,12 @@ pub struct Proxy {
 
 impl Proxy {
     /// A proxy that has not started.
-    pub fn new(key: StreamKey, url: PullUrl) -> Proxy {
+    pub fn new(key: StreamKey, url: PullUrl, on_demand: bool) -> Proxy {
         Proxy {
             key,
             url,
+            on_demand,
+            demand: tokio::sync::Notify::new(),
             attempts: AtomicU64::new(0),
             state: Mutex::new((State::Connecting, SystemTime::now(), None, None)),
         }
@@ -110,6 +117,11 @@ impl Proxy {
         }
     }
 
+    /// The current state.
+    pub fn state(&self) -> State {
+        lock(&self.state).0
+    }
+
     fn set(&self, state: State) {
         let mut s = lock(&self.state);
         s.0 = state;
@@ -120,6 +132,11 @@ impl Proxy {
         self.attempts.fetch_add(1, Ordering::Relaxed);
         let mut s = lock(&self.state);
         *s = (State::Connecting, SystemTime::now(), s.2.take(), None);
+    }
+
+    /// A player asks for the stream (wakes an idle on-demand proxy).
+    pub fn demand(&self) {
+        self.demand.notify_one();
     }
 
     /// The upstream's media started flowing into the stream.

@@ -204,6 +204,13 @@ impl Relays {
             .map(|e| e.proxy.status(e.origin))
     }
 
+    /// A player asks for `key`: wakes its on-demand proxy, if any.
+    pub fn demand(&self, key: &StreamKey) {
+        if let Some(e) = lock(&self.entries).iter().find(|e| &e.proxy.key == key) {
+            e.proxy.demand();
+        }
+    }
+
     /// Whether a proxy pulls `key`.
     pub fn pulls(&self, key: &StreamKey) -> bool {
         lock(&self.entries).iter().any(|e| &e.proxy.key == key)
@@ -226,7 +233,7 @@ impl Relays {
         }
         let (stop, _) = watch::channel(false);
         entries.push(Entry {
-            proxy: Arc::new(Proxy::new(key, url)),
+            proxy: Arc::new(Proxy::new(key, url, config.on_demand)),
             config,
             origin,
             stop,

@@ -14,7 +14,9 @@ use super::{Dial, Proxy, Scheme, State};
 use crate::server::Shared;
 
 /// Keeps `proxy` pulled until the server stops or `stop` turns true (the
-/// proxy was removed).
+/// proxy was removed). An on-demand proxy pulls from the first player's
+/// ask until it has had no player for `relay.idle_close_secs`, and after a
+/// failed attempt with nobody watching it goes idle instead of retrying.
 pub async fn supervise(
     shared: Arc<Shared>,
     proxy: Arc<Proxy>,
@@ -28,17 +30,46 @@ pub async fn supervise(
         RandomState::new().build_hasher().finish(),
     );
     let stable = Duration::from_secs(relay.stable_secs);
+    let idle_close = Duration::from_secs(relay.idle_close_secs);
     let mut stopping = shared.stopping.clone();
+    let mut asked = !proxy.on_demand;
     loop {
+        if !asked {
+            proxy.set(State::Idle);
+            tokio::select! {
+                _ = proxy.demand.notified() => {}
+                _ = stopping.wait_for(|s| *s) => break,
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            tracing::info!(stream = %proxy.key, upstream = %proxy.url, "a player asks: pulling on demand");
+        }
         proxy.attempt();
-        let why = tokio::select! {
-            why = attempt(&shared, &proxy, dial.as_ref()) => why,
+        let outcome = tokio::select! {
+            why = attempt(&shared, &proxy, dial.as_ref()) => Some(why),
+            () = unwatched(&shared, &proxy, idle_close), if proxy.on_demand => None,
             _ = stopping.wait_for(|s| *s) => break,
             _ = stop.wait_for(|s| *s) => break,
+        };
+        let Some(why) = outcome else {
+            // Dropping the attempt closed the upstream; the stream lingers
+            // for continue_push_ms like any publisher's.
+            tracing::info!(stream = %proxy.key, idle_secs = idle_close.as_secs(), "no player: on-demand pull closed");
+            proxy.ended("closed: no player".into());
+            backoff.reset();
+            // Asks of players long gone (one per play while it was live)
+            // must not wake it again at once.
+            let _ = tokio::time::timeout(Duration::ZERO, proxy.demand.notified()).await;
+            asked = false;
+            continue;
         };
         let live = proxy.ended(why.clone());
         if live.is_some_and(|l| l >= stable) {
             backoff.reset();
+        }
+        if proxy.on_demand && players(&shared, &proxy) == 0 {
+            tracing::info!(stream = %proxy.key, reason = %why, "on-demand pull ended with no player: idle");
+            asked = false;
+            continue;
         }
         let wait = backoff.next_wait();
         tracing::warn!(stream = %proxy.key, upstream = %proxy.url, reason = %why, retry_in_ms = wait.as_millis() as u64, "relay ended");
@@ -49,6 +80,32 @@ pub async fn supervise(
         }
     }
     proxy.set(State::Stopped);
+}
+
+/// Players of the proxy's stream (every protocol; not the HLS packager).
+fn players(shared: &Shared, proxy: &Proxy) -> usize {
+    let Some(stream) = shared.hub.stream(&proxy.key) else {
+        return 0;
+    };
+    crate::players::Players::count(&shared.sessions).of(&stream)
+}
+
+/// Resolves once the proxy, live, has had no player for `limit` (checked
+/// every second: a cheap poll of one stream's counts).
+async fn unwatched(shared: &Shared, proxy: &Proxy, limit: Duration) {
+    let tick = Duration::from_secs(1);
+    let mut alone = Duration::ZERO;
+    loop {
+        tokio::time::sleep(tick).await;
+        if proxy.state() == State::Live && players(shared, proxy) == 0 {
+            alone += tick;
+            if alone >= limit {
+                return;
+            }
+        } else {
+            alone = Duration::ZERO;
+        }
+    }
 }
 
 /// One attempt; returns how it ended, for the log and the API.

@@ -62,13 +62,23 @@ fn pair_over(
     url: &str,
     edit: impl FnOnce(&mut strom::config::Config),
 ) -> (Arc<Server>, Server, Arc<ToUpstream>) {
+    pair_full(url, false, edit)
+}
+
+/// An upstream (configured by `edit`) and a downstream pulling `live/cam`
+/// from `url`, on demand or always.
+fn pair_full(
+    url: &str,
+    on_demand: bool,
+    edit: impl FnOnce(&mut strom::config::Config),
+) -> (Arc<Server>, Server, Arc<ToUpstream>) {
     let upstream = Arc::new(Server::start(edit));
     let downstream = Server::start(|c| {
         c.proxy.push(ProxyConfig {
             app: "live".into(),
             stream: "cam".into(),
             url: url.into(),
-            on_demand: false,
+            on_demand,
         })
     });
     let dial = Arc::new(ToUpstream {
@@ -204,4 +214,50 @@ async fn players_stay_through_an_upstream_reconnect() {
     assert!(matches!(seen, Some(ClientEvent::Media { .. })), "{seen:?}");
     assert!(!player.conn.task.is_finished());
     assert!(status(&downstream).attempts >= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_on_demand_proxy_pulls_only_while_players_watch() {
+    let (upstream, downstream, _) = pair_full("rtmp://upstream/live/cam", true, |_| {});
+    let mut publisher = RtmpPeer::publisher(&upstream, "cam").await;
+    let watch = async {
+        sleep(Duration::from_secs(3)).await;
+        // Nobody asked: no upstream connection.
+        assert_eq!(status(&downstream).state, State::Idle);
+        assert_eq!(
+            upstream.shared.sessions.len(),
+            1,
+            "only the publisher upstream"
+        );
+        let asked = Instant::now();
+        let mut player = RtmpPeer::player(&downstream, "cam").await;
+        let media = player
+            .until(|e| matches!(e, ClientEvent::Media { .. }))
+            .await;
+        assert!(
+            matches!(media, Some(ClientEvent::Media { .. })),
+            "{media:?}"
+        );
+        let first_frame = asked.elapsed();
+        assert_eq!(status(&downstream).state, State::Live);
+        // The last player leaves: the upstream is closed idle_close_secs later.
+        drop(player);
+        let left = Instant::now();
+        while status(&downstream).state != State::Idle {
+            sleep(Duration::from_millis(100)).await;
+            assert!(left.elapsed() < Duration::from_secs(60), "never went idle");
+        }
+        (first_frame, left.elapsed())
+    };
+    let (_, (first_frame, idle_after)) = tokio::join!(feed(&mut publisher, 0, 50), watch);
+    assert!(
+        first_frame < Duration::from_millis(1_500),
+        "first frame after {first_frame:?}"
+    );
+    let idle = Duration::from_secs(downstream.shared.config.relay.idle_close_secs);
+    assert!(
+        idle_after >= idle && idle_after <= idle + Duration::from_millis(1_100),
+        "idle after {idle_after:?}"
+    );
+    assert_eq!(status(&downstream).attempts, 1);
 }

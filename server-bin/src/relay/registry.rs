@@ -271,7 +271,7 @@ impl Launcher {
             Some(r) => r.clone(),
             None => shared.pool.pick().handle.clone(),
         };
-        let span = tracing::info_span!("relay", stream = %proxy.key);
+        let span = tracing::info_span!("relay", proxy = %proxy.key);
         let task = super::supervise(shared, proxy.clone(), self.dial.clone(), stop);
         runtime.spawn(task.instrument(span));
     }

@@ -117,23 +117,35 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
         Err(_) => return "connect: no answer within relay.connect_secs".into(),
     };
     let limits = shared.drive_limits();
-    let end = match proxy.url.scheme {
-        Scheme::Rtmp => {
-            let guard = shared.sessions.register(Protocol::Rtmp, dialed.peer);
-            let info = guard.info().clone();
-            let pull = Pull::new(shared.clone(), info, proxy.clone(), &proxy.url);
-            crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
-        }
-        Scheme::Rtsp => {
-            let guard = shared.sessions.register(Protocol::Rtsp, dialed.peer);
-            let info = guard.info().clone();
-            match RtspPull::new(shared.clone(), info, proxy.clone()) {
+    let protocol = match proxy.url.scheme {
+        Scheme::Rtmp => Protocol::Rtmp,
+        Scheme::Rtsp => Protocol::Rtsp,
+    };
+    let guard = shared.sessions.register(protocol, dialed.peer);
+    let info = guard.info().clone();
+    // Each attempt is a session with its own span, as accepted ones are:
+    // the stream is recorded on it once, not on the proxy's long-lived span.
+    let span = tracing::info_span!(
+        "session",
+        id = info.id,
+        proto = protocol.name(),
+        peer = %dialed.peer,
+        stream = tracing::field::Empty,
+    );
+    let run = async {
+        match proxy.url.scheme {
+            Scheme::Rtmp => {
+                let pull = Pull::new(shared.clone(), info, proxy.clone(), &proxy.url);
+                crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
+            }
+            Scheme::Rtsp => match RtspPull::new(shared.clone(), info, proxy.clone()) {
                 Ok(pull) => {
                     crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
                 }
                 Err(end) => end,
-            }
+            },
         }
     };
+    let end = tracing::Instrument::instrument(run, span).await;
     end.to_string()
 }

@@ -145,3 +145,73 @@ fn encode(s: &str) -> String {
         })
         .collect()
 }
+
+/// ZLMediaKit's pull-on-demand flow, unchanged for its hook servers: a
+/// player asks for a stream nobody publishes, `on_stream_not_found` fires,
+/// the hook server calls `addStreamProxy`, and the waiting player gets the
+/// stream within `max_stream_wait_ms`.
+#[test]
+fn a_hook_server_adds_a_proxy_for_a_player_asking_a_missing_stream() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
+
+    let upstream = Strom::start("relay-hook-upstream", &[], &[]);
+    let upstream_rtmp = upstream.rtmp_port;
+    let downstream_http: Arc<Mutex<Option<u16>>> = Arc::default();
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").expect("hook listener");
+    let hook_port = hook.local_addr().expect("address").port();
+    let target = downstream_http.clone();
+    std::thread::spawn(move || {
+        for conn in hook.incoming().take(20) {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            // Headers and the body are not needed: answer, then act.
+            let _ = conn.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"code\":0}\n",
+            );
+            if line.contains("on_stream_not_found") {
+                if let Some(port) = *target.lock().expect("lock") {
+                    let url = encode(&format!("rtmp://127.0.0.1:{upstream_rtmp}/live/src"));
+                    let path = format!(
+                        "/index/api/addStreamProxy?vhost=__defaultVhost__&app=live&stream=cam&url={url}"
+                    );
+                    let _ = common::http_request(port, "GET", &path, &[]);
+                }
+            }
+        }
+    });
+    let hook_url = format!("http://127.0.0.1:{hook_port}/index/hook/on_stream_not_found");
+    let state = scratch_dir("relay-hook-state");
+    let state_dir = state.to_string_lossy().into_owned();
+    let downstream = Strom::start(
+        "relay-hook-downstream",
+        &[],
+        &[
+            ("STROM_HOOK__ON_STREAM_NOT_FOUND", hook_url.as_str()),
+            ("STROM_STATE__DIR", state_dir.as_str()),
+        ],
+    );
+    *downstream_http.lock().expect("lock") = Some(downstream.http_port);
+    let publisher = publish(
+        &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
+        20,
+    );
+    upstream.wait_live("src", Duration::from_secs(10));
+
+    // Nothing publishes live/cam downstream: the player waits while the hook
+    // server adds the proxy.
+    let streams = probe(&format!(
+        "rtmp://127.0.0.1:{}/live/cam",
+        downstream.rtmp_port
+    ));
+    assert!(
+        streams.iter().any(|(codec, _, _)| codec == "h264"),
+        "{streams:?}; log:\n{}",
+        downstream.log()
+    );
+    let (_, info) = downstream.get("/index/api/getProxyInfo?key=__defaultVhost__/live/cam");
+    assert!(info.contains("\"code\":0"), "{info}");
+    stop(publisher);
+}

@@ -261,3 +261,59 @@ async fn an_on_demand_proxy_pulls_only_while_players_watch() {
     );
     assert_eq!(status(&downstream).attempts, 1);
 }
+
+/// 1,000 add/delete cycles of API proxies while players come and go: no
+/// name stays held, no proxy, session or stream is left behind.
+#[tokio::test(start_paused = true)]
+async fn a_thousand_add_delete_cycles_leave_nothing_behind() {
+    let upstream = Arc::new(Server::start(|_| {}));
+    let downstream = Server::start(|c| c.state.dir = String::new());
+    let dial = Arc::new(ToUpstream {
+        upstream: upstream.clone(),
+        down: AtomicBool::new(false),
+    });
+    downstream
+        .shared
+        .start_relays_on(&tokio::runtime::Handle::current(), dial);
+    let mut publisher = RtmpPeer::publisher(&upstream, "src").await;
+    let shared = downstream.shared.clone();
+    let churn = async {
+        for i in 0..1_000u32 {
+            let name = format!("p{}", i % 7);
+            let key = stream_core::StreamKey::parse("live", name.as_str()).expect("key");
+            let added = shared.relays.add(
+                &shared,
+                ProxyConfig {
+                    app: "live".into(),
+                    stream: name.clone(),
+                    url: "rtmp://upstream/live/src".into(),
+                    on_demand: i % 3 == 0,
+                },
+            );
+            assert!(added.is_ok(), "cycle {i}: {added:?}");
+            // A player comes for every other cycle, and leaves at once or
+            // stays for the delete.
+            let player = if i % 2 == 0 {
+                Some(RtmpPeer::new(
+                    &downstream,
+                    &name,
+                    rtmp_proto::ClientMode::Play,
+                ))
+            } else {
+                None
+            };
+            sleep(Duration::from_millis(u64::from(i % 5) * 20)).await;
+            assert!(shared.relays.remove(&shared, &key).is_ok(), "cycle {i}");
+            drop(player);
+        }
+    };
+    tokio::join!(feed(&mut publisher, 0, 5), churn);
+    assert!(downstream.shared.relays.list().is_empty());
+    // Everything the churn opened ends within the longest deadline.
+    sleep(Duration::from_secs(20)).await;
+    assert_eq!(downstream.shared.sessions.len(), 0, "sessions left");
+    assert!(downstream.shared.hub.streams().is_empty(), "streams left");
+    // Every name is free: a local publisher takes one at once.
+    let local = RtmpPeer::publisher(&downstream, "p1").await;
+    drop(local);
+}

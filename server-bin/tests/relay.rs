@@ -11,27 +11,40 @@ use common::{scratch_dir, Strom};
 
 #[test]
 fn a_stream_pulled_over_rtmp_from_another_strom_plays_over_every_protocol() {
-    chain("rtmp", |up| {
-        format!("rtmp://127.0.0.1:{}/live/src?key=secret", up.rtmp_port)
-    });
+    chain(
+        "rtmp",
+        |up| format!("rtmp://127.0.0.1:{}/live/src?key=secret", up.rtmp_port),
+        "",
+    );
 }
 
 #[test]
 fn a_stream_pulled_over_rtsp_from_another_strom_plays_over_every_protocol() {
-    chain("rtsp", |up| {
-        format!("rtsp://user:secret@127.0.0.1:{}/live/src", up.rtsp_port)
-    });
+    chain(
+        "rtsp",
+        |up| format!("rtsp://user:secret@127.0.0.1:{}/live/src", up.rtsp_port),
+        "",
+    );
+}
+
+#[test]
+fn a_stream_pulled_over_rtsp_udp_from_another_strom_plays_over_every_protocol() {
+    chain(
+        "rtsp-udp",
+        |up| format!("rtsp://127.0.0.1:{}/live/src", up.rtsp_port),
+        "rtsp_transport = \"udp\"\n",
+    );
 }
 
 /// ffmpeg → upstream strom → downstream strom pulling `url(upstream)` → ffprobe.
-fn chain(name: &str, url: impl Fn(&Strom) -> String) {
+fn chain(name: &str, url: impl Fn(&Strom) -> String, extra: &str) {
     let upstream = Strom::start(&format!("relay-{name}-upstream"), &[], &[]);
     let config_dir = scratch_dir(&format!("relay-{name}-config"));
     let config = config_dir.join("strom.toml");
     std::fs::write(
         &config,
         format!(
-            "[relay]\nretry_min_ms = 200\n\n[[proxy]]\napp = \"live\"\nstream = \"cam\"\nurl = \"{}\"\n",
+            "[relay]\nretry_min_ms = 200\n\n[[proxy]]\napp = \"live\"\nstream = \"cam\"\nurl = \"{}\"\n{extra}",
             url(&upstream)
         ),
     )

@@ -73,6 +73,23 @@ pub struct ProxyConfig {
     /// after the last one left (RTMP, RTSP and HTTP-FLV players ask).
     #[serde(default)]
     pub on_demand: bool,
+    /// RTSP upstreams: `tcp` (interleaved, the default), `udp`, or `auto`
+    /// (UDP, falling back to TCP when refused or when no packet comes).
+    #[serde(default)]
+    pub rtsp_transport: RtspTransport,
+}
+
+/// How an RTSP upstream sends its media.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspTransport {
+    /// Interleaved on the RTSP connection.
+    #[default]
+    Tcp,
+    /// RTP/RTCP port pairs from `rtsp.udp_port_range`.
+    Udp,
+    /// UDP first, TCP when the camera refuses it or sends nothing.
+    Auto,
 }
 
 impl super::Config {
@@ -105,6 +122,20 @@ impl super::Config {
             if let Err(e) = crate::relay::PullUrl::parse(&p.url) {
                 return Err((at("url"), e.to_string()));
             }
+            if p.rtsp_transport != RtspTransport::Tcp && !p.url.starts_with("rtsp://") {
+                return Err((
+                    at("rtsp_transport"),
+                    "only rtsp:// upstreams have a transport".into(),
+                ));
+            }
+            if p.rtsp_transport != RtspTransport::Tcp
+                && self.rtsp.udp_ports().ok().flatten().is_none()
+            {
+                return Err((
+                    at("rtsp_transport"),
+                    "udp and auto need rtsp.udp_port_range".into(),
+                ));
+            }
             if !seen.insert((p.app.as_str(), p.stream.as_str())) {
                 return Err((
                     at("stream"),
@@ -134,6 +165,7 @@ mod tests {
             stream: stream.into(),
             url: url.into(),
             on_demand: false,
+            rtsp_transport: RtspTransport::Tcp,
         }
     }
 
@@ -153,6 +185,9 @@ mod tests {
         );
         let twice = vec![proxy("cam", "rtmp://h/a/b"), proxy("cam", "rtmp://h/a/c")];
         assert_eq!(err(with(twice)), "proxy[1].stream");
+        let mut udp_over_rtmp = proxy("cam", "rtmp://h/a/b");
+        udp_over_rtmp.rtsp_transport = RtspTransport::Udp;
+        assert_eq!(err(with(vec![udp_over_rtmp])), "proxy[0].rtsp_transport");
         let mut c = Config::default();
         c.relay.retry_max_ms = 10;
         assert_eq!(err(c), "relay.retry_max_ms");

@@ -62,6 +62,12 @@ fn add(shared: &Shared, query: &str) -> Result<Status, AddError> {
             stream: arg("stream"),
             url: arg("url"),
             on_demand: matches!(arg("on_demand").as_str(), "1" | "true"),
+            // ZLMediaKit's rtp_type: 0 TCP, 1 UDP.
+            rtsp_transport: match (arg("rtsp_transport").as_str(), arg("rtp_type").as_str()) {
+                ("udp", _) | (_, "1") => crate::config::RtspTransport::Udp,
+                ("auto", _) => crate::config::RtspTransport::Auto,
+                _ => crate::config::RtspTransport::Tcp,
+            },
         },
     )
 }

@@ -77,6 +77,8 @@ pub struct Proxy {
     pub url: PullUrl,
     /// Pulled only while players ask.
     pub on_demand: bool,
+    /// How an RTSP upstream sends its media.
+    pub rtsp_transport: crate::config::RtspTransport,
     demand: tokio::sync::Notify,
     attempts: AtomicU64,
     state: Mutex<(
@@ -89,11 +91,17 @@ pub struct Proxy {
 
 impl Proxy {
     /// A proxy that has not started.
-    pub fn new(key: StreamKey, url: PullUrl, on_demand: bool) -> Proxy {
+    pub fn new(
+        key: StreamKey,
+        url: PullUrl,
+        on_demand: bool,
+        rtsp_transport: crate::config::RtspTransport,
+    ) -> Proxy {
         Proxy {
             key,
             url,
             on_demand,
+            rtsp_transport,
             demand: tokio::sync::Notify::new(),
             attempts: AtomicU64::new(0),
             state: Mutex::new((State::Connecting, SystemTime::now(), None, None)),

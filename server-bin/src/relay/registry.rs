@@ -233,7 +233,12 @@ impl Relays {
         }
         let (stop, _) = watch::channel(false);
         entries.push(Entry {
-            proxy: Arc::new(Proxy::new(key, url, config.on_demand)),
+            proxy: Arc::new(Proxy::new(
+                key,
+                url,
+                config.on_demand,
+                config.rtsp_transport,
+            )),
             config,
             origin,
             stop,

@@ -6,13 +6,24 @@
 //!
 //! Deadlines are the client session's: each request's answer within
 //! `relay.connect_secs`; no RTP for `relay.no_media_secs` while playing.
+//!
+//! Over UDP (`rtsp_transport = "udp"` or `"auto"`) the pull holds
+//! [`UDP_TRACKS`] port pairs from `rtsp.udp_port_range` for its life, read by
+//! the same reader tasks as RTSP sessions (datagrams only from the
+//! upstream's address), reordered like UDP publishers' packets. `auto` falls
+//! back to TCP interleaved when the upstream refuses UDP or no packet
+//! comes within the media-idle deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rtsp_proto::signal::{ClientConfig, ClientEvent, ClientSession, ClientTimeout, ClientTimeouts};
+use rtsp_proto::media::{ReorderBuffer, RtpPacket};
+use rtsp_proto::signal::{
+    ClientConfig, ClientEvent, ClientSession, ClientTimeout, ClientTimeouts, ClientTransport,
+};
 use stream_core::{CloseReason, Publisher};
+use tokio::sync::mpsc;
 
 use super::Proxy;
 use crate::drive::{Driven, End};
@@ -23,6 +34,9 @@ use crate::session::SessionInfo;
 
 /// Read buffer size: a pull carries media from PLAY on.
 const READ_CHUNK: usize = 64 * 1024;
+/// UDP port pairs a pull holds (tracks of an upstream beyond these are
+/// not set up over UDP): video, audio, and room for metadata tracks.
+pub(crate) const UDP_TRACKS: usize = 4;
 
 /// One attempt at pulling an `rtsp://` upstream.
 pub(crate) struct RtspPull {
@@ -37,6 +51,19 @@ pub(crate) struct RtspPull {
     channels: Vec<(u8, usize)>,
     publisher: Option<Publisher>,
     ingested: Vec<crate::media::rtp_ingest::RtpIngested>,
+    /// Over UDP: the port pairs (released when the pull ends), their
+    /// datagrams, and one reorder buffer per track.
+    _udp_pairs: Vec<crate::rtsp::udp::UdpPair>,
+    udp_rx: Option<mpsc::Receiver<crate::rtsp::udp::Datagram>>,
+    reorder: Vec<Option<ReorderBuffer>>,
+}
+
+/// What wakes a pull besides its socket.
+pub(crate) enum Wake {
+    /// The hub closed the stream's publisher.
+    Closed(CloseReason),
+    /// A datagram on one of the pull's UDP ports.
+    Datagram(Option<crate::rtsp::udp::Datagram>),
 }
 
 impl RtspPull {
@@ -45,6 +72,7 @@ impl RtspPull {
         shared: Arc<Shared>,
         info: Arc<SessionInfo>,
         proxy: Arc<Proxy>,
+        peer_ip: std::net::IpAddr,
     ) -> Result<RtspPull, End> {
         let relay = &shared.config.relay;
         let mut config = ClientConfig::play(proxy.url.raw.clone());
@@ -55,9 +83,25 @@ impl RtspPull {
             media_idle: Duration::from_secs(relay.no_media_secs),
             ..ClientTimeouts::default()
         };
+        let (udp, udp_rx) = match proxy.rtsp_transport {
+            crate::config::RtspTransport::Tcp => (Vec::new(), None),
+            udp_or_auto => {
+                let (pairs, rx) = udp_pairs(&shared, peer_ip)?;
+                let client_ports = pairs.iter().map(|p| p.ports()).collect();
+                config.transport = if udp_or_auto == crate::config::RtspTransport::Udp {
+                    ClientTransport::Udp { client_ports }
+                } else {
+                    ClientTransport::Auto { client_ports }
+                };
+                (pairs, Some(rx))
+            }
+        };
         let client = ClientSession::new(config, crate::drive::now())
             .map_err(|e| End::Refused(format!("upstream URL: {e}")))?;
         Ok(RtspPull {
+            _udp_pairs: udp,
+            udp_rx,
+            reorder: Vec::new(),
             shared,
             info,
             proxy,
@@ -90,6 +134,42 @@ impl RtspPull {
         Ok(())
     }
 
+    /// One datagram from the upstream's UDP packets.
+    fn datagram(&mut self, d: crate::rtsp::udp::Datagram) {
+        self.info
+            .bytes_in
+            .fetch_add(d.data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if d.rtcp {
+            return;
+        }
+        let now = crate::drive::now();
+        self.client.note_media(now);
+        let (Some(ingest), Some(publisher)) = (self.ingest.as_mut(), self.publisher.as_mut())
+        else {
+            return;
+        };
+        let Ok(packet) = RtpPacket::parse(&d.data) else {
+            return;
+        };
+        if !ingest.has(d.setup) {
+            return;
+        }
+        if self.reorder.len() <= d.setup {
+            self.reorder.resize_with(d.setup + 1, || None);
+        }
+        let Some(slot) = self.reorder.get_mut(d.setup) else {
+            return;
+        };
+        let buffer = slot.get_or_insert_with(|| {
+            ReorderBuffer::new(crate::rtsp::REORDER_WINDOW, crate::rtsp::REORDER_WAIT)
+        });
+        buffer.push(packet, now);
+        while let Some(p) = buffer.pop(now) {
+            ingest.push_packet(d.setup, &p, &mut self.ingested);
+        }
+        crate::rtsp::deliver_rtp(&mut self.ingested, publisher);
+    }
+
     fn rtp(&mut self, channel: u8, data: &Bytes) {
         let Some(&(_, track)) = self.channels.iter().find(|(c, _)| *c == channel) else {
             return; // RTCP, or a track not set up
@@ -106,7 +186,7 @@ impl RtspPull {
 }
 
 impl Driven for RtspPull {
-    type Wake = CloseReason;
+    type Wake = Wake;
 
     fn input(&mut self, bytes: Bytes, now: std::time::Instant) -> Result<(), End> {
         match self.client.handle_input_bytes(bytes, now) {
@@ -170,15 +250,37 @@ impl Driven for RtspPull {
         self.client.handle_timeout(now);
     }
 
-    async fn wake(&mut self) -> CloseReason {
-        match &self.publisher {
-            Some(publisher) => publisher.closed().await,
-            None => std::future::pending().await,
+    async fn wake(&mut self) -> Wake {
+        let publisher = &self.publisher;
+        let closed = async move {
+            match publisher {
+                Some(p) => p.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let udp = &mut self.udp_rx;
+        let datagram = async move {
+            match udp {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            reason = closed => Wake::Closed(reason),
+            d = datagram => Wake::Datagram(d),
         }
     }
 
-    async fn on_wake(&mut self, reason: CloseReason) -> Result<(), End> {
-        Err(End::PublisherClosed(reason))
+    async fn on_wake(&mut self, wake: Wake) -> Result<(), End> {
+        match wake {
+            Wake::Closed(reason) => Err(End::PublisherClosed(reason)),
+            Wake::Datagram(Some(d)) => {
+                self.datagram(d);
+                Ok(())
+            }
+            // The readers hold senders of the pull's own channel.
+            Wake::Datagram(None) => Ok(()),
+        }
     }
 
     fn read_size(&self) -> usize {
@@ -191,4 +293,30 @@ fn timeout_name(what: &ClientTimeout) -> &'static str {
         ClientTimeout::MediaIdle => "upstream media",
         _ => "upstream response",
     }
+}
+
+/// Binds the pull's UDP port pairs and starts their readers.
+fn udp_pairs(
+    shared: &Shared,
+    upstream: std::net::IpAddr,
+) -> Result<
+    (
+        Vec<crate::rtsp::udp::UdpPair>,
+        mpsc::Receiver<crate::rtsp::udp::Datagram>,
+    ),
+    End,
+> {
+    let Some(ports) = shared.udp_ports.as_ref() else {
+        return Err(End::Refused("UDP needs rtsp.udp_port_range".into()));
+    };
+    let (tx, rx) = mpsc::channel(crate::rtsp::udp::QUEUE);
+    let mut pairs = Vec::with_capacity(UDP_TRACKS);
+    for track in 0..UDP_TRACKS {
+        let pair = ports
+            .allocate()
+            .ok_or_else(|| End::Refused("rtsp.udp_port_range is exhausted".into()))?;
+        crate::rtsp::udp::spawn_readers(&pair, track, upstream, &tx);
+        pairs.push(pair);
+    }
+    Ok((pairs, rx))
 }

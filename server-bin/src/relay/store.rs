@@ -106,6 +106,7 @@ mod tests {
             stream: stream.into(),
             url: format!("rtmp://10.0.0.5/live/{stream}"),
             on_demand: false,
+            rtsp_transport: Default::default(),
         }
     }
 

@@ -138,12 +138,15 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
                 let pull = Pull::new(shared.clone(), info, proxy.clone(), &proxy.url);
                 crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
             }
-            Scheme::Rtsp => match RtspPull::new(shared.clone(), info, proxy.clone()) {
-                Ok(pull) => {
-                    crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
+            Scheme::Rtsp => {
+                match RtspPull::new(shared.clone(), info, proxy.clone(), dialed.peer.ip()) {
+                    Ok(pull) => {
+                        crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay")
+                            .await
+                    }
+                    Err(end) => end,
                 }
-                Err(end) => end,
-            },
+            }
         }
     };
     let end = tracing::Instrument::instrument(run, span).await;

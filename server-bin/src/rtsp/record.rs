@@ -30,8 +30,8 @@ pub(super) struct Recording {
 
 /// Packets a UDP reorder buffer holds at most, and how long it waits for a
 /// missing one before declaring it lost.
-const REORDER_WINDOW: usize = 64;
-const REORDER_WAIT: Duration = Duration::from_millis(50);
+pub(crate) const REORDER_WINDOW: usize = 64;
+pub(crate) const REORDER_WAIT: Duration = Duration::from_millis(50);
 
 impl Recording {
     /// The SDP media section a SETUP names: by its control (ffmpeg's

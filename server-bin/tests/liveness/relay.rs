@@ -79,6 +79,7 @@ fn pair_full(
             stream: "cam".into(),
             url: url.into(),
             on_demand,
+            rtsp_transport: Default::default(),
         })
     });
     let dial = Arc::new(ToUpstream {
@@ -288,6 +289,7 @@ async fn a_thousand_add_delete_cycles_leave_nothing_behind() {
                     stream: name.clone(),
                     url: "rtmp://upstream/live/src".into(),
                     on_demand: i % 3 == 0,
+                    rtsp_transport: Default::default(),
                 },
             );
             assert!(added.is_ok(), "cycle {i}: {added:?}");

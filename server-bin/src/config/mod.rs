@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{load, ConfigError, Overrides};
 pub use network::IpNet;
-pub use relay::{ProxyConfig, RelayConfig, RtspTransport, StateConfig};
+pub use relay::{stream_pattern, ProxyConfig, RelayConfig, RtspTransport, StateConfig};
 
 /// The whole effective configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -25,6 +25,9 @@ pub struct RelayConfig {
     /// An on-demand proxy closes its upstream this long after its last
     /// player left.
     pub idle_close_secs: u64,
+    /// Proxies made at once from `[[proxy]]` stream patterns (each is made
+    /// when a player asks for a matching name, removed when idle).
+    pub max_pattern_proxies: usize,
 }
 
 impl Default for RelayConfig {
@@ -36,6 +39,7 @@ impl Default for RelayConfig {
             connect_secs: 10,
             no_media_secs: 10,
             idle_close_secs: 30,
+            max_pattern_proxies: 1000,
         }
     }
 }
@@ -64,7 +68,9 @@ impl Default for StateConfig {
 pub struct ProxyConfig {
     /// Local application.
     pub app: String,
-    /// Local stream name.
+    /// Local stream name, or a pattern: `"~^cam(\\d+)$"` (a regular
+    /// expression after `~`) makes an on-demand proxy for every asked name
+    /// that matches, with `$1`, `${name}` … of the match in `url`.
     pub stream: String,
     /// Where to pull from: `rtmp://host[:port]/app/stream[?query]` or
     /// `rtsp://[user:pass@]host[:port]/path` (TCP interleaved).
@@ -102,6 +108,7 @@ impl super::Config {
             ("relay.connect_secs", r.connect_secs),
             ("relay.no_media_secs", r.no_media_secs),
             ("relay.idle_close_secs", r.idle_close_secs),
+            ("relay.max_pattern_proxies", r.max_pattern_proxies as u64),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be greater than 0".into()));
@@ -116,7 +123,14 @@ impl super::Config {
         let mut seen = std::collections::HashSet::new();
         for (i, p) in self.proxy.iter().enumerate() {
             let at = |field: &str| format!("proxy[{i}].{field}");
-            if let Err(e) = stream_core::StreamKey::parse(p.app.clone(), p.stream.clone()) {
+            if let Some(pattern) = p.stream.strip_prefix('~') {
+                if let Err(e) = stream_pattern(pattern) {
+                    return Err((at("stream"), format!("not a valid pattern: {e}")));
+                }
+                if let Err(e) = stream_core::StreamKey::parse(p.app.clone(), "x") {
+                    return Err((at("app"), e.to_string()));
+                }
+            } else if let Err(e) = stream_core::StreamKey::parse(p.app.clone(), p.stream.clone()) {
                 return Err((at("stream"), e.to_string()));
             }
             if let Err(e) = crate::relay::PullUrl::parse(&p.url) {
@@ -145,6 +159,14 @@ impl super::Config {
         }
         Ok(())
     }
+}
+
+/// Compiles a `[[proxy]]` stream pattern (the text after `~`), with a size
+/// bound: the configuration is trusted, but a typo must not cost memory.
+pub fn stream_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
 }
 
 #[cfg(test)]
@@ -188,6 +210,13 @@ mod tests {
         let mut udp_over_rtmp = proxy("cam", "rtmp://h/a/b");
         udp_over_rtmp.rtsp_transport = RtspTransport::Udp;
         assert_eq!(err(with(vec![udp_over_rtmp])), "proxy[0].rtsp_transport");
+        assert!(with(vec![proxy("~^cam(\\d+)$", "rtsp://10.0.0.$1/live")])
+            .validate()
+            .is_ok());
+        assert_eq!(
+            err(with(vec![proxy("~^cam(", "rtsp://h/live")])),
+            "proxy[0].stream"
+        );
         let mut c = Config::default();
         c.relay.retry_max_ms = 10;
         assert_eq!(err(c), "relay.retry_max_ms");

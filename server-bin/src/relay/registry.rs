@@ -21,6 +21,9 @@ pub enum Origin {
     Config,
     /// Added through the API; kept under `state.dir`.
     Api,
+    /// Made from a `[[proxy]]` stream pattern when a player asked; removed
+    /// when it goes idle.
+    Pattern,
 }
 
 /// Why a proxy cannot be added or removed.
@@ -64,12 +67,38 @@ struct Launcher {
     runtime: Option<tokio::runtime::Handle>,
 }
 
+/// A `[[proxy]]` whose stream is a pattern.
+struct Pattern {
+    regex: regex::Regex,
+    config: ProxyConfig,
+}
+
+impl Pattern {
+    /// The proxy for `key`, if it matches: `$1`, `${name}` … expanded in the URL.
+    fn instantiate(&self, key: &StreamKey) -> Option<ProxyConfig> {
+        if key.app != self.config.app {
+            return None;
+        }
+        let caps = self.regex.captures(&key.stream)?;
+        let mut url = String::new();
+        caps.expand(&self.config.url, &mut url);
+        Some(ProxyConfig {
+            stream: key.stream.clone(),
+            url,
+            on_demand: true,
+            ..self.config.clone()
+        })
+    }
+}
+
 /// Every proxy of the server.
 #[derive(Default)]
 pub struct Relays {
     entries: Mutex<Vec<Entry>>,
     launcher: Mutex<Option<Launcher>>,
     store: Option<Store>,
+    patterns: Vec<Pattern>,
+    max_pattern_proxies: usize,
 }
 
 impl std::fmt::Debug for Relays {
@@ -91,11 +120,25 @@ impl Relays {
                 (Some(store), kept)
             }
         };
+        let patterns = config
+            .proxy
+            .iter()
+            .filter_map(|p| {
+                let pattern = p.stream.strip_prefix('~')?;
+                let regex = crate::config::stream_pattern(pattern).ok()?;
+                Some(Pattern {
+                    regex,
+                    config: p.clone(),
+                })
+            })
+            .collect();
         let relays = Relays {
             store,
+            patterns,
+            max_pattern_proxies: config.relay.max_pattern_proxies,
             ..Relays::default()
         };
-        for p in &config.proxy {
+        for p in config.proxy.iter().filter(|p| !p.stream.starts_with('~')) {
             if let Err(e) = relays.insert(p.clone(), Origin::Config) {
                 tracing::error!(stream = %format!("{}/{}", p.app, p.stream), error = %e, "[[proxy]] not started");
             }
@@ -170,7 +213,7 @@ impl Relays {
     pub fn remove(&self, shared: &Shared, key: &StreamKey) -> Result<(), AddError> {
         match self.origin(key) {
             None => return Err(AddError::NotFound(key.clone())),
-            Some(Origin::Config) => return Err(AddError::Declared(key.clone())),
+            Some(Origin::Config | Origin::Pattern) => return Err(AddError::Declared(key.clone())),
             Some(Origin::Api) => {}
         }
         let entry = self.forget(key);
@@ -204,10 +247,55 @@ impl Relays {
             .map(|e| e.proxy.status(e.origin))
     }
 
-    /// A player asks for `key`: wakes its on-demand proxy, if any.
+    /// A player asks for `key`: wakes its on-demand proxy, or makes one
+    /// from the first `[[proxy]]` pattern that matches.
     pub fn demand(&self, key: &StreamKey) {
-        if let Some(e) = lock(&self.entries).iter().find(|e| &e.proxy.key == key) {
+        let launcher = lock(&self.launcher);
+        let mut entries = lock(&self.entries);
+        if let Some(e) = entries.iter().find(|e| &e.proxy.key == key) {
             e.proxy.demand();
+            return;
+        }
+        let Some(config) = self.patterns.iter().find_map(|p| p.instantiate(key)) else {
+            return;
+        };
+        let made = entries
+            .iter()
+            .filter(|e| e.origin == Origin::Pattern)
+            .count();
+        if made >= self.max_pattern_proxies {
+            tracing::warn!(stream = %key, max = self.max_pattern_proxies, "relay.max_pattern_proxies reached: not pulled");
+            return;
+        }
+        let Ok(url) = PullUrl::parse(&config.url) else {
+            tracing::warn!(stream = %key, "the pattern's URL does not parse for this name");
+            return;
+        };
+        let proxy = Arc::new(Proxy::new(key.clone(), url, true, config.rtsp_transport));
+        let (stop, _) = watch::channel(false);
+        if let Some(l) = launcher.as_ref() {
+            l.launch(&proxy, stop.subscribe());
+        }
+        proxy.demand();
+        tracing::info!(stream = %key, upstream = %proxy.url, "proxy made from a pattern");
+        entries.push(Entry {
+            proxy,
+            config,
+            origin: Origin::Pattern,
+            stop,
+        });
+    }
+
+    /// An idle proxy made from a pattern leaves the list (its supervisor
+    /// then ends); `false` for every other proxy.
+    pub(crate) fn retire(&self, proxy: &Arc<Proxy>) -> bool {
+        let mut entries = lock(&self.entries);
+        match entries.iter().position(|e| Arc::ptr_eq(&e.proxy, proxy)) {
+            Some(at) if entries[at].origin == Origin::Pattern => {
+                entries.remove(at);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -33,7 +33,14 @@ pub async fn supervise(
     let idle_close = Duration::from_secs(relay.idle_close_secs);
     let mut stopping = shared.stopping.clone();
     let mut asked = !proxy.on_demand;
+    let mut attempted = false;
     loop {
+        // Made from a pattern for a player, and idle again: gone, so names
+        // asked once do not pile up.
+        if !asked && attempted && shared.relays.retire(&proxy) {
+            tracing::info!(stream = %proxy.key, "idle proxy made from a pattern removed");
+            break;
+        }
         if !asked {
             proxy.set(State::Idle);
             tokio::select! {
@@ -44,6 +51,7 @@ pub async fn supervise(
             tracing::info!(stream = %proxy.key, upstream = %proxy.url, "a player asks: pulling on demand");
         }
         proxy.attempt();
+        attempted = true;
         let outcome = tokio::select! {
             why = attempt(&shared, &proxy, dial.as_ref()) => Some(why),
             () = unwatched(&shared, &proxy, idle_close), if proxy.on_demand => None,

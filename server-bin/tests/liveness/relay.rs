@@ -72,8 +72,7 @@ fn pair_full(
     on_demand: bool,
     edit: impl FnOnce(&mut strom::config::Config),
 ) -> (Arc<Server>, Server, Arc<ToUpstream>) {
-    let upstream = Arc::new(Server::start(edit));
-    let downstream = Server::start(|c| {
+    servers(edit, |c| {
         c.proxy.push(ProxyConfig {
             app: "live".into(),
             stream: "cam".into(),
@@ -81,6 +80,19 @@ fn pair_full(
             on_demand,
             rtsp_transport: Default::default(),
         })
+    })
+}
+
+/// An upstream and a downstream (configured by the two closures; the
+/// downstream keeps no state on disk) whose relays dial the upstream.
+fn servers(
+    upstream_edit: impl FnOnce(&mut strom::config::Config),
+    downstream_edit: impl FnOnce(&mut strom::config::Config),
+) -> (Arc<Server>, Server, Arc<ToUpstream>) {
+    let upstream = Arc::new(Server::start(upstream_edit));
+    let downstream = Server::start(|c| {
+        c.state.dir = String::new();
+        downstream_edit(c)
     });
     let dial = Arc::new(ToUpstream {
         upstream: upstream.clone(),
@@ -267,15 +279,7 @@ async fn an_on_demand_proxy_pulls_only_while_players_watch() {
 /// name stays held, no proxy, session or stream is left behind.
 #[tokio::test(start_paused = true)]
 async fn a_thousand_add_delete_cycles_leave_nothing_behind() {
-    let upstream = Arc::new(Server::start(|_| {}));
-    let downstream = Server::start(|c| c.state.dir = String::new());
-    let dial = Arc::new(ToUpstream {
-        upstream: upstream.clone(),
-        down: AtomicBool::new(false),
-    });
-    downstream
-        .shared
-        .start_relays_on(&tokio::runtime::Handle::current(), dial);
+    let (upstream, downstream, _) = servers(|_| {}, |_| {});
     let mut publisher = RtmpPeer::publisher(&upstream, "src").await;
     let shared = downstream.shared.clone();
     let churn = async {
@@ -318,4 +322,71 @@ async fn a_thousand_add_delete_cycles_leave_nothing_behind() {
     // Every name is free: a local publisher takes one at once.
     let local = RtmpPeer::publisher(&downstream, "p1").await;
     drop(local);
+}
+
+/// A `[[proxy]]` stream pattern makes an on-demand proxy for each asked
+/// name that matches (`$1` in the URL), bounded by
+/// `relay.max_pattern_proxies`, and removes it once idle.
+#[tokio::test(start_paused = true)]
+async fn a_stream_pattern_makes_proxies_for_asked_names_and_removes_them_idle() {
+    let (upstream, downstream, _) = servers(
+        |_| {},
+        |c| {
+            c.relay.max_pattern_proxies = 2;
+            c.stream.max_stream_wait_ms = 2_000;
+            c.proxy.push(ProxyConfig {
+                app: "live".into(),
+                stream: r"~^cam(\d+)$".into(),
+                url: "rtmp://upstream/live/src$1".into(),
+                on_demand: false,
+                rtsp_transport: Default::default(),
+            });
+        },
+    );
+    let mut publisher = RtmpPeer::publisher(&upstream, "src7").await;
+    let watch = async {
+        assert!(
+            downstream.shared.relays.list().is_empty(),
+            "nothing before a player asks"
+        );
+        let mut player = RtmpPeer::player(&downstream, "cam7").await;
+        let media = player
+            .until(|e| matches!(e, ClientEvent::Media { .. }))
+            .await;
+        assert!(
+            matches!(media, Some(ClientEvent::Media { .. })),
+            "{media:?}"
+        );
+        let list = downstream.shared.relays.list();
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0].key, "live/cam7");
+        assert_eq!(list[0].origin, strom::relay::Origin::Pattern);
+        // Names that do not match make nothing; past the cap, nothing more.
+        let mut other = RtmpPeer::new(&downstream, "dog1", rtmp_proto::ClientMode::Play);
+        assert!(other
+            .until(|e| matches!(e, ClientEvent::Playing))
+            .await
+            .is_none());
+        assert_eq!(downstream.shared.relays.list().len(), 1);
+        let mut cam8 = RtmpPeer::new(&downstream, "cam8", rtmp_proto::ClientMode::Play);
+        let mut cam9 = RtmpPeer::new(&downstream, "cam9", rtmp_proto::ClientMode::Play);
+        let count = async {
+            sleep(Duration::from_millis(100)).await;
+            downstream.shared.relays.list().len()
+        };
+        let (_, _, made) = tokio::join!(cam8.until(|_| false), cam9.until(|_| false), count);
+        assert_eq!(made, 2, "capped at max_pattern_proxies");
+        drop(player);
+        // Idle: every made proxy leaves the list.
+        let left = Instant::now();
+        while !downstream.shared.relays.list().is_empty() {
+            sleep(Duration::from_millis(500)).await;
+            assert!(
+                left.elapsed() < Duration::from_secs(90),
+                "{:?}",
+                downstream.shared.relays.list()
+            );
+        }
+    };
+    tokio::join!(feed(&mut publisher, 0, 60), watch);
 }

@@ -195,6 +195,14 @@ where
     if !end.socket_gone() {
         crate::io::linger_close(&mut rd, &mut wr, limits.linger).await;
     }
+    record_end(&mut guard, &end, protocol);
+    drop(session);
+    end
+}
+
+/// Counts and logs how a session ended (for sessions that end outside
+/// [`serve`], such as HTTP pulls run by hyper).
+pub fn record_end(guard: &mut SessionGuard, end: &End, protocol: &'static str) {
     guard.set_end_reason(end.name());
     let info = guard.info();
     let bytes_in = info.bytes_in.load(Ordering::Relaxed);
@@ -204,8 +212,6 @@ where
     } else {
         tracing::warn!(bytes_in, bytes_out, "{protocol} session closed: {end}");
     }
-    drop(session);
-    end
 }
 
 /// The loop itself; see the [module docs](self).

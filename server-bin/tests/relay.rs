@@ -36,6 +36,20 @@ fn a_stream_pulled_over_rtsp_udp_from_another_strom_plays_over_every_protocol() 
     );
 }
 
+#[test]
+fn a_stream_pulled_over_http_flv_from_another_strom_plays_over_every_protocol() {
+    chain(
+        "http-flv",
+        |up| {
+            format!(
+                "http://127.0.0.1:{}/live/src.live.flv?token=secret",
+                up.http_port
+            )
+        },
+        "",
+    );
+}
+
 /// ffmpeg → upstream strom → downstream strom pulling `url(upstream)` → ffprobe.
 fn chain(name: &str, url: impl Fn(&Strom) -> String, extra: &str) {
     let upstream = Strom::start(&format!("relay-{name}-upstream"), &[], &[]);
@@ -227,4 +241,43 @@ fn a_hook_server_adds_a_proxy_for_a_player_asking_a_missing_stream() {
     let (_, info) = downstream.get("/index/api/getProxyInfo?key=__defaultVhost__/live/cam");
     assert!(info.contains("\"code\":0"), "{info}");
     stop(publisher);
+}
+
+/// An HTTP-FLV upstream that answers and sends a header, then nothing (the
+/// "handshakes and freezes" upstream): closed at `relay.no_media_secs` and
+/// retried, with the reason in the API.
+#[test]
+fn a_silent_http_flv_upstream_is_closed_at_the_no_media_deadline() {
+    use std::io::{Read, Write};
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = silent.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for conn in silent.incoming().take(10) {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut head = [0u8; 1024];
+                let _ = conn.read(&mut head);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nConnection: close\r\n\r\nFLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00",
+                );
+                // Then nothing, with the socket open.
+                std::thread::sleep(Duration::from_secs(20));
+            });
+        }
+    });
+    let config_dir = scratch_dir("relay-silent-config");
+    let config = config_dir.join("strom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[relay]\nno_media_secs = 2\nretry_min_ms = 5000\n\n[[proxy]]\napp = \"live\"\nstream = \"cam\"\nurl = \"http://127.0.0.1:{port}/live/x.flv\"\n"
+        ),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let strom = Strom::start("relay-silent", &["--config", &config], &[]);
+    let seen = strom.wait_for_log(&["upstream media deadline passed"], Duration::from_secs(15));
+    assert!(seen.contains("relay ended"), "{seen}");
+    let (_, proxies) = strom.get("/api/v1/proxies");
+    assert!(proxies.contains("upstream media"), "{proxies}");
 }

@@ -72,8 +72,8 @@ pub struct ProxyConfig {
     /// expression after `~`) makes an on-demand proxy for every asked name
     /// that matches, with `$1`, `${name}` … of the match in `url`.
     pub stream: String,
-    /// Where to pull from: `rtmp://host[:port]/app/stream[?query]` or
-    /// `rtsp://[user:pass@]host[:port]/path` (TCP interleaved).
+    /// Where to pull from: `rtmp://host[:port]/app/stream[?query]`,
+    /// `rtsp://[user:pass@]host[:port]/path` or `http://host[:port]/path.flv`.
     pub url: String,
     /// Connect when the first player asks, close `relay.idle_close_secs`
     /// after the last one left (RTMP, RTSP and HTTP-FLV players ask).
@@ -197,10 +197,7 @@ mod tests {
             .validate()
             .is_ok());
         let err = |c: Config| c.validate().unwrap_err().0;
-        assert_eq!(
-            err(with(vec![proxy("cam", "http://x/y.flv")])),
-            "proxy[0].url"
-        );
+        assert_eq!(err(with(vec![proxy("cam", "srt://x/y")])), "proxy[0].url");
         assert_eq!(
             err(with(vec![proxy("../x", "rtmp://h/a/b")])),
             "proxy[0].stream"

@@ -13,6 +13,7 @@
 
 pub mod backoff;
 mod dial;
+mod http_flv;
 mod registry;
 mod rtmp_pull;
 mod rtsp_pull;

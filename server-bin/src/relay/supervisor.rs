@@ -128,8 +128,9 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
     let protocol = match proxy.url.scheme {
         Scheme::Rtmp => Protocol::Rtmp,
         Scheme::Rtsp => Protocol::Rtsp,
+        Scheme::HttpFlv => Protocol::HttpFlv,
     };
-    let guard = shared.sessions.register(protocol, dialed.peer);
+    let mut guard = shared.sessions.register(protocol, dialed.peer);
     let info = guard.info().clone();
     // Each attempt is a session with its own span, as accepted ones are:
     // the stream is recorded on it once, not on the proxy's long-lived span.
@@ -154,6 +155,11 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
                     }
                     Err(end) => end,
                 }
+            }
+            Scheme::HttpFlv => {
+                let end = super::http_flv::pull(shared, &info, proxy, dialed.rd, dialed.wr).await;
+                crate::drive::record_end(&mut guard, &end, "relay");
+                end
             }
         }
     };

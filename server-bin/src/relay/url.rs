@@ -5,8 +5,10 @@ use std::fmt;
 /// Why an upstream URL cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// Neither `rtmp://` nor `rtsp://` (HTTP-FLV and HLS come with their clients).
-    #[error("unsupported scheme in {0:?}: rtmp:// and rtsp:// can be pulled so far")]
+    /// Not `rtmp://`, `rtsp://` or `http://` (HLS comes with its client).
+    #[error(
+        "unsupported scheme in {0:?}: rtmp://, rtsp:// and http:// (FLV) can be pulled so far"
+    )]
     Scheme(String),
     /// No host, or an unparsable port.
     #[error("bad host or port in {0:?}")]
@@ -23,6 +25,8 @@ pub enum Scheme {
     Rtmp,
     /// `rtsp://[user:pass@]host[:port]/path[?query]`, port 554 by default; TCP interleaved.
     Rtsp,
+    /// `http://host[:port]/path[?query]` serving HTTP-FLV, port 80 by default.
+    HttpFlv,
 }
 
 /// A parsed upstream URL.
@@ -41,6 +45,7 @@ pub struct PullUrl {
     pub app: String,
     /// RTMP: the upstream stream name with its `?query`, as sent in play.
     /// RTSP: the path, without user info or query (for display).
+    /// HTTP-FLV: the request target (`/path?query`).
     pub stream: String,
 }
 
@@ -54,6 +59,11 @@ impl PullUrl {
             (Scheme::Rtmp, rest, 1935)
         } else if let Some(rest) = url.strip_prefix("rtsp://") {
             (Scheme::Rtsp, rest, 554)
+        } else if let Some(rest) = url
+            .strip_prefix("http://")
+            .filter(|r| !r.split('?').next().unwrap_or_default().ends_with(".m3u8"))
+        {
+            (Scheme::HttpFlv, rest, 80)
         } else {
             return Err(UrlError::Scheme(url.into()));
         };
@@ -79,33 +89,38 @@ impl PullUrl {
             Some((p, q)) => (p, Some(q)),
             None => (path, None),
         };
-        let (app, stream) = path
-            .rsplit_once('/')
-            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
-            .ok_or_else(|| UrlError::Path(url.into()))?;
-        if scheme == Scheme::Rtsp && path.split('?').next().unwrap_or_default().is_empty() {
-            return Err(UrlError::Path(url.into()));
-        }
-        if scheme == Scheme::Rtsp {
-            return Ok(PullUrl {
-                scheme,
-                raw: url.into(),
-                host: host.into(),
-                port,
-                app: String::new(),
-                stream: path.split('?').next().unwrap_or_default().into(),
-            });
-        }
+        let (app, stream) = match scheme {
+            Scheme::Rtmp => {
+                let (app, stream) = path
+                    .rsplit_once('/')
+                    .filter(|(a, s)| !a.is_empty() && !s.is_empty())
+                    .ok_or_else(|| UrlError::Path(url.into()))?;
+                let stream = match query {
+                    Some(q) => format!("{stream}?{q}"),
+                    None => stream.into(),
+                };
+                (app.to_string(), stream)
+            }
+            _ if path.is_empty() => return Err(UrlError::Path(url.into())),
+            // RTSP: the path for display (the client sends the raw URL).
+            Scheme::Rtsp => (String::new(), path.to_string()),
+            // HTTP-FLV: the request target, query kept (tokens); only
+            // display drops it.
+            Scheme::HttpFlv => (
+                String::new(),
+                match query {
+                    Some(q) => format!("/{path}?{q}"),
+                    None => format!("/{path}"),
+                },
+            ),
+        };
         Ok(PullUrl {
             scheme,
             raw: url.into(),
             host: host.into(),
             port,
-            app: app.into(),
-            stream: match query {
-                Some(q) => format!("{stream}?{q}"),
-                None => stream.into(),
-            },
+            app,
+            stream,
         })
     }
 
@@ -136,6 +151,7 @@ impl fmt::Display for PullUrl {
                 self.app
             ),
             Scheme::Rtsp => write!(f, "rtsp://{}:{}/{stream}", self.host_for_url(), self.port),
+            Scheme::HttpFlv => write!(f, "http://{}:{}{stream}", self.host_for_url(), self.port),
         }
     }
 }
@@ -173,9 +189,20 @@ mod tests {
     }
 
     #[test]
+    fn http_flv_urls_keep_the_query_in_the_request_only() {
+        let u = PullUrl::parse("http://origin:8080/live/cam.live.flv?token=t").unwrap();
+        assert_eq!(u.scheme, Scheme::HttpFlv);
+        assert_eq!((u.host.as_str(), u.port), ("origin", 8080));
+        assert_eq!(u.stream, "/live/cam.live.flv?token=t");
+        assert_eq!(u.to_string(), "http://origin:8080/live/cam.live.flv");
+        assert!(PullUrl::parse("http://origin/live/cam.m3u8").is_err());
+    }
+
+    #[test]
     fn refuses_what_cannot_be_pulled() {
         for bad in [
-            "http://cam/live/one.flv",
+            "http://cam/live/one.m3u8",
+            "srt://cam/live/one",
             "rtmp://cam",
             "rtmp://cam/live",
             "rtmp://cam/live/",

@@ -32,7 +32,8 @@ impl Dial for ToUpstream {
             }
             let protocol = match url.scheme {
                 Scheme::Rtsp => Protocol::Rtsp,
-                Scheme::Rtmp => Protocol::Rtmp,
+                // The in-process upstream serves RTMP and RTSP only.
+                _ => Protocol::Rtmp,
             };
             let conn = self.upstream.connect(protocol);
             let (rd, wr) = tokio::io::split(conn.io);

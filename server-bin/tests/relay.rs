@@ -132,7 +132,13 @@ fn proxies_added_through_the_api_survive_a_restart_and_free_their_name_when_dele
     // A second proxy, or a second add, for the same name is refused.
     let (status, body) = downstream.request("POST", &add, &[]);
     assert_eq!(status, 409, "{body}");
-    // ZLMediaKit's view of it.
+    // ZLMediaKit's view of it: a pull origin, and the proxy.
+    let (_, media) = downstream.get("/index/api/getMediaList?app=live&stream=cam");
+    assert!(
+        media.contains("\"originType\":4") && media.contains("\"originTypeStr\":\"pull\""),
+        "{media}"
+    );
+    assert!(!media.contains("secret"), "{media}");
     let (_, list) = downstream.get("/index/api/listStreamProxy");
     assert!(list.contains("__defaultVhost__/live/cam"), "{list}");
     assert!(!list.contains("secret"), "{list}");

@@ -260,7 +260,13 @@ fn media(shared: &Shared, players: &Players, s: &StreamSnapshot, schema: &str) -
             "bytes_in": session.bytes_in.load(Ordering::Relaxed),
         }))
     });
-    json!({
+    // A stream a proxy pulls is ZLMediaKit's "pull" origin (4), its URL the upstream's.
+    let pulled = s
+        .publisher
+        .as_ref()
+        .and(shared.relays.get(&s.key))
+        .filter(|p| p.state == crate::relay::State::Live);
+    let mut view = json!({
         "app": s.key.app,
         "stream": s.key.stream,
         "vhost": VHOST,
@@ -284,7 +290,13 @@ fn media(shared: &Shared, players: &Players, s: &StreamSnapshot, schema: &str) -
         "createStamp": created.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
         "aliveSecond": alive,
         "tracks": s.tracks.iter().map(track).collect::<Vec<_>>(),
-    })
+    });
+    if let (Some(p), Some(obj)) = (pulled, view.as_object_mut()) {
+        obj.insert("originType".into(), json!(4));
+        obj.insert("originTypeStr".into(), json!("pull"));
+        obj.insert("originUrl".into(), json!(p.url));
+    }
+    view
 }
 
 fn track(t: &Track) -> Value {

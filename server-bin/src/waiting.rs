@@ -136,8 +136,8 @@ pub async fn subscribe(
 ) -> Result<Subscriber, WaitError> {
     // An idle on-demand proxy of this name starts pulling now; the player
     // waits for it like for any publisher.
-    shared.relays.demand(key);
     let ip = who.peer.map(|p| p.ip());
+    shared.relays.demand(key, ip);
     let table = &shared.counters.waiting;
     let limits = Limits {
         total: shared.config.stream.max_waiting_players,
@@ -155,6 +155,23 @@ pub async fn subscribe(
         }
         Err(GatedError::Subscribe(e)) => Err(e.into()),
     }
+}
+
+/// For HLS and HTTP-TS, served from the stream's TS feed rather than a
+/// subscription: when `key` has no stream but a proxy pulls it (an idle
+/// on-demand one, or one made now from a pattern), waits for it as a
+/// player would, with a place in the waiting table and at most
+/// `max_stream_wait_ms`. Without a proxy for `key` it returns at once.
+pub async fn await_pulled(
+    shared: &Shared,
+    key: &StreamKey,
+    who: PeerInfo,
+) -> Result<(), WaitError> {
+    let ip = who.peer.map(|p| p.ip());
+    if shared.hub.stream(key).is_some() || !shared.relays.demand(key, ip) {
+        return Ok(());
+    }
+    subscribe(shared, key, who).await.map(drop)
 }
 
 #[cfg(test)]

@@ -287,3 +287,62 @@ fn a_silent_http_flv_upstream_is_closed_at_the_no_media_deadline() {
     let (_, proxies) = strom.get("/api/v1/proxies");
     assert!(proxies.contains("upstream media"), "{proxies}");
 }
+
+/// HLS and HTTP-TS viewers wake an idle on-demand proxy like any player:
+/// the playlist request waits for the pull and answers with segments, the
+/// proxy stays up while HLS requests come, and goes idle once they stop.
+#[test]
+fn hls_and_http_ts_viewers_wake_an_on_demand_proxy() {
+    let upstream = Strom::start("relay-hls-demand-upstream", &[], &[]);
+    let config_dir = scratch_dir("relay-hls-demand-config");
+    let config = config_dir.join("strom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[relay]\nretry_min_ms = 200\nidle_close_secs = 1\n\n[hls]\nidle_secs = 1\n\n\
+             [[proxy]]\napp = \"live\"\nstream = \"cam\"\non_demand = true\n\
+             url = \"rtmp://127.0.0.1:{}/live/src\"\n",
+            upstream.rtmp_port
+        ),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let downstream = Strom::start("relay-hls-demand-downstream", &["--config", &config], &[]);
+    let publisher = publish(
+        &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
+        40,
+    );
+    upstream.wait_live("src", Duration::from_secs(10));
+    let state = || {
+        let (_, body) = downstream.get("/api/v1/proxies/live/cam");
+        common::json(&body)["proxy"]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(state(), "idle", "nobody asked yet");
+
+    let playlist =
+        common::fetch(downstream.http_port, "GET", "/live/cam/hls.m3u8").expect("playlist request");
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    assert!(
+        playlist.text().starts_with("#EXTM3U"),
+        "{}",
+        playlist.text()
+    );
+    assert_eq!(state(), "live");
+
+    // No more HLS requests: idle after hls.idle_secs + relay.idle_close_secs.
+    let idle = common::wait_until(Duration::from_secs(20), || state() == "idle");
+    assert!(idle.is_some(), "still {} without viewers", state());
+
+    let streams = probe(&format!(
+        "http://127.0.0.1:{}/live/cam.live.ts",
+        downstream.http_port
+    ));
+    assert!(
+        streams.iter().any(|(codec, _, _)| codec == "h264"),
+        "HTTP-TS from an idle on-demand proxy: {streams:?}"
+    );
+    stop(publisher);
+}

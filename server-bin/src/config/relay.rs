@@ -28,6 +28,9 @@ pub struct RelayConfig {
     /// Proxies made at once from `[[proxy]]` stream patterns (each is made
     /// when a player asks for a matching name, removed when idle).
     pub max_pattern_proxies: usize,
+    /// Of those, made at once for players from one address (an outsider
+    /// asking many names cannot take every place).
+    pub max_pattern_proxies_per_ip: usize,
 }
 
 impl Default for RelayConfig {
@@ -40,6 +43,7 @@ impl Default for RelayConfig {
             no_media_secs: 10,
             idle_close_secs: 30,
             max_pattern_proxies: 1000,
+            max_pattern_proxies_per_ip: 100,
         }
     }
 }
@@ -109,6 +113,10 @@ impl super::Config {
             ("relay.no_media_secs", r.no_media_secs),
             ("relay.idle_close_secs", r.idle_close_secs),
             ("relay.max_pattern_proxies", r.max_pattern_proxies as u64),
+            (
+                "relay.max_pattern_proxies_per_ip",
+                r.max_pattern_proxies_per_ip as u64,
+            ),
         ] {
             if value == 0 {
                 return Err((key.into(), "must be greater than 0".into()));

@@ -34,6 +34,7 @@ use crate::http::reply::{self, Reply};
 use crate::server::Shared;
 use crate::session::{lock, SessionGuard};
 use crate::ts_feed;
+use crate::waiting::WaitError;
 
 /// Longest an HLS connection is kept (players reconnect; bounds a leaked one).
 const MAX_CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
@@ -231,6 +232,11 @@ impl Connection {
         let not_found = |what: &str| reply::error(StatusCode::NOT_FOUND, "not_found", what);
         let reply = match target {
             HlsTarget::Playlist => {
+                let pulled = crate::waiting::await_pulled(shared, &key, self.info.peer_info());
+                if let Err(WaitError::Refused(why)) = pulled.await {
+                    let why = why.to_string();
+                    return reply::error(StatusCode::SERVICE_UNAVAILABLE, "busy", &why);
+                }
                 let Some(feed) = ts_feed::ensure(shared, &key) else {
                     return not_found("stream not found");
                 };

@@ -33,6 +33,14 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
         let _ = super::reply_error(&mut stream, 403, why).await;
         return;
     }
+    // A pulled stream's idle upstream is woken, and waited for, like for
+    // any player; a refused wait is "try later", not "no such stream".
+    let pulled = crate::waiting::await_pulled(&shared, &req.key, guard.peer_info()).await;
+    if let Err(crate::waiting::WaitError::Refused(why)) = pulled {
+        guard.set_end_reason("refused");
+        let _ = super::reply_error(&mut stream, 503, &why.to_string()).await;
+        return;
+    }
     let joined = ts_feed::ensure(&shared, &req.key).and_then(|feed| feed.join());
     let Some((start, live)) = joined else {
         tracing::info!(stream = %req.key, "http-ts play refused: stream not found");

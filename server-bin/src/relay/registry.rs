@@ -2,6 +2,7 @@
 //! through the API (kept in the [store](super::store) so they survive a
 //! restart), each with the switch that stops its supervisor.
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, Weak};
 
 use stream_core::StreamKey;
@@ -57,6 +58,8 @@ struct Entry {
     config: ProxyConfig,
     origin: Origin,
     stop: watch::Sender<bool>,
+    /// The address whose player made it from a pattern.
+    made_for: Option<IpAddr>,
 }
 
 /// Where supervisors are started, once the server runs.
@@ -99,6 +102,7 @@ pub struct Relays {
     store: Option<Store>,
     patterns: Vec<Pattern>,
     max_pattern_proxies: usize,
+    max_pattern_proxies_per_ip: usize,
 }
 
 impl std::fmt::Debug for Relays {
@@ -136,6 +140,7 @@ impl Relays {
             store,
             patterns,
             max_pattern_proxies: config.relay.max_pattern_proxies,
+            max_pattern_proxies_per_ip: config.relay.max_pattern_proxies_per_ip,
             ..Relays::default()
         };
         for p in config.proxy.iter().filter(|p| !p.stream.starts_with('~')) {
@@ -247,29 +252,36 @@ impl Relays {
             .map(|e| e.proxy.status(e.origin))
     }
 
-    /// A player asks for `key`: wakes its on-demand proxy, or makes one
-    /// from the first `[[proxy]]` pattern that matches.
-    pub fn demand(&self, key: &StreamKey) {
+    /// A player (from `ip`) asks for `key`: wakes its on-demand proxy, or
+    /// makes one from the first `[[proxy]]` pattern that matches, within
+    /// `relay.max_pattern_proxies` in total and
+    /// `relay.max_pattern_proxies_per_ip` for `ip`. `true` when a proxy
+    /// pulls `key` (the player may wait for it).
+    pub fn demand(&self, key: &StreamKey, ip: Option<IpAddr>) -> bool {
         let launcher = lock(&self.launcher);
         let mut entries = lock(&self.entries);
         if let Some(e) = entries.iter().find(|e| &e.proxy.key == key) {
             e.proxy.demand();
-            return;
+            return true;
         }
         let Some(config) = self.patterns.iter().find_map(|p| p.instantiate(key)) else {
-            return;
+            return false;
         };
-        let made = entries
-            .iter()
-            .filter(|e| e.origin == Origin::Pattern)
-            .count();
-        if made >= self.max_pattern_proxies {
+        let made = entries.iter().filter(|e| e.origin == Origin::Pattern);
+        let (total, for_ip) = made.fold((0, 0), |(t, i), e| {
+            (t + 1, i + usize::from(ip.is_some() && e.made_for == ip))
+        });
+        if total >= self.max_pattern_proxies {
             tracing::warn!(stream = %key, max = self.max_pattern_proxies, "relay.max_pattern_proxies reached: not pulled");
-            return;
+            return false;
+        }
+        if for_ip >= self.max_pattern_proxies_per_ip {
+            tracing::warn!(stream = %key, ip = ?ip, max = self.max_pattern_proxies_per_ip, "relay.max_pattern_proxies_per_ip reached: not pulled");
+            return false;
         }
         let Ok(url) = PullUrl::parse(&config.url) else {
             tracing::warn!(stream = %key, "the pattern's URL does not parse for this name");
-            return;
+            return false;
         };
         let proxy = Arc::new(Proxy::new(key.clone(), url, true, config.rtsp_transport));
         let (stop, _) = watch::channel(false);
@@ -283,7 +295,9 @@ impl Relays {
             config,
             origin: Origin::Pattern,
             stop,
+            made_for: ip,
         });
+        true
     }
 
     /// An idle proxy made from a pattern leaves the list (its supervisor
@@ -330,6 +344,7 @@ impl Relays {
             config,
             origin,
             stop,
+            made_for: None,
         });
         Ok(())
     }

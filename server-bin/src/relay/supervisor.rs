@@ -90,12 +90,19 @@ pub async fn supervise(
     proxy.set(State::Stopped);
 }
 
-/// Players of the proxy's stream (every protocol; not the HLS packager).
+/// Players of the proxy's stream: sessions of every protocol, plus one for
+/// its TS feed while HLS requests come or HTTP-TS viewers are attached (the
+/// packager itself subscribes whether or not anyone watches).
 fn players(shared: &Shared, proxy: &Proxy) -> usize {
     let Some(stream) = shared.hub.stream(&proxy.key) else {
         return 0;
     };
-    crate::players::Players::count(&shared.sessions).of(&stream)
+    let hls_window = Duration::from_secs(shared.config.hls.idle_secs);
+    let feed = shared
+        .feeds
+        .get(&proxy.key)
+        .is_some_and(|f| f.watched(hls_window));
+    crate::players::Players::count(&shared.sessions).of(&stream) + usize::from(feed)
 }
 
 /// Resolves once the proxy, live, has had no player for `limit` (checked

@@ -43,6 +43,9 @@ pub struct Feed {
     created: Instant,
     /// Milliseconds after `created` of the latest HLS request.
     last_request_ms: AtomicU64,
+    /// Some HLS request came (a feed packaged from the publish on, with
+    /// `hls.on_demand = false`, may have none).
+    requested: AtomicBool,
     ended: AtomicBool,
 }
 
@@ -71,6 +74,7 @@ impl Feed {
             segments: watch::channel(0).0,
             created: Instant::now(),
             last_request_ms: AtomicU64::new(0),
+            requested: AtomicBool::new(false),
             ended: AtomicBool::new(false),
         }
     }
@@ -203,6 +207,13 @@ impl Feed {
     pub fn touch(&self) {
         let ms = self.created.elapsed().as_millis() as u64;
         self.last_request_ms.fetch_max(ms, Ordering::Relaxed);
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Someone watches: an HTTP-TS viewer is attached, or an HLS request
+    /// came within `within` (an on-demand proxy stays up for them).
+    pub fn watched(&self, within: Duration) -> bool {
+        self.viewers() > 0 || (self.requested.load(Ordering::Relaxed) && self.idle_for() < within)
     }
 
     /// How long since the last HLS request (or since the feed was made).

@@ -325,6 +325,17 @@ async fn a_thousand_add_delete_cycles_leave_nothing_behind() {
     drop(local);
 }
 
+/// `live/camN` pulled from the upstream's `live/srcN`.
+fn cam_pattern() -> ProxyConfig {
+    ProxyConfig {
+        app: "live".into(),
+        stream: r"~^cam(\d+)$".into(),
+        url: "rtmp://upstream/live/src$1".into(),
+        on_demand: false,
+        rtsp_transport: Default::default(),
+    }
+}
+
 /// A `[[proxy]]` stream pattern makes an on-demand proxy for each asked
 /// name that matches (`$1` in the URL), bounded by
 /// `relay.max_pattern_proxies`, and removes it once idle.
@@ -335,13 +346,7 @@ async fn a_stream_pattern_makes_proxies_for_asked_names_and_removes_them_idle() 
         |c| {
             c.relay.max_pattern_proxies = 2;
             c.stream.max_stream_wait_ms = 2_000;
-            c.proxy.push(ProxyConfig {
-                app: "live".into(),
-                stream: r"~^cam(\d+)$".into(),
-                url: "rtmp://upstream/live/src$1".into(),
-                on_demand: false,
-                rtsp_transport: Default::default(),
-            });
+            c.proxy.push(cam_pattern());
         },
     );
     let mut publisher = RtmpPeer::publisher(&upstream, "src7").await;
@@ -390,4 +395,30 @@ async fn a_stream_pattern_makes_proxies_for_asked_names_and_removes_them_idle() 
         }
     };
     tokio::join!(feed(&mut publisher, 0, 60), watch);
+}
+
+/// Proxies made from a pattern are capped per asking address as well as in
+/// total: one address asking many names cannot take every place.
+#[tokio::test(start_paused = true)]
+async fn pattern_proxies_are_capped_per_address() {
+    let (_upstream, downstream, _) = servers(
+        |_| {},
+        |c| {
+            c.relay.max_pattern_proxies = 3;
+            c.relay.max_pattern_proxies_per_ip = 2;
+            c.proxy.push(cam_pattern());
+        },
+    );
+    let relays = &downstream.shared.relays;
+    let key = |n: u32| stream_core::StreamKey::parse("live", format!("cam{n}")).expect("key");
+    let attacker = Some(std::net::IpAddr::from([127, 0, 0, 2]));
+    let viewer = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    let made: Vec<bool> = (0..10).map(|n| relays.demand(&key(n), attacker)).collect();
+    assert_eq!(made.iter().filter(|m| **m).count(), 2, "{made:?}");
+    // An existing proxy is woken for anyone, without counting again.
+    assert!(relays.demand(&key(0), attacker));
+    // Another address still gets a place, up to the total cap.
+    assert!(relays.demand(&key(100), viewer));
+    assert!(!relays.demand(&key(101), viewer), "total cap");
+    assert_eq!(relays.list().len(), 3);
 }

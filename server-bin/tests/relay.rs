@@ -98,6 +98,15 @@ fn chain(name: &str, url: impl Fn(&Strom) -> String, extra: &str) {
     let p = &proxies["proxies"][0];
     assert_eq!(p["state"], "live", "{proxies}");
     assert_eq!(p["key"], "live/cam");
+    // What flows in: the stream's tracks and bitrate.
+    let codecs: Vec<_> = p["tracks"]
+        .as_array()
+        .expect("tracks")
+        .iter()
+        .map(|t| t["codec"].clone())
+        .collect();
+    assert!(codecs.contains(&"H264".into()), "{proxies}");
+    assert!(p["bitrate_bps"].as_u64().unwrap_or(0) > 0, "{proxies}");
     // The upstream's key is not shown.
     assert!(!proxies.to_string().contains("secret"), "{proxies}");
     stop(publisher);

@@ -237,8 +237,9 @@ struct PeerView {
     peer: Option<String>,
 }
 
+/// A track as the API shows it (streams and proxies).
 #[derive(Serialize)]
-struct TrackView {
+pub(super) struct TrackView {
     id: u8,
     codec: &'static str,
     kind: &'static str,
@@ -274,7 +275,7 @@ fn peer_view(p: &PeerInfo) -> PeerView {
     }
 }
 
-fn track_view(t: &Track) -> TrackView {
+pub(super) fn track_view(t: &Track) -> TrackView {
     TrackView {
         id: t.id,
         codec: t.codec.name(),

@@ -12,6 +12,7 @@ use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 use stream_core::StreamKey;
 
+use super::api::{track_view, TrackView};
 use super::reply::{error, json, Reply};
 use super::url::query_param;
 use crate::config::ProxyConfig;
@@ -24,9 +25,20 @@ const VHOST: &str = "__defaultVhost__";
 /// `/api/v1/proxies…`; `rest` is the path after `proxies`.
 pub fn strom(shared: &Shared, method: &Method, rest: &[String], query: &str) -> Reply {
     match (method, rest) {
-        (&Method::GET, []) => json(StatusCode::OK, &json!({ "proxies": shared.relays.list() })),
+        (&Method::GET, []) => {
+            let list: Vec<_> = shared
+                .relays
+                .list()
+                .into_iter()
+                .map(|s| view(shared, s))
+                .collect();
+            json(StatusCode::OK, &json!({ "proxies": list }))
+        }
         (&Method::POST, []) => match add(shared, query) {
-            Ok(status) => json(StatusCode::CREATED, &json!({ "proxy": status })),
+            Ok(status) => json(
+                StatusCode::CREATED,
+                &json!({ "proxy": view(shared, status) }),
+            ),
             Err(e) => add_error(&e),
         },
         (m, [app, stream]) => {
@@ -35,7 +47,7 @@ pub fn strom(shared: &Shared, method: &Method, rest: &[String], query: &str) -> 
             };
             match *m {
                 Method::GET => match shared.relays.get(&key) {
-                    Some(s) => json(StatusCode::OK, &json!({ "proxy": s })),
+                    Some(s) => json(StatusCode::OK, &json!({ "proxy": view(shared, s) })),
                     None => add_error(&AddError::NotFound(key)),
                 },
                 Method::DELETE => match shared.relays.remove(shared, &key) {
@@ -50,6 +62,37 @@ pub fn strom(shared: &Shared, method: &Method, rest: &[String], query: &str) -> 
             }
         }
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such proxies path"),
+    }
+}
+
+/// A proxy's status and, while its stream exists, what flows in: the
+/// stream's tracks, bitrate and players.
+#[derive(serde::Serialize)]
+struct ProxyView {
+    #[serde(flatten)]
+    status: Status,
+    tracks: Vec<TrackView>,
+    bitrate_bps: u64,
+    bytes_in: u64,
+    player_count: usize,
+}
+
+fn view(shared: &Shared, status: Status) -> ProxyView {
+    let stream = status
+        .key
+        .split_once('/')
+        .and_then(|(app, stream)| StreamKey::parse(app.to_string(), stream.to_string()).ok())
+        .and_then(|k| shared.hub.stream(&k));
+    let players = crate::players::Players::count(&shared.sessions);
+    ProxyView {
+        tracks: stream
+            .iter()
+            .flat_map(|s| s.tracks.iter().map(track_view))
+            .collect(),
+        bitrate_bps: stream.as_ref().map_or(0, |s| s.bitrate_bps),
+        bytes_in: stream.as_ref().map_or(0, |s| s.bytes_in),
+        player_count: stream.as_ref().map_or(0, |s| players.of(s)),
+        status,
     }
 }
 
@@ -124,10 +167,18 @@ fn zlm_view(s: &Status) -> Value {
         "key": format!("{VHOST}/{}", s.key),
         "url": s.url,
         "status": if s.state == crate::relay::State::Live { 0 } else { -1 },
-        "liveSecs": 0,
+        "liveSecs": if s.state == crate::relay::State::Live { live_secs(s.since_ms) } else { 0 },
         "rePullCount": s.attempts.saturating_sub(1),
         "src": { "vhost": VHOST, "app": app, "stream": stream },
         "state": s.state,
         "last_error": s.last_error,
     })
+}
+
+/// Seconds since `since_ms` (ms since the Unix epoch).
+fn live_secs(since_ms: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    now.saturating_sub(since_ms) / 1000
 }

@@ -69,6 +69,10 @@ pub enum End {
     /// The stream ended for this player.
     #[error("stream ended for the player: {0}")]
     PlayEnded(EndReason),
+    /// The stream's codecs changed under the player (an upstream or a
+    /// resumed publisher came back with another codec): it must play again.
+    #[error("the stream's codec changed ({0}): play again")]
+    CodecChanged(String),
     /// Closed through the API.
     #[error("kicked through the API")]
     Kicked,
@@ -103,6 +107,7 @@ impl End {
             End::PublisherClosed(CloseReason::TakenOver) => "taken-over",
             End::PublisherClosed(_) => "closed-by-server",
             End::PlayEnded(EndReason::Lagged) => "lagged",
+            End::CodecChanged(_) => "codec-changed",
             End::PlayEnded(_) => "stream-ended",
             End::Kicked => "kicked",
             End::Media(_) => "bad-media",

@@ -151,6 +151,14 @@ async fn serve_flv(
             };
             match event {
                 Ok(SubscriberEvent::Tracks(t)) => {
+                    if let Some(change) = crate::media::codec_change(&tracks, &t) {
+                        if framing.chunked {
+                            out.push(Bytes::from_static(b"0\r\n\r\n"));
+                        }
+                        let _ = out.flush(wr, stall).await;
+                        let end = crate::drive::End::CodecChanged(change);
+                        return ("codec-changed", end.to_string());
+                    }
                     let meta = flv_egress::metadata(&t);
                     out.push(framing.tag(TagType::Script, last_ts, &[], &meta));
                     for track in t.iter() {

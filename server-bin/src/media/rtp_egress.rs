@@ -36,6 +36,13 @@ pub struct RtpTrack {
     codec: Codec,
 }
 
+impl RtpTrack {
+    /// The stream-core codec it carries.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+}
+
 /// The RTSP view of `tracks`: one entry per track RTP can carry, in order.
 pub fn rtp_tracks(tracks: &[Track]) -> Vec<RtpTrack> {
     let mut out = Vec::new();

@@ -143,6 +143,10 @@ impl Conn {
         };
         match event {
             Ok(SubscriberEvent::Tracks(tracks)) => {
+                if let Some(change) = crate::media::codec_change(&p.tracks, &tracks) {
+                    self.rtmp.notify_unpublished(p.stream_id);
+                    return Err(End::CodecChanged(change));
+                }
                 self.rtmp
                     .send_metadata(p.stream_id, flv_egress::metadata(&tracks));
                 for track in tracks.iter() {

@@ -215,7 +215,11 @@ impl Conn {
                 {
                     *described = n.clone();
                 }
-                Some(_) => return Err(End::PlayEnded(EndReason::StreamEnded)),
+                Some(n) => {
+                    let (was, now) = (described.codec().name(), n.codec().name());
+                    let change = format!("track {}: {was} → {now}", n.id);
+                    return Err(End::CodecChanged(change));
+                }
                 None => {}
             }
         }

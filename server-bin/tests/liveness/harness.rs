@@ -158,6 +158,14 @@ impl RtmpPeer {
         let _ = self.flush().await;
     }
 
+    /// Sends one audio message.
+    pub async fn send_audio(&mut self, timestamp: u32, payload: Bytes) {
+        self.session
+            .send_media(MediaKind::Audio, timestamp, payload)
+            .expect("publishing");
+        let _ = self.flush().await;
+    }
+
     /// The next event; `None` once the server closed the connection.
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
         loop {

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use rtmp_proto::ClientEvent;
 use stream_core::Protocol;
 use strom::config::ProxyConfig;
@@ -228,6 +230,64 @@ async fn players_stay_through_an_upstream_reconnect() {
     assert!(matches!(seen, Some(ClientEvent::Media { .. })), "{seen:?}");
     assert!(!player.conn.task.is_finished());
     assert!(status(&downstream).attempts >= 2);
+}
+
+/// An upstream that comes back with another codec (AAC, then MP3) ends the
+/// relay's players with that reason: they must play again.
+#[tokio::test(start_paused = true)]
+async fn an_upstream_back_with_another_codec_ends_players_with_the_reason() {
+    let (upstream, downstream, _) = pair_with(|c| c.stream.continue_push_ms = 2_000);
+    let aac = |frame: bool| {
+        Bytes::from_static(if frame {
+            &[0xAF, 1, 0x21, 0x10, 0x04]
+        } else {
+            &[0xAF, 0, 0x12, 0x10]
+        })
+    };
+    let mp3 = Bytes::from_static(&[0x2F, 0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0]);
+    let mut first = RtmpPeer::publisher(&upstream, "cam").await;
+    first.send_audio(0, aac(false)).await;
+    let mut player = RtmpPeer::player(&downstream, "cam").await;
+    let first_feed = async {
+        for i in 1..50u32 {
+            sleep(Duration::from_millis(40)).await;
+            first.send_video(i * 40, avc_keyframe()).await;
+            first.send_audio(i * 40, aac(true)).await;
+        }
+    };
+    let heard = player.until(|e| {
+        matches!(
+            e,
+            ClientEvent::Media {
+                kind: rtmp_proto::session::MediaKind::Audio,
+                ..
+            }
+        )
+    });
+    let (_, heard) = tokio::join!(first_feed, heard);
+    assert!(heard.is_some(), "AAC reached the relay's player");
+    first.session.close();
+    let _ = first.flush().await;
+    drop(first);
+    sleep(Duration::from_secs(1)).await;
+    let mut second = RtmpPeer::publisher(&upstream, "cam").await;
+    let second_feed = async {
+        for i in 0..100u32 {
+            sleep(Duration::from_millis(40)).await;
+            second.send_video(5_000 + i * 40, avc_keyframe()).await;
+            second.send_audio(5_000 + i * 40, mp3.clone()).await;
+        }
+    };
+    let ended = async {
+        while player.next_event().await.is_some() {}
+        tokio::time::timeout(Duration::from_secs(5), player.conn.task)
+            .await
+            .expect("the player's session ends")
+            .expect("session task")
+    };
+    let (_, end) = tokio::join!(second_feed, ended);
+    assert_eq!(end.name(), "codec-changed", "{end}");
+    assert!(end.to_string().contains("audio AAC → MP3"), "{end}");
 }
 
 #[tokio::test(start_paused = true)]

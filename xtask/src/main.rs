@@ -10,7 +10,8 @@
 //!   documented public items); each violation as `path:line: rule: detail`.
 //! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
 //! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts]
-//!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md).
+//!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md);
+//!   `--ingest N` instead measures one strom pulling N RTSP streams from another.
 //!
 //! - `cargo xtask chaos [--long] [SCENARIO]`: the never-fake-die scenarios
 //!   (RELIABILITY.md).
@@ -65,6 +66,10 @@ enum Cmd {
         /// Where the report is written.
         #[arg(long, default_value = bench::DEFAULT_OUT)]
         out: std::path::PathBuf,
+        /// Instead of players: one strom pulls this many RTSP streams (~1 Mbit/s
+        /// each) from a second strom; CPU per ingested Gbit/s, RSS per stream.
+        #[arg(long)]
+        ingest: Option<usize>,
     },
     /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
     Chaos {
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
             merge_write_ms,
             protocols,
             out,
+            ingest,
         } => {
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
@@ -123,6 +129,7 @@ fn main() -> ExitCode {
                 merge_write_ms,
                 protocols,
                 out,
+                ingest,
             };
             match bench::run(&args) {
                 Ok(summary) => {

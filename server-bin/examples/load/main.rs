@@ -55,6 +55,11 @@ pub(crate) struct Args {
     /// FLV file to publish (looped). Without it nothing is published.
     #[arg(long)]
     flv: Option<String>,
+    /// Streams published from the file: 1 publishes `--stream`; more publish
+    /// `{stream}0` … `{stream}{N-1}` (the ingest benchmark's sources), their
+    /// starts spread over a second.
+    #[arg(long, default_value_t = 1)]
+    publishers: usize,
     #[arg(long, default_value_t = 0)]
     rtmp_players: usize,
     #[arg(long, default_value_t = 0)]
@@ -273,12 +278,26 @@ async fn run(args: Args) -> serde_json::Value {
         }),
     });
     if let Some(file) = args.flv.clone() {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = publisher::run(&ctx, &file).await {
-                eprintln!("load: publisher failed: {e}");
+        let tags = match publisher::read_tags(&file) {
+            Ok(tags) => Arc::new(tags),
+            Err(e) => return json!({ "error": e }),
+        };
+        for i in 0..args.publishers {
+            let path = match args.publishers {
+                1 => args.stream.clone(),
+                _ => format!("{}{i}", args.stream),
+            };
+            let (ctx, tags) = (ctx.clone(), tags.clone());
+            tokio::spawn(async move {
+                if let Err(e) = publisher::run(&ctx, &tags, &path, i == 0).await {
+                    eprintln!("load: publisher of {path} failed: {e}");
+                }
+            });
+            if args.publishers > 1 {
+                let spread = 1_000 / args.publishers as u64;
+                tokio::time::sleep(Duration::from_millis(spread.max(1))).await;
             }
-        });
+        }
         tokio::time::sleep(Duration::from_secs(2)).await; // let the stream start and fill the GOP cache
     }
     let mut handles = Vec::new();

@@ -14,10 +14,12 @@ use crate::{Args, Ctx};
 
 /// An RTMP client session for `args.stream`.
 pub fn client(args: &Args, mode: ClientMode, seed: u8) -> ClientSession {
-    let (app, stream) = args
-        .stream
-        .rsplit_once('/')
-        .unwrap_or(("live", &args.stream));
+    client_for(args, &args.stream, mode, seed)
+}
+
+/// An RTMP client session for `path` (`app/stream`).
+fn client_for(args: &Args, path: &str, mode: ClientMode, seed: u8) -> ClientSession {
+    let (app, stream) = path.rsplit_once('/').unwrap_or(("live", path));
     ClientSession::new(
         ClientConfig {
             app: app.into(),
@@ -56,8 +58,9 @@ fn composition_time(data: &[u8]) -> i32 {
     }
 }
 
-pub async fn run(ctx: &Ctx, file: &str) -> Result<(), String> {
-    let args = &ctx.args;
+/// The tags of an FLV file, read once and shared by every publisher (their
+/// payloads are `Bytes`).
+pub fn read_tags(file: &str) -> Result<Vec<FlvTag>, String> {
     let data = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
     let mut reader = FlvReader::new();
     reader.push(&data);
@@ -67,12 +70,20 @@ pub async fn run(ctx: &Ctx, file: &str) -> Result<(), String> {
             tags.push(t);
         }
     }
+    Ok(tags)
+}
+
+/// Publishes `tags` to `path` (`app/stream`) in real time, looped, until
+/// the window ends; with `log`, every video frame's send time goes to the
+/// send log (one publisher per run logs).
+pub async fn run(ctx: &Ctx, tags: &[FlvTag], path: &str, log: bool) -> Result<(), String> {
+    let args = &ctx.args;
     let last_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
     let mut sock = TcpStream::connect((args.host.as_str(), args.rtmp_port))
         .await
         .map_err(|e| e.to_string())?;
     let _ = sock.set_nodelay(true);
-    let mut session = client(args, ClientMode::Publish, 1);
+    let mut session = client_for(args, path, ClientMode::Publish, 1);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     // Handshake, connect, publish.
     loop {
@@ -97,7 +108,7 @@ pub async fn run(ctx: &Ctx, file: &str) -> Result<(), String> {
     let mut offset: u32 = 0;
     let mut first_loop = true;
     while !ctx.window.stopped() {
-        for tag in &tags {
+        for tag in tags {
             let is_header = tag.data.get(1) == Some(&0);
             if !first_loop && (tag.tag_type == TagType::Script || is_header) {
                 continue; // sequence headers and metadata once
@@ -122,7 +133,7 @@ pub async fn run(ctx: &Ctx, file: &str) -> Result<(), String> {
             let sent = match tag.tag_type {
                 TagType::Video => {
                     let r = session.send_media(MediaKind::Video, ts, payload);
-                    if !is_header {
+                    if log && !is_header {
                         let pts = ts.wrapping_add_signed(composition_time(&tag.data));
                         let keyframe = tag.data.first().is_some_and(|b| b >> 4 == 1);
                         ctx.log.record(ts, pts, keyframe);

@@ -72,7 +72,10 @@ mod tests {
         );
         let mut wider = h264.clone();
         wider.width = Some(1920);
-        assert_eq!(codec_change(std::slice::from_ref(&h264), &[wider, aac.clone()]), None);
+        assert_eq!(
+            codec_change(std::slice::from_ref(&h264), &[wider, aac.clone()]),
+            None
+        );
         assert_eq!(codec_change(&[h264.clone(), aac], &[h264]), None);
         assert_eq!(codec_change(&[], &[h265]), None);
     }

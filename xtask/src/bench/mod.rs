@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod ingest;
 mod report;
 
 use report::{details, headline, ratios, table, write_benchmarks, Invocation};
@@ -37,6 +38,9 @@ pub struct BenchArgs {
     pub protocols: Vec<Protocol>,
     /// Where the report goes (BENCHMARKS.md).
     pub out: PathBuf,
+    /// Instead of players: one strom pulls this many RTSP streams from
+    /// another ([`ingest`]).
+    pub ingest: Option<usize>,
 }
 
 /// A player protocol of the load generator.
@@ -140,7 +144,20 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         "--example",
         "load",
     ])?;
-    let flv = bench_file(&target)?;
+    if let (Some(streams), false) = (args.ingest, args.short) {
+        let run = ingest::run(&target, streams, args.secs)?;
+        eprintln!("{}", run.line());
+        let command = format!("cargo xtask bench --ingest {streams} --secs {}", args.secs);
+        ingest::write_section(&args.out, &run.section(&command))?;
+        return Ok(run.line());
+    }
+    let flv = bench_file(
+        &target,
+        "bench-720p25-2mbit.flv",
+        "1280x720",
+        ("2M", "4M"),
+        "128k",
+    )?;
     let (counts, secs, protocols) = if args.short {
         (vec![20], 3, Protocol::ALL.to_vec())
     } else {
@@ -198,7 +215,11 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
             ));
         }
     }
-    if !args.short {
+    if args.short {
+        // The ingest benchmark works too: a few pulled streams, all live.
+        let run = ingest::run(&target, 10, 3)?;
+        eprintln!("{}", run.line());
+    } else {
         write_benchmarks(
             &runs,
             &Invocation {
@@ -232,18 +253,32 @@ fn cargo(args: &[&str]) -> Result<(), String> {
         .ok_or_else(|| format!("cargo {} failed", args.join(" ")))
 }
 
-/// The generated stream, made once with ffmpeg and cached: H.264 1280x720
-/// 25 fps, GOP 2 s, ~2 Mbit/s, AAC 128 kbit/s, 20 s (the load loops it).
-fn bench_file(target: &Path) -> Result<PathBuf, String> {
+/// A generated stream, made once with ffmpeg and cached under
+/// `target/bench/{name}`: H.264 of `size` at 25 fps, GOP 2 s, `video` bit/s
+/// (rate and buffer size),
+/// AAC at `audio` bit/s, 20 s (the load loops it). The players' benchmark
+/// uses 1280x720 at 2 Mbit/s, the ingest one 640x360 at ~1 Mbit/s.
+fn bench_file(
+    target: &Path,
+    name: &str,
+    size: &str,
+    (video, buffer): (&str, &str),
+    audio: &str,
+) -> Result<PathBuf, String> {
     let dir = target.join("bench");
-    let file = dir.join("bench-720p25-2mbit.flv");
+    let file = dir.join(name);
     if file.exists() {
         return Ok(file);
     }
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let ok = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=25"),
+        ])
         .args([
             "-f",
             "lavfi",
@@ -253,11 +288,10 @@ fn bench_file(target: &Path) -> Result<PathBuf, String> {
             "20",
         ])
         .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-b:v", "2M", "-maxrate", "2M",
+            "-c:v", "libx264", "-preset", "veryfast", "-b:v", video, "-maxrate", video,
         ])
-        .args([
-            "-bufsize", "4M", "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
-        ])
+        .args(["-bufsize", buffer, "-g", "50", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", audio])
         .args(["-f", "flv"])
         .arg(&file)
         .status()
@@ -388,39 +422,51 @@ fn run_strom(
     secs: u64,
     merge_write_ms: u64,
 ) -> Result<Run, String> {
+    let merge = merge_write_ms.to_string();
+    let (proc, ports) = spawn_strom(target, None, &[("STROM_SERVER__MERGE_WRITE_MS", &merge)])?;
+    measure(
+        "strom",
+        proc.child.id(),
+        (target, flv),
+        ports,
+        protocol,
+        players,
+        secs,
+    )
+}
+
+/// A release strom on ephemeral loopback ports (in `dir` when given), logs
+/// at `warn`, with `env` set; returns once every listener answers.
+fn spawn_strom(
+    target: &Path,
+    dir: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Result<(Proc, Ports), String> {
     let (rtmp, http, rtsp) = (free_port()?, free_port()?, free_port()?);
-    let child = Command::new(target.join("release/strom"))
-        .args(["--bind", "127.0.0.1", "--rtmp-port", &rtmp.to_string()])
-        .args([
-            "--http-port",
-            &http.to_string(),
-            "--rtsp-port",
-            &rtsp.to_string(),
-        ])
+    let mut cmd = Command::new(target.join("release/strom"));
+    cmd.args(["--bind", "127.0.0.1", "--rtmp-port", &rtmp.to_string()])
+        .args(["--http-port", &http.to_string()])
+        .args(["--rtsp-port", &rtsp.to_string()])
         .env("STROM_LOG__LEVEL", "warn")
-        .env("STROM_SERVER__MERGE_WRITE_MS", merge_write_ms.to_string())
         // Every load client comes from 127.0.0.1: the per-address caps, made
         // for exactly one address opening thousands of sessions, would refuse
         // the load itself. The total caps stay as derived.
         .env("STROM_SERVER__MAX_SESSIONS_PER_IP", "1000000")
         .env("STROM_SERVER__MAX_PENDING_PER_IP", "1000000")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start strom: {e}"))?;
     let proc = Proc { child };
-    wait_port(rtmp)?;
-    wait_port(http)?;
-    wait_port(rtsp)?;
-    measure(
-        "strom",
-        proc.child.id(),
-        (target, flv),
-        Ports { rtmp, http, rtsp },
-        protocol,
-        players,
-        secs,
-    )
+    for port in [rtmp, http, rtsp] {
+        wait_port(port)?;
+    }
+    Ok((proc, Ports { rtmp, http, rtsp }))
 }
 
 /// nginx with the RTMP module, one worker, in a private prefix.

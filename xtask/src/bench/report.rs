@@ -266,6 +266,12 @@ pub(super) fn write_benchmarks(runs: &[Run], inv: &Invocation<'_>) -> Result<(),
             .map(|d| format!("\n{d}"))
             .unwrap_or_default(),
     );
+    // The ingest benchmark's section is another command's output: kept.
+    let old = std::fs::read_to_string(inv.out).unwrap_or_default();
+    let text = match super::ingest::section_of(&old) {
+        Some(ingest) => format!("{text}\n{ingest}\n"),
+        None => text,
+    };
     std::fs::write(inv.out, text).map_err(|e| format!("{}: {e}", inv.out.display()))
 }
 

@@ -10,6 +10,7 @@
 //! | [`es`] | ADTS headers from an AudioSpecificConfig; Annex-B access units with AUD and parameter sets | ISO/IEC 14496-3 1.A.2, H.264/H.265 Annex B |
 //! | [`Packager`] | keyframe-aligned segments with exact durations, sliding window, retained segments, discontinuities | RFC 8216 §3, §6.2 |
 //! | [`playlist`] | the live media playlist, a pure function of segments and [`PlaylistState`] | RFC 8216 §4.3 |
+//! | [`m3u8`] | reading master and media playlists (bounded), following a live playlist: segments to fetch, reload times | RFC 8216 §4, §6.3 |
 //! | [`TsDemuxer`] | transport stream → frames: resync, CRC-checked PAT/PMT, bounded PES reassembly, continuity errors counted | ISO/IEC 13818-1 |
 //!
 //! Conventions:
@@ -72,6 +73,7 @@
 pub mod demux;
 pub mod error;
 pub mod es;
+pub mod m3u8;
 pub mod packager;
 pub mod playlist;
 pub mod segment;

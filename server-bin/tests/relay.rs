@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::media::{probe, publish, stop};
+use common::media::{finish, play, probe, publish, stop};
 use common::{scratch_dir, Strom};
 
 #[test]
@@ -50,8 +50,45 @@ fn a_stream_pulled_over_http_flv_from_another_strom_plays_over_every_protocol() 
     );
 }
 
+#[test]
+fn a_stream_pulled_over_hls_from_another_strom_plays_over_every_protocol() {
+    let (_upstream, downstream, publisher) = chain_live(
+        "hls",
+        |up| format!("http://127.0.0.1:{}/live/src/hls.m3u8", up.http_port),
+        "",
+    );
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/cam", downstream.rtmp_port);
+    let streams = probe(&rtmp);
+    assert!(
+        streams
+            .iter()
+            .any(|(codec, w, _)| codec == "h264" && *w == Some(320))
+            && streams.iter().any(|(codec, _, _)| codec == "aac"),
+        "{streams:?}"
+    );
+    // Paced in real time, across segment boundaries: decode times never go
+    // back and never jump (segments here are 2 s).
+    let played = finish(play(&rtmp, Some(5)), Duration::from_secs(30));
+    assert!(played.dts.len() >= 75, "{} frames", played.dts.len());
+    assert!(played.non_decreasing(), "{:?}", played.dts);
+    assert!(played.max_gap_ms() < 500, "gap {} ms", played.max_gap_ms());
+    let (_, sessions) = downstream.get("/api/v1/sessions");
+    assert!(sessions.contains("\"hls-pull\""), "{sessions}");
+    stop(publisher);
+}
+
 /// ffmpeg → upstream strom → downstream strom pulling `url(upstream)` → ffprobe.
 fn chain(name: &str, url: impl Fn(&Strom) -> String, extra: &str) {
+    let (_upstream, _downstream, publisher) = chain_live(name, url, extra);
+    stop(publisher);
+}
+
+/// [`chain`], leaving the servers and the publisher running.
+fn chain_live(
+    name: &str,
+    url: impl Fn(&Strom) -> String,
+    extra: &str,
+) -> (Strom, Strom, std::process::Child) {
     let upstream = Strom::start(&format!("relay-{name}-upstream"), &[], &[]);
     let config_dir = scratch_dir(&format!("relay-{name}-config"));
     let config = config_dir.join("strom.toml");
@@ -72,7 +109,7 @@ fn chain(name: &str, url: impl Fn(&Strom) -> String, extra: &str) {
 
     let publisher = publish(
         &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
-        20,
+        40,
     );
     upstream.wait_live("src", Duration::from_secs(10));
     downstream.wait_live("cam", Duration::from_secs(15));
@@ -109,7 +146,7 @@ fn chain(name: &str, url: impl Fn(&Strom) -> String, extra: &str) {
     assert!(p["bitrate_bps"].as_u64().unwrap_or(0) > 0, "{proxies}");
     // The upstream's key is not shown.
     assert!(!proxies.to_string().contains("secret"), "{proxies}");
-    stop(publisher);
+    (upstream, downstream, publisher)
 }
 
 /// Proxies added through the API: live, refused for a name taken, deleted

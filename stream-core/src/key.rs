@@ -161,14 +161,16 @@ pub enum Protocol {
     HttpFlv,
     /// HTTP-TS player.
     HttpTs,
-    /// HLS segmenter (one internal subscriber per stream).
+    /// HLS segmenter (one internal subscriber per stream) or HLS viewer.
     Hls,
+    /// An HLS upstream pulled by a relay (a publisher, not an HLS viewer).
+    HlsPull,
     /// Anything inside the server (tests, relays).
     Internal,
 }
 
 impl Protocol {
-    /// "rtmp", "rtsp", "http-flv", "http-ts", "hls" or "internal".
+    /// "rtmp", "rtsp", "http-flv", "http-ts", "hls", "hls-pull" or "internal".
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Rtmp => "rtmp",
@@ -176,6 +178,7 @@ impl Protocol {
             Protocol::HttpFlv => "http-flv",
             Protocol::HttpTs => "http-ts",
             Protocol::Hls => "hls",
+            Protocol::HlsPull => "hls-pull",
             Protocol::Internal => "internal",
         }
     }
@@ -277,6 +280,7 @@ mod tests {
             (Protocol::HttpFlv, "http-flv"),
             (Protocol::HttpTs, "http-ts"),
             (Protocol::Hls, "hls"),
+            (Protocol::HlsPull, "hls-pull"),
             (Protocol::Internal, "internal"),
         ];
         for (p, n) in all {

@@ -132,8 +132,12 @@ pub(crate) async fn pull(
     }
 }
 
-/// The first media tag: take the local name.
-fn claim(shared: &Shared, info: &Arc<SessionInfo>, proxy: &Arc<Proxy>) -> Result<Publisher, End> {
+/// The first media tag: take the local name (HLS pulls too).
+pub(super) fn claim(
+    shared: &Shared,
+    info: &Arc<SessionInfo>,
+    proxy: &Arc<Proxy>,
+) -> Result<Publisher, End> {
     let publisher = shared
         .hub
         .publish(proxy.key.clone(), info.peer_info())

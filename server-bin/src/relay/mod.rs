@@ -4,7 +4,8 @@
 //! Each `[[proxy]]` gets one supervisor task on a media worker
 //! ([`supervise`]): dial with a deadline, run the pull on the generic
 //! [drive loop](crate::drive) (`rtmp_pull`, `rtsp_pull`: rtmp-proto's and
-//! rtsp-proto's client sessions as more adapters), and when it ends, wait a jittered, capped,
+//! rtsp-proto's client sessions as more adapters; `http_flv` and `hls_pull`
+//! drive hyper's client inside the pull), and when it ends, wait a jittered, capped,
 //! exponential backoff ([`backoff`]) and try again, until shutdown. One
 //! upstream per stream, however many players; players stay attached through
 //! an upstream reconnect within `stream.continue_push_ms` (the hub's resume
@@ -13,6 +14,7 @@
 
 pub mod backoff;
 mod dial;
+mod hls_pull;
 mod http_flv;
 mod registry;
 mod rtmp_pull;

@@ -136,6 +136,7 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
         Scheme::Rtmp => Protocol::Rtmp,
         Scheme::Rtsp => Protocol::Rtsp,
         Scheme::HttpFlv => Protocol::HttpFlv,
+        Scheme::Hls => Protocol::HlsPull,
     };
     let mut guard = shared.sessions.register(protocol, dialed.peer);
     let info = guard.info().clone();
@@ -165,6 +166,11 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
             }
             Scheme::HttpFlv => {
                 let end = super::http_flv::pull(shared, &info, proxy, dialed.rd, dialed.wr).await;
+                crate::drive::record_end(&mut guard, &end, "relay");
+                end
+            }
+            Scheme::Hls => {
+                let end = super::hls_pull::pull(shared, &info, proxy, dial, dialed).await;
                 crate::drive::record_end(&mut guard, &end, "relay");
                 end
             }

@@ -5,11 +5,14 @@ use std::fmt;
 /// Why an upstream URL cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// Not `rtmp://`, `rtsp://` or `http://` (HLS comes with its client).
+    /// Not `rtmp://`, `rtsp://` or `http://`.
     #[error(
-        "unsupported scheme in {0:?}: rtmp://, rtsp:// and http:// (FLV) can be pulled so far"
+        "unsupported scheme in {0:?}: rtmp://, rtsp:// and http:// (HTTP-FLV, HLS) can be pulled"
     )]
     Scheme(String),
+    /// `https://`: strom has no TLS client.
+    #[error("{0:?}: https:// upstreams are not supported (strom has no TLS); use http://")]
+    Https(String),
     /// No host, or an unparsable port.
     #[error("bad host or port in {0:?}")]
     Authority(String),
@@ -27,6 +30,9 @@ pub enum Scheme {
     Rtsp,
     /// `http://host[:port]/path[?query]` serving HTTP-FLV, port 80 by default.
     HttpFlv,
+    /// `http://host[:port]/path.m3u8[?query]`: an HLS playlist (master or
+    /// media), port 80 by default.
+    Hls,
 }
 
 /// A parsed upstream URL.
@@ -45,7 +51,7 @@ pub struct PullUrl {
     pub app: String,
     /// RTMP: the upstream stream name with its `?query`, as sent in play.
     /// RTSP: the path, without user info or query (for display).
-    /// HTTP-FLV: the request target (`/path?query`).
+    /// HTTP-FLV and HLS: the request target (`/path?query`).
     pub stream: String,
 }
 
@@ -59,11 +65,15 @@ impl PullUrl {
             (Scheme::Rtmp, rest, 1935)
         } else if let Some(rest) = url.strip_prefix("rtsp://") {
             (Scheme::Rtsp, rest, 554)
-        } else if let Some(rest) = url
-            .strip_prefix("http://")
-            .filter(|r| !r.split('?').next().unwrap_or_default().ends_with(".m3u8"))
-        {
-            (Scheme::HttpFlv, rest, 80)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            let path = rest.split(['?', '#']).next().unwrap_or_default();
+            if path.ends_with(".m3u8") {
+                (Scheme::Hls, rest, 80)
+            } else {
+                (Scheme::HttpFlv, rest, 80)
+            }
+        } else if url.starts_with("https://") {
+            return Err(UrlError::Https(url.into()));
         } else {
             return Err(UrlError::Scheme(url.into()));
         };
@@ -104,9 +114,9 @@ impl PullUrl {
             _ if path.is_empty() => return Err(UrlError::Path(url.into())),
             // RTSP: the path for display (the client sends the raw URL).
             Scheme::Rtsp => (String::new(), path.to_string()),
-            // HTTP-FLV: the request target, query kept (tokens); only
-            // display drops it.
-            Scheme::HttpFlv => (
+            // HTTP-FLV and HLS: the request target, query kept (tokens);
+            // only display drops it.
+            Scheme::HttpFlv | Scheme::Hls => (
                 String::new(),
                 match query {
                     Some(q) => format!("/{path}?{q}"),
@@ -151,7 +161,9 @@ impl fmt::Display for PullUrl {
                 self.app
             ),
             Scheme::Rtsp => write!(f, "rtsp://{}:{}/{stream}", self.host_for_url(), self.port),
-            Scheme::HttpFlv => write!(f, "http://{}:{}{stream}", self.host_for_url(), self.port),
+            Scheme::HttpFlv | Scheme::Hls => {
+                write!(f, "http://{}:{}{stream}", self.host_for_url(), self.port)
+            }
         }
     }
 }
@@ -195,13 +207,29 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("origin", 8080));
         assert_eq!(u.stream, "/live/cam.live.flv?token=t");
         assert_eq!(u.to_string(), "http://origin:8080/live/cam.live.flv");
-        assert!(PullUrl::parse("http://origin/live/cam.m3u8").is_err());
+    }
+
+    #[test]
+    fn hls_urls_are_chosen_by_the_m3u8_path_and_https_is_refused_clearly() {
+        let u = PullUrl::parse("http://origin:8080/live/cam/hls.m3u8?token=t").unwrap();
+        assert_eq!(u.scheme, Scheme::Hls);
+        assert_eq!(u.stream, "/live/cam/hls.m3u8?token=t");
+        assert_eq!(u.to_string(), "http://origin:8080/live/cam/hls.m3u8");
+        assert_eq!(
+            PullUrl::parse("http://origin/live/cam.flv?x=.m3u8")
+                .unwrap()
+                .scheme,
+            Scheme::HttpFlv
+        );
+        let e = PullUrl::parse("https://cdn/live/cam.m3u8").unwrap_err();
+        assert!(matches!(e, UrlError::Https(_)), "{e}");
+        assert!(e.to_string().contains("no TLS"), "{e}");
     }
 
     #[test]
     fn refuses_what_cannot_be_pulled() {
         for bad in [
-            "http://cam/live/one.m3u8",
+            "https://cam/live/one.m3u8",
             "srt://cam/live/one",
             "rtmp://cam",
             "rtmp://cam/live",

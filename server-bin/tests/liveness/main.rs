@@ -9,6 +9,7 @@
 #[path = "../common/flv_bodies.rs"]
 mod flv_bodies;
 mod harness;
+mod hls_pull;
 mod relay;
 mod rtmp;
 mod rtsp;

@@ -49,6 +49,8 @@ pub struct Shared {
     pub admission: Arc<crate::admission::Admission>,
     /// Streams pulled from upstreams (`[[proxy]]`).
     pub relays: crate::relay::Relays,
+    /// Streams pushed to targets (`[[push]]`).
+    pub pushes: crate::relay::push::Pushes,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -158,6 +160,7 @@ impl Shared {
                 .flatten()
                 .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
             relays: crate::relay::Relays::new(&config),
+            pushes: crate::relay::push::Pushes::new(&config),
             config,
         })
     }
@@ -296,6 +299,9 @@ where
         hooks.notify(crate::hooks::Notification::server_started(config_json));
     }
     shared.start_relays(Arc::new(crate::relay::TcpDial));
+    shared
+        .pushes
+        .start(&shared, Arc::new(crate::relay::TcpDial), None);
     let http_addr = spawn_listener(&control, http_listener, "http", {
         let (shared, stop) = (shared.clone(), stop_rx.clone());
         move |l| crate::http::serve(l, shared, stop)

@@ -8,6 +8,7 @@
 
 mod load;
 mod network;
+mod push;
 mod relay;
 
 use std::net::IpAddr;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{load, ConfigError, Overrides};
 pub use network::IpNet;
+pub use push::{check_push, PushConfig};
 pub use relay::{stream_pattern, ProxyConfig, RelayConfig, RtspTransport, StateConfig};
 
 /// The whole effective configuration.
@@ -51,6 +53,8 @@ pub struct Config {
     pub state: StateConfig,
     /// Streams pulled from upstream servers (`[[proxy]]`).
     pub proxy: Vec<ProxyConfig>,
+    /// Local streams forwarded to RTMP or RTSP targets (`[[push]]`).
+    pub push: Vec<PushConfig>,
 }
 
 /// `[hls]`
@@ -628,7 +632,8 @@ impl Config {
         if let Err(e) = self.log.level.parse::<tracing_subscriber::EnvFilter>() {
             return Err(("log.level".into(), format!("not a valid log filter: {e}")));
         }
-        self.validate_relays()
+        self.validate_relays()?;
+        self.validate_pushes()
     }
 
     /// The hub configuration derived from `[stream]`.

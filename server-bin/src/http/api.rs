@@ -8,6 +8,7 @@
 //! - `DELETE /api/v1/sessions/{id}`: kicks one session;
 //!   `DELETE /api/v1/sessions?peer=IP`: kicks every session of a peer address.
 //! - `/api/v1/proxies`: pulled streams (see [`super::proxies`]).
+//! - `/api/v1/pushes`: streams pushed to targets (see [`super::pushes`]).
 //! - `GET /api/v1/server`: version, uptime, statistics and the effective
 //!   configuration with secrets redacted.
 
@@ -74,6 +75,7 @@ pub fn handle(shared: &Shared, method: &Method, rest: &[String], query: &str) ->
         }
         (&Method::GET, [s]) if s == "server" => server_view(shared),
         (_, [s, rest @ ..]) if s == "proxies" => super::proxies::strom(shared, method, rest, query),
+        (_, [s, rest @ ..]) if s == "pushes" => super::pushes::strom(shared, method, rest, query),
         (&Method::GET, [s]) if s == "streams" => {
             let players = Players::count(&shared.sessions);
             let streams: Vec<_> = shared

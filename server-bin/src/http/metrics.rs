@@ -202,6 +202,20 @@ fn render(shared: &Shared) -> String {
         "Pulled streams (proxies) by state.",
         &proxies,
     );
+    let mut pushes = std::collections::BTreeMap::new();
+    for p in shared.pushes.list() {
+        *pushes.entry(p.state.name()).or_insert(0.0) += 1.0;
+    }
+    let pushes: Vec<_> = pushes
+        .into_iter()
+        .map(|(state, n)| (format!("{{state=\"{state}\"}}"), n))
+        .collect();
+    family(
+        "strom_pushes",
+        "gauge",
+        "Streams pushed to targets, by state.",
+        &pushes,
+    );
     family(
         "strom_state_unreadable_total",
         "counter",

@@ -14,6 +14,7 @@ mod debug;
 mod health;
 mod metrics;
 mod proxies;
+mod pushes;
 pub mod reply;
 mod router;
 pub mod url;

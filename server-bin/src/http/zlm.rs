@@ -174,7 +174,9 @@ pub fn handle(shared: &Shared, name: &str, query: &str) -> Reply {
                 "Frame": stats.frames_in,
             }})
         }
-        _ => match super::proxies::zlm(shared, name, query) {
+        _ => match super::proxies::zlm(shared, name, query)
+            .or_else(|| super::pushes::zlm(shared, name, query))
+        {
             Some(body) => body,
             None => {
                 json!({ "code": -1, "msg": format!("strom does not implement /index/api/{name}") })

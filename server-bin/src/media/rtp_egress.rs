@@ -121,6 +121,32 @@ pub fn rtp_tracks(tracks: &[Track]) -> Vec<RtpTrack> {
     out
 }
 
+/// Follows a change of the stream's tracks for an RTSP session, which
+/// cannot renegotiate: each described track goes on while a track with its
+/// id and codec exists (its parameter sets are updated), tracks that appear
+/// are not sent, one that disappears just sends nothing. A described track
+/// whose codec changed ends the session: `Err` says which.
+pub fn follow_tracks(described: &mut [RtpTrack], tracks: &[Track]) -> Result<(), String> {
+    let next = rtp_tracks(tracks);
+    for d in described.iter_mut() {
+        match next.iter().find(|n| n.id == d.id) {
+            Some(n)
+                if n.info.payload_type == d.info.payload_type
+                    && std::mem::discriminant(&n.info.codec)
+                        == std::mem::discriminant(&d.info.codec) =>
+            {
+                *d = n.clone();
+            }
+            Some(n) => {
+                let (was, now) = (d.codec().name(), n.codec().name());
+                return Err(format!("track {}: {was} → {now}", n.id));
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 impl RtpTrack {
     /// The frame's RTP payloads, packed: `[len u16][marker u8][payload]...`.
     /// Built once per stream and frame (the caller caches it on the frame).
@@ -199,6 +225,34 @@ pub fn unpack(packed: &Bytes) -> impl Iterator<Item = (bool, Bytes)> + '_ {
         }
         Some((marker, rest.split_to(len)))
     })
+}
+
+/// Queues a frame's packets (`packed`, from [`RtpTrack::payloads`]) on
+/// interleaved channel `ch`: the `$` headers and `sender`'s RTP headers in
+/// one buffer of this connection, each payload shared with every other
+/// player (a vectored write).
+pub fn interleave(
+    out: &mut crate::io::Outbox,
+    ch: u8,
+    sender: &mut RtpSender,
+    pts_us: i64,
+    packed: &Bytes,
+) {
+    let mut heads = BytesMut::with_capacity(16 * 8);
+    let mut parts = Vec::new();
+    for (marker, payload) in unpack(packed) {
+        let start = heads.len();
+        heads.put_u8(b'$');
+        heads.put_u8(ch);
+        heads.put_u16((rtsp_proto::media::RTP_HEADER_LEN + payload.len()) as u16);
+        sender.header(pts_us, marker, payload.len(), &mut heads);
+        parts.push((start, heads.len(), payload));
+    }
+    let heads = heads.freeze();
+    for (start, end, payload) in parts {
+        out.push(heads.slice(start..end));
+        out.push(payload);
+    }
 }
 
 /// One player's RTP state for one track.

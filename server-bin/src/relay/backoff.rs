@@ -27,6 +27,19 @@ impl Backoff {
         }
     }
 
+    /// The waits of one relay as `[relay]` sets them (`retry_min_ms`,
+    /// `retry_max_ms`), seeded apart from every other relay's.
+    pub fn for_relay(relay: &crate::config::RelayConfig) -> Backoff {
+        use std::hash::{BuildHasher, Hasher};
+        Backoff::new(
+            Duration::from_millis(relay.retry_min_ms),
+            Duration::from_millis(relay.retry_max_ms),
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish(),
+        )
+    }
+
     /// The wait before the next attempt: uniformly in `[base / 2, base]`,
     /// `base` = `min` × 2^failures, capped at `max`.
     pub fn next_wait(&mut self) -> Duration {

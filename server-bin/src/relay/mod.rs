@@ -16,6 +16,8 @@ pub mod backoff;
 mod dial;
 mod hls_pull;
 mod http_flv;
+mod launch;
+pub mod push;
 mod registry;
 mod rtmp_pull;
 mod rtsp_pull;
@@ -121,10 +123,7 @@ impl Proxy {
             state,
             attempts: self.attempts.load(Ordering::Relaxed),
             last_error,
-            since_ms: since
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
+            since_ms: unix_ms(since),
         }
     }
 
@@ -169,3 +168,10 @@ impl Proxy {
 }
 
 pub use supervisor::supervise;
+
+/// `t` in ms since the Unix epoch (0 before it), as the API shows times.
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -3,11 +3,12 @@
 //! restart), each with the switch that stops its supervisor.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use stream_core::StreamKey;
 use tokio::sync::watch;
 
+use super::launch::Launcher;
 use super::store::Store;
 use super::{Dial, Proxy, PullUrl, Status};
 use crate::config::ProxyConfig;
@@ -60,14 +61,6 @@ struct Entry {
     stop: watch::Sender<bool>,
     /// The address whose player made it from a pattern.
     made_for: Option<IpAddr>,
-}
-
-/// Where supervisors are started, once the server runs.
-struct Launcher {
-    shared: Weak<Shared>,
-    dial: Arc<dyn Dial>,
-    /// `None`: spread over the media workers.
-    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// A `[[proxy]]` whose stream is a pattern.
@@ -164,15 +157,11 @@ impl Relays {
         dial: Arc<dyn Dial>,
         runtime: Option<tokio::runtime::Handle>,
     ) {
-        let launcher = Launcher {
-            shared: Arc::downgrade(shared),
-            dial,
-            runtime,
-        };
+        let launcher = Launcher::new(shared, dial, runtime);
         // Lock order everywhere: launcher, then entries.
         let mut slot = lock(&self.launcher);
         for e in lock(&self.entries).iter() {
-            launcher.launch(&e.proxy, e.stop.subscribe());
+            launch(&launcher, &e.proxy, e.stop.subscribe());
         }
         *slot = Some(launcher);
     }
@@ -204,7 +193,7 @@ impl Relays {
             return Err(AddError::NotFound(key));
         };
         if let Some(l) = launcher.as_ref() {
-            l.launch(&e.proxy, e.stop.subscribe());
+            launch(l, &e.proxy, e.stop.subscribe());
         }
         tracing::info!(stream = %key, upstream = %e.proxy.url, "proxy added through the API");
         Ok(e.proxy.status(e.origin))
@@ -286,7 +275,7 @@ impl Relays {
         let proxy = Arc::new(Proxy::new(key.clone(), url, true, config.rtsp_transport));
         let (stop, _) = watch::channel(false);
         if let Some(l) = launcher.as_ref() {
-            l.launch(&proxy, stop.subscribe());
+            launch(l, &proxy, stop.subscribe());
         }
         proxy.demand();
         tracing::info!(stream = %key, upstream = %proxy.url, "proxy made from a pattern");
@@ -369,18 +358,11 @@ impl Relays {
     }
 }
 
-impl Launcher {
-    fn launch(&self, proxy: &Arc<Proxy>, stop: watch::Receiver<bool>) {
-        use tracing::Instrument;
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        let runtime = match &self.runtime {
-            Some(r) => r.clone(),
-            None => shared.pool.pick().handle.clone(),
-        };
-        let span = tracing::info_span!("relay", proxy = %proxy.key);
-        let task = super::supervise(shared, proxy.clone(), self.dial.clone(), stop);
-        runtime.spawn(task.instrument(span));
-    }
+/// Starts `proxy`'s supervisor.
+fn launch(launcher: &Launcher, proxy: &Arc<Proxy>, stop: watch::Receiver<bool>) {
+    let span = tracing::info_span!("relay", proxy = %proxy.key);
+    let proxy = proxy.clone();
+    launcher.spawn(span, |shared, dial| {
+        super::supervise(shared, proxy, dial, stop)
+    });
 }

@@ -189,19 +189,7 @@ impl Driven for RtspPull {
     type Wake = Wake;
 
     fn input(&mut self, bytes: Bytes, now: std::time::Instant) -> Result<(), End> {
-        match self.client.handle_input_bytes(bytes, now) {
-            Ok(()) => Ok(()),
-            // Why the session closed (a deadline, the server's broken input)
-            // is queued as an event: say that rather than the bare error.
-            Err(e) => {
-                while let Some(event) = self.client.poll_event() {
-                    if let ClientEvent::TimedOut { what } = event {
-                        return Err(End::Timeout(timeout_name(&what)));
-                    }
-                }
-                Err(End::Protocol(Box::new(e)))
-            }
-        }
+        client_input(&mut self.client, bytes, now, timeout_name)
     }
 
     async fn on_events(&mut self) -> Result<(), End> {
@@ -285,6 +273,28 @@ impl Driven for RtspPull {
 
     fn read_size(&self) -> usize {
         READ_CHUNK
+    }
+}
+
+/// Feeds an RTSP client session (pulls and pushes).
+pub(crate) fn client_input(
+    client: &mut ClientSession,
+    bytes: Bytes,
+    now: std::time::Instant,
+    timeout_name: fn(&ClientTimeout) -> &'static str,
+) -> Result<(), End> {
+    match client.handle_input_bytes(bytes, now) {
+        Ok(()) => Ok(()),
+        // Why the session closed (a deadline, the peer's broken input) is
+        // queued as an event: say that rather than the bare error.
+        Err(e) => {
+            while let Some(event) = client.poll_event() {
+                if let ClientEvent::TimedOut { what } = event {
+                    return Err(End::Timeout(timeout_name(&what)));
+                }
+            }
+            Err(End::Protocol(Box::new(e)))
+        }
     }
 }
 

@@ -1,11 +1,12 @@
-//! The proxies added through the API, kept under `state.dir` so they
-//! survive a restart (`proxies.json`).
+//! The proxies and pushes added through the API, kept under `state.dir` so
+//! they survive a restart (`proxies.json`, `pushes.json`: one [`Store`] per
+//! list).
 //!
 //! Crash-safe by write-then-rename: the new list is written to a temporary
 //! file, synced, and renamed over the old one (atomic on POSIX), then the
 //! directory is synced; a `kill -9` at any point leaves the old list or the
 //! new one, never a mix. A file that cannot be read is moved aside
-//! (`proxies.json.unreadable-<unix seconds>`), logged as an error and
+//! (`<file>.unreadable-<unix seconds>`), logged as an error and
 //! counted (`strom_state_unreadable_total`), and the server starts without it.
 
 use std::io::Write;
@@ -17,45 +18,58 @@ use crate::config::ProxyConfig;
 /// Files moved aside because they could not be read, since start.
 pub static UNREADABLE: AtomicU64 = AtomicU64::new(0);
 
-const FILE: &str = "proxies.json";
+/// The proxies' file.
+const PROXIES: &str = "proxies.json";
 
-/// The kept list.
+/// One kept list: a file under `state.dir`.
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    file: &'static str,
 }
 
 impl Store {
-    /// Opens `dir` (created on the first save) and reads the kept list.
+    /// Opens `dir` (created on the first save) and reads the kept proxies.
     pub fn open(dir: &str) -> (Store, Vec<ProxyConfig>) {
+        Store::open_file(dir, PROXIES)
+    }
+
+    /// Opens the list kept in `dir/file` and reads it.
+    pub fn open_file<T: serde::de::DeserializeOwned>(
+        dir: &str,
+        file: &'static str,
+    ) -> (Store, Vec<T>) {
         let store = Store {
             dir: PathBuf::from(dir),
+            file,
         };
         let kept = store.load();
         (store, kept)
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.join(FILE)
+        self.dir.join(self.file)
     }
 
-    fn load(&self) -> Vec<ProxyConfig> {
+    fn load<T: serde::de::DeserializeOwned>(&self) -> Vec<T> {
         let path = self.path();
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
             Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "kept proxies cannot be read; starting without them");
+                tracing::error!(path = %path.display(), error = %e, "kept list cannot be read; starting without it");
                 UNREADABLE.fetch_add(1, Ordering::Relaxed);
                 return Vec::new();
             }
         };
-        match serde_json::from_slice::<Vec<ProxyConfig>>(&text) {
+        match serde_json::from_slice::<Vec<T>>(&text) {
             Ok(list) => list,
             Err(e) => {
-                let aside = self.dir.join(format!("{FILE}.unreadable-{}", unix_secs()));
+                let aside = self
+                    .dir
+                    .join(format!("{}.unreadable-{}", self.file, unix_secs()));
                 let moved = std::fs::rename(&path, &aside);
-                tracing::error!(path = %path.display(), error = %e, moved_to = %aside.display(), moved = moved.is_ok(), "kept proxies are unreadable: moved aside, starting without them");
+                tracing::error!(path = %path.display(), error = %e, moved_to = %aside.display(), moved = moved.is_ok(), "kept list is unreadable: moved aside, starting without it");
                 UNREADABLE.fetch_add(1, Ordering::Relaxed);
                 Vec::new()
             }
@@ -67,9 +81,9 @@ impl Store {
     /// # Errors
     /// The directory, the temporary file, the sync or the rename failed;
     /// the old list is then intact.
-    pub fn save(&self, list: &[ProxyConfig]) -> std::io::Result<()> {
+    pub fn save<T: serde::Serialize>(&self, list: &[T]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let tmp = self.dir.join(format!("{FILE}.tmp"));
+        let tmp = self.dir.join(format!("{}.tmp", self.file));
         let body = serde_json::to_vec_pretty(list).map_err(std::io::Error::other)?;
         {
             let mut f = std::fs::File::create(&tmp)?;

@@ -1,7 +1,5 @@
 //! One proxy's life: attempt, end, back off, again — until shutdown.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,11 +22,7 @@ pub async fn supervise(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let relay = &shared.config.relay;
-    let mut backoff = Backoff::new(
-        Duration::from_millis(relay.retry_min_ms),
-        Duration::from_millis(relay.retry_max_ms),
-        RandomState::new().build_hasher().finish(),
-    );
+    let mut backoff = Backoff::for_relay(relay);
     let stable = Duration::from_secs(relay.stable_secs);
     let idle_close = Duration::from_secs(relay.idle_close_secs);
     let mut stopping = shared.stopping.clone();

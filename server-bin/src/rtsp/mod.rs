@@ -12,6 +12,7 @@ mod driver;
 mod play;
 mod record;
 
+pub(crate) use play::first_tracks;
 pub(crate) use record::{deliver as deliver_rtp, REORDER_WAIT, REORDER_WINDOW};
 mod setup;
 pub mod udp;

@@ -17,7 +17,9 @@ use super::auth::Action;
 use super::driver::Conn;
 use crate::drive::End;
 use crate::hooks::{Access, Decision, Notification};
-use crate::media::rtp_egress::{rtp_tracks, unpack, RtpSender, RtpTrack};
+use crate::media::rtp_egress::{
+    follow_tracks, interleave, rtp_tracks, unpack, RtpSender, RtpTrack,
+};
 use crate::media::WIRE_RTP;
 
 /// How often each playing track gets an RTCP sender report.
@@ -205,25 +207,7 @@ impl Conn {
         let Some(p) = self.playing.as_mut() else {
             return Ok(());
         };
-        let next = rtp_tracks(tracks);
-        for described in p.tracks.iter_mut() {
-            match next.iter().find(|n| n.id == described.id) {
-                Some(n)
-                    if n.info.payload_type == described.info.payload_type
-                        && std::mem::discriminant(&n.info.codec)
-                            == std::mem::discriminant(&described.info.codec) =>
-                {
-                    *described = n.clone();
-                }
-                Some(n) => {
-                    let (was, now) = (described.codec().name(), n.codec().name());
-                    let change = format!("track {}: {was} → {now}", n.id);
-                    return Err(End::CodecChanged(change));
-                }
-                None => {}
-            }
-        }
-        Ok(())
+        follow_tracks(&mut p.tracks, tracks).map_err(End::CodecChanged)
     }
 
     fn send_frame(&mut self, frame: &Arc<Frame>) {
@@ -256,21 +240,7 @@ impl Conn {
                 }
             }
             if let Some((ch, _)) = setup.channels {
-                let mut heads = BytesMut::with_capacity(16 * 8);
-                let mut parts = Vec::new();
-                for (marker, payload) in unpack(&packed) {
-                    let start = heads.len();
-                    heads.put_u8(b'$');
-                    heads.put_u8(ch);
-                    heads.put_u16((rtsp_proto::media::RTP_HEADER_LEN + payload.len()) as u16);
-                    sender.header(frame.pts_us, marker, payload.len(), &mut heads);
-                    parts.push((start, heads.len(), payload));
-                }
-                let heads = heads.freeze();
-                for (start, end, payload) in parts {
-                    self.out.push(heads.slice(start..end));
-                    self.out.push(payload);
-                }
+                interleave(&mut self.out, ch, sender, frame.pts_us, &packed);
                 // Media written over TCP keeps the session, as a request would:
                 // a player that does not read is closed by the write stall,
                 // and one that reads needs no keep-alive requests (many
@@ -336,7 +306,7 @@ const TRACKS_SETTLE: Duration = Duration::from_millis(500);
 /// Waits for the stream's announced tracks that RTP can carry: the first
 /// announcement, then later ones until the first frame arrives (returned, so
 /// PLAY starts with it) or [`TRACKS_SETTLE`] passes.
-async fn first_tracks(
+pub(crate) async fn first_tracks(
     sub: &mut Subscriber,
     wait: Duration,
 ) -> Option<(Vec<RtpTrack>, Option<Arc<Frame>>)> {

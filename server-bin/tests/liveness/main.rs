@@ -10,6 +10,7 @@
 mod flv_bodies;
 mod harness;
 mod hls_pull;
+mod push;
 mod relay;
 mod rtmp;
 mod rtsp;

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::media::{finish, play, probe, publish, stop};
-use common::{scratch_dir, Strom};
+use common::{encode, scratch_dir, Strom};
 
 #[test]
 fn a_stream_pulled_over_rtmp_from_another_strom_plays_over_every_protocol() {
@@ -211,18 +211,6 @@ fn proxies_added_through_the_api_survive_a_restart_and_free_their_name_when_dele
     assert_eq!(status, 409, "{body}");
     stop(local);
     stop(publisher);
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// ZLMediaKit's pull-on-demand flow, unchanged for its hook servers: a

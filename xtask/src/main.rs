@@ -308,7 +308,7 @@ fn ci() -> ExitCode {
         }
     };
 
-    if let Err(e) = tools::ensure_media_tools() {
+    if let Err(e) = tools::ensure_media_tools().and_then(|()| tools::ensure_nginx_rtmp()) {
         eprintln!("xtask ci: {e}");
         summary(&done, Some("tools"));
         return ExitCode::FAILURE;

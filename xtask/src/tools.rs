@@ -1,4 +1,4 @@
-//! External tools the tests drive (ffmpeg, ffprobe): found, installed when
+//! External tools the tests drive (ffmpeg, ffprobe, nginx-rtmp): found, installed when
 //! we are allowed to, or a failure that says how to get them.
 
 use std::process::{Command, Stdio};
@@ -27,15 +27,7 @@ pub fn ensure_media_tools() -> Result<(), String> {
         "xtask: {} missing; installing `{PACKAGE}` with apt-get",
         missing.join(" and ")
     );
-    let ok = Command::new("apt-get")
-        .arg("update")
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", PACKAGE])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok = apt_install(&[PACKAGE]);
     let still = missing_tools();
     if ok && still.is_empty() {
         Ok(())
@@ -45,6 +37,47 @@ pub fn ensure_media_tools() -> Result<(), String> {
             still.join(" and ")
         ))
     }
+}
+
+/// nginx's RTMP module, for the push tests (a push target) and
+/// `bench --compare nginx`.
+pub const NGINX_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
+const NGINX_PACKAGES: [&str; 2] = ["nginx", "libnginx-mod-rtmp"];
+
+/// Makes sure nginx and its RTMP module are there: installed with apt-get
+/// when missing and running as root, otherwise a failure naming the packages.
+pub fn ensure_nginx_rtmp() -> Result<(), String> {
+    let present = || std::path::Path::new(NGINX_RTMP_MODULE).exists() && runs("nginx", &["-v"]);
+    if present() {
+        return Ok(());
+    }
+    if !(is_root() && runs("apt-get", &["--version"])) {
+        return Err(
+            "nginx with the RTMP module not found; install the Debian/Ubuntu packages \
+             `nginx` and `libnginx-mod-rtmp` (sudo apt-get install -y nginx libnginx-mod-rtmp)"
+                .into(),
+        );
+    }
+    eprintln!("xtask: nginx with the RTMP module missing; installing nginx and libnginx-mod-rtmp with apt-get");
+    if apt_install(&NGINX_PACKAGES) && present() {
+        Ok(())
+    } else {
+        Err("installing nginx and libnginx-mod-rtmp with apt-get failed".into())
+    }
+}
+
+/// `apt-get update`, then `apt-get install -y --no-install-recommends packages`.
+fn apt_install(packages: &[&str]) -> bool {
+    Command::new("apt-get")
+        .arg("update")
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
 }
 
 fn missing_tools() -> Vec<&'static str> {

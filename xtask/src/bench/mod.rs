@@ -475,31 +475,8 @@ struct Nginx {
 }
 
 fn ensure_nginx() -> Result<Nginx, String> {
-    let module = Path::new("/usr/lib/nginx/modules/ngx_rtmp_module.so");
-    if !module.exists() {
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        if !root {
-            return Err("--compare nginx needs nginx with the RTMP module: apt-get install -y nginx libnginx-mod-rtmp".into());
-        }
-        eprintln!("xtask bench: installing nginx and libnginx-mod-rtmp with apt-get");
-        let ok = Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "--no-install-recommends",
-                "nginx",
-                "libnginx-mod-rtmp",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok || !module.exists() {
-            return Err("apt-get could not install nginx and libnginx-mod-rtmp".into());
-        }
-    }
+    crate::tools::ensure_nginx_rtmp()
+        .map_err(|e| format!("--compare nginx needs nginx with the RTMP module: {e}"))?;
     Ok(Nginx {
         binary: "/usr/sbin/nginx".into(),
     })

@@ -62,6 +62,12 @@ fn pushed_and_played(target: &Strom, name: &str, url: &str) {
     assert_eq!(p["stream"], "live/cam", "{body}");
     assert_eq!(p["attempts"], 1, "{body}");
     assert!(!body.contains("secret"), "{body}");
+    let (_, server) = source.get("/api/v1/server");
+    assert!(
+        !server.contains("key=secret") && !server.contains("user:secret"),
+        "{server}"
+    );
+    assert!(server.contains("/live/out"), "{server}");
     let (_, metrics) = source.get("/metrics");
     assert!(
         metrics.contains("strom_pushes{state=\"live\"} 1"),

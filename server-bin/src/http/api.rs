@@ -161,6 +161,12 @@ pub fn redacted_config(config: &Config) -> Config {
             *url = format!("{base}?{}", redact_query(query));
         }
     }
+    // Push targets carry stream keys: shown without credentials or query.
+    for p in &mut c.push {
+        if let Ok(u) = crate::relay::PullUrl::parse(&p.url) {
+            p.url = u.to_string();
+        }
+    }
     c
 }
 

@@ -9,7 +9,7 @@
 //! `ClientSession` with ANNOUNCE/RECORD, RTP interleaved), and when it ends,
 //! back off (jittered, capped, [`super::backoff`]) and try again; when the
 //! source ends, wait for it again. Each target reads the stream as an
-//! ordinary hub subscriber ([`queue`]): its own bounded queue that skips to
+//! ordinary hub subscriber (`queue.rs`): its own bounded queue that skips to
 //! the next keyframe when full, so a slow or dead target never slows the
 //! stream or its players; a target that accepts nothing for
 //! `server.write_stall_ms` is closed by the drive loop and reconnected.

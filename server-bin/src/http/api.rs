@@ -161,13 +161,32 @@ pub fn redacted_config(config: &Config) -> Config {
             *url = format!("{base}?{}", redact_query(query));
         }
     }
-    // Push targets carry stream keys: shown without credentials or query.
-    for p in &mut c.push {
-        if let Ok(u) = crate::relay::PullUrl::parse(&p.url) {
-            p.url = u.to_string();
-        }
+    // Upstreams and push targets carry camera passwords and stream keys:
+    // shown without credentials or query.
+    for url in c.proxy.iter_mut().map(|p| &mut p.url) {
+        *url = shown_url(url);
+    }
+    for url in c.push.iter_mut().map(|p| &mut p.url) {
+        *url = shown_url(url);
     }
     c
+}
+
+/// A relay URL without its credentials or query (also one that does not
+/// parse, such as a pattern's template).
+fn shown_url(url: &str) -> String {
+    if let Ok(u) = crate::relay::PullUrl::parse(url) {
+        return u.to_string();
+    }
+    let url = url.split_once('?').map_or(url, |(base, _)| base);
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}/{path}")
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Server statistics, as `/api/v1/server` and the keep-alive hook report them.
@@ -350,9 +369,25 @@ mod tests {
             },
         );
         c.hook.on_publish = "http://127.0.0.1:9/hook?token=hook-s3cret&x=1".into();
+        for url in [
+            "rtsp://admin:cam-s3cret@10.0.0.9/Streaming/101",
+            "rtsp://admin:cam-s3cret@10.0.0.9/Streaming/$1",
+            "rtmp://10.0.0.5/live/event?key=key-s3cret",
+        ] {
+            c.proxy.push(crate::config::ProxyConfig {
+                app: "live".into(),
+                stream: "cam".into(),
+                url: url.into(),
+                on_demand: false,
+                rtsp_transport: Default::default(),
+            });
+        }
         let shown = serde_json::to_string(&redacted_config(&c)).unwrap();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("\"user\":\"cam\""), "names stay: {shown}");
         assert!(shown.contains("x=1"), "{shown}");
+        assert!(shown.contains("rtsp://10.0.0.9:554/Streaming/$1"), "{shown}");
+        // A URL that does not parse loses its credentials and query too.
+        assert_eq!(shown_url("srt://u:s3cret@h:9/x?k=s3cret"), "srt://h:9/x");
     }
 }

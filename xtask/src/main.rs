@@ -13,6 +13,8 @@
 //!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md);
 //!   `--ingest N` instead measures one strom pulling N RTSP streams from another.
 //!
+//! - `cargo xtask soak [--minutes N]`: publishers and players coming and going
+//!   for N minutes; fails if what the server holds trends upward.
 //! - `cargo xtask chaos [--long] [SCENARIO]`: the never-fake-die scenarios
 //!   (RELIABILITY.md).
 
@@ -24,6 +26,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod chaos;
 mod fuzz;
+mod soak;
 mod tidy;
 mod tools;
 
@@ -78,6 +81,14 @@ enum Cmd {
         long: bool,
         /// One scenario by number (1-17) or name; default: all.
         scenario: Option<String>,
+    },
+    /// The server under churn (publishers and 500 players coming and going,
+    /// the API polled) for N minutes; fails if RSS, descriptors, tasks or the
+    /// API's p99 trend upward.
+    Soak {
+        /// How long (CI: 2).
+        #[arg(long, default_value_t = 2)]
+        minutes: u64,
     },
     /// Run the cargo-fuzz targets on the stable toolchain.
     Fuzz {
@@ -143,6 +154,17 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Cmd::Soak { minutes } => match soak::run(minutes) {
+            Ok(summary) => {
+                println!("xtask soak: OK: {summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xtask soak: {e}");
+                println!("xtask soak: FAILED");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Chaos { long, scenario } => match chaos::run(long, scenario.as_deref()) {
             Ok(summary) => {
                 println!("xtask chaos: OK: {summary}");
@@ -282,6 +304,12 @@ const CI_STEPS: &[Step] = &[
         name: "bench-short",
         program: "cargo",
         args: &["xtask", "bench", "--short"],
+    },
+    Step {
+        // The 2-minute soak: nothing the server holds trends upward.
+        name: "soak-short",
+        program: "cargo",
+        args: &["xtask", "soak", "--minutes", "2"],
     },
     Step {
         name: "fuzz-smoke",

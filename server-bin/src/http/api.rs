@@ -386,7 +386,10 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("\"user\":\"cam\""), "names stay: {shown}");
         assert!(shown.contains("x=1"), "{shown}");
-        assert!(shown.contains("rtsp://10.0.0.9:554/Streaming/$1"), "{shown}");
+        assert!(
+            shown.contains("rtsp://10.0.0.9:554/Streaming/$1"),
+            "{shown}"
+        );
         // A URL that does not parse loses its credentials and query too.
         assert_eq!(shown_url("srt://u:s3cret@h:9/x?k=s3cret"), "srt://h:9/x");
     }

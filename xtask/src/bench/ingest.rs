@@ -10,13 +10,11 @@
 //! bytes from `strom_bytes_in_total`. The report goes into BENCHMARKS.md
 //! between the markers below, which the players' benchmark keeps.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{cpu_of, spawn_strom, status_kib, Proc};
+use super::{cpu_of, http, spawn_strom, status_kib, Proc};
 
 /// The ingest section of BENCHMARKS.md starts here…
 pub const BEGIN: &str = "<!-- ingest: produced by cargo xtask bench --ingest -->";
@@ -282,26 +280,4 @@ fn bytes_in(port: u16) -> Result<u64, String> {
     body.lines()
         .find_map(|l| l.strip_prefix("strom_bytes_in_total ")?.trim().parse().ok())
         .ok_or_else(|| "no strom_bytes_in_total in /metrics".into())
-}
-
-/// One HTTP/1.0 request without a body; the status and the body.
-fn http(port: u16, method: &str, path: &str) -> Result<(u16, String), String> {
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
-    let limit = Some(Duration::from_secs(10));
-    sock.set_read_timeout(limit).map_err(|e| e.to_string())?;
-    write!(
-        sock,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    sock.read_to_string(&mut text)
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{method} {path}: no status line"))?;
-    Ok((status, body.to_string()))
 }

@@ -133,17 +133,7 @@ struct Run {
 /// Runs the benchmark; returns the summary line.
 pub fn run(args: &BenchArgs) -> Result<String, String> {
     crate::tools::ensure_media_tools()?;
-    let target = target_dir();
-    cargo(&[
-        "build",
-        "--release",
-        "-p",
-        "server-bin",
-        "--bin",
-        "strom",
-        "--example",
-        "load",
-    ])?;
+    let target = build_release()?;
     if let (Some(streams), false) = (args.ingest, args.short) {
         let run = ingest::run(&target, streams, args.secs)?;
         eprintln!("{}", run.line());
@@ -235,6 +225,58 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     Ok(format!("{} runs; {}", runs.len(), headline(&runs)))
 }
 
+/// Builds the release `strom` and the load generator; returns the target
+/// directory they are in.
+pub(crate) fn build_release() -> Result<PathBuf, String> {
+    cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "server-bin",
+        "--bin",
+        "strom",
+        "--example",
+        "load",
+    ])?;
+    Ok(target_dir())
+}
+
+/// The ~1 Mbit/s 640x360 stream of the ingest benchmark and the soak.
+pub(crate) fn small_stream(target: &Path) -> Result<PathBuf, String> {
+    bench_file(
+        target,
+        "bench-360p25-1mbit.flv",
+        "640x360",
+        ("900k", "1800k"),
+        "64k",
+    )
+}
+
+/// One HTTP/1.0 request without a body (10 s deadline); the status and
+/// the body.
+pub(crate) fn http(port: u16, method: &str, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut sock =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    let limit = Some(Duration::from_secs(10));
+    sock.set_read_timeout(limit).map_err(|e| e.to_string())?;
+    write!(
+        sock,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    sock.read_to_string(&mut text)
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{method} {path}: no status line"))?;
+    Ok((status, body.to_string()))
+}
+
 /// `$CARGO_TARGET_DIR`, or `target` (relative to the workspace root, where
 /// `cargo xtask` runs).
 fn target_dir() -> PathBuf {
@@ -307,8 +349,9 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-struct Proc {
-    child: Child,
+/// A child process killed when dropped.
+pub(crate) struct Proc {
+    pub(crate) child: Child,
 }
 
 impl Drop for Proc {
@@ -339,7 +382,7 @@ fn cpu_of(pid: u32) -> f64 {
 }
 
 /// A `/proc/PID/status` field in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> f64 {
+pub(crate) fn status_kib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
@@ -356,10 +399,10 @@ fn status_kib(pid: u32, field: &str) -> f64 {
 
 /// The ports a server listens on (0: not served).
 #[derive(Clone, Copy)]
-struct Ports {
-    rtmp: u16,
-    http: u16,
-    rtsp: u16,
+pub(crate) struct Ports {
+    pub(crate) rtmp: u16,
+    pub(crate) http: u16,
+    pub(crate) rtsp: u16,
 }
 
 fn load(
@@ -437,7 +480,7 @@ fn run_strom(
 
 /// A release strom on ephemeral loopback ports (in `dir` when given), logs
 /// at `warn`, with `env` set; returns once every listener answers.
-fn spawn_strom(
+pub(crate) fn spawn_strom(
     target: &Path,
     dir: Option<&Path>,
     env: &[(&str, &str)],

@@ -1,7 +1,7 @@
 //! strom's project automation, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask ci`: everything CI checks, in order, with a closing summary
-//!   line: tools present, `cargo fmt --check` (workspace and fuzz crate),
+//!   line: tools present (ffmpeg, the GStreamer RTSP camera, nginx-rtmp), `cargo fmt --check` (workspace and fuzz crate),
 //!   `cargo xtask tidy`, clippy with warnings denied (both), rustdoc with warnings denied, the
 //!   whole test suite, the chaos scenarios (short), a short benchmark run and
 //!   a short run of every fuzz target.
@@ -37,7 +37,7 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run every check CI runs: fmt, clippy, tests, a fuzz smoke run
-    /// (installs ffmpeg and cargo-fuzz when missing and allowed).
+    /// (installs ffmpeg, the test peers and cargo-fuzz when missing and allowed).
     Ci,
     /// Check the codebase's own rules (crate layering, file length, no
     /// unwrap/expect outside tests, documented public items); builds nothing.
@@ -308,7 +308,8 @@ fn ci() -> ExitCode {
         }
     };
 
-    if let Err(e) = tools::ensure_media_tools().and_then(|()| tools::ensure_nginx_rtmp()) {
+    // The relay and push tests use a GStreamer RTSP camera and nginx-rtmp.
+    if let Err(e) = tools::ensure_media_tools().and_then(|()| tools::ensure_peer_tools()) {
         eprintln!("xtask ci: {e}");
         summary(&done, Some("tools"));
         return ExitCode::FAILURE;

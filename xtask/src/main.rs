@@ -76,7 +76,7 @@ enum Cmd {
         /// The full counts and durations (minutes, not seconds).
         #[arg(long)]
         long: bool,
-        /// One scenario by number (1-17) or name; default: all.
+        /// One scenario by number (1-22) or name; default: all.
         scenario: Option<String>,
     },
     /// Run the cargo-fuzz targets on the stable toolchain.

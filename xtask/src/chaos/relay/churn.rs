@@ -112,7 +112,8 @@ pub fn proxy_churn(ctx: &mut Ctx) -> Result<(), String> {
 /// configured proxy `live/cam` keeps its frame rate. Once the asks are gone
 /// the pattern proxies retire.
 pub fn pattern_cap(ctx: &mut Ctx) -> Result<(), String> {
-    let (_up, _publisher) = upstream(ctx, "22-upstream")?;
+    let base = Base::take(ctx)?;
+    let (up, publisher) = upstream(ctx, "22-upstream")?;
     wait_live(ctx.server, "cam", Duration::from_secs(10))?;
     let legit = Player::start(ctx.server.rtmp, "cam");
     wait_for(Duration::from_secs(5), || legit.frames() > 0);
@@ -165,10 +166,15 @@ pub fn pattern_cap(ctx: &mut Ctx) -> Result<(), String> {
             pattern_count(ctx)
         ),
     );
+    // Then the configured proxy's player and upstream leave too: back to
+    // the baseline (the asks still waiting end at stream.max_stream_wait_ms).
+    drop(legit);
+    drop(publisher);
+    drop(up);
+    let after = check_recovered(ctx, &base, Duration::from_secs(15));
     ctx.figure(format!(
-        "{asks} pattern asks from 127.0.0.2 ({failed} not sent): pattern proxies peak {peak} (cap {MAX_PATTERN_PROXIES}), {refused_log} asks refused in the log, retired {} ms after the asks left; configured proxy's player min {min:.1} fps",
+        "{asks} pattern asks from 127.0.0.2 ({failed} not sent): pattern proxies peak {peak} (cap {MAX_PATTERN_PROXIES}), {refused_log} asks refused in the log, retired {} ms after the asks left; configured proxy's player min {min:.1} fps; {after}",
         retired.map_or(0, |d| d.as_millis())
     ));
-    drop(legit);
     Ok(())
 }

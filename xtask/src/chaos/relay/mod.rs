@@ -31,6 +31,10 @@ pub const RETRY_MIN_MS: u64 = 500;
 pub const NO_MEDIA_SECS: u64 = 2;
 /// `relay.connect_secs` of the relay under test.
 pub const CONNECT_SECS: u64 = 3;
+/// `relay.stable_secs` of the relay under test: live this long resets the
+/// backoff. Above [`NO_MEDIA_SECS`], as the defaults are (60 > 10), so an
+/// upstream that answers PLAY and then sends nothing never resets it.
+pub const STABLE_SECS: u64 = 3;
 /// `stream.continue_push_ms` of the relay: players wait this long for an
 /// upstream to come back.
 pub const CONTINUE_PUSH_MS: u64 = 5000;
@@ -67,6 +71,7 @@ fn prepared(n: u8, name: &str) -> Result<Prepared, String> {
         ("STROM_RELAY__RETRY_MIN_MS", RETRY_MIN_MS.to_string()),
         ("STROM_RELAY__NO_MEDIA_SECS", NO_MEDIA_SECS.to_string()),
         ("STROM_RELAY__CONNECT_SECS", CONNECT_SECS.to_string()),
+        ("STROM_RELAY__STABLE_SECS", STABLE_SECS.to_string()),
         ("STROM_RELAY__IDLE_CLOSE_SECS", "1".into()),
         (
             "STROM_STREAM__CONTINUE_PUSH_MS",

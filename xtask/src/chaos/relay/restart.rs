@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::super::clients::{Ffmpeg, Player};
 use super::super::server::Server;
 use super::super::{wait_for, wait_live, wait_tracks, Ctx};
-use super::{add_proxy, proxy, upstream, wait_state, CONTINUE_PUSH_MS, NO_MEDIA_SECS};
+use super::{add_proxy, proxy, upstream, wait_state, CONTINUE_PUSH_MS, NO_MEDIA_SECS, STABLE_SECS};
 
 /// The two pulls of the upstream's `live/src`: `live/r` over RTMP, `live/t` over RTSP.
 fn pulls(ctx: &Ctx, up: &Server) -> Result<(), String> {
@@ -46,7 +46,9 @@ pub fn upstream_restart(ctx: &mut Ctx) -> Result<(), String> {
     let (mut worst_resume, mut worst_live) = (Duration::ZERO, Duration::ZERO);
     let mut restart_ms = 0;
     for _ in 0..rounds {
-        std::thread::sleep(Duration::from_millis(1500));
+        // Live past relay.stable_secs, so each kill starts from the first
+        // backoff step, as an upstream that ran a while would.
+        std::thread::sleep(Duration::from_millis(STABLE_SECS * 1000 + 500));
         let before: Vec<u64> = players.iter().map(Player::frames).collect();
         let t = Instant::now();
         restart_ms = restart_ms.max(up.restart()?.as_millis());

@@ -2,12 +2,15 @@
 //! players come and go; pattern proxies asked for above their cap.
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use super::super::attack::{check_recovered, connect, Base};
+use super::super::attack::{check_recovered, connect_from, Base};
 use super::super::clients::{Player, Rng};
 use super::super::{check_fps, measure_fps, wait_for, wait_live, Ctx};
-use super::{add_proxy, delete_proxy, proxies, upstream, MAX_PATTERN_PROXIES};
+use super::{
+    add_proxy, delete_proxy, proxies, upstream, MAX_PATTERN_PROXIES, MAX_PATTERN_PROXIES_PER_IP,
+};
 
 /// Names the cycles reuse, so a name left held shows as a refused add.
 const NAMES: u64 = 8;
@@ -105,9 +108,10 @@ pub fn proxy_churn(ctx: &mut Ctx) -> Result<(), String> {
     Ok(())
 }
 
-/// Scenario 22: HTTP-FLV asks from 127.0.0.2 for `asks` names matching the
-/// `[[proxy]]` pattern `~^p(\d+)$`, held open, above
-/// `relay.max_pattern_proxies`: the pattern proxies never exceed the cap,
+/// Scenario 22: HTTP-FLV asks from 127.0.0.2, then 127.0.0.3, for `asks`
+/// names matching the `[[proxy]]` pattern `~^p(\d+)$`, held open, above
+/// `relay.max_pattern_proxies` and its per-address share: the pattern
+/// proxies reach the cap and never exceed it,
 /// the server keeps answering the probe, and a player from 127.0.0.1 of the
 /// configured proxy `live/cam` keeps its frame rate. Once the asks are gone
 /// the pattern proxies retire.
@@ -125,8 +129,10 @@ pub fn pattern_cap(ctx: &mut Ctx) -> Result<(), String> {
     };
     let mut socks = Vec::new();
     let mut failed = 0;
+    // The first half from 127.0.0.2, the rest from 127.0.0.3.
     for i in 0..asks {
-        match connect(ctx.server.http, Duration::from_secs(2)) {
+        let from = Ipv4Addr::new(127, 0, 0, if i < asks / 2 { 2 } else { 3 });
+        match connect_from(from, ctx.server.http, Duration::from_secs(2)) {
             Ok(mut s) => {
                 let req = format!("GET /live/p{i}.live.flv HTTP/1.1\r\nHost: x\r\n\r\n");
                 if s.write_all(req.as_bytes()).is_err() {
@@ -146,17 +152,26 @@ pub fn pattern_cap(ctx: &mut Ctx) -> Result<(), String> {
         rates.extend(measure_fps(std::slice::from_ref(&legit), 1.0));
     }
     let min = check_fps(ctx, "the player of the configured proxy", &rates);
+    // One address gets its per-address share, the second the rest of the total.
     ctx.check(
-        peak <= MAX_PATTERN_PROXIES,
-        format!("{peak} pattern proxies > relay.max_pattern_proxies {MAX_PATTERN_PROXIES}"),
+        peak == MAX_PATTERN_PROXIES,
+        format!(
+            "{peak} pattern proxies at most, want relay.max_pattern_proxies {MAX_PATTERN_PROXIES}"
+        ),
     );
-    ctx.check(peak > 0, "no pattern proxy was made at all");
     let s = legit.stats();
     ctx.check(
         s.error.is_none() && !s.closed,
         format!("legitimate player hurt: {s:?}"),
     );
     let refused_log = ctx.server.log_count("relay.max_pattern_proxies reached");
+    let refused_ip = ctx
+        .server
+        .log_count("relay.max_pattern_proxies_per_ip reached");
+    ctx.check(
+        refused_ip > 0 && refused_log > 0,
+        format!("refusals logged: per address {refused_ip}, in total {refused_log}"),
+    );
     drop(socks);
     let retired = wait_for(Duration::from_secs(15), || pattern_count(ctx) == 0);
     ctx.check(
@@ -173,7 +188,7 @@ pub fn pattern_cap(ctx: &mut Ctx) -> Result<(), String> {
     drop(up);
     let after = check_recovered(ctx, &base, Duration::from_secs(15));
     ctx.figure(format!(
-        "{asks} pattern asks from 127.0.0.2 ({failed} not sent): pattern proxies peak {peak} (cap {MAX_PATTERN_PROXIES}), {refused_log} asks refused in the log, retired {} ms after the asks left; configured proxy's player min {min:.1} fps; {after}",
+        "{asks} pattern asks from 127.0.0.2 and .3 ({failed} not sent): pattern proxies peak {peak} (cap {MAX_PATTERN_PROXIES}, {MAX_PATTERN_PROXIES_PER_IP} per address), refused {refused_ip} per address + {refused_log} in total (log), retired {} ms after the asks left; configured proxy's player min {min:.1} fps; {after}",
         retired.map_or(0, |d| d.as_millis())
     ));
     Ok(())

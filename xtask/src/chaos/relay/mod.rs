@@ -40,6 +40,9 @@ pub const STABLE_SECS: u64 = 3;
 pub const CONTINUE_PUSH_MS: u64 = 5000;
 /// `relay.max_pattern_proxies` in scenario 22.
 pub const MAX_PATTERN_PROXIES: usize = 4;
+/// `relay.max_pattern_proxies_per_ip` in scenario 22 (below the total, so
+/// a second address still gets the rest).
+pub const MAX_PATTERN_PROXIES_PER_IP: usize = 3;
 
 /// What a relay scenario needs before its server starts.
 pub struct Prepared {
@@ -91,7 +94,8 @@ fn prepared(n: u8, name: &str) -> Result<Prepared, String> {
         std::fs::write(
             &config,
             format!(
-                "[relay]\nmax_pattern_proxies = {MAX_PATTERN_PROXIES}\n\n\
+                "[relay]\nmax_pattern_proxies = {MAX_PATTERN_PROXIES}\n\
+                 max_pattern_proxies_per_ip = {MAX_PATTERN_PROXIES_PER_IP}\n\n\
                  [[proxy]]\napp = \"live\"\nstream = \"cam\"\nurl = \"{src}\"\n\n\
                  [[proxy]]\napp = \"live\"\nstream = \"~^p(\\\\d+)$\"\nurl = \"{src}\"\n"
             ),

@@ -1,4 +1,4 @@
-//! Real peers as upstreams: GStreamer's RTSP server as a camera
+//! Real peers (upstreams, push targets): GStreamer's RTSP server as a camera
 //! (`tests/peers/gst_rtsp_camera.py`) and nginx with the RTMP module.
 //! A missing peer fails the test with how to get it, never skips it.
 

@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::media::{probe, publish, stop};
-use common::{encode, free_port, json, scratch_dir, wait_until, Strom};
+use common::peers::nginx_rtmp;
+use common::{encode, json, scratch_dir, wait_until, Strom};
 
 #[test]
 fn a_stream_pushed_over_rtmp_to_another_strom_plays_there_with_h264_and_aac() {
@@ -188,8 +188,8 @@ fn pushes_added_through_the_api_survive_a_restart() {
 /// stream back from nginx.
 #[test]
 fn a_stream_pushed_to_nginx_rtmp_plays_back_from_it() {
-    let nginx = Nginx::start("push-nginx");
-    let url = format!("rtmp://127.0.0.1:{}/live/out", nginx.port);
+    let (_nginx, port) = nginx_rtmp("push-nginx");
+    let url = format!("rtmp://127.0.0.1:{port}/live/out");
     let source = source_with_push("push-nginx-source", &url);
     let publisher = publish(
         &format!("rtmp://127.0.0.1:{}/live/cam", source.rtmp_port),
@@ -205,63 +205,4 @@ fn a_stream_pushed_to_nginx_rtmp_plays_back_from_it() {
         source.log()
     );
     stop(publisher);
-}
-
-const NGINX_RTMP: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
-
-/// nginx with the RTMP module, in a private prefix, on a loopback port.
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Nginx {
-    fn start(name: &str) -> Nginx {
-        let ok = std::path::Path::new(NGINX_RTMP).exists()
-            && Command::new("nginx")
-                .arg("-v")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(
-            ok,
-            "nginx with the RTMP module is required: install the Debian packages `nginx` and \
-             `libnginx-mod-rtmp` (apt-get install -y nginx libnginx-mod-rtmp)"
-        );
-        let prefix = scratch_dir(name);
-        std::fs::create_dir_all(prefix.join("logs")).expect("logs dir");
-        let port = free_port();
-        let conf = prefix.join("nginx.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "load_module {NGINX_RTMP};\nworker_processes 1;\ndaemon off;\nmaster_process off;\n\
-                 error_log logs/error.log warn;\npid logs/nginx.pid;\nevents {{ worker_connections 256; }}\n\
-                 rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on; }} }} }}\n"
-            ),
-        )
-        .expect("nginx.conf");
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(&prefix)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
-        let up = wait_until(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        assert!(up.is_some(), "nginx did not listen on {port} within 10 s");
-        Nginx { child, port }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -1,7 +1,7 @@
 //! strom's project automation, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask ci`: everything CI checks, in order, with a closing summary
-//!   line: tools present, `cargo fmt --check` (workspace and fuzz crate),
+//!   line: tools present (ffmpeg, the GStreamer RTSP camera, nginx-rtmp), `cargo fmt --check` (workspace and fuzz crate),
 //!   `cargo xtask tidy`, clippy with warnings denied (both), rustdoc with warnings denied, the
 //!   whole test suite, the chaos scenarios (short), a short benchmark run and
 //!   a short run of every fuzz target.
@@ -40,7 +40,7 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run every check CI runs: fmt, clippy, tests, a fuzz smoke run
-    /// (installs ffmpeg and cargo-fuzz when missing and allowed).
+    /// (installs ffmpeg, the test peers and cargo-fuzz when missing and allowed).
     Ci,
     /// Check the codebase's own rules (crate layering, file length, no
     /// unwrap/expect outside tests, documented public items); builds nothing.
@@ -79,7 +79,7 @@ enum Cmd {
         /// The full counts and durations (minutes, not seconds).
         #[arg(long)]
         long: bool,
-        /// One scenario by number (1-17) or name; default: all.
+        /// One scenario by number (1-22) or name; default: all.
         scenario: Option<String>,
     },
     /// The server under churn (publishers and 500 players coming and going,
@@ -336,7 +336,8 @@ fn ci() -> ExitCode {
         }
     };
 
-    if let Err(e) = tools::ensure_media_tools().and_then(|()| tools::ensure_nginx_rtmp()) {
+    // The relay and push tests use a GStreamer RTSP camera and nginx-rtmp.
+    if let Err(e) = tools::ensure_media_tools().and_then(|()| tools::ensure_peer_tools()) {
         eprintln!("xtask ci: {e}");
         summary(&done, Some("tools"));
         return ExitCode::FAILURE;

@@ -4,6 +4,7 @@
 
 pub mod flv_bodies;
 pub mod media;
+pub mod peers;
 pub mod raw;
 
 use std::io::{BufRead, BufReader, Read, Write};

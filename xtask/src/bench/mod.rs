@@ -521,7 +521,7 @@ fn ensure_nginx() -> Result<Nginx, String> {
     crate::tools::ensure_nginx_rtmp()
         .map_err(|e| format!("--compare nginx needs nginx with the RTMP module: {e}"))?;
     Ok(Nginx {
-        binary: "/usr/sbin/nginx".into(),
+        binary: crate::tools::NGINX.into(),
     })
 }
 
@@ -538,11 +538,12 @@ fn run_nginx(
         .join(target)
         .join("bench/nginx");
     std::fs::create_dir_all(prefix.join("logs")).map_err(|e| e.to_string())?;
+    let module = crate::tools::NGINX_RTMP_MODULE;
     let conf = prefix.join("nginx.conf");
     std::fs::write(
         &conf,
         format!(
-            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+            "load_module {module};\n\
              worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log logs/error.log warn;\npid logs/nginx.pid;\n\
              events {{ worker_connections 4096; }}\n\
              rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096; application live {{ live on; }} }} }}\n"

@@ -145,6 +145,11 @@ impl Player {
     pub fn frames(&self) -> u64 {
         lock(&self.stats).video_frames
     }
+
+    /// Tells the player to stop without waiting for it (dropping it waits).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Player {

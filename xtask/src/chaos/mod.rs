@@ -7,7 +7,9 @@
 //! Listeners under attack in scenarios 4 to 8 and 11 are listed in
 //! [`LISTENERS`]: RTMP, HTTP and RTSP. Scenarios 11 to 17 are floods from
 //! [`attack::ATTACKER`] (127.0.0.2; 17 from many addresses) above every
-//! limit, with the probe and healthy clients on 127.0.0.1.
+//! limit, with the probe and healthy clients on 127.0.0.1. Scenarios 18 to
+//! 22 make the server a pull relay of another strom or of fake upstreams
+//! ([`relay`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,6 +27,7 @@ mod peers;
 mod preconnect;
 mod probe;
 mod publish;
+mod relay;
 mod rtp_clip;
 mod rtsp;
 mod rtsp_churn;
@@ -32,7 +35,7 @@ mod rtsp_hostile;
 mod server;
 
 use probe::{Probe, ProbeStats};
-use server::Server;
+use server::{Launch, Server};
 
 /// A listener the hostile scenarios attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +85,8 @@ pub struct Ctx<'a> {
     pub server: &'a mut Server,
     /// Counts and durations.
     pub profile: &'a Profile,
+    /// A relay scenario's upstream ports and settings ([`relay::prepare`]).
+    pub relay: Option<relay::Prepared>,
     probe: Option<Probe>,
     probe_stats: Option<ProbeStats>,
     figures: Vec<String>,
@@ -134,6 +139,11 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (15, "big-config", big_config::big_config),
     (16, "preconnect-floods", preconnect::preconnect_floods),
     (17, "fd-flood-spread", fd_flood::fd_flood_spread),
+    (18, "upstream-restart", relay::restart::upstream_restart),
+    (19, "upstream-frozen", relay::restart::upstream_frozen),
+    (20, "bad-upstreams", relay::bad::bad_upstreams),
+    (21, "proxy-churn", relay::churn::proxy_churn),
+    (22, "pattern-cap", relay::churn::pattern_cap),
 ];
 
 /// The probe's limit on p99 latency.
@@ -189,7 +199,7 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
 fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     // Scenario 10 needs its hook server up before strom starts.
     let hang = (n == 10).then(hooks::HangingHookServer::start);
-    let extra = match &hang {
+    let mut extra = match &hang {
         Some(Ok(h)) => h.env(),
         Some(Err(e)) => {
             println!("chaos {n} {name}: FAIL hook server did not start: {e}");
@@ -197,9 +207,28 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
         }
         None => Vec::new(),
     };
+    // The relay scenarios pick their upstream's ports and settings first.
+    let prepared = match relay::prepare(n, name).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            println!("chaos {n} {name}: FAIL preparing the relay: {e}");
+            return false;
+        }
+    };
+    let mut args = Vec::new();
+    if let Some(p) = &prepared {
+        extra.extend(p.env.iter().cloned());
+        args.clone_from(&p.args);
+    }
     // The fd floods run strom under a descriptor limit it cannot raise.
     let fd_limit = name.starts_with("fd-flood").then_some(fd_flood::FD_LIMIT);
-    let mut server = match Server::start_with(&format!("{n}-{name}"), &extra, fd_limit) {
+    let launch = Launch {
+        extra,
+        args,
+        fd_limit,
+        ports: None,
+    };
+    let mut server = match Server::launch(&format!("{n}-{name}"), launch) {
         Ok(s) => s,
         Err(e) => {
             println!("chaos {n} {name}: FAIL server did not start: {e}");
@@ -213,6 +242,7 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     let mut ctx = Ctx {
         server: &mut server,
         profile,
+        relay: prepared,
         probe: Some(probe),
         probe_stats: None,
         figures: Vec::new(),

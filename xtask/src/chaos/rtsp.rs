@@ -469,7 +469,23 @@ pub fn play_loop(
             Ok(Some(Msg::Frame(ch, data))) if Some(ch) == p.video_channel => {
                 // RTP marker bit (RFC 3550 §5.1): the access unit is complete.
                 if data.get(1).is_some_and(|b| b & 0x80 != 0) {
-                    lock().video_frames += 1;
+                    let mut st = lock();
+                    st.video_frames += 1;
+                    // RTP timestamps are presentation times (B-frames go back
+                    // a few frames): only a step back of over 0.5 s (90 kHz)
+                    // counts as a regression, e.g. a restart from zero.
+                    if let Some(ts) = data
+                        .get(4..8)
+                        .map(|t| u32::from_be_bytes([t[0], t[1], t[2], t[3]]))
+                    {
+                        if st
+                            .last_ts
+                            .is_some_and(|l| (ts.wrapping_sub(l) as i32) < -45_000)
+                        {
+                            st.ts_regressions += 1;
+                        }
+                        st.last_ts = Some(ts);
+                    }
                 }
             }
             Ok(_) => {}

@@ -62,6 +62,21 @@ pub struct Server {
     pub udp_range: (u16, u16),
     log: PathBuf,
     exited: Option<ExitStatus>,
+    tag: String,
+    launch: Launch,
+}
+
+/// How to start a strom beyond the suite's settings.
+#[derive(Clone, Default)]
+pub struct Launch {
+    /// More `STROM_*` settings (after the suite's, so they win).
+    pub extra: Vec<(String, String)>,
+    /// More command-line arguments (e.g. `--config PATH`).
+    pub args: Vec<String>,
+    /// A descriptor limit strom cannot raise.
+    pub fd_limit: Option<u64>,
+    /// HTTP, RTMP and RTSP ports; free ones when `None`.
+    pub ports: Option<(u16, u16, u16)>,
 }
 
 /// Where cargo builds: `$CARGO_TARGET_DIR`, else `target`.
@@ -94,34 +109,55 @@ fn free_port() -> Result<u16, String> {
 }
 
 impl Server {
-    /// Starts `target/release/strom` with the suite's settings plus `extra`
-    /// (a scenario's own `STROM_*` settings) and waits until HTTP, RTMP
+    /// Starts `target/release/strom` with the suite's settings plus
+    /// `launch.extra` (a scenario's own `STROM_*` settings) and waits until HTTP, RTMP
     /// and RTSP accept. The binary is `<target>/release/strom` ([`target_dir`]).
     /// A port picked free can be taken by someone else before strom binds
     /// it: then strom exits at once and is started again on other ports.
     /// With `fd_limit`, strom runs under that descriptor limit, soft and
     /// hard (`prlimit --nofile=N:N`, util-linux), so it cannot raise it.
-    pub fn start_with(
-        tag: &str,
-        extra: &[(String, String)],
-        fd_limit: Option<u64>,
-    ) -> Result<Server, String> {
+    /// Everything beyond the suite's settings comes from `launch`.
+    pub fn launch(tag: &str, launch: Launch) -> Result<Server, String> {
         let mut tries = 0;
         loop {
             tries += 1;
-            match Server::start_once(tag, extra, fd_limit) {
-                Err(e) if tries < 3 && e.contains("Address already in use") => {}
+            match Server::start_once(tag, &launch) {
+                Err(e) if tries < 3 && e.contains("Address already in use") => {
+                    // Fixed ports: give the kernel a moment to free them.
+                    if launch.ports.is_some() {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
                 r => return r,
             }
         }
     }
 
-    fn start_once(
-        tag: &str,
-        extra: &[(String, String)],
-        fd_limit: Option<u64>,
-    ) -> Result<Server, String> {
-        let (http, rtmp, rtsp) = (free_port()?, free_port()?, free_port()?);
+    /// Kills the process (SIGKILL) if it runs, then starts it again with
+    /// the same settings on the same ports; the time until it listened.
+    pub fn restart(&mut self) -> Result<Duration, String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let t = Instant::now();
+        let mut launch = self.launch.clone();
+        launch.ports = Some((self.http, self.rtmp, self.rtsp));
+        let tag = self.tag.clone();
+        *self = Server::launch(&tag, launch)?;
+        Ok(t.elapsed())
+    }
+
+    fn start_once(tag: &str, launch: &Launch) -> Result<Server, String> {
+        let Launch {
+            extra,
+            args,
+            fd_limit,
+            ports,
+        } = launch;
+        let fd_limit = *fd_limit;
+        let (http, rtmp, rtsp) = match ports {
+            Some(p) => *p,
+            None => (free_port()?, free_port()?, free_port()?),
+        };
         let log = chaos_dir()?.join(format!("strom-{tag}.log"));
         let file = File::create(&log).map_err(|e| e.to_string())?;
         let bin = target_dir().join("release/strom");
@@ -140,6 +176,7 @@ impl Server {
             .args(["--http-port", &http.to_string()])
             .args(["--rtmp-port", &rtmp.to_string()])
             .args(["--rtsp-port", &rtsp.to_string()])
+            .args(args)
             .envs(ENV.iter().copied())
             .env(
                 "STROM_RTSP__UDP_PORT_RANGE",
@@ -167,6 +204,8 @@ impl Server {
             udp_range,
             log,
             exited: None,
+            tag: tag.to_string(),
+            launch: launch.clone(),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         for port in [http, rtmp, rtsp] {
@@ -218,6 +257,12 @@ impl Server {
     /// `GET path` over HTTP/1.0; status and body.
     pub fn get(&self, path: &str) -> Result<(u16, String), String> {
         http_get(self.http, path)
+    }
+
+    /// `method path` (POST, DELETE …, no body); status and body.
+    pub fn call(&self, method: &str, path: &str) -> Result<(u16, String), String> {
+        http_call(self.http, method, path)
+            .map(|(status, body)| (status, String::from_utf8_lossy(&body).into()))
     }
 
     /// `GET path` as JSON (status must be 200).
@@ -364,10 +409,19 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
 
 /// [`http_get`] with the body as bytes.
 pub fn http_get_raw(port: u16, path: &str) -> Result<(u16, Vec<u8>), String> {
+    http_call(port, "GET", path)
+}
+
+/// `method path` over HTTP/1.0, no body; status and body bytes.
+pub fn http_call(port: u16, method: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
     let mut sock = connect_local(port, Duration::from_secs(2))?;
     sock.set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
-    write!(sock, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").map_err(|e| e.to_string())?;
+    write!(
+        sock,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut data = Vec::new();
     sock.read_to_end(&mut data)
         .map_err(|e| format!("GET {path}: {e}"))?;

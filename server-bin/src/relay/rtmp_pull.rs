@@ -34,6 +34,8 @@ pub(crate) struct Pull {
     client: ClientSession,
     out: Outbox,
     publishing: Option<(Publisher, FlvIngest)>,
+    /// Media went into the stream (the proxy shows `live` from then).
+    live_noted: bool,
 }
 
 impl Pull {
@@ -69,6 +71,7 @@ impl Pull {
             client,
             out: Outbox::default(),
             publishing: None,
+            live_noted: false,
         }
     }
 
@@ -80,7 +83,6 @@ impl Pull {
             Ok(publisher) => {
                 tracing::info!(stream = %key, upstream = %self.proxy.url, resumed = publisher.resumed(), "relay live");
                 self.info.set_stream(key, None);
-                self.proxy.went_live();
                 self.publishing = Some((publisher, FlvIngest::default()));
                 Ok(())
             }
@@ -110,6 +112,12 @@ impl Driven for Pull {
                 } => {
                     if let Some((publisher, ingest)) = self.publishing.as_mut() {
                         crate::rtmp::push_flv(ingest, publisher, kind, timestamp, &payload)?;
+                        // Live from the first media, not from Play.Start: an
+                        // upstream may start the play and send nothing.
+                        if !self.live_noted {
+                            self.live_noted = true;
+                            self.proxy.went_live();
+                        }
                     }
                 }
                 ClientEvent::Rejected { code, description } => {

@@ -29,6 +29,7 @@ use super::Proxy;
 use crate::drive::{Driven, End};
 use crate::io::Outbox;
 use crate::media::rtp_ingest::RtpIngest;
+use crate::media::rtp_ingest::RtpIngested;
 use crate::server::Shared;
 use crate::session::SessionInfo;
 
@@ -51,6 +52,9 @@ pub(crate) struct RtspPull {
     channels: Vec<(u8, usize)>,
     publisher: Option<Publisher>,
     ingested: Vec<crate::media::rtp_ingest::RtpIngested>,
+    /// The first frame went into the stream (the proxy shows `live` from
+    /// then, not from PLAY: an upstream may answer PLAY and send nothing).
+    live_noted: bool,
     /// Over UDP: the port pairs (released when the pull ends), their
     /// datagrams, and one reorder buffer per track.
     _udp_pairs: Vec<crate::rtsp::udp::UdpPair>,
@@ -111,6 +115,7 @@ impl RtspPull {
             channels: Vec::new(),
             publisher: None,
             ingested: Vec::new(),
+            live_noted: false,
         })
     }
 
@@ -129,7 +134,6 @@ impl RtspPull {
         }
         tracing::info!(stream = %key, upstream = %self.proxy.url, resumed = publisher.resumed(), "relay live");
         self.info.set_stream(key, None);
-        self.proxy.went_live();
         self.publisher = Some(publisher);
         Ok(())
     }
@@ -144,8 +148,7 @@ impl RtspPull {
         }
         let now = crate::drive::now();
         self.client.note_media(now);
-        let (Some(ingest), Some(publisher)) = (self.ingest.as_mut(), self.publisher.as_mut())
-        else {
+        let (Some(ingest), true) = (self.ingest.as_mut(), self.publisher.is_some()) else {
             return;
         };
         let Ok(packet) = RtpPacket::parse(&d.data) else {
@@ -167,6 +170,23 @@ impl RtspPull {
         while let Some(p) = buffer.pop(now) {
             ingest.push_packet(d.setup, &p, &mut self.ingested);
         }
+        self.deliver();
+    }
+
+    /// Publishes what the ingest made; the first frame marks the proxy live.
+    fn deliver(&mut self) {
+        let Some(publisher) = self.publisher.as_mut() else {
+            return;
+        };
+        if !self.live_noted
+            && self
+                .ingested
+                .iter()
+                .any(|i| matches!(i, RtpIngested::Frame(_)))
+        {
+            self.live_noted = true;
+            self.proxy.went_live();
+        }
         crate::rtsp::deliver_rtp(&mut self.ingested, publisher);
     }
 
@@ -174,13 +194,12 @@ impl RtspPull {
         let Some(&(_, track)) = self.channels.iter().find(|(c, _)| *c == channel) else {
             return; // RTCP, or a track not set up
         };
-        let (Some(ingest), Some(publisher)) = (self.ingest.as_mut(), self.publisher.as_mut())
-        else {
+        let (Some(ingest), true) = (self.ingest.as_mut(), self.publisher.is_some()) else {
             return;
         };
         if ingest.has(track) {
             ingest.push(track, data, &mut self.ingested);
-            crate::rtsp::deliver_rtp(&mut self.ingested, publisher);
+            self.deliver();
         }
     }
 }

@@ -61,6 +61,12 @@ impl From<FlvError> for IngestError {
     }
 }
 
+impl From<codec::CodecError> for IngestError {
+    fn from(e: codec::CodecError) -> IngestError {
+        FlvError::from(e).into()
+    }
+}
+
 /// Per-publisher conversion state: the current tracks and the timestamp clock.
 #[derive(Debug, Default)]
 pub struct FlvIngest {

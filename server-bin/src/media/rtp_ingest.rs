@@ -205,7 +205,7 @@ impl IngestTrack {
                 index_delta_length,
             } => {
                 let asc = AudioSpecificConfig::parse(config).map_err(|e| match e.kind() {
-                    flv_mux::ErrorKind::LimitExceeded => TrackError::Refuse(e.into()),
+                    codec::ErrorKind::LimitExceeded => TrackError::Refuse(e.into()),
                     _ => TrackError::Skip(format!("AAC config: {e}")),
                 })?;
                 let depack = AacDepacketizer::new(AacConfig {

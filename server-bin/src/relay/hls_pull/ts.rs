@@ -170,6 +170,7 @@ impl TsToFlv {
                     vec![pps.clone()],
                 )
                 .and_then(|r| r.to_bytes())
+                .map_err(flv_mux::FlvError::from)
                 .and_then(|r| VideoTag::avc_sequence_header(r).to_bytes());
                 match record {
                     Ok(body) => {
@@ -194,6 +195,7 @@ impl TsToFlv {
             .encode_header(&mut body)
             .and_then(|()| {
                 flv_mux::nalu::write_length_prefixed(nalus.iter().copied(), 4, &mut body)
+                    .map_err(flv_mux::FlvError::from)
             });
         if let Err(e) = written {
             tracing::debug!(error = %e, "hls upstream: access unit dropped");

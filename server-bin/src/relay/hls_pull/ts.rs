@@ -20,11 +20,11 @@
 //! clock without saying so), so the stream's timestamps only move forward.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use codec::nalu::split_annexb_slices as split_annexb;
 use flv_mux::avc::AvcDecoderConfigurationRecord;
 use flv_mux::{AudioTag, VideoTag};
 use hls_seg::demux::DemuxedFrame;
 use hls_seg::es::adts::{AdtsConfig, ADTS_HEADER_LEN};
-use hls_seg::es::annexb::split_annexb;
 use hls_seg::ts::pmt::stream_type;
 use hls_seg::TsDemuxer;
 use rtmp_proto::session::MediaKind;

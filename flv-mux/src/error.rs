@@ -100,6 +100,25 @@ impl FlvError {
     }
 }
 
+impl From<codec::CodecError> for FlvError {
+    /// The same error in FLV terms: same message and tier.
+    fn from(e: codec::CodecError) -> FlvError {
+        use codec::CodecError as C;
+        match e {
+            C::Truncated { what } => FlvError::Truncated { what },
+            C::Invalid { what, value } => FlvError::Invalid { what, value },
+            C::TooLarge { what, size, limit } => FlvError::TooLarge { what, size, limit },
+            C::Unsupported { what, value } => FlvError::Unsupported { what, value },
+            C::Unencodable(what) => FlvError::Unencodable(what),
+            // `CodecError` is non-exhaustive; every variant it has is above.
+            _ => FlvError::Invalid {
+                what: "codec structure",
+                value: 0,
+            },
+        }
+    }
+}
+
 /// Shorthand for a truncation error.
 pub(crate) fn truncated(what: &'static str) -> FlvError {
     FlvError::Truncated { what }
@@ -124,6 +143,13 @@ mod tests {
             FlvError::from(Amf0Error::Truncated { offset: 0 }).kind(),
             ErrorKind::Malformed
         );
+        let codec = codec::CodecError::TooLarge {
+            what: "avcC",
+            size: 2,
+            limit: 1,
+        };
+        assert_eq!(FlvError::from(codec.clone()).to_string(), codec.to_string());
+        assert_eq!(FlvError::from(codec).kind(), ErrorKind::LimitExceeded);
         assert_eq!(
             FlvError::BadSignature(*b"GIF").to_string(),
             "not an FLV stream: bad signature [47, 49, 46]"

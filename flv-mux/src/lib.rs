@@ -14,10 +14,7 @@
 //! | [`AudioTag`] | audio tag body, legacy and E-RTMP (`Opus`, `mp4a`…) | FLV v10.1 E.4.2, E-RTMP v2 |
 //! | [`VideoTag`] | video tag body, legacy AVC/HEVC(12) and E-RTMP (`hvc1`, `av01`…) | FLV v10.1 E.4.3, E-RTMP v1/v2 |
 //! | [`ScriptData`], [`Metadata`] | `@setDataFrame` / `onMetaData` | FLV v10.1 E.4.4, E.5 |
-//! | [`avc`] | AVCDecoderConfigurationRecord, SPS size | ISO/IEC 14496-15 5.3.3.1, H.264 7.3.2.1 |
-//! | [`hevc`] | HEVCDecoderConfigurationRecord, SPS size | ISO/IEC 14496-15 8.3.3.1, H.265 7.3.2.2 |
-//! | [`aac`] | AudioSpecificConfig, ADTS header | ISO/IEC 14496-3 1.6.2.1, 1.A.2 |
-//! | [`nalu`] | length-prefixed ⇄ Annex B NAL units | ISO/IEC 14496-15, H.264 Annex B |
+//! | [`avc`], [`hevc`], [`aac`], [`nalu`] | decoder configuration records, SPS, AudioSpecificConfig, ADTS, NAL framing: re-exported from the `codec` crate (errors convert into [`FlvError`]) | ISO/IEC 14496-15, 14496-3 |
 //!
 //! Conventions:
 //!
@@ -61,16 +58,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod aac;
 pub mod amf0;
 mod audio;
-pub mod avc;
-mod bits;
 mod error;
 mod fourcc;
 mod header;
-pub mod hevc;
-pub mod nalu;
 mod parse;
 mod reader;
 mod script;
@@ -91,9 +83,4 @@ pub use tag::{
 pub use video::{AvcPacketType, CodecId, FrameType, VideoPacketType, VideoTag};
 pub use writer::{encode_header, FlvWriter};
 
-/// Longest codec configuration accepted from a publisher, in bytes: an
-/// AVC/HEVC decoder configuration record (`avcC`/`hvcC`) or an AAC
-/// AudioSpecificConfig. Real ones are tens to hundreds of bytes; the bound
-/// keeps a publisher from making the server hold (and players receive)
-/// megabytes per track. Checked by every decoder of these structures.
-pub const MAX_CODEC_CONFIG_LEN: usize = 64 * 1024;
+pub use codec::{aac, avc, hevc, nalu, MAX_CODEC_CONFIG_LEN};

@@ -13,23 +13,6 @@ pub(crate) fn need<'a, T>(r: nom::IResult<&'a [u8], T>, what: &'static str) -> P
     r.map_err(|_| truncated(what))
 }
 
-/// Refuses a codec configuration longer than [`crate::MAX_CODEC_CONFIG_LEN`].
-pub(crate) fn check_config_len(what: &'static str, len: usize) -> Result<(), FlvError> {
-    check_limit(what, len, crate::MAX_CODEC_CONFIG_LEN)
-}
-
-/// Refuses `n` above `limit` as [`FlvError::TooLarge`].
-pub(crate) fn check_limit(what: &'static str, n: usize, limit: usize) -> Result<(), FlvError> {
-    if n > limit {
-        return Err(FlvError::TooLarge {
-            what,
-            size: n as u64,
-            limit: limit as u64,
-        });
-    }
-    Ok(())
-}
-
 /// Reads a big-endian signed 24-bit integer (FLV `SI24`, composition time).
 pub(crate) fn si24<'a>(i: &'a [u8], what: &'static str) -> PResult<'a, i32> {
     let (i, v) = need(nom::number::complete::be_u24(i), what)?;

@@ -1,14 +1,7 @@
 //! Property tests for the FLV layer: round trips at any sizes and split
 //! points, and "never panics" on arbitrary bytes for every parser.
 
-use bytes::{Bytes, BytesMut};
-use flv_mux::aac::AudioSpecificConfig;
-use flv_mux::avc::{AvcDecoderConfigurationRecord, AvcSps};
-use flv_mux::hevc::{HevcDecoderConfigurationRecord, HevcSps};
-use flv_mux::nalu::{
-    annexb_to_length_prefixed, length_prefixed_to_annexb, split_annexb, split_length_prefixed,
-    write_length_prefixed,
-};
+use bytes::Bytes;
 use flv_mux::{
     AudioTag, FlvEvent, FlvHeader, FlvReader, FlvTag, FlvWriter, FourCc, ScriptData, TagType,
     VideoTag,
@@ -125,68 +118,5 @@ proptest! {
         };
         let bytes = tag.to_bytes().unwrap();
         prop_assert_eq!(VideoTag::decode(&bytes).unwrap(), tag);
-    }
-
-    #[test]
-    fn config_records_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..128)) {
-        let b = Bytes::from(bytes);
-        if let Ok(r) = AvcDecoderConfigurationRecord::decode(&b) {
-            if let Ok(enc) = r.to_bytes() {
-                prop_assert_eq!(AvcDecoderConfigurationRecord::decode(&enc).unwrap(), r);
-            }
-        }
-        if let Ok(r) = HevcDecoderConfigurationRecord::decode(&b) {
-            if let Ok(enc) = r.to_bytes() {
-                prop_assert_eq!(HevcDecoderConfigurationRecord::decode(&enc).unwrap(), r);
-            }
-        }
-        let _ = AvcSps::parse(&b);
-        let _ = HevcSps::parse(&b);
-        let _ = AudioSpecificConfig::parse(&b);
-        let _ = AudioSpecificConfig::parse_adts(&b);
-    }
-
-    /// An SPS-shaped prefix gets the parsers past the header checks.
-    #[test]
-    fn sps_parsers_never_panic(tail in prop::collection::vec(any::<u8>(), 0..64)) {
-        let mut avc = vec![0x67];
-        avc.extend_from_slice(&tail);
-        let _ = AvcSps::parse(&avc);
-        let mut hevc = vec![0x42, 0x01];
-        hevc.extend_from_slice(&tail);
-        let _ = HevcSps::parse(&hevc);
-    }
-
-    #[test]
-    fn nalu_framing(
-        nalus in prop::collection::vec(prop::collection::vec(1u8..=255, 1..40), 0..6),
-        junk in prop::collection::vec(any::<u8>(), 0..64),
-        size in prop::sample::select(vec![1u8, 2, 3, 4]),
-    ) {
-        let mut lp = BytesMut::new();
-        write_length_prefixed(nalus.iter().map(Vec::as_slice), size, &mut lp).unwrap();
-        let lp = lp.freeze();
-        let split = split_length_prefixed(&lp, size).unwrap();
-        prop_assert_eq!(split.len(), nalus.len());
-        let ab = length_prefixed_to_annexb(&lp, size).unwrap();
-        prop_assert_eq!(split_annexb(&ab), split);
-        let four = annexb_to_length_prefixed(&ab).unwrap();
-        prop_assert_eq!(split_length_prefixed(&four, 4).unwrap().len(), nalus.len());
-        let junk = Bytes::from(junk);
-        let _ = split_annexb(&junk);
-        let _ = split_length_prefixed(&junk, size);
-    }
-
-    #[test]
-    fn asc_round_trip(
-        object_type in 1u8..=4,
-        rate in prop::sample::select(flv_mux::aac::SAMPLE_RATES.to_vec()),
-        channels in 0u8..8,
-        len in 0usize..2000,
-    ) {
-        let asc = AudioSpecificConfig { object_type, ..AudioSpecificConfig::aac_lc(rate, channels) };
-        prop_assert_eq!(AudioSpecificConfig::parse(&asc.to_bytes().unwrap()).unwrap(), asc);
-        let h = asc.adts_header(len).unwrap();
-        prop_assert_eq!(AudioSpecificConfig::parse_adts(&h).unwrap(), Some((asc, len + 7)));
     }
 }

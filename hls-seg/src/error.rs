@@ -61,6 +61,21 @@ pub enum MuxError {
 }
 
 impl MuxError {
+    /// An ADTS error from the codec crate in the muxer's terms;
+    /// `config_len` is the AudioSpecificConfig's length.
+    pub(crate) fn adts(e: codec::CodecError, config_len: usize) -> MuxError {
+        match e {
+            codec::CodecError::Unsupported { what, value } => MuxError::UnsupportedAudioConfig {
+                what,
+                value: u32::try_from(value).unwrap_or(u32::MAX),
+            },
+            codec::CodecError::TooLarge { what, size, limit } => {
+                MuxError::FrameTooLarge { what, size, limit }
+            }
+            _ => MuxError::MalformedAudioConfig { len: config_len },
+        }
+    }
+
     /// Who is at fault.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -134,4 +149,32 @@ pub(crate) fn need<'a, T>(
     what: &'static str,
 ) -> Result<(&'a [u8], T), DemuxError> {
     r.map_err(|_| truncated(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codec::aac::AdtsConfig;
+
+    #[test]
+    fn adts_refusals_keep_their_mux_errors() {
+        let refused = |asc: &[u8]| {
+            AdtsConfig::from_audio_specific_config(asc).map_err(|e| MuxError::adts(e, asc.len()))
+        };
+        assert_eq!(
+            refused(&[0x12]),
+            Err(MuxError::MalformedAudioConfig { len: 1 })
+        );
+        assert_eq!(
+            refused(&[0x17, 0x80]),
+            Err(MuxError::UnsupportedAudioConfig {
+                what: "samplingFrequencyIndex",
+                value: 15
+            })
+        );
+        let too_big = refused(&[0x12, 0x10])
+            .and_then(|c| c.header(10_000).map_err(|e| MuxError::adts(e, 0)))
+            .unwrap_err();
+        assert_eq!(too_big.kind(), ErrorKind::LimitExceeded);
+    }
 }

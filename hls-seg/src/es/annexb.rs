@@ -20,35 +20,6 @@ pub const H264_AUD: &[u8] = &[0x09, 0xF0];
 /// ("I, P or B"), then the RBSP stop bit (H.265 7.3.2.5).
 pub const H265_AUD: &[u8] = &[0x46, 0x01, 0x50];
 
-/// The NAL unit type of `nal` (H.264 7.3.1, H.265 7.3.1.2), if it has a
-/// header byte.
-pub fn nal_type(codec: VideoCodec, nal: &[u8]) -> Option<u8> {
-    let b = *nal.first()?;
-    Some(match codec {
-        VideoCodec::H264 => b & 0x1F,
-        VideoCodec::H265 => (b >> 1) & 0x3F,
-    })
-}
-
-/// Whether `nal` is an access unit delimiter.
-pub fn is_aud(codec: VideoCodec, nal: &[u8]) -> bool {
-    let aud = match codec {
-        VideoCodec::H264 => 9,
-        VideoCodec::H265 => 35,
-    };
-    nal_type(codec, nal) == Some(aud)
-}
-
-/// Whether `nal` is a parameter set: SPS/PPS (H.264 types 7, 8) or
-/// VPS/SPS/PPS (H.265 types 32..=34).
-pub fn is_parameter_set(codec: VideoCodec, nal: &[u8]) -> bool {
-    match (codec, nal_type(codec, nal)) {
-        (VideoCodec::H264, Some(t)) => t == 7 || t == 8,
-        (VideoCodec::H265, Some(t)) => (32..=34).contains(&t),
-        _ => false,
-    }
-}
-
 /// Most bytes of parameter sets repeated before one keyframe, 4 bytes of
 /// framing (start code or length prefix) counted per set. Real
 /// configurations need well under 1 KiB (x264: ~40 bytes of SPS+PPS; HEVC
@@ -71,13 +42,13 @@ pub fn parameter_sets_to_repeat<'a, N: AsRef<[u8]>>(
     let carried: Vec<u8> = nalus
         .iter()
         .map(AsRef::as_ref)
-        .filter(|n| is_parameter_set(codec, n))
-        .filter_map(|n| nal_type(codec, n))
+        .filter(|n| codec.is_parameter_set(n))
+        .filter_map(|n| codec.nal_type(n))
         .collect();
     let mut out: Vec<&Bytes> = Vec::new();
     let mut budget = MAX_REPEATED_PARAMETER_BYTES;
     for ps in parameter_sets {
-        let Some(t) = nal_type(codec, ps) else {
+        let Some(t) = codec.nal_type(ps) else {
             continue;
         };
         if carried.contains(&t) || out.contains(&ps) {
@@ -104,7 +75,7 @@ pub fn access_unit_pieces<'a>(
     parameter_sets: &'a [Bytes],
 ) -> Vec<&'a [u8]> {
     let mut pieces = Vec::with_capacity(2 * (nalus.len() + parameter_sets.len() + 1));
-    let own_aud = nalus.iter().position(|n| is_aud(codec, n));
+    let own_aud = nalus.iter().position(|n| codec.is_aud(n));
     pieces.push(START_CODE);
     pieces.push(match (own_aud.and_then(|i| nalus.get(i)), codec) {
         (Some(aud), _) => aud,
@@ -126,38 +97,10 @@ pub fn access_unit_pieces<'a>(
     pieces
 }
 
-/// Splits an Annex-B byte stream into NAL units (without start codes).
-/// Used to read back what the muxer writes; trailing zero bytes of a NAL
-/// unit (allowed by Annex B as `trailing_zero_8bits`) are dropped.
-pub fn split_annexb(data: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut start = None;
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            if let Some(s) = start {
-                out.push(trim_zeros(&data[s..i]));
-            }
-            i += 3;
-            start = Some(i);
-        } else {
-            i += 1;
-        }
-    }
-    if let Some(s) = start {
-        out.push(trim_zeros(&data[s..]));
-    }
-    out
-}
-
-fn trim_zeros(nal: &[u8]) -> &[u8] {
-    let end = nal.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-    &nal[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use codec::nalu::split_annexb_slices as split_annexb;
 
     fn flat(pieces: &[&[u8]]) -> Vec<u8> {
         pieces.concat()

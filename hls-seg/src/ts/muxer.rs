@@ -34,14 +34,9 @@ pub const AUDIO_PID: u16 = 0x101;
 /// DVB asks for 40 ms).
 pub const PCR_MAX_INTERVAL: u64 = 3_600;
 
-/// A video codec the muxer can carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VideoCodec {
-    /// H.264 / AVC, stream_type 0x1B.
-    H264,
-    /// H.265 / HEVC, stream_type 0x24.
-    H265,
-}
+/// A video codec the muxer can carry: H.264 (stream_type 0x1B) or H.265
+/// (0x24).
+pub use codec::VideoCodec;
 
 /// An audio codec the muxer can carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,9 +241,10 @@ impl TsMuxer {
     /// an audio-only program carries it on the audio PID.
     pub fn new(config: MuxerConfig) -> TsMuxer {
         let adts = match &config.audio {
-            Some(AudioCodec::Aac { config }) => {
-                Some(AdtsConfig::from_audio_specific_config(config))
-            }
+            Some(AudioCodec::Aac { config }) => Some(
+                AdtsConfig::from_audio_specific_config(config)
+                    .map_err(|e| MuxError::adts(e, config.len())),
+            ),
             _ => None,
         };
         let pcr_pid = if config.video.is_some() || config.audio.is_none() {
@@ -368,7 +364,11 @@ impl TsMuxer {
                     .as_ref()
                     .ok_or(MuxError::TrackNotConfigured { track: "audio" })?;
                 let adts = match (codec, &self.adts) {
-                    (AudioCodec::Aac { .. }, Some(adts)) => Some(adts.clone()?.header(data.len())?),
+                    (AudioCodec::Aac { .. }, Some(adts)) => Some(
+                        adts.clone()?
+                            .header(data.len())
+                            .map_err(|e| MuxError::adts(e, 0))?,
+                    ),
                     _ => None,
                 };
                 let es_len = data.len() + adts.map_or(0, |_| ADTS_HEADER_LEN);

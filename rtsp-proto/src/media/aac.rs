@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use codec::bits::{BitReader, BitWriter};
 use nom::bytes::complete::take;
 use nom::number::complete::be_u16;
 
@@ -110,46 +111,11 @@ pub struct AacStats {
     pub dropped_frames: u64,
 }
 
-/// Reads big-endian bit fields of at most 16 bits.
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl BitReader<'_> {
-    fn read(&mut self, bits: u8) -> Option<u16> {
-        let mut v: u32 = 0;
-        for _ in 0..bits {
-            let byte = *self.data.get(self.pos / 8)?;
-            let bit = (byte >> (7 - self.pos % 8)) & 1;
-            v = v << 1 | u32::from(bit);
-            self.pos += 1;
-        }
-        u16::try_from(v).ok()
-    }
-}
-
-/// Writes big-endian bit fields.
-#[derive(Default)]
-struct BitWriter {
-    out: Vec<u8>,
-    bits: usize,
-}
-
-impl BitWriter {
-    fn write(&mut self, value: u16, bits: u8) {
-        for k in (0..bits).rev() {
-            if self.bits % 8 == 0 {
-                self.out.push(0);
-            }
-            if value >> k & 1 != 0 {
-                if let Some(last) = self.out.last_mut() {
-                    *last |= 0x80 >> (self.bits % 8);
-                }
-            }
-            self.bits += 1;
-        }
-    }
+/// Reads an AU header field of `bits` bits, if present and at most 16 bits
+/// wide (RFC 3640 §3.2.1; wider sizes are refused as truncated headers).
+fn read_field(reader: &mut BitReader<'_>, bits: u8) -> Option<u16> {
+    let v = reader.bits(u32::from(bits)).ok()?;
+    u16::try_from(v).ok()
 }
 
 #[derive(Debug)]
@@ -241,20 +207,17 @@ impl AacDepacketizer {
         let (data, headers) = take(header_bits.div_ceil(8))(rest).map_err(
             |_: nom::Err<nom::error::Error<&[u8]>>| MediaError::truncated("AU headers", 2),
         )?;
-        let mut reader = BitReader {
-            data: headers,
-            pos: 0,
-        };
+        let mut reader = BitReader::new(headers, "AU header");
         let mut sizes = Vec::new();
-        while header_bits - reader.pos >= self.config.header_bits(sizes.is_empty()) {
+        while header_bits - reader.position() >= self.config.header_bits(sizes.is_empty()) {
             let first = sizes.is_empty();
-            let size = reader.read(self.config.size_length);
+            let size = read_field(&mut reader, self.config.size_length);
             let index_bits = if first {
                 self.config.index_length
             } else {
                 self.config.index_delta_length
             };
-            let index = reader.read(index_bits);
+            let index = read_field(&mut reader, index_bits);
             let (Some(size), Some(index)) = (size, index) else {
                 return Err(MediaError::truncated("AU header", 2));
             };
@@ -266,7 +229,7 @@ impl AacDepacketizer {
             }
             sizes.push(usize::from(size));
         }
-        if header_bits != reader.pos {
+        if header_bits != reader.position() {
             return Err(MediaError::invalid(
                 "AU-headers-length",
                 0,
@@ -405,20 +368,23 @@ impl AacPacketizer {
         sizes: &[usize],
         data: &[&[u8]],
     ) -> RtpPacket {
-        let mut w = BitWriter::default();
+        let mut w = BitWriter::new();
         for (k, &size) in sizes.iter().enumerate() {
-            w.write(size as u16, self.config.size_length);
+            w.put(u32::from(size as u16), u32::from(self.config.size_length));
             let index = if k == 0 {
                 self.config.index_length
             } else {
                 self.config.index_delta_length
             };
-            w.write(0, index);
+            w.put(0, u32::from(index));
         }
-        let mut buf =
-            BytesMut::with_capacity(2 + w.out.len() + data.iter().map(|d| d.len()).sum::<usize>());
-        buf.put_u16(w.bits as u16);
-        buf.extend_from_slice(&w.out);
+        let bits = w.len_bits();
+        let headers = w.finish();
+        let mut buf = BytesMut::with_capacity(
+            2 + headers.len() + data.iter().map(|d| d.len()).sum::<usize>(),
+        );
+        buf.put_u16(bits as u16);
+        buf.extend_from_slice(&headers);
         for d in data {
             buf.extend_from_slice(d);
         }

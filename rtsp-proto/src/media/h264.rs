@@ -10,11 +10,7 @@ use super::{AccessUnit, DepacketizerLimits, DepacketizerStats, MediaError, RtpPa
 
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
-const NAL_IDR: u8 = 5;
-
-fn nal_type(header: u8) -> u8 {
-    header & 0x1f
-}
+use codec::nal::h264::{nal_type, NAL_IDR};
 
 /// Reassembles H.264 access units from RTP packets.
 ///

@@ -17,15 +17,9 @@ const AP: u8 = 48;
 const FU: u8 = 49;
 const PACI: u8 = 50;
 
-/// NAL unit type from the first header byte (RFC 7798 §1.1.4: F, Type(6), LayerId, TID).
-fn nal_type(first: u8) -> u8 {
-    (first >> 1) & 0x3f
-}
-
-/// IRAP pictures (BLA, IDR, CRA: types 16..=21, H.265 §7.4.2.2) are random-access points.
-fn is_irap(nal_type: u8) -> bool {
-    (16..=21).contains(&nal_type)
-}
+// NAL unit type from the first header byte (RFC 7798 §1.1.4: F, Type(6), LayerId, TID);
+// IRAP pictures (BLA, IDR, CRA: types 16..=21, H.265 §7.4.2.2) are random-access points.
+use codec::nal::h265::{is_irap, nal_type};
 
 /// Reassembles H.265 access units from RTP packets.
 ///

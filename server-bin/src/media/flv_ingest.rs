@@ -6,9 +6,9 @@
 //! as raw access units, which is stream-core's canonical form.
 
 use bytes::Bytes;
-use flv_mux::aac::AudioSpecificConfig;
-use flv_mux::avc::{AvcDecoderConfigurationRecord, AvcSps};
-use flv_mux::hevc::{HevcDecoderConfigurationRecord, HevcSps};
+use codec::aac::AudioSpecificConfig;
+use codec::avc::{AvcDecoderConfigurationRecord, AvcSps};
+use codec::hevc::{HevcDecoderConfigurationRecord, HevcSps};
 use flv_mux::{
     AacPacketType, AudioTag, AvcPacketType, CodecId, FlvError, FourCc, SoundFormat,
     VideoPacketType, VideoTag,
@@ -58,6 +58,12 @@ impl From<FlvError> for IngestError {
             flv_mux::ErrorKind::LimitExceeded => IngestError::OverLimit(e),
             _ => IngestError::Malformed(e),
         }
+    }
+}
+
+impl From<codec::CodecError> for IngestError {
+    fn from(e: codec::CodecError) -> IngestError {
+        FlvError::from(e).into()
     }
 }
 
@@ -252,7 +258,7 @@ pub(crate) fn video_track(id: TrackId, codec: Codec, config: Bytes) -> Result<Tr
                 return Err(IngestError::NalLengthSize(record.nal_length_size));
             }
             let sps = record
-                .nalus_of_type(flv_mux::hevc::NAL_SPS)
+                .nalus_of_type(codec::hevc::NAL_SPS)
                 .next()
                 .and_then(|s| HevcSps::parse(s).ok());
             if let Some(sps) = sps {

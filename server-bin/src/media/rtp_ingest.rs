@@ -13,14 +13,14 @@
 //! counted from its first packet, so tracks are aligned on their first
 //! packets' arrival, as publishers start them together. RTP carries only the
 //! presentation time; decode times for streams with B-frames are rebuilt by
-//! `DtsGen`.
-
-use std::collections::{BinaryHeap, VecDeque};
+//! `codec::dts::DtsRebuilder`.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flv_mux::aac::AudioSpecificConfig;
-use flv_mux::avc::AvcDecoderConfigurationRecord;
-use flv_mux::hevc::HevcDecoderConfigurationRecord;
+use codec::aac::AudioSpecificConfig;
+use codec::avc::AvcDecoderConfigurationRecord;
+use codec::dts::DtsRebuilder;
+use codec::hevc::HevcDecoderConfigurationRecord;
+use codec::nal::{ParameterSet, VideoCodec};
 use rtsp_proto::media::{
     AacConfig, AacDepacketizer, H264Depacketizer, H265Depacketizer, MediaError, RtpPacket,
     TimestampExtender,
@@ -89,7 +89,7 @@ struct IngestTrack {
     /// Parameter sets, in decoding order (VPS, SPS, PPS).
     params: ParamSets,
     track: Option<Track>,
-    dts: DtsGen,
+    dts: DtsRebuilder<Frame>,
 }
 
 #[derive(Debug)]
@@ -205,7 +205,7 @@ impl IngestTrack {
                 index_delta_length,
             } => {
                 let asc = AudioSpecificConfig::parse(config).map_err(|e| match e.kind() {
-                    flv_mux::ErrorKind::LimitExceeded => TrackError::Refuse(e.into()),
+                    codec::ErrorKind::LimitExceeded => TrackError::Refuse(e.into()),
                     _ => TrackError::Skip(format!("AAC config: {e}")),
                 })?;
                 let depack = AacDepacketizer::new(AacConfig {
@@ -246,7 +246,7 @@ impl IngestTrack {
             base: None,
             params,
             track,
-            dts: DtsGen::default(),
+            dts: DtsRebuilder::new(),
         };
         t.refresh_video_track().map_err(TrackError::Refuse)?;
         Ok(t)
@@ -295,23 +295,23 @@ impl IngestTrack {
         nalus: Vec<Bytes>,
         out: &mut Vec<RtpIngested>,
     ) {
-        let h265 = matches!(self.depack, Depack::H265(_));
+        let codec = if matches!(self.depack, Depack::H265(_)) {
+            VideoCodec::H265
+        } else {
+            VideoCodec::H264
+        };
         let mut payload = BytesMut::with_capacity(nalus.iter().map(|n| n.len() + 4).sum());
         let mut params = self.params.clone();
         for nal in &nalus {
-            let Some(&first) = nal.first() else { continue };
-            let kind = if h265 {
-                (first >> 1) & 0x3f
-            } else {
-                first & 0x1f
-            };
-            match (h265, kind) {
-                // Access unit delimiters: every output format writes its own.
-                (false, 9) | (true, 35) => continue,
-                (false, 7) | (true, 33) => params.sps = Some(nal.clone()),
-                (false, 8) | (true, 34) => params.pps = Some(nal.clone()),
-                (true, 32) => params.vps = Some(nal.clone()),
-                _ => {}
+            // Access unit delimiters: every output format writes its own.
+            if nal.is_empty() || codec.is_aud(nal) {
+                continue;
+            }
+            match codec.parameter_set(nal) {
+                Some(ParameterSet::Sps) => params.sps = Some(nal.clone()),
+                Some(ParameterSet::Pps) => params.pps = Some(nal.clone()),
+                Some(ParameterSet::Vps) => params.vps = Some(nal.clone()),
+                None => {}
             }
             payload.put_u32(nal.len() as u32);
             payload.put_slice(nal);
@@ -329,7 +329,8 @@ impl IngestTrack {
             return; // no configuration yet: a decoder could not use it
         }
         let frame = Frame::new(self.id, pts, pts, keyframe, payload.freeze());
-        for frame in self.dts.push(frame) {
+        for (mut frame, dts) in self.dts.push(pts, frame) {
+            frame.dts_us = dts;
             out.push(RtpIngested::Frame(frame));
         }
     }
@@ -390,110 +391,9 @@ fn log_drop(r: Result<(), MediaError>) {
     }
 }
 
-/// Rebuilds decode timestamps for video whose RTP timestamps are
-/// presentation times. Frames arrive in decode order; with B-frames their
-/// presentation times are not monotonic. Frames are held back by the
-/// reordering depth seen so far (0 until the first out-of-order frame, at
-/// most [`DtsGen::MAX_DEPTH`]); frame n gets the n-th smallest presentation
-/// time moved back by depth × frame interval, the decode order H.264/H.265
-/// encoders use at a constant frame rate: monotonic and never after the
-/// frame's own presentation time once the depth is learnt (the frames
-/// around the first B-frame may get a decode time just after it).
-#[derive(Debug, Default)]
-struct DtsGen {
-    pending: VecDeque<Frame>,
-    times: BinaryHeap<std::cmp::Reverse<i64>>,
-    depth: usize,
-    /// Presentation times of the latest frames, in arrival order.
-    recent: VecDeque<i64>,
-    last_dts: Option<i64>,
-    /// The last presentation time taken from the heap, and the frame
-    /// interval seen between such times.
-    last_sorted: Option<i64>,
-    interval: i64,
-}
-
-impl DtsGen {
-    const MAX_DEPTH: usize = 4;
-
-    fn push(&mut self, frame: Frame) -> Vec<Frame> {
-        // Frames that arrived before this one but are shown after it: the
-        // reordering depth the stream needs.
-        let overtaken = self.recent.iter().filter(|&&p| p > frame.pts_us).count();
-        self.depth = self.depth.max(overtaken).min(Self::MAX_DEPTH);
-        if self.recent.len() == 2 * Self::MAX_DEPTH {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(frame.pts_us);
-        self.times.push(std::cmp::Reverse(frame.pts_us));
-        self.pending.push_back(frame);
-        let mut out = Vec::new();
-        while self.pending.len() > self.depth {
-            let (Some(mut frame), Some(std::cmp::Reverse(t))) =
-                (self.pending.pop_front(), self.times.pop())
-            else {
-                break;
-            };
-            if let Some(prev) = self.last_sorted {
-                if t > prev {
-                    self.interval = t - prev;
-                }
-            }
-            self.last_sorted = Some(t);
-            // The n-th smallest presentation time, moved back by the depth:
-            // a frame is decoded `depth` frame intervals before it could be
-            // shown at the earliest.
-            // Not below 0: the stream's timeline starts at the first packet.
-            let candidate = (t - self.depth as i64 * self.interval).max(0);
-            let dts = match self.last_dts {
-                Some(last) if candidate <= last => last + 1,
-                _ => candidate,
-            };
-            self.last_dts = Some(dts);
-            frame.dts_us = dts;
-            out.push(frame);
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn frame(pts: i64) -> Frame {
-        Frame::new(0, pts, pts, false, Bytes::new())
-    }
-
-    #[test]
-    fn dts_passes_through_without_b_frames() {
-        let mut g = DtsGen::default();
-        for pts in [0, 40, 80, 120] {
-            let out = g.push(frame(pts));
-            assert_eq!(out.len(), 1);
-            assert_eq!(out[0].dts_us, pts);
-        }
-    }
-
-    #[test]
-    fn dts_is_monotonic_and_learns_the_reorder_depth() {
-        // Decode order of an IBBP stream with pyramid: I0 P3 B2 b1 P6 B5 b4 ...
-        let mut g = DtsGen::default();
-        let mut pts = vec![0];
-        for gop in 0..20i64 {
-            let base = gop * 3;
-            pts.extend([base + 3, base + 2, base + 1]);
-        }
-        let mut out = Vec::new();
-        for p in &pts {
-            out.extend(g.push(frame(p * 40)));
-        }
-        let dts: Vec<i64> = out.iter().map(|f| f.dts_us).collect();
-        assert!(dts.windows(2).all(|w| w[1] > w[0]), "{dts:?}");
-        // Once learnt, decode never follows presentation.
-        assert!(out.iter().skip(8).all(|f| f.dts_us <= f.pts_us), "{out:?}");
-        assert!(g.depth <= DtsGen::MAX_DEPTH);
-    }
 
     fn h264_info(sps: Vec<Bytes>, pps: Vec<Bytes>) -> MediaInfo {
         MediaInfo {

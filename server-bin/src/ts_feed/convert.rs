@@ -9,8 +9,8 @@
 //! media byte is copied here, the muxer copies once into TS packets.
 
 use bytes::Bytes;
-use flv_mux::avc::AvcDecoderConfigurationRecord;
-use flv_mux::hevc::HevcDecoderConfigurationRecord;
+use codec::avc::AvcDecoderConfigurationRecord;
+use codec::hevc::HevcDecoderConfigurationRecord;
 use hls_seg::{AudioCodec, MuxInput, MuxerConfig, VideoCodec};
 use stream_core::{Codec, Frame, Track, TrackId};
 
@@ -103,7 +103,7 @@ impl TsTracks {
     pub fn with_input<R>(&self, frame: &Frame, mux: impl FnOnce(MuxInput<'_>) -> R) -> Option<R> {
         if let Some((id, _, sets)) = &self.video {
             if *id == frame.track {
-                let nalus = flv_mux::nalu::split_length_prefixed(&frame.payload, 4).ok()?;
+                let nalus = codec::nalu::split_length_prefixed(&frame.payload, 4).ok()?;
                 return Some(mux(MuxInput::Video {
                     pts: ticks_90k(frame.pts_us),
                     dts: ticks_90k(frame.dts_us),

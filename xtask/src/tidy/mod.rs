@@ -27,7 +27,7 @@ use std::process::Command;
 
 /// Codec crates: sans-IO, reusable alone (rule **dependencies**). A new
 /// codec crate is added here.
-pub const CODEC_CRATES: &[&str] = &["rtmp-proto", "rtsp-proto", "flv-mux", "hls-seg"];
+pub const CODEC_CRATES: &[&str] = &["codec", "rtmp-proto", "rtsp-proto", "flv-mux", "hls-seg"];
 
 /// The media model crate.
 pub const CORE_CRATE: &str = "stream-core";
@@ -37,6 +37,7 @@ pub const SERVER_CRATE: &str = "server-bin";
 
 /// Library crates: no `unwrap`/`expect` outside tests, public items documented.
 pub const LIBRARY_CRATES: &[&str] = &[
+    "codec",
     "rtmp-proto",
     "rtsp-proto",
     "flv-mux",

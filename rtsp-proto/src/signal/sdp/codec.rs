@@ -2,6 +2,7 @@
 //! configuration carried in `a=fmtp` (RFC 6184 §8.1 H.264, RFC 7798 §7.1 H.265, RFC 3640
 //! §4.1 AAC, RFC 3551 §6 PCMA/PCMU).
 
+use ::codec::nal::ParameterSet;
 use bytes::Bytes;
 
 use super::fmtp;
@@ -239,9 +240,9 @@ fn h264(params: &[(String, String)]) -> Result<SdpCodec, ParseError> {
     if let Some(v) = fmtp::get(params, "sprop-parameter-sets") {
         // RFC 6184 §8.1: base64 NAL units separated by ','; sort by nal_unit_type.
         for nal in fmtp::base64_list(v, "H264 sprop-parameter-sets")? {
-            match nal.first().map(|h| h & 0x1f) {
-                Some(7) => sps.push(nal),
-                Some(8) => pps.push(nal),
+            match ::codec::VideoCodec::H264.parameter_set(&nal) {
+                Some(ParameterSet::Sps) => sps.push(nal),
+                Some(ParameterSet::Pps) => pps.push(nal),
                 _ => {}
             }
         }

@@ -20,11 +20,12 @@
 //! clock without saying so), so the stream's timestamps only move forward.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flv_mux::avc::AvcDecoderConfigurationRecord;
+use codec::aac::adts::{self, AdtsConfig};
+use codec::avc::AvcDecoderConfigurationRecord;
+use codec::nal::{ParameterSet, VideoCodec};
+use codec::nalu::split_annexb_slices as split_annexb;
 use flv_mux::{AudioTag, VideoTag};
 use hls_seg::demux::DemuxedFrame;
-use hls_seg::es::adts::{AdtsConfig, ADTS_HEADER_LEN};
-use hls_seg::es::annexb::split_annexb;
 use hls_seg::ts::pmt::stream_type;
 use hls_seg::TsDemuxer;
 use rtmp_proto::session::MediaKind;
@@ -148,16 +149,16 @@ impl TsToFlv {
     }
 
     fn h264(&mut self, pts: u64, dts: u64, data: &[u8], out: &mut Vec<Tag>) {
+        let h264 = VideoCodec::H264;
         let nalus: Vec<&[u8]> = split_annexb(data)
             .into_iter()
-            .filter(|n| !n.is_empty() && n[0] & 0x1f != 9)
+            .filter(|n| !h264.is_aud(n))
             .collect();
-        let mut keyframe = false;
+        let keyframe = nalus.iter().any(|n| h264.is_keyframe(n));
         for n in &nalus {
-            match n[0] & 0x1f {
-                5 => keyframe = true,
-                7 => self.sps = Some(Bytes::copy_from_slice(n)),
-                8 => self.pps = Some(Bytes::copy_from_slice(n)),
+            match h264.parameter_set(n) {
+                Some(ParameterSet::Sps) => self.sps = Some(Bytes::copy_from_slice(n)),
+                Some(ParameterSet::Pps) => self.pps = Some(Bytes::copy_from_slice(n)),
                 _ => {}
             }
         }
@@ -170,6 +171,7 @@ impl TsToFlv {
                     vec![pps.clone()],
                 )
                 .and_then(|r| r.to_bytes())
+                .map_err(flv_mux::FlvError::from)
                 .and_then(|r| VideoTag::avc_sequence_header(r).to_bytes());
                 match record {
                     Ok(body) => {
@@ -194,6 +196,7 @@ impl TsToFlv {
             .encode_header(&mut body)
             .and_then(|()| {
                 flv_mux::nalu::write_length_prefixed(nalus.iter().copied(), 4, &mut body)
+                    .map_err(flv_mux::FlvError::from)
             });
         if let Err(e) = written {
             tracing::debug!(error = %e, "hls upstream: access unit dropped");
@@ -212,20 +215,11 @@ impl TsToFlv {
         let mut index = 0u64;
         while let Ok((config, len)) = AdtsConfig::decode(rest) {
             // protection_absent = 0: a 16-bit CRC follows the header.
-            let header = if rest[1] & 1 == 0 {
-                ADTS_HEADER_LEN + 2
-            } else {
-                ADTS_HEADER_LEN
-            };
-            let (Some(payload), Some(rate)) =
-                (rest.get(header..len), sample_rate(config.sampling_index))
-            else {
+            let header = adts::header_len(rest).unwrap_or(adts::ADTS_HEADER_LEN);
+            let (Some(payload), Some(rate)) = (rest.get(header..len), config.sample_rate()) else {
                 break;
             };
-            let asc = [
-                (config.profile + 1) << 3 | config.sampling_index >> 1,
-                (config.sampling_index & 1) << 7 | config.channels << 3,
-            ];
+            let asc = config.audio_specific_config();
             let ts = pts + index * 1024 * 90_000 / u64::from(rate);
             let ms = self.timeline.ms(ts);
             if self.asc != Some(asc) {
@@ -255,18 +249,9 @@ impl TsToFlv {
     }
 }
 
-/// Table 1.18 of ISO/IEC 14496-3.
-fn sample_rate(index: u8) -> Option<u32> {
-    const RATES: [u32; 13] = [
-        96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025,
-        8_000, 7_350,
-    ];
-    RATES.get(usize::from(index)).copied()
-}
-
 #[cfg(test)]
 mod tests {
-    use flv_mux::avc::AvcDecoderConfigurationRecord as Avc;
+    use codec::avc::AvcDecoderConfigurationRecord as Avc;
     use hls_seg::{AudioCodec, MuxInput, MuxerConfig, TsMuxer, VideoCodec};
 
     use super::*;

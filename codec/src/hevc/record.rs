@@ -5,15 +5,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u8};
 
-use crate::error::FlvError;
+use crate::error::CodecError;
 use crate::parse::{check_config_len, check_limit, need};
 
-/// NAL unit types of the parameter sets (H.265 Table 7-1).
-pub const NAL_VPS: u8 = 32;
-/// SPS NAL unit type.
-pub const NAL_SPS: u8 = 33;
-/// PPS NAL unit type.
-pub const NAL_PPS: u8 = 34;
+pub use crate::nal::h265::{NAL_PPS, NAL_SPS, NAL_VPS};
 
 /// One `array` of the record: NAL units of one type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,15 +68,15 @@ impl HevcDecoderConfigurationRecord {
     /// [`MAX_CODEC_CONFIG_LEN`](crate::MAX_CODEC_CONFIG_LEN) or with more
     /// VPS/SPS/PPS than [`MAX_VPS`](super::MAX_VPS) /
     /// [`MAX_SPS`](super::MAX_SPS) / [`MAX_PPS`](super::MAX_PPS) is
-    /// [`FlvError::TooLarge`].
-    pub fn decode(body: &Bytes) -> Result<Self, FlvError> {
+    /// [`CodecError::TooLarge`].
+    pub fn decode(body: &Bytes) -> Result<Self, CodecError> {
         const W: &str = "hvcC";
         check_config_len(W, body.len())?;
         let i = &body[..];
         let (i, version) = need(be_u8(i), W)?;
         // Some pre-standard muxers wrote 0 here; accept it as ffmpeg does.
         if version > 1 {
-            return Err(FlvError::Invalid {
+            return Err(CodecError::Invalid {
                 what: "hvcC configurationVersion",
                 value: u64::from(version),
             });
@@ -151,7 +146,7 @@ impl HevcDecoderConfigurationRecord {
     /// Builds a record from VPS, SPS and PPS NAL units, copying profile,
     /// tier, level, chroma format and bit depths from the parsed SPS
     /// (H.265 7.3.2.2 and `profile_tier_level`, 7.3.3).
-    pub fn from_parameter_sets(vps: Bytes, sps: Bytes, pps: Bytes) -> Result<Self, FlvError> {
+    pub fn from_parameter_sets(vps: Bytes, sps: Bytes, pps: Bytes) -> Result<Self, CodecError> {
         let info = super::HevcSps::parse(&sps)?;
         let array = |nal_type, nal: Bytes| HevcNalArray {
             completeness: true,
@@ -192,12 +187,12 @@ impl HevcDecoderConfigurationRecord {
     }
 
     /// Appends the record. Reserved bits are written as 1s.
-    pub fn encode(&self, out: &mut BytesMut) -> Result<(), FlvError> {
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), CodecError> {
         if !matches!(self.nal_length_size, 1 | 2 | 4) {
-            return Err(FlvError::Unencodable("NAL length size must be 1, 2 or 4"));
+            return Err(CodecError::Unencodable("NAL length size must be 1, 2 or 4"));
         }
         let n_arrays = u8::try_from(self.arrays.len())
-            .map_err(|_| FlvError::Unencodable("more than 255 hvcC arrays"))?;
+            .map_err(|_| CodecError::Unencodable("more than 255 hvcC arrays"))?;
         out.put_u8(1);
         out.put_u8(
             (self.general_profile_space & 0x03) << 6
@@ -224,11 +219,11 @@ impl HevcDecoderConfigurationRecord {
         for a in &self.arrays {
             out.put_u8(u8::from(a.completeness) << 7 | (a.nal_type & 0x3F));
             let n = u16::try_from(a.nalus.len())
-                .map_err(|_| FlvError::Unencodable("more than 65535 NAL units in an array"))?;
+                .map_err(|_| CodecError::Unencodable("more than 65535 NAL units in an array"))?;
             out.put_u16(n);
             for nal in &a.nalus {
                 let len = u16::try_from(nal.len())
-                    .map_err(|_| FlvError::Unencodable("NAL unit longer than 65535 bytes"))?;
+                    .map_err(|_| CodecError::Unencodable("NAL unit longer than 65535 bytes"))?;
                 out.put_u16(len);
                 out.put_slice(nal);
             }
@@ -237,7 +232,7 @@ impl HevcDecoderConfigurationRecord {
     }
 
     /// The encoded record as `Bytes`.
-    pub fn to_bytes(&self) -> Result<Bytes, FlvError> {
+    pub fn to_bytes(&self) -> Result<Bytes, CodecError> {
         let mut out = BytesMut::new();
         self.encode(&mut out)?;
         Ok(out.freeze())

@@ -1,19 +1,20 @@
 //! AAC: AudioSpecificConfig (ISO/IEC 14496-3, 1.6.2.1) and the ADTS header
 //! (ISO/IEC 14496-3, 1.A.2.2; ISO/IEC 13818-7) used in MPEG-TS.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::bits::BitReader;
-use crate::error::FlvError;
+use crate::bits::{BitReader, BitWriter};
+use crate::error::CodecError;
+
+pub mod adts;
+
+pub use adts::{AdtsConfig, ADTS_HEADER_LEN, MAX_ADTS_FRAME};
 
 /// `samplingFrequencyIndex` → Hz (14496-3, Table 1.18).
 pub const SAMPLE_RATES: [u32; 13] = [
     96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000,
     7_350,
 ];
-
-/// Length of an ADTS header without CRC.
-pub const ADTS_HEADER_LEN: usize = 7;
 
 /// The fields of an AudioSpecificConfig that strom needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +32,12 @@ pub struct AudioSpecificConfig {
     pub ps: bool,
 }
 
-fn read_object_type(r: &mut BitReader<'_>) -> Result<u8, FlvError> {
+fn read_object_type(r: &mut BitReader<'_>) -> Result<u8, CodecError> {
     let t = r.bits(5)? as u8;
     Ok(if t == 31 { 32 + r.bits(6)? as u8 } else { t })
 }
 
-fn read_rate(r: &mut BitReader<'_>) -> Result<u32, FlvError> {
+fn read_rate(r: &mut BitReader<'_>) -> Result<u32, CodecError> {
     let idx = r.bits(4)?;
     if idx == 0x0F {
         return r.bits(24);
@@ -44,7 +45,7 @@ fn read_rate(r: &mut BitReader<'_>) -> Result<u32, FlvError> {
     SAMPLE_RATES
         .get(idx as usize)
         .copied()
-        .ok_or(FlvError::Invalid {
+        .ok_or(CodecError::Invalid {
             what: "AAC samplingFrequencyIndex",
             value: u64::from(idx),
         })
@@ -71,9 +72,9 @@ impl AudioSpecificConfig {
     /// # Errors
     /// Truncated or invalid fields, or a config longer than
     /// [`MAX_CODEC_CONFIG_LEN`](crate::MAX_CODEC_CONFIG_LEN)
-    /// ([`FlvError::TooLarge`]): callers keep the bytes as the track's
+    /// ([`CodecError::TooLarge`]): callers keep the bytes as the track's
     /// configuration.
-    pub fn parse(data: &[u8]) -> Result<Self, FlvError> {
+    pub fn parse(data: &[u8]) -> Result<Self, CodecError> {
         crate::parse::check_config_len("AudioSpecificConfig", data.len())?;
         let mut r = BitReader::new(data, "AudioSpecificConfig");
         let mut object_type = read_object_type(&mut r)?;
@@ -86,7 +87,7 @@ impl AudioSpecificConfig {
             object_type = read_object_type(&mut r)?;
         }
         if object_type == 0 {
-            return Err(FlvError::Invalid {
+            return Err(CodecError::Invalid {
                 what: "AAC audioObjectType",
                 value: 0,
             });
@@ -103,8 +104,8 @@ impl AudioSpecificConfig {
     /// Encodes a minimal config: the fields above and, for the GA object
     /// types (1–4), a GASpecificConfig with frameLengthFlag,
     /// dependsOnCoreCoder and extensionFlag all 0 — what ffmpeg writes.
-    pub fn to_bytes(&self) -> Result<Bytes, FlvError> {
-        let mut w = BitWriter::default();
+    pub fn to_bytes(&self) -> Result<Bytes, CodecError> {
+        let mut w = BitWriter::new();
         let put_type = |w: &mut BitWriter, t: u8| {
             if t >= 32 {
                 w.put(31, 5);
@@ -121,7 +122,7 @@ impl AudioSpecificConfig {
             }
         };
         if self.object_type > 95 {
-            return Err(FlvError::Unencodable("AAC object type above 95"));
+            return Err(CodecError::Unencodable("AAC object type above 95"));
         }
         match self.sbr_sample_rate {
             Some(ext) => {
@@ -147,97 +148,50 @@ impl AudioSpecificConfig {
     /// `payload_len` bytes. ADTS can carry only object types 1–4 at one of
     /// the 13 indexed rates; HE-AAC goes out as its AAC-LC core (implicit
     /// SBR signalling), as ffmpeg's ADTS muxer does.
-    pub fn adts_header(&self, payload_len: usize) -> Result<[u8; ADTS_HEADER_LEN], FlvError> {
+    pub fn adts_header(&self, payload_len: usize) -> Result<[u8; ADTS_HEADER_LEN], CodecError> {
         if !matches!(self.object_type, 1..=4) {
-            return Err(FlvError::Unencodable(
+            return Err(CodecError::Unencodable(
                 "ADTS carries AAC object types 1-4 only",
             ));
         }
-        let idx = rate_index(self.sample_rate)
-            .ok_or(FlvError::Unencodable("ADTS needs an indexed sampling rate"))?;
-        let frame_len = payload_len + ADTS_HEADER_LEN;
-        if frame_len > 0x1FFF {
-            return Err(FlvError::Unencodable("ADTS frame longer than 8191 bytes"));
-        }
-        let profile = self.object_type - 1;
-        let ch = self.channel_configuration & 0x07;
-        let len = frame_len as u32;
-        Ok([
-            0xFF,
-            0xF1, // syncword, MPEG-4, layer 0, protection_absent
-            profile << 6 | idx << 2 | ch >> 2,
-            (ch & 0x03) << 6 | (len >> 11) as u8,
-            (len >> 3) as u8,
-            ((len & 0x07) as u8) << 5 | 0x1F, // buffer fullness 0x7FF (VBR)
-            0xFC,                             // fullness low bits, 1 raw data block
-        ])
+        let sampling_index = rate_index(self.sample_rate).ok_or(CodecError::Unencodable(
+            "ADTS needs an indexed sampling rate",
+        ))?;
+        let adts = AdtsConfig {
+            profile: self.object_type - 1,
+            sampling_index,
+            channels: self.channel_configuration & 0x07,
+        };
+        adts.header(payload_len)
+            .map_err(|_| CodecError::Unencodable("ADTS frame longer than 8191 bytes"))
     }
 
     /// Parses an ADTS header: the config it implies and the whole frame
     /// length (header included). `Ok(None)` if fewer than 7 bytes.
-    pub fn parse_adts(data: &[u8]) -> Result<Option<(Self, usize)>, FlvError> {
-        let Some(h) = data
-            .get(..ADTS_HEADER_LEN)
-            .and_then(|s| <[u8; ADTS_HEADER_LEN]>::try_from(s).ok())
-        else {
+    pub fn parse_adts(data: &[u8]) -> Result<Option<(Self, usize)>, CodecError> {
+        if data.len() < ADTS_HEADER_LEN {
             return Ok(None);
-        };
-        if h[0] != 0xFF || h[1] & 0xF6 != 0xF0 {
-            return Err(FlvError::Invalid {
-                what: "ADTS syncword/layer",
-                value: u64::from(u16::from_be_bytes([h[0], h[1]])),
-            });
         }
-        let idx = (h[2] >> 2) & 0x0F;
-        let sample_rate = *SAMPLE_RATES
-            .get(usize::from(idx))
-            .ok_or(FlvError::Invalid {
-                what: "ADTS sampling_frequency_index",
-                value: u64::from(idx),
-            })?;
-        let len = usize::from(h[3] & 0x03) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
-        let header_len = if h[1] & 0x01 == 0 { 9 } else { 7 };
+        let (adts, len) = AdtsConfig::decode(data)?;
+        let sample_rate = adts.sample_rate().ok_or(CodecError::Invalid {
+            what: "ADTS sampling_frequency_index",
+            value: u64::from(adts.sampling_index),
+        })?;
+        let header_len = adts::header_len(data).unwrap_or(ADTS_HEADER_LEN);
         if len < header_len {
-            return Err(FlvError::Invalid {
+            return Err(CodecError::Invalid {
                 what: "ADTS aac_frame_length",
                 value: len as u64,
             });
         }
-        let cfg = AudioSpecificConfig::aac_lc(sample_rate, (h[2] & 0x01) << 2 | h[3] >> 6);
+        let cfg = AudioSpecificConfig::aac_lc(sample_rate, adts.channels);
         Ok(Some((
             AudioSpecificConfig {
-                object_type: (h[2] >> 6) + 1,
+                object_type: adts.profile + 1,
                 ..cfg
             },
             len,
         )))
-    }
-}
-
-/// Minimal MSB-first bit writer for the config encoder.
-#[derive(Default)]
-struct BitWriter {
-    out: BytesMut,
-    acc: u64,
-    n: u32,
-}
-
-impl BitWriter {
-    fn put(&mut self, v: u32, bits: u32) {
-        self.acc = self.acc << bits | u64::from(v) & ((1u64 << bits) - 1);
-        self.n += bits;
-        while self.n >= 8 {
-            self.n -= 8;
-            self.out.put_u8((self.acc >> self.n) as u8);
-        }
-    }
-
-    fn finish(mut self) -> Bytes {
-        if self.n > 0 {
-            let pad = 8 - self.n;
-            self.put(0, pad);
-        }
-        self.out.freeze()
     }
 }
 

@@ -4,13 +4,13 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::FlvError;
+use crate::error::CodecError;
 
 /// Splits length-prefixed NAL units (`length_size` bytes of big-endian
 /// length before each). NAL units are zero-copy slices of `data`.
-pub fn split_length_prefixed(data: &Bytes, length_size: u8) -> Result<Vec<Bytes>, FlvError> {
+pub fn split_length_prefixed(data: &Bytes, length_size: u8) -> Result<Vec<Bytes>, CodecError> {
     if !matches!(length_size, 1..=4) {
-        return Err(FlvError::Invalid {
+        return Err(CodecError::Invalid {
             what: "NAL length size",
             value: u64::from(length_size),
         });
@@ -21,7 +21,7 @@ pub fn split_length_prefixed(data: &Bytes, length_size: u8) -> Result<Vec<Bytes>
     while pos < data.len() {
         let len_bytes = data
             .get(pos..pos + n)
-            .ok_or(FlvError::Truncated { what: "NAL length" })?;
+            .ok_or(CodecError::Truncated { what: "NAL length" })?;
         let len = len_bytes
             .iter()
             .fold(0usize, |acc, b| acc << 8 | usize::from(*b));
@@ -29,7 +29,7 @@ pub fn split_length_prefixed(data: &Bytes, length_size: u8) -> Result<Vec<Bytes>
         let end = start
             .checked_add(len)
             .filter(|&e| e <= data.len())
-            .ok_or(FlvError::Truncated { what: "NAL unit" })?;
+            .ok_or(CodecError::Truncated { what: "NAL unit" })?;
         out.push(data.slice(start..end));
         pos = end;
     }
@@ -41,16 +41,16 @@ pub fn write_length_prefixed<'a>(
     nalus: impl IntoIterator<Item = &'a [u8]>,
     length_size: u8,
     out: &mut BytesMut,
-) -> Result<(), FlvError> {
+) -> Result<(), CodecError> {
     if !matches!(length_size, 1..=4) {
-        return Err(FlvError::Unencodable("NAL length size must be 1..=4"));
+        return Err(CodecError::Unencodable("NAL length size must be 1..=4"));
     }
     let n = usize::from(length_size);
     for nal in nalus {
         let len = u32::try_from(nal.len())
             .ok()
             .filter(|&l| n == 4 || u64::from(l) < 1u64 << (8 * n))
-            .ok_or(FlvError::Unencodable(
+            .ok_or(CodecError::Unencodable(
                 "NAL unit too long for the length size",
             ))?;
         out.put_slice(&len.to_be_bytes()[4 - n..]);
@@ -61,24 +61,16 @@ pub fn write_length_prefixed<'a>(
 
 /// Splits an Annex B byte stream at its start codes (`00 00 01` or
 /// `00 00 00 01`). Bytes before the first start code are ignored; trailing
-/// zero bytes of each NAL unit (`trailing_zero_8bits`) are dropped. NAL
-/// units are zero-copy slices of `data`; empty ones are skipped.
-pub fn split_annexb(data: &Bytes) -> Vec<Bytes> {
+/// zero bytes of each NAL unit (`trailing_zero_8bits`) are dropped; empty
+/// NAL units are skipped.
+pub fn split_annexb_slices(data: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
     let mut i = 0;
-    let push = |out: &mut Vec<Bytes>, s: usize, mut e: usize| {
-        while e > s && data.get(e - 1) == Some(&0) {
-            e -= 1;
-        }
-        if e > s {
-            out.push(data.slice(s..e));
-        }
-    };
     while i + 3 <= data.len() {
         if data.get(i..i + 3) == Some(&[0, 0, 1][..]) {
             if let Some(s) = start {
-                push(&mut out, s, i);
+                out.extend(trimmed(data, s, i));
             }
             i += 3;
             start = Some(i);
@@ -87,13 +79,30 @@ pub fn split_annexb(data: &Bytes) -> Vec<Bytes> {
         }
     }
     if let Some(s) = start {
-        push(&mut out, s, data.len());
+        out.extend(trimmed(data, s, data.len()));
     }
     out
 }
 
+/// `data[s..e]` without its trailing zero bytes, if anything is left.
+fn trimmed(data: &[u8], s: usize, mut e: usize) -> Option<&[u8]> {
+    while e > s && data.get(e - 1) == Some(&0) {
+        e -= 1;
+    }
+    data.get(s..e).filter(|n| !n.is_empty())
+}
+
+/// [`split_annexb_slices`] over `Bytes`: the NAL units are zero-copy
+/// slices of `data`.
+pub fn split_annexb(data: &Bytes) -> Vec<Bytes> {
+    split_annexb_slices(data)
+        .into_iter()
+        .map(|nal| data.slice_ref(nal))
+        .collect()
+}
+
 /// Annex B → length-prefixed (4-byte lengths, as FLV and strom's frames use).
-pub fn annexb_to_length_prefixed(data: &Bytes) -> Result<Bytes, FlvError> {
+pub fn annexb_to_length_prefixed(data: &Bytes) -> Result<Bytes, CodecError> {
     let nalus = split_annexb(data);
     let mut out = BytesMut::with_capacity(data.len() + nalus.len());
     write_length_prefixed(nalus.iter().map(|b| &b[..]), 4, &mut out)?;
@@ -101,7 +110,7 @@ pub fn annexb_to_length_prefixed(data: &Bytes) -> Result<Bytes, FlvError> {
 }
 
 /// Length-prefixed → Annex B with 4-byte start codes.
-pub fn length_prefixed_to_annexb(data: &Bytes, length_size: u8) -> Result<Bytes, FlvError> {
+pub fn length_prefixed_to_annexb(data: &Bytes, length_size: u8) -> Result<Bytes, CodecError> {
     let nalus = split_length_prefixed(data, length_size)?;
     let mut out = BytesMut::with_capacity(data.len() + 4 * nalus.len());
     for nal in &nalus {

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u8};
 
-use crate::error::FlvError;
+use crate::error::CodecError;
 use crate::parse::{check_config_len, check_limit, need};
 
 /// The high-profile extension of the record (chroma format, bit depths,
@@ -47,7 +47,7 @@ fn nal_list<'a>(
     mut i: &'a [u8],
     count: usize,
     what: &'static str,
-) -> Result<(&'a [u8], Vec<Bytes>), FlvError> {
+) -> Result<(&'a [u8], Vec<Bytes>), CodecError> {
     let mut out = Vec::with_capacity(count.min(i.len() / 2));
     for _ in 0..count {
         let (rest, len) = need(be_u16(i), what)?;
@@ -58,17 +58,17 @@ fn nal_list<'a>(
     Ok((i, out))
 }
 
-fn put_nal_list(out: &mut BytesMut, nals: &[Bytes]) -> Result<(), FlvError> {
+fn put_nal_list(out: &mut BytesMut, nals: &[Bytes]) -> Result<(), CodecError> {
     for n in nals {
         let len = u16::try_from(n.len())
-            .map_err(|_| FlvError::Unencodable("parameter set longer than 65535 bytes"))?;
+            .map_err(|_| CodecError::Unencodable("parameter set longer than 65535 bytes"))?;
         out.put_u16(len);
         out.put_slice(n);
     }
     Ok(())
 }
 
-fn decode_ext(body: &Bytes, i: &[u8]) -> Result<AvcRecordExt, FlvError> {
+fn decode_ext(body: &Bytes, i: &[u8]) -> Result<AvcRecordExt, CodecError> {
     let (i, c) = need(be_u8(i), "avcC ext")?;
     let (i, l) = need(be_u8(i), "avcC ext")?;
     let (i, ch) = need(be_u8(i), "avcC ext")?;
@@ -89,13 +89,13 @@ impl AvcDecoderConfigurationRecord {
     /// Truncated or invalid bytes; a record longer than
     /// [`MAX_CODEC_CONFIG_LEN`](crate::MAX_CODEC_CONFIG_LEN) or with more
     /// parameter sets than [`MAX_SPS`](super::MAX_SPS) /
-    /// [`MAX_PPS`](super::MAX_PPS) is [`FlvError::TooLarge`].
-    pub fn decode(body: &Bytes) -> Result<Self, FlvError> {
+    /// [`MAX_PPS`](super::MAX_PPS) is [`CodecError::TooLarge`].
+    pub fn decode(body: &Bytes) -> Result<Self, CodecError> {
         check_config_len("avcC", body.len())?;
         let i = &body[..];
         let (i, version) = need(be_u8(i), "avcC")?;
         if version != 1 {
-            return Err(FlvError::Invalid {
+            return Err(CodecError::Invalid {
                 what: "avcC configurationVersion",
                 value: u64::from(version),
             });
@@ -132,14 +132,14 @@ impl AvcDecoderConfigurationRecord {
 
     /// Builds a record from parameter sets, taking profile, compatibility
     /// and level from the first SPS (its bytes 1..4, after the NAL header).
-    pub fn from_parameter_sets(sps: Vec<Bytes>, pps: Vec<Bytes>) -> Result<Self, FlvError> {
+    pub fn from_parameter_sets(sps: Vec<Bytes>, pps: Vec<Bytes>) -> Result<Self, CodecError> {
         let first = sps
             .first()
-            .ok_or(FlvError::Unencodable("avcC needs at least one SPS"))?;
+            .ok_or(CodecError::Unencodable("avcC needs at least one SPS"))?;
         let [_, profile, compatibility, level] = *first
             .get(..4)
             .and_then(|s| <&[u8; 4]>::try_from(s).ok())
-            .ok_or(FlvError::Truncated { what: "H.264 SPS" })?;
+            .ok_or(CodecError::Truncated { what: "H.264 SPS" })?;
         Ok(AvcDecoderConfigurationRecord {
             profile,
             compatibility,
@@ -152,16 +152,16 @@ impl AvcDecoderConfigurationRecord {
     }
 
     /// Appends the record. Reserved bits are written as 1s.
-    pub fn encode(&self, out: &mut BytesMut) -> Result<(), FlvError> {
+    pub fn encode(&self, out: &mut BytesMut) -> Result<(), CodecError> {
         if !matches!(self.nal_length_size, 1 | 2 | 4) {
-            return Err(FlvError::Unencodable("NAL length size must be 1, 2 or 4"));
+            return Err(CodecError::Unencodable("NAL length size must be 1, 2 or 4"));
         }
         let n_sps = u8::try_from(self.sps.len())
             .ok()
             .filter(|&n| n <= 31)
-            .ok_or(FlvError::Unencodable("more than 31 SPS"))?;
-        let n_pps =
-            u8::try_from(self.pps.len()).map_err(|_| FlvError::Unencodable("more than 255 PPS"))?;
+            .ok_or(CodecError::Unencodable("more than 31 SPS"))?;
+        let n_pps = u8::try_from(self.pps.len())
+            .map_err(|_| CodecError::Unencodable("more than 255 PPS"))?;
         out.put_u8(1);
         out.put_u8(self.profile);
         out.put_u8(self.compatibility);
@@ -173,7 +173,7 @@ impl AvcDecoderConfigurationRecord {
         put_nal_list(out, &self.pps)?;
         if let Some(ext) = &self.ext {
             let n = u8::try_from(ext.sps_ext.len())
-                .map_err(|_| FlvError::Unencodable("more than 255 SPS ext"))?;
+                .map_err(|_| CodecError::Unencodable("more than 255 SPS ext"))?;
             out.put_u8(0xFC | (ext.chroma_format & 0x03));
             out.put_u8(0xF8 | (ext.bit_depth_luma_minus8 & 0x07));
             out.put_u8(0xF8 | (ext.bit_depth_chroma_minus8 & 0x07));
@@ -184,7 +184,7 @@ impl AvcDecoderConfigurationRecord {
     }
 
     /// The encoded record as `Bytes`.
-    pub fn to_bytes(&self) -> Result<Bytes, FlvError> {
+    pub fn to_bytes(&self) -> Result<Bytes, CodecError> {
         let mut out = BytesMut::new();
         self.encode(&mut out)?;
         Ok(out.freeze())

@@ -2,7 +2,7 @@
 //! enough for profile, level and the cropped picture size.
 
 use crate::bits::{rbsp, BitReader};
-use crate::error::FlvError;
+use crate::error::CodecError;
 
 /// What strom needs from an H.264 SPS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ fn has_chroma_info(profile_idc: u8) -> bool {
 }
 
 /// `scaling_list()` (7.3.2.1.1.1): parsed only to skip it.
-fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), FlvError> {
+fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), CodecError> {
     let (mut last, mut next) = (8i32, 8i32);
     for _ in 0..size {
         if next != 0 {
@@ -47,8 +47,8 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), FlvError>
     Ok(())
 }
 
-fn invalid(what: &'static str, value: u32) -> FlvError {
-    FlvError::Invalid {
+fn invalid(what: &'static str, value: u32) -> CodecError {
+    CodecError::Invalid {
         what,
         value: u64::from(value),
     }
@@ -56,7 +56,7 @@ fn invalid(what: &'static str, value: u32) -> FlvError {
 
 impl AvcSps {
     /// Parses an SPS NAL unit (starting with its NAL header byte, type 7).
-    pub fn parse(nal: &[u8]) -> Result<AvcSps, FlvError> {
+    pub fn parse(nal: &[u8]) -> Result<AvcSps, CodecError> {
         let data = rbsp(nal);
         let mut r = BitReader::new(&data, "H.264 SPS");
         let header = r.bits(8)?;

@@ -2,7 +2,7 @@
 //! profile_tier_level 7.3.3): profile/tier/level and the cropped size.
 
 use crate::bits::{rbsp, BitReader};
-use crate::error::FlvError;
+use crate::error::CodecError;
 
 /// What strom needs from an H.265 SPS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +35,13 @@ pub struct HevcSps {
     pub height: u32,
 }
 
-fn invalid(what: &'static str, value: u64) -> FlvError {
-    FlvError::Invalid { what, value }
+fn invalid(what: &'static str, value: u64) -> CodecError {
+    CodecError::Invalid { what, value }
 }
 
 impl HevcSps {
     /// Parses an SPS NAL unit (starting with its 2-byte NAL header, type 33).
-    pub fn parse(nal: &[u8]) -> Result<HevcSps, FlvError> {
+    pub fn parse(nal: &[u8]) -> Result<HevcSps, CodecError> {
         let data = rbsp(nal);
         let mut r = BitReader::new(&data, "H.265 SPS");
         let header = r.bits(16)?;

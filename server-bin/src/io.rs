@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// Sets the kernel send buffer of an accepted socket (`server.socket_send_buffer`;
+/// Sets the kernel send buffer of a socket (`server.socket_send_buffer`;
 /// 0 leaves the kernel's autotuning). Socket options belong to the socket,
 /// not the descriptor, so a duplicate descriptor is enough to set it.
 pub fn limit_send_buffer(stream: &std::net::TcpStream, bytes: u32) {

@@ -298,10 +298,11 @@ where
     if let Ok(config_json) = serde_json::to_value(crate::http::redacted_config(&config)) {
         hooks.notify(crate::hooks::Notification::server_started(config_json));
     }
-    shared.start_relays(Arc::new(crate::relay::TcpDial));
-    shared
-        .pushes
-        .start(&shared, Arc::new(crate::relay::TcpDial), None);
+    let dial = Arc::new(crate::relay::TcpDial {
+        send_buffer: shared.config.server.socket_send_buffer,
+    });
+    shared.start_relays(dial.clone());
+    shared.pushes.start(&shared, dial, None);
     let http_addr = spawn_listener(&control, http_listener, "http", {
         let (shared, stop) = (shared.clone(), stop_rx.clone());
         move |l| crate::http::serve(l, shared, stop)

@@ -79,7 +79,7 @@ enum Cmd {
         /// The full counts and durations (minutes, not seconds).
         #[arg(long)]
         long: bool,
-        /// One scenario by number (1-22) or name; default: all.
+        /// One scenario by number (1-23) or name; default: all.
         scenario: Option<String>,
     },
     /// The server under churn (publishers and 500 players coming and going,

@@ -32,9 +32,15 @@ pub trait Dial: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = std::io::Result<Dialed>> + Send + 'a>>;
 }
 
-/// TCP, with Nagle off as for accepted sessions.
+/// TCP, with Nagle off and the kernel send buffer bounded as for accepted
+/// sessions (`server.socket_send_buffer`): a push target that stops
+/// reading holds at most that much of the stream in the kernel, and the
+/// write stall cuts it that much sooner.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct TcpDial;
+pub struct TcpDial {
+    /// Send buffer in bytes; 0 leaves the kernel's autotuning.
+    pub send_buffer: u32,
+}
 
 impl Dial for TcpDial {
     fn dial<'a>(
@@ -44,6 +50,9 @@ impl Dial for TcpDial {
         Box::pin(async move {
             let stream = tokio::net::TcpStream::connect((url.host.as_str(), url.port)).await?;
             let _ = stream.set_nodelay(true);
+            let std_stream = stream.into_std()?;
+            crate::io::limit_send_buffer(&std_stream, self.send_buffer);
+            let stream = tokio::net::TcpStream::from_std(std_stream)?;
             let peer = stream.peer_addr()?;
             let (rd, wr) = stream.into_split();
             Ok(Dialed {

@@ -144,6 +144,7 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (20, "bad-upstreams", relay::bad::bad_upstreams),
     (21, "proxy-churn", relay::churn::proxy_churn),
     (22, "pattern-cap", relay::churn::pattern_cap),
+    (23, "stuck-push-target", relay::push::stuck_push_target),
 ];
 
 /// The probe's limit on p99 latency.

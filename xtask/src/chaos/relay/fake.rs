@@ -23,6 +23,10 @@ pub enum Behaviour {
     Rtsp401,
     /// RTSP: every request gets `404 Not Found`.
     Rtsp404,
+    /// RTMP: accepts a connect and a publish (a push target), then reads
+    /// nothing more, with a small receive buffer so the sender's socket
+    /// fills in seconds.
+    RtmpStuckTarget,
 }
 
 /// A running fake upstream; stops when dropped.
@@ -37,8 +41,7 @@ pub struct Fake {
 impl Fake {
     /// Starts one on a free loopback port.
     pub fn start(behaviour: Behaviour) -> Result<Fake, String> {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").map_err(|e| format!("fake upstream: {e}"))?;
+        let listener = listen(behaviour).map_err(|e| format!("fake upstream: {e}"))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| format!("fake upstream: {e}"))?;
@@ -88,9 +91,71 @@ impl Drop for Fake {
     }
 }
 
+/// A loopback listener; a stuck target's accepted sockets inherit a small
+/// receive buffer (set before `listen`, so the window it advertises is small).
+fn listen(behaviour: Behaviour) -> std::io::Result<TcpListener> {
+    if behaviour != Behaviour::RtmpStuckTarget {
+        return TcpListener::bind("127.0.0.1:0");
+    }
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    socket.listen(16)?;
+    Ok(socket.into())
+}
+
+/// A push target: answers the RTMP handshake, connect and publish with
+/// rtmp-proto's server session, then never reads again (the connection
+/// stays open until the fake stops).
+fn stuck_target(mut sock: TcpStream, stop: &AtomicBool) {
+    use rtmp_proto::{Decision, ServerConfig, ServerEvent, ServerSession};
+    let mut session = ServerSession::new(ServerConfig::default(), std::time::Instant::now());
+    let mut chunk = [0u8; 4096];
+    let mut publishing = false;
+    while !publishing && !stop.load(Ordering::Relaxed) {
+        match sock.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(k) => {
+                let data = chunk.get(..k).unwrap_or_default();
+                if session
+                    .handle_input(data, std::time::Instant::now())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                ServerEvent::ConnectRequested { req, .. } => session.respond(req, Decision::Accept),
+                ServerEvent::PublishRequested { req, .. } => {
+                    session.respond(req, Decision::Accept);
+                    publishing = true;
+                }
+                _ => {}
+            }
+        }
+        while let Some(bytes) = session.poll_transmit() {
+            if sock.write_all(&bytes).is_err() {
+                return;
+            }
+        }
+    }
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// One connection, until the relay closes it or the fake stops.
 fn serve(mut sock: TcpStream, behaviour: Behaviour, n: u64, stop: &AtomicBool) {
     let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+    if behaviour == Behaviour::RtmpStuckTarget {
+        return stuck_target(sock, stop);
+    }
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     if behaviour == Behaviour::Garbage {
@@ -118,7 +183,7 @@ fn serve(mut sock: TcpStream, behaviour: Behaviour, n: u64, stop: &AtomicBool) {
             Err(_) => return,
         }
         match behaviour {
-            Behaviour::Garbage => buf.clear(),
+            Behaviour::Garbage | Behaviour::RtmpStuckTarget => buf.clear(),
             Behaviour::RtmpSilent => {
                 // C0 + C1 (1 + 1536 bytes): S0 S1 S2 (S2 echoes C1); then silence.
                 if !handshaken && buf.len() >= 1537 {

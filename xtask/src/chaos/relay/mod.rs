@@ -1,4 +1,4 @@
-//! Scenarios 18 to 22: pull relays under chaos. The server under test (the
+//! Scenarios 18 to 23: relays under chaos. The server under test (the
 //! probe's) is the relay; its upstream is a second strom fed by ffmpeg
 //! (started by the scenario on ports picked before the relay started, so a
 //! configuration file can name them), or small fake servers that misbehave.
@@ -12,11 +12,15 @@
 //! - 21 `proxy-churn`: add/delete cycles through the API while players come
 //!   and go: nothing left held ([`churn`]);
 //! - 22 `pattern-cap`: pattern-proxy asks above `relay.max_pattern_proxies`
-//!   from 127.0.0.2 ([`churn`]).
+//!   from 127.0.0.2 ([`churn`]);
+//! - 23 `stuck-push-target`: a push target that stops reading: the stream's
+//!   players unaffected, the push cut by the write stall and reconnected
+//!   ([`push`]).
 
 pub mod bad;
 pub mod churn;
 pub mod fake;
+pub mod push;
 pub mod restart;
 
 use std::time::Duration;
@@ -56,7 +60,7 @@ pub struct Prepared {
 
 /// Settings and upstream ports for a relay scenario (`None` for the others).
 pub fn prepare(n: u8, name: &str) -> Option<Result<Prepared, String>> {
-    (18..=22).contains(&n).then(|| prepared(n, name))
+    (18..=23).contains(&n).then(|| prepared(n, name))
 }
 
 fn prepared(n: u8, name: &str) -> Result<Prepared, String> {
@@ -87,6 +91,11 @@ fn prepared(n: u8, name: &str) -> Result<Prepared, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if name == "stuck-push-target" {
+        // A small kernel send buffer toward the target: the stall deadline
+        // comes seconds after the target stops reading, not after 512 KiB.
+        env.push(("STROM_SERVER__SOCKET_SEND_BUFFER".into(), "65536".into()));
+    }
     let mut args = Vec::new();
     if name == "pattern-cap" {
         let config = dir.join(format!("relay-{n}.toml"));

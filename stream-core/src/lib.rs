@@ -94,6 +94,7 @@ pub mod media;
 mod publisher;
 mod queue;
 mod registry;
+mod resident;
 mod stats;
 mod stream;
 mod subscriber;

@@ -142,9 +142,19 @@ impl Frame {
         }
     }
 
-    /// Payload size in bytes (what the bounded queues and byte counters account).
+    /// Payload size in bytes (what the ingest and egress byte counters account).
     pub fn len(&self) -> usize {
         self.payload.len()
+    }
+
+    /// Bytes this frame keeps resident: the payload plus every wire form cached so far that
+    /// is not a slice of the payload ([`WireCache::extra_bytes`]). This is what the GOP cache
+    /// and the subscriber queues bound and what the stream snapshot reports; it only grows
+    /// as players fill wire forms, so holders re-measure it (see `resident.rs`).
+    pub fn resident_bytes(&self) -> usize {
+        self.payload
+            .len()
+            .saturating_add(self.wire.extra_bytes(&self.payload))
     }
 
     /// True when the payload is empty.
@@ -176,6 +186,26 @@ impl WireCache {
             Some(cell) => cell.get_or_init(encode).clone(),
             None => encode(),
         }
+    }
+
+    /// Bytes the filled slots hold beyond `payload` (the frame's payload): a slot whose bytes
+    /// lie inside the payload's memory counts 0 (a slice of the payload shares its memory),
+    /// any other slot counts its length.
+    pub fn extra_bytes(&self, payload: &Bytes) -> usize {
+        let start = payload.as_ptr() as usize;
+        let end = start.saturating_add(payload.len());
+        self.slots
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|b| {
+                let at = b.as_ptr() as usize;
+                if at >= start && at.saturating_add(b.len()) <= end {
+                    0
+                } else {
+                    b.len()
+                }
+            })
+            .fold(0, usize::saturating_add)
     }
 }
 
@@ -255,5 +285,21 @@ mod tests {
         assert_eq!(f.wire.get_or_init(99, || Bytes::from_static(b"nc")), "nc");
         assert_eq!(format!("{:?}", f.clone().wire), "WireCache(0 filled)");
         assert_eq!(f.clone(), f);
+    }
+
+    #[test]
+    fn resident_bytes_count_payload_and_every_form_but_payload_slices() {
+        let f = Frame::new(0, 0, 0, true, Bytes::from(vec![7u8; 1000]));
+        assert_eq!(f.resident_bytes(), 1000);
+        for slot in 0..WireCache::SLOTS {
+            f.wire.get_or_init(slot, || Bytes::from(vec![1u8; 1000]));
+        }
+        assert_eq!(f.resident_bytes(), 5000, "1,000 payload + 4 forms of 1,000");
+        let g = Frame::new(0, 0, 0, true, Bytes::from(vec![7u8; 1000]));
+        g.wire.get_or_init(0, || g.payload.slice(4..));
+        g.wire.get_or_init(1, || g.payload.clone());
+        g.wire.get_or_init(2, || Bytes::from_static(b"hdr"));
+        assert_eq!(g.resident_bytes(), 1003, "slices of the payload count 0");
+        assert_eq!(g.wire.extra_bytes(&g.payload), 3);
     }
 }

@@ -15,6 +15,10 @@
 //!   publisher flushing a backlog, the clock test alone would miss a publisher pushing faster
 //!   than real time. A subscriber that never reads is gone within `max_lag`, holding at most
 //!   the bounded queue meanwhile.
+//! * The byte bound counts resident bytes ([`Frame::resident_bytes`]: payload plus the wire
+//!   forms cached on the frame, whoever filled them), re-measured with bounded work at every
+//!   offer (see `resident.rs`). A frame shared with other queues and the GOP cache counts in
+//!   each queue: the bound is on what this subscriber keeps alive.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::resident::{Counted, Tally};
 use crate::{EndReason, Frame, SubscriberEvent};
 
 /// Most `Tracks` events one subscriber may have pending.
@@ -69,7 +74,21 @@ struct Item {
     event: SubscriberEvent,
     /// Newest stream dts when queued (frames only).
     mark: Option<Mark>,
+    /// Resident bytes last counted for the frame (0 for `Tracks`).
     size: usize,
+}
+
+impl Counted for Item {
+    fn frame(&self) -> Option<&Frame> {
+        match &self.event {
+            SubscriberEvent::Frame(f) => Some(f),
+            SubscriberEvent::Tracks(_) => None,
+        }
+    }
+
+    fn counted(&mut self) -> &mut usize {
+        &mut self.size
+    }
 }
 
 /// A bounded per-subscriber queue. Pure data: the stream drives it under its lock.
@@ -77,7 +96,7 @@ struct Item {
 pub(crate) struct SubQueue {
     items: VecDeque<Item>,
     frames: usize,
-    bytes: usize,
+    tally: Tally,
     allowance_frames: usize,
     allowance_bytes: usize,
     skipping: bool,
@@ -118,15 +137,15 @@ impl SubQueue {
     ) {
         for f in frames {
             self.allowance_frames += 1;
-            self.allowance_bytes = self.allowance_bytes.saturating_add(f.len());
-            self.enqueue(f, mark);
+            let size = self.enqueue(f, mark);
+            self.allowance_bytes = self.allowance_bytes.saturating_add(size);
         }
     }
 
-    fn enqueue(&mut self, frame: &Arc<Frame>, mark: Mark) {
-        let size = frame.len();
+    /// Queues a frame; returns the resident bytes counted for it.
+    fn enqueue(&mut self, frame: &Arc<Frame>, mark: Mark) -> usize {
+        let size = self.tally.admit(frame);
         self.frames += 1;
-        self.bytes = self.bytes.saturating_add(size);
         if self.behind_since.is_none() {
             self.behind_since = Some(mark);
         }
@@ -135,6 +154,7 @@ impl SubQueue {
             mark: Some(mark),
             size,
         });
+        size
     }
 
     /// Offers a live frame. `starts_gop`: a video keyframe, or any frame of an audio-only
@@ -155,6 +175,8 @@ impl SubQueue {
             }
         }
         let mut dropped = 0u64;
+        // Forms players filled on queued frames since the last offer count from now on.
+        self.tally.refresh(&mut self.items);
         if self.skipping {
             if !starts_gop {
                 self.dropped += 1;
@@ -163,7 +185,7 @@ impl SubQueue {
             self.skipping = false;
         } else if self.frames > 0
             && (self.frames >= limits.max_frames.saturating_add(self.allowance_frames)
-                || self.bytes.saturating_add(frame.len())
+                || self.tally.total().saturating_add(frame.resident_bytes())
                     > limits.max_bytes.saturating_add(self.allowance_bytes))
         {
             dropped = self.clear_frames();
@@ -189,7 +211,7 @@ impl SubQueue {
         let n = self.frames as u64;
         self.items.retain(|i| i.mark.is_none());
         self.frames = 0;
-        self.bytes = 0;
+        self.tally.reset();
         self.allowance_frames = 0;
         self.allowance_bytes = 0;
         n
@@ -200,13 +222,14 @@ impl SubQueue {
         let Some(item) = self.items.pop_front() else {
             return self.ended.map(Err);
         };
+        self.tally.remove(item.size, true);
         if item.mark.is_some() {
             self.frames = self.frames.saturating_sub(1);
-            self.bytes = self.bytes.saturating_sub(item.size);
             self.allowance_frames = self.allowance_frames.saturating_sub(1);
             self.allowance_bytes = self.allowance_bytes.saturating_sub(item.size);
             self.frames_out += 1;
-            self.bytes_out = self.bytes_out.saturating_add(item.size as u64);
+            let payload = item.frame().map_or(0, Frame::len);
+            self.bytes_out = self.bytes_out.saturating_add(payload as u64);
         }
         if !self.skipping {
             self.behind_since = self.items.iter().find_map(|i| i.mark);
@@ -223,7 +246,7 @@ impl SubQueue {
         if !drain {
             self.items.clear();
             self.frames = 0;
-            self.bytes = 0;
+            self.tally.reset();
         }
     }
 
@@ -238,10 +261,17 @@ impl SubQueue {
         self.frames
     }
 
-    /// Bytes currently queued.
-    #[cfg(test)]
+    /// Resident bytes of the queued frames, as counted so far.
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.bytes
+        self.tally.total()
+    }
+
+    /// The queued frames, oldest first.
+    pub(crate) fn queued(&self) -> impl Iterator<Item = &Arc<Frame>> {
+        self.items.iter().filter_map(|i| match &i.event {
+            SubscriberEvent::Frame(f) => Some(f),
+            SubscriberEvent::Tracks(_) => None,
+        })
     }
 }
 
@@ -337,6 +367,45 @@ mod tests {
         // A single oversized frame on an empty queue is still delivered.
         assert_eq!(q.offer(&f(2, true, 5000), true, at(0), LIM), Offer::Queued);
         assert_eq!(q.queued_bytes(), 5000);
+    }
+
+    #[test]
+    fn byte_bound_counts_wire_forms_filled_while_queued() {
+        let mut q = SubQueue::default();
+        let lim = Limits {
+            max_frames: 100,
+            max_bytes: 7_500,
+            ..LIM
+        };
+        let key = f(0, true, 1000);
+        assert_eq!(q.offer(&key, true, at(0), lim), Offer::Queued);
+        assert_eq!(q.queued_bytes(), 1000);
+        // Faster players of every format encode the frame while it waits here.
+        for slot in 0..crate::WireCache::SLOTS {
+            key.wire.get_or_init(slot, || Bytes::from(vec![1u8; 1000]));
+        }
+        assert_eq!(
+            q.offer(&f(1, false, 1000), false, at(0), lim),
+            Offer::Queued
+        );
+        assert_eq!(q.queued_bytes(), 6000, "1,000 + 4 × 1,000 forms + 1,000");
+        assert_eq!(
+            q.offer(&f(2, false, 1000), false, at(0), lim),
+            Offer::Queued
+        );
+        assert_eq!(
+            q.offer(&f(3, false, 1000), false, at(0), lim),
+            Offer::Dropped(4),
+            "8,000 > 7,500; by payload (4,000) it would have fitted"
+        );
+        assert_eq!(q.queued_bytes(), 0);
+        assert_eq!(q.offer(&f(4, true, 10), true, at(0), lim), Offer::Queued);
+        assert_eq!(dts(q.pop()), 4);
+        assert_eq!(
+            (q.queued_bytes(), q.bytes_out),
+            (0, 10),
+            "bytes_out counts payload"
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct SubscriberSnapshot {
     pub bytes_out: u64,
     /// Frames dropped for it (queue full, skipped to keyframe).
     pub drops: u64,
+    /// Resident bytes ([`crate::Frame::resident_bytes`]) of the frames in its queue, as its
+    /// byte bound (`subscriber_queue_bytes`) counts them; frames it shares with other
+    /// players and the GOP cache count here too.
+    pub queued_bytes: u64,
 }
 
 /// One stream as seen by the API.
@@ -69,6 +73,14 @@ pub struct StreamSnapshot {
     pub subscribers: Vec<SubscriberSnapshot>,
     /// Frames dropped for all subscribers of this stream.
     pub drops: u64,
+    /// Resident bytes of the GOP cache (what late joiners get), re-measured exactly: bounded
+    /// by `gop_cache_max_bytes`.
+    pub gop_bytes: u64,
+    /// Resident media bytes the stream holds: every distinct frame in the GOP cache and the
+    /// subscriber queues (a frame shared by several of them is one allocation, counted
+    /// once), payload plus cached wire forms. Frames a player task took from its queue and
+    /// is writing are not counted.
+    pub resident_bytes: u64,
 }
 
 /// Totals of the whole hub. Counters are totals since the hub was created.

@@ -3,6 +3,7 @@
 //! The orchestration (registry, events, timers) lives in `hub.rs`; this module is the data
 //! and the operations on it that need nothing but the lock.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -287,14 +288,32 @@ impl StreamInner {
         subs
     }
 
+    /// Resident bytes of the GOP cache (re-measured exactly, its bound applied) and of the
+    /// distinct frames in the GOP cache and the queues together. O(frames held): for
+    /// snapshots, not per frame.
+    fn resident(&mut self) -> (usize, usize) {
+        let gop = self.gop.measure();
+        let mut seen: HashSet<*const Frame> = self.gop.frames().map(Arc::as_ptr).collect();
+        let mut total = gop;
+        for s in &self.subs {
+            for f in s.shared.queue().queued() {
+                if seen.insert(Arc::as_ptr(f)) {
+                    total = total.saturating_add(f.resident_bytes());
+                }
+            }
+        }
+        (gop, total)
+    }
+
     /// The API view of this stream, or `None` once closed.
-    pub(crate) fn snapshot(&self, key: &StreamKey, now: Instant) -> Option<StreamSnapshot> {
+    pub(crate) fn snapshot(&mut self, key: &StreamKey, now: Instant) -> Option<StreamSnapshot> {
         let state = match self.phase {
             Phase::Waiting => StreamState::Waiting,
             Phase::Live => StreamState::Live,
             Phase::Lingering { .. } => StreamState::Lingering,
             Phase::Closed => return None,
         };
+        let (gop_bytes, resident_bytes) = self.resident();
         let mut subscribers: Vec<SubscriberSnapshot> = self
             .subs
             .iter()
@@ -307,6 +326,7 @@ impl StreamInner {
                     frames_out: q.frames_out,
                     bytes_out: q.bytes_out,
                     drops: q.dropped,
+                    queued_bytes: q.queued_bytes() as u64,
                 }
             })
             .collect();
@@ -322,6 +342,8 @@ impl StreamInner {
             bitrate_bps: self.meter.bps(now),
             subscribers,
             drops: self.drops,
+            gop_bytes: gop_bytes as u64,
+            resident_bytes: resident_bytes as u64,
         })
     }
 }

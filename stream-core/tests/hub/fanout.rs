@@ -207,3 +207,55 @@ async fn a_timestamp_jump_does_not_disconnect_healthy_subscribers() {
     assert_eq!(got, 200);
     assert_eq!(hub.stream(&k).unwrap().subscribers.len(), 1);
 }
+
+/// Fills every wire slot of `frame` with a `size`-byte form, as players of every format do.
+fn fill_forms(frame: &stream_core::Frame, size: usize) {
+    for slot in 0..stream_core::WireCache::SLOTS {
+        frame
+            .wire
+            .get_or_init(slot, || bytes::Bytes::from(vec![1u8; size]));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_reports_resident_bytes_and_the_gop_bound_counts_wire_forms() {
+    let hub = Hub::new(HubConfig {
+        gop_cache_max_bytes: 12_000,
+        ..HubConfig::default()
+    });
+    let mut p = hub.publish(key("cam"), peer(1)).unwrap();
+    p.set_tracks(video_only());
+    let mut sub = hub.subscribe(&key("cam"), peer(2)).await.unwrap();
+    p.push(vframe(0, true, 1000)).unwrap();
+    let snap = hub.stream(&key("cam")).unwrap();
+    assert_eq!((snap.gop_bytes, snap.resident_bytes), (1000, 1000));
+    assert_eq!(snap.subscribers[0].queued_bytes, 1000);
+    // The player encodes the keyframe in every format: 1,000 + 4 × 1,000.
+    for f in frames(&drain(&mut sub)) {
+        fill_forms(&f, 1000);
+    }
+    let snap = hub.stream(&key("cam")).unwrap();
+    assert_eq!((snap.gop_bytes, snap.resident_bytes), (5000, 5000));
+    p.push(vframe(40, false, 1000)).unwrap();
+    let snap = hub.stream(&key("cam")).unwrap();
+    assert_eq!(
+        (snap.gop_bytes, snap.resident_bytes),
+        (6000, 6000),
+        "the queued frame is the GOP's own: counted once"
+    );
+    for f in frames(&drain(&mut sub)) {
+        fill_forms(&f, 1000);
+    }
+    // 5,000 + 5,000 + 1,000 fits; with its forms the third frame makes 15,000 > 12,000,
+    // which the next measure sees and applies. By payload (3,000) it would have stayed.
+    p.push(vframe(80, false, 1000)).unwrap();
+    for f in frames(&drain(&mut sub)) {
+        fill_forms(&f, 1000);
+    }
+    let snap = hub.stream(&key("cam")).unwrap();
+    assert_eq!((snap.gop_bytes, snap.resident_bytes), (0, 0));
+    assert!(
+        cached(&hub, "cam").await.is_empty(),
+        "until the next keyframe"
+    );
+}

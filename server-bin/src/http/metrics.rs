@@ -21,8 +21,10 @@ pub fn metrics(shared: &Shared) -> Reply {
     )
 }
 
-fn render(shared: &Shared) -> String {
+/// The exposition text of every series (what `/metrics` answers).
+pub fn render(shared: &Shared) -> String {
     let hub = shared.hub.stats();
+    let streams = shared.hub.streams();
     let mut out = String::with_capacity(2048);
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}");
@@ -234,11 +236,37 @@ fn render(shared: &Shared) -> String {
         "Publish attempts by outcome (conflict: another publisher was live).",
         &publishes,
     );
+    let limit = shared.config.metrics.max_stream_labels;
+    let players = Players::count(&shared.sessions);
+    let per_player: Vec<_> = streams
+        .iter()
+        .map(|s| (s.key.to_string(), players.of(s) as u64))
+        .collect();
     family(
         "strom_stream_players",
         "gauge",
         "Players per stream; streams beyond metrics.max_stream_labels are summed as _other.",
-        &players_per_stream(shared),
+        &per_stream(per_player, limit),
+    );
+    let resident: Vec<_> = streams
+        .iter()
+        .map(|s| (s.key.to_string(), s.resident_bytes))
+        .collect();
+    let total: u64 = resident
+        .iter()
+        .map(|(_, n)| n)
+        .fold(0, |a, n| a.saturating_add(*n));
+    family(
+        "strom_stream_resident_bytes",
+        "gauge",
+        "Media bytes each stream holds (payload plus cached wire forms of the distinct frames in its GOP cache and player queues); streams beyond metrics.max_stream_labels are summed as _other.",
+        &per_stream(resident, limit),
+    );
+    family(
+        "strom_resident_media_bytes",
+        "gauge",
+        "Media bytes all streams hold (the sum of strom_stream_resident_bytes).",
+        &one(total as f64),
     );
     let admission = &shared.admission;
     let refused: Vec<_> = admission
@@ -338,24 +366,19 @@ fn render(shared: &Shared) -> String {
     out
 }
 
-/// Players per stream, the busiest first, bounded to `metrics.max_stream_labels`.
-fn players_per_stream(shared: &Shared) -> Vec<(String, f64)> {
-    let players = Players::count(&shared.sessions);
-    let mut streams: Vec<(String, usize)> = shared
-        .hub
-        .streams()
-        .into_iter()
-        .map(|s| (s.key.to_string(), players.of(&s)))
-        .collect();
+/// One series per stream, the largest value first, bounded to `limit` labels; the rest
+/// are summed as `_other`.
+fn per_stream(mut streams: Vec<(String, u64)>, limit: usize) -> Vec<(String, f64)> {
     streams.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let limit = shared.config.metrics.max_stream_labels;
     let mut out: Vec<(String, f64)> = streams
         .iter()
         .take(limit)
         .map(|(k, n)| (format!("{{stream=\"{}\"}}", escape_label(k)), *n as f64))
         .collect();
     if streams.len() > limit {
-        let rest: usize = streams[limit..].iter().map(|(_, n)| n).sum();
+        let rest = streams[limit..]
+            .iter()
+            .fold(0u64, |a, (_, n)| a.saturating_add(*n));
         out.push(("{stream=\"_other\"}".into(), rest as f64));
     }
     out
@@ -370,10 +393,23 @@ fn escape_label(v: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_label;
+    use super::{escape_label, per_stream};
 
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape_label("live/a\"b\\c\nd"), "live/a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn per_stream_series_keep_the_largest_and_sum_the_rest() {
+        let series = per_stream(vec![("a".into(), 5), ("b".into(), 50), ("c".into(), 7)], 2);
+        assert_eq!(
+            series,
+            vec![
+                ("{stream=\"b\"}".to_string(), 50.0),
+                ("{stream=\"c\"}".to_string(), 7.0),
+                ("{stream=\"_other\"}".to_string(), 5.0),
+            ]
+        );
     }
 }

@@ -12,7 +12,7 @@ mod auth;
 #[cfg(debug_assertions)]
 mod debug;
 mod health;
-mod metrics;
+pub mod metrics;
 mod proxies;
 mod pushes;
 pub mod reply;

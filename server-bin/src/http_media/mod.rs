@@ -10,7 +10,7 @@
 //! served by hyper, but on a media worker too, so that thousands of players
 //! polling playlists never load the control plane.
 
-mod flv;
+pub mod flv;
 mod framing;
 mod hls;
 pub mod request;

@@ -6,6 +6,7 @@
 //! against the real binary with ffmpeg (`rtmp_interop`, `deadlines`, …)
 //! remain the proof that real clients see the same thing.
 
+mod bounds;
 #[path = "../common/flv_bodies.rs"]
 mod flv_bodies;
 mod harness;

@@ -9,7 +9,7 @@ use strom::drive::End;
 use tokio::io::AsyncWriteExt;
 use tokio::time::{sleep, Instant};
 
-use crate::harness::{rtsp_response, rtsp_send, RtmpPeer, Server};
+use crate::harness::{rtsp_response, rtsp_send, Connection, RtmpPeer, Server};
 
 const LINGER: Duration = Duration::from_millis(500);
 
@@ -25,7 +25,7 @@ m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
 a=fmtp:96 packetization-mode=1;sprop-parameter-sets=Z2QADazZQUH7ARAAAAMAEAAAAwMg8UKZYA==,aOvjyyLA\r\n\
 a=control:streamid=0\r\n";
 
-fn request(method: &str, url: &str, cseq: u32, extra: &str, body: &str) -> String {
+pub(crate) fn request(method: &str, url: &str, cseq: u32, extra: &str, body: &str) -> String {
     let length = if body.is_empty() {
         String::new()
     } else {
@@ -37,7 +37,7 @@ fn request(method: &str, url: &str, cseq: u32, extra: &str, body: &str) -> Strin
     format!("{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\n{extra}{length}\r\n{body}")
 }
 
-fn status(response: &Option<String>) -> u16 {
+pub(crate) fn status(response: &Option<String>) -> u16 {
     response
         .as_deref()
         .and_then(|r| r.split_whitespace().nth(1))
@@ -45,7 +45,7 @@ fn status(response: &Option<String>) -> u16 {
         .unwrap_or(0)
 }
 
-fn session_header(response: &Option<String>) -> String {
+pub(crate) fn session_header(response: &Option<String>) -> String {
     let id = response
         .as_deref()
         .and_then(|r| r.lines().find_map(|l| l.strip_prefix("Session:")))
@@ -142,8 +142,35 @@ async fn a_recording_client_without_rtp_is_closed_at_its_keep_alive() {
 async fn a_paused_player_is_closed_at_the_session_timeout() {
     let server = Server::start(|c| c.rtsp.session_timeout_secs = 20);
     let _publisher = RtmpPeer::publisher(&server, "paused").await;
-    let mut conn = server.connect(Protocol::Rtsp);
     let url = "rtsp://127.0.0.1/live/paused";
+    let (mut conn, session) = play_tcp(&server, url).await;
+    rtsp_send(&mut conn, &request("PAUSE", url, 4, &session, "")).await;
+    let paused = Instant::now();
+    // Read (and drop) whatever comes until the session ends, so no write
+    // stall can be what closes it.
+    let mut sink = vec![0u8; 64 * 1024];
+    loop {
+        use tokio::io::AsyncReadExt;
+        match conn.io.read(&mut sink).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    let end = (&mut conn.task).await.expect("task");
+    assert!(matches!(end, End::Timeout("session timeout")), "{end}");
+    let lived = paused.elapsed();
+    assert!(
+        lived >= Duration::from_secs(20) - Duration::from_millis(5)
+            && lived <= Duration::from_secs(20) + LINGER,
+        "{lived:?}"
+    );
+}
+
+/// An RTSP player of `url`'s first track, RTP interleaved on its
+/// connection: DESCRIBE, SETUP and PLAY sent (PLAY's answer left unread).
+/// Returns the connection and its `Session:` header line.
+pub(crate) async fn play_tcp(server: &Server, url: &str) -> (Connection, String) {
+    let mut conn = server.connect(Protocol::Rtsp);
     rtsp_send(
         &mut conn,
         &request("DESCRIBE", url, 1, "Accept: application/sdp\r\n", ""),
@@ -172,24 +199,5 @@ async fn a_paused_player_is_closed_at_the_session_timeout() {
     assert_eq!(status(&setup), 200, "SETUP {setup:?}");
     let session = session_header(&setup);
     rtsp_send(&mut conn, &request("PLAY", url, 3, &session, "")).await;
-    rtsp_send(&mut conn, &request("PAUSE", url, 4, &session, "")).await;
-    let paused = Instant::now();
-    // Read (and drop) whatever comes until the session ends, so no write
-    // stall can be what closes it.
-    let mut sink = vec![0u8; 64 * 1024];
-    loop {
-        use tokio::io::AsyncReadExt;
-        match conn.io.read(&mut sink).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-    }
-    let end = (&mut conn.task).await.expect("task");
-    assert!(matches!(end, End::Timeout("session timeout")), "{end}");
-    let lived = paused.elapsed();
-    assert!(
-        lived >= Duration::from_secs(20) - Duration::from_millis(5)
-            && lived <= Duration::from_secs(20) + LINGER,
-        "{lived:?}"
-    );
+    (conn, session)
 }

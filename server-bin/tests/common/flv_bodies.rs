@@ -23,9 +23,20 @@ pub fn avc_keyframe() -> Bytes {
 
 /// A large AVC keyframe, to fill a player's pipe quickly.
 pub fn big_keyframe(len: usize) -> Bytes {
-    let mut b = vec![0x17, 1, 0, 0, 0];
+    one_nal(0x17, 0x65, len)
+}
+
+/// A large AVC inter frame (one non-IDR NAL unit of `len` bytes).
+pub fn big_inter_frame(len: usize) -> Bytes {
+    one_nal(0x27, 0x41, len)
+}
+
+/// An FLV video tag body (`flags`: frame type and codec) carrying one NAL
+/// unit of `len` bytes that starts with `nal_header`.
+fn one_nal(flags: u8, nal_header: u8, len: usize) -> Bytes {
+    let mut b = vec![flags, 1, 0, 0, 0];
     b.extend_from_slice(&(len as u32).to_be_bytes());
-    b.push(0x65);
+    b.push(nal_header);
     b.resize(9 + len, 0x88);
     Bytes::from(b)
 }

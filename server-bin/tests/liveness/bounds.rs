@@ -5,13 +5,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use stream_core::Protocol;
 use strom::server::Shared;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::sleep;
 
+use crate::flv_bodies::big_inter_frame;
 use crate::harness::{big_keyframe, RtmpPeer, Server};
 use crate::rtsp::play_tcp;
 
@@ -19,15 +19,6 @@ use crate::rtsp::play_tcp;
 /// payload (25 × 8 KiB = 200 KiB) fits, with its four wire forms it does not.
 const FRAME: usize = 8 * 1024;
 const GOP_MAX: usize = 400 * 1024;
-
-/// An AVC inter frame (FLV video tag body, one non-IDR NAL unit).
-fn inter_frame(len: usize) -> Bytes {
-    let mut b = vec![0x27, 1, 0, 0, 0];
-    b.extend_from_slice(&(len as u32).to_be_bytes());
-    b.push(0x41);
-    b.resize(9 + len, 0x99);
-    Bytes::from(b)
-}
 
 /// Reads and drops everything until the connection closes.
 fn drain(mut io: impl AsyncRead + Unpin + Send + 'static) {
@@ -92,7 +83,7 @@ async fn resident_bytes_stay_under_the_gop_bound_with_players_of_every_format() 
         if i % 25 == 0 {
             publisher.send_video(ts, big_keyframe(FRAME)).await;
         } else {
-            publisher.send_video(ts, inter_frame(FRAME)).await;
+            publisher.send_video(ts, big_inter_frame(FRAME)).await;
         }
         // Frame pacing in virtual time: every player has taken the frame.
         sleep(Duration::from_millis(40)).await;

@@ -31,13 +31,15 @@ pub struct HubConfig {
     /// (Default 2 s.) A publisher that sent no media for this long (since its last frame, or since it
     /// started publishing) is stale: a newcomer takes over at once under either policy.
     pub publisher_idle_timeout: Duration,
-    /// (Default 16 MiB.) Bound on the bytes in the GOP cache.
+    /// (Default 16 MiB.) Bound on the resident bytes ([`crate::Frame::resident_bytes`]: payload
+    /// plus cached wire forms) of the GOP cache.
     pub gop_cache_max_bytes: usize,
     /// (Default 10 s.) Bound on the span of the GOP cache.
     pub gop_cache_max_duration: Duration,
     /// (Default 1024.) Bound on frames queued for one subscriber (the initial GOP burst comes on top).
     pub subscriber_queue_frames: usize,
-    /// (Default 16 MiB.) Bound on bytes queued for one subscriber (the initial GOP burst comes on top).
+    /// (Default 16 MiB.) Bound on the resident bytes queued for one subscriber (the initial GOP
+    /// burst comes on top).
     pub subscriber_queue_bytes: usize,
     /// (Default 5 s.) A subscriber further behind than this, both in stream time (dts) and on the
     /// clock, is disconnected with `EndReason::Lagged`.

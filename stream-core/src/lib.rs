@@ -75,7 +75,8 @@
 //! * The only way to be `Live` is to hold a [`Publisher`]; its `Drop` is the only release.
 //! * Locks are `std::sync::Mutex`, held for a few map/queue operations, never across
 //!   `.await`; poisoned locks are recovered rather than propagated.
-//! * Every subscriber queue is bounded in frames and bytes; a full queue skips to the next
+//! * Every subscriber queue is bounded in frames and resident bytes
+//!   ([`Frame::resident_bytes`]: payload plus cached wire forms), as is the GOP cache; a full queue skips to the next
 //!   keyframe; a subscriber more than `max_lag` behind is disconnected. `push` never waits.
 //! * Every wait has a deadline; timers run on tokio's clock (tests use a paused clock).
 //!

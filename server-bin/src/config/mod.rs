@@ -393,13 +393,15 @@ pub struct StreamConfig {
     /// A publisher that sent no media this long is stale: a newcomer takes
     /// the stream over at once, whatever `publish_conflict` says.
     pub publisher_idle_timeout_ms: u64,
-    /// Upper bound on the cached GOP, in bytes.
+    /// Upper bound on the cached GOP, in resident bytes (payload plus the
+    /// wire forms players cached on its frames).
     pub gop_cache_max_bytes: usize,
     /// Upper bound on the cached GOP, in milliseconds of media.
     pub gop_cache_max_ms: u64,
     /// Frames a player's queue holds before it skips to the next keyframe.
     pub subscriber_queue_frames: usize,
-    /// Bytes a player's queue holds before it skips to the next keyframe.
+    /// Resident bytes (payload plus cached wire forms) a player's queue holds
+    /// before it skips to the next keyframe.
     pub subscriber_queue_bytes: usize,
     /// A player further behind live than this is disconnected.
     pub max_lag_ms: u64,

@@ -76,8 +76,9 @@
 //! * Locks are `std::sync::Mutex`, held for a few map/queue operations, never across
 //!   `.await`; poisoned locks are recovered rather than propagated.
 //! * Every subscriber queue is bounded in frames and resident bytes
-//!   ([`Frame::resident_bytes`]: payload plus cached wire forms), as is the GOP cache; a full queue skips to the next
-//!   keyframe; a subscriber more than `max_lag` behind is disconnected. `push` never waits.
+//!   ([`Frame::resident_bytes`]: payload plus cached wire forms), as is the GOP cache; a full
+//!   queue skips to the next keyframe; a subscriber more than `max_lag` behind is
+//!   disconnected. `push` never waits.
 //! * Every wait has a deadline; timers run on tokio's clock (tests use a paused clock).
 //!
 //! See [`media`] for the canonical frame form.

@@ -28,7 +28,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use stream_core::{CloseReason, EndReason};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
@@ -265,12 +265,11 @@ where
                 Ok(0) => return End::PeerClosed,
                 Ok(n) => {
                     info.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    let input = buf.split().freeze();
+                    let input = take_input(&mut buf, s.read_size());
                     if let Err(end) = s.input(input, now()) {
                         let _ = flush(s, wr, limits, info).await;
                         return end;
                     }
-                    buf.reserve(s.read_size());
                 }
                 Err(e) => return End::Read(e),
             },
@@ -307,4 +306,55 @@ where
     let n = out.flush(wr, limits.write_stall).await?;
     info.bytes_out.fetch_add(n, Ordering::Relaxed);
     Ok(())
+}
+
+/// The bytes read, handed to the session, and `buf` ready for the next read.
+///
+/// Sessions keep slices of their input without copying (RTP payloads, an
+/// RTMP message in one chunk), and a slice keeps its whole allocation
+/// alive: a 300-byte audio frame cut from a 64 KiB read buffer pins 64 KiB
+/// for as long as the GOP cache holds the frame. So a read that filled less
+/// than a quarter of the buffer is copied out into an allocation of its own
+/// size and the buffer is reused; a larger one is handed over as it is and
+/// a new buffer is made. Pinned memory stays within 4× the data, and a
+/// stream of small reads no longer allocates a fresh buffer per read.
+fn take_input(buf: &mut BytesMut, read_size: usize) -> Bytes {
+    if buf.len().saturating_mul(4) < buf.capacity() {
+        let input = Bytes::copy_from_slice(buf);
+        buf.clear();
+        input
+    } else {
+        let input = buf.split().freeze();
+        buf.reserve(read_size);
+        input
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_input;
+    use bytes::{BufMut, BytesMut};
+
+    #[test]
+    fn a_small_read_is_copied_out_and_the_buffer_reused() {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let start = buf.as_ptr();
+        buf.put_slice(&[7; 300]);
+        let input = take_input(&mut buf, 64 * 1024);
+        assert_eq!(&input[..], &[7; 300][..]);
+        // Its own allocation, not a slice of the read buffer…
+        assert!(input.as_ptr() != start);
+        // …which is empty and kept for the next read.
+        assert!(buf.is_empty() && buf.capacity() >= 64 * 1024 && buf.as_ptr() == start);
+    }
+
+    #[test]
+    fn a_large_read_is_handed_over_without_a_copy() {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let start = buf.as_ptr();
+        buf.put_slice(&[7; 40 * 1024]);
+        let input = take_input(&mut buf, 64 * 1024);
+        assert_eq!(input.as_ptr(), start);
+        assert!(buf.is_empty() && buf.capacity() >= 64 * 1024);
+    }
 }

@@ -36,6 +36,8 @@ pub struct Ingest {
     load_cpu: f64,
     rss_base_mib: f64,
     rss_kib_per_stream: f64,
+    /// `strom_resident_media_bytes` per stream: the media the streams hold.
+    resident_kib_per_stream: f64,
     all_live_after: Duration,
 }
 
@@ -49,13 +51,14 @@ impl Ingest {
     pub fn line(&self) -> String {
         format!(
             "ingest: {}/{} pulled streams live, {:.1} Mbit/s in, downstream CPU {:.2} s/s = {:.2} s per Gbit/s, \
-             RSS {:.1} KiB per pulled stream, every proxy live {:.1} s after added, {} reconnects",
+             RSS {:.1} KiB per pulled stream (media held {:.1} KiB), every proxy live {:.1} s after added, {} reconnects",
             self.live_at_end,
             self.streams,
             self.ingest_mbit,
             self.cpu,
             self.cpu_per_gbit(),
             self.rss_kib_per_stream,
+            self.resident_kib_per_stream,
             self.all_live_after.as_secs_f64(),
             self.reconnects,
         )
@@ -72,11 +75,12 @@ impl Ingest {
                (`rtsp://127.0.0.1:<upstream>/live/srcI`, RTP interleaved over TCP, always on); the window\n  \
                of {secs} s opens once every proxy is live. Ingested rate: `strom_bytes_in_total` over the\n  \
                window; CPU: utime+stime of the downstream process; RSS per pulled stream: (VmRSS with\n  \
-               every proxy live − VmRSS before any proxy) / {n}.\n\
+               every proxy live − VmRSS before any proxy) / {n}; media held: `strom_resident_media_bytes`\n  \
+               (GOP caches and queues: payload and wire forms) / {n}.\n\
              - The three processes share the machine's two cores.\n\n\
-             | pulled streams | live at the end | ingested Mbit/s | downstream CPU s/s | CPU s per ingested Gbit/s | RSS before MiB | RSS per pulled stream KiB | all live after s | reconnects | upstream CPU s/s | load CPU s/s |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|\n\
-             | {n} | {live} | {mbit:.1} | {cpu:.2} | {per_gbit:.2} | {base:.1} | {rss:.1} | {after:.1} | {reconnects} | {up:.2} | {load:.2} |\n\
+             | pulled streams | live at the end | ingested Mbit/s | downstream CPU s/s | CPU s per ingested Gbit/s | RSS before MiB | RSS per pulled stream KiB | media held per stream KiB | all live after s | reconnects | upstream CPU s/s | load CPU s/s |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n\
+             | {n} | {live} | {mbit:.1} | {cpu:.2} | {per_gbit:.2} | {base:.1} | {rss:.1} | {held:.1} | {after:.1} | {reconnects} | {up:.2} | {load:.2} |\n\
              {END}\n",
             n = self.streams,
             secs = self.secs,
@@ -86,6 +90,7 @@ impl Ingest {
             per_gbit = self.cpu_per_gbit(),
             base = self.rss_base_mib,
             rss = self.rss_kib_per_stream,
+            held = self.resident_kib_per_stream,
             after = self.all_live_after.as_secs_f64(),
             reconnects = self.reconnects,
             up = self.upstream_cpu,
@@ -149,13 +154,14 @@ pub fn run(target: &Path, streams: usize, secs: u64) -> Result<Ingest, String> {
     std::thread::sleep(Duration::from_secs(2));
 
     let (pid, up_pid, load_pid) = (downstream.pid(), upstream.pid(), load.child.id());
-    let bytes_before = bytes_in(downstream.http)?;
+    let bytes_before = metric(downstream.http, "strom_bytes_in_total")?;
     let cpu_before = (cpu_of(pid), cpu_of(up_pid), cpu_of(load_pid));
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
     let wall = started.elapsed().as_secs_f64();
-    let bytes = bytes_in(downstream.http)?.saturating_sub(bytes_before);
+    let bytes = metric(downstream.http, "strom_bytes_in_total")?.saturating_sub(bytes_before);
     let rss = status_kib(pid, "VmRSS:");
+    let held = metric(downstream.http, "strom_resident_media_bytes")?;
     let (live_at_end, attempts) = proxies(downstream.http)?;
     let ingest = Ingest {
         streams,
@@ -168,6 +174,7 @@ pub fn run(target: &Path, streams: usize, secs: u64) -> Result<Ingest, String> {
         load_cpu: (cpu_of(load_pid) - cpu_before.2) / wall,
         rss_base_mib: rss_before / 1024.0,
         rss_kib_per_stream: ((rss - rss_before) / streams.max(1) as f64).max(0.0),
+        resident_kib_per_stream: held as f64 / 1024.0 / streams.max(1) as f64,
         all_live_after,
     };
     if ingest.live_at_end < streams || bytes == 0 {
@@ -274,10 +281,17 @@ fn proxies(port: u16) -> Result<(usize, u64), String> {
     Ok((live, attempts))
 }
 
-/// `strom_bytes_in_total` from `/metrics`.
-fn bytes_in(port: u16) -> Result<u64, String> {
+/// A metric without labels from `/metrics`.
+fn metric(port: u16, name: &str) -> Result<u64, String> {
     let (_, body) = http(port, "GET", "/metrics")?;
     body.lines()
-        .find_map(|l| l.strip_prefix("strom_bytes_in_total ")?.trim().parse().ok())
-        .ok_or_else(|| "no strom_bytes_in_total in /metrics".into())
+        .find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|v| v as u64)
+        .ok_or_else(|| format!("no {name} in /metrics"))
 }

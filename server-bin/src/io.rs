@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Sets the kernel send buffer of a socket (`server.socket_send_buffer`;
@@ -64,11 +64,18 @@ pub enum WriteError {
     Io(#[from] std::io::Error),
 }
 
+/// Bytes a connection's scratch buffer reserves at a time for its small
+/// headers ([`Outbox::push_copy`]).
+const SCRATCH: usize = 256;
+
 /// Bytes waiting to be written, in order.
 #[derive(Debug, Default)]
 pub struct Outbox {
     queue: VecDeque<Bytes>,
     len: usize,
+    /// Where this connection's small headers are written; each is split off
+    /// as a `Bytes` view, so one allocation serves many headers.
+    scratch: BytesMut,
 }
 
 impl Outbox {
@@ -78,6 +85,29 @@ impl Outbox {
             self.len += bytes.len();
             self.queue.push_back(bytes);
         }
+    }
+
+    /// Appends shared parts (a frame's cached wire form) without copying:
+    /// each is one more buffer of the vectored write.
+    pub fn push_shared(&mut self, parts: &[Bytes]) {
+        for p in parts {
+            self.push(p.clone());
+        }
+    }
+
+    /// Appends a copy of `small`, a header built for this connection (an
+    /// HTTP chunk-size line, RTP and interleave headers). It goes into a
+    /// per-connection scratch buffer, so many headers share one allocation.
+    pub fn push_copy(&mut self, small: &[u8]) {
+        if small.is_empty() {
+            return;
+        }
+        if self.scratch.capacity() < small.len() {
+            self.scratch.reserve(SCRATCH.max(small.len()));
+        }
+        self.scratch.extend_from_slice(small);
+        let b = self.scratch.split().freeze();
+        self.push(b);
     }
 
     /// Bytes waiting.
@@ -137,6 +167,17 @@ impl Outbox {
         Ok(written)
     }
 
+    /// Everything queued, concatenated, and the queue emptied (tests).
+    #[cfg(test)]
+    pub fn drain_for_test(&mut self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for b in self.queue.drain(..) {
+            v.extend_from_slice(&b);
+        }
+        self.len = 0;
+        v
+    }
+
     fn advance(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
@@ -185,6 +226,25 @@ mod tests {
         let mut got = vec![0u8; 600];
         b.read_exact(&mut got).await.unwrap();
         assert_eq!(&got[597..], &[199, 199, 199]);
+    }
+
+    #[tokio::test]
+    async fn shared_parts_and_small_copies_keep_their_order() {
+        let (a, mut b) = pair().await;
+        let (_r, mut w) = a.into_split();
+        let mut out = Outbox::default();
+        let shared = [Bytes::from_static(b"abc"), Bytes::from_static(b"de")];
+        for i in 0..100u8 {
+            out.push_copy(&[b'<', i]);
+            out.push_shared(&shared);
+            out.push_copy(b"");
+        }
+        assert_eq!(out.len(), 700);
+        out.flush(&mut w, Duration::from_secs(1)).await.unwrap();
+        let mut got = vec![0u8; 700];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[..14], b"<\0abcde<\x01abcde");
+        assert_eq!(&got[693..], b"<\x63abcde");
     }
 
     #[tokio::test]

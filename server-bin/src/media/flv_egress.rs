@@ -16,7 +16,7 @@ use flv_mux::{
     AacPacketType, AudioPacketType, AudioTag, AvcPacketType, CodecId, FourCc, FrameType,
     LegacyAudioHeader, Metadata, ScriptData, SoundFormat, TagType, VideoPacketType, VideoTag,
 };
-use stream_core::{Codec, Frame, Track};
+use stream_core::{Codec, Frame, Track, WireParts};
 
 /// One FLV tag body: `header` then `payload`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,46 @@ impl Body {
         out.put_slice(&self.payload);
         out.freeze()
     }
+}
+
+/// A complete FLV tag (11-byte tag header and the body header, then the
+/// payload, then the 4-byte PreviousTagSize) as parts: the header and trailer
+/// share one small buffer, the payload is `payload` itself, not a copy.
+/// Empty if the body is too large for FLV (16 MiB - 1).
+pub fn tag(kind: TagType, ts: u32, body_header: &[u8], payload: &Bytes) -> WireParts {
+    let Some(data_size) = u32::try_from(body_header.len() + payload.len())
+        .ok()
+        .filter(|&n| n <= flv_mux::MAX_DATA_SIZE)
+    else {
+        tracing::debug!("tag larger than FLV allows; skipped");
+        return WireParts::new();
+    };
+    let head_len = flv_mux::TAG_HEADER_LEN + body_header.len();
+    let mut buf = BytesMut::with_capacity(head_len + 4);
+    flv_mux::TagHeader {
+        tag_type: kind,
+        filter: false,
+        data_size,
+        timestamp: ts,
+        stream_id: 0,
+    }
+    .encode(&mut buf);
+    buf.put_slice(body_header);
+    buf.put_u32(data_size + flv_mux::TAG_HEADER_LEN as u32);
+    let buf = buf.freeze();
+    WireParts::from_parts([
+        buf.slice(..head_len),
+        payload.clone(),
+        buf.slice(head_len..),
+    ])
+}
+
+/// A frame's complete FLV tag at `ts` (see [`tag`]); empty if the codec has
+/// no FLV form.
+pub fn frame_tag(track: &Track, frame: &Frame, ts: u32) -> WireParts {
+    frame_body(track, frame)
+        .map(|b| tag(b.kind, ts, &b.header, &b.payload))
+        .unwrap_or_default()
 }
 
 /// The sequence header that must precede a track's frames, if its codec has one.

@@ -1,9 +1,11 @@
 //! stream-core tracks and frames → RTP for RTSP players.
 //!
 //! Packetizing (splitting NAL units into FU-A/FU fragments, AAC AU headers)
-//! is done once per frame and stream: the payloads of a frame's packets are
-//! cached in its wire cache ([`super::WIRE_RTP`]) as one buffer, and every
-//! player slices its packets' payloads out of it. What differs per player —
+//! is done once per frame and stream, without copying the frame: the
+//! payloads of a frame's packets are cached in its wire cache
+//! ([`super::WIRE_RTP`]) as parts — each packet its few FU/STAP/AU header
+//! bytes beside slices of the frame's payload — and every player shares
+//! them. What differs per player —
 //! sequence numbers, SSRC, the random timestamp base, the interleaved
 //! channel — lives in the 12-byte header each player writes beside the
 //! shared payload (a vectored write over TCP; UDP datagrams need one
@@ -18,7 +20,8 @@ use hls_seg::es::annexb::parameter_sets_to_repeat;
 use hls_seg::VideoCodec;
 use rtsp_proto::media::rtcp::{SenderReport, SourceDescription};
 use rtsp_proto::media::{
-    AacConfig, AacPacketizer, H264Packetizer, H265Packetizer, NtpTimestamp, RtcpPacket, RtpPacket,
+    AacConfig, AacPacketizer, H264Packetizer, H265Packetizer, NtpTimestamp, PayloadParts,
+    RtcpPacket, RtpPacket,
 };
 use rtsp_proto::signal::{MediaInfo, MediaKind, SdpCodec};
 use stream_core::{Codec, Frame, Track, TrackId, WireParts};
@@ -174,25 +177,22 @@ impl RtpTrack {
                     }
                 }
                 if self.codec == Codec::H264 {
-                    H264Packetizer::new(mtu, 0, 0, 0).packetize(&nalus, 0)
+                    H264Packetizer::new(mtu, 0, 0, 0).packetize_parts(&nalus)
                 } else {
-                    H265Packetizer::new(mtu, 0, 0, 0).packetize(&nalus, 0)
+                    H265Packetizer::new(mtu, 0, 0, 0).packetize_parts(&nalus)
                 }
             }
             Codec::Aac => {
                 let mut p = AacPacketizer::new(mtu, 0, 0, 0);
                 p.config = AacConfig::hbr();
                 p.max_frames_per_packet = 1;
-                p.packetize(std::slice::from_ref(&frame.payload), 0)
+                p.packetize_parts(std::slice::from_ref(&frame.payload))
             }
-            _ => Ok(vec![RtpPacket::new(
-                0,
-                0,
-                0,
-                0,
-                true,
-                frame.payload.clone(),
-            )]),
+            _ => Ok(vec![PayloadParts {
+                marker: true,
+                ts_offset: 0,
+                parts: vec![frame.payload.clone()],
+            }]),
         };
         let packets = match packets {
             Ok(p) => p,
@@ -203,7 +203,9 @@ impl RtpTrack {
         };
         let mut form = WireParts::new();
         for p in packets {
-            form.push(p.payload);
+            for part in p.parts {
+                form.push(part);
+            }
             form.end_unit(p.marker);
         }
         form
@@ -410,6 +412,19 @@ mod tests {
         payload.put_slice(&[0x65; 4000]);
         let frame = Frame::new(0, 0, 40_000, true, payload.freeze());
         let packed = tracks[0].payloads(&frame, 1400);
+        // The IDR's bytes are shared, only SPS, PPS and FU-A headers are not.
+        let at = frame.payload.as_ptr() as usize;
+        let shared: usize = packed
+            .parts()
+            .iter()
+            .filter(|p| (at..at + frame.payload.len()).contains(&(p.as_ptr() as usize)))
+            .map(Bytes::len)
+            .sum();
+        assert_eq!(
+            shared,
+            4000 - 1,
+            "the IDR but its header, which FU-A re-encodes"
+        );
         let mut sender = RtpSender::new(&tracks[0], 0x1234_5678_9abc_def0);
         let mut depack = H264Depacketizer::new();
         let mut n = 0;

@@ -110,6 +110,14 @@ impl Outbox {
         self.push(b);
     }
 
+    /// Makes room for `n` bytes of [`push_copy`](Self::push_copy) headers
+    /// in one allocation (a frame's worth, before writing them one by one).
+    pub fn reserve_copy(&mut self, n: usize) {
+        if self.scratch.capacity() < n {
+            self.scratch.reserve(SCRATCH.max(n));
+        }
+    }
+
     /// Bytes waiting.
     pub fn len(&self) -> usize {
         self.len

@@ -80,6 +80,31 @@ pub fn frame_tag(track: &Track, frame: &Frame, ts: u32) -> WireParts {
         .unwrap_or_default()
 }
 
+/// A frame's RTMP media message on message stream `stream_id`, chunked at
+/// `chunk_size` as parts (chunk headers beside slices of the payload, see
+/// [`rtmp_proto::session::encode_media_parts`]); empty if the codec has no
+/// FLV form.
+pub fn rtmp_message(
+    track: &Track,
+    frame: &Frame,
+    ts: u32,
+    stream_id: u32,
+    chunk_size: u32,
+) -> WireParts {
+    let kind = if track.codec.is_video() {
+        rtmp_proto::session::MediaKind::Video
+    } else {
+        rtmp_proto::session::MediaKind::Audio
+    };
+    frame_body(track, frame)
+        .map(|b| {
+            WireParts::from_parts(rtmp_proto::session::encode_media_parts(
+                kind, stream_id, ts, &b.header, &b.payload, chunk_size,
+            ))
+        })
+        .unwrap_or_default()
+}
+
 /// The sequence header that must precede a track's frames, if its codec has one.
 pub fn sequence_header(track: &Track) -> Option<Body> {
     let video = |codec: CodecId| VideoTag::Avc {

@@ -224,6 +224,7 @@ pub fn interleave(
     form: &WireParts,
 ) {
     let mut head = [0u8; 4 + rtsp_proto::media::RTP_HEADER_LEN];
+    out.reserve_copy(form.units().count() * head.len());
     for (marker, parts, len) in form.units() {
         head[0] = b'$';
         head[1] = ch;

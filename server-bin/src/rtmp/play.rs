@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use rtmp_proto::command::StatusCode;
-use rtmp_proto::session::{encode_media_parts, MediaKind};
+use rtmp_proto::session::MediaKind;
 use rtmp_proto::Decision as Answer;
 use rtmp_proto::RequestId;
-use stream_core::{EndReason, StreamKey, Subscriber, SubscriberEvent, Track, WireParts};
+use stream_core::{EndReason, StreamKey, Subscriber, SubscriberEvent, Track};
 
 use super::driver::Conn;
 use crate::drive::End;
@@ -177,18 +177,7 @@ impl Conn {
                     // only clone the parts' `Bytes`.
                     let chunk_size = self.rtmp.out_chunk_size();
                     let form = frame.wire.get_or_init(WIRE_RTMP, || {
-                        flv_egress::frame_body(track, &frame)
-                            .map(|body| {
-                                WireParts::from_parts(encode_media_parts(
-                                    kind,
-                                    SHARED_STREAM_ID,
-                                    ts,
-                                    &body.header,
-                                    &body.payload,
-                                    chunk_size,
-                                ))
-                            })
-                            .unwrap_or_default()
+                        flv_egress::rtmp_message(track, &frame, ts, SHARED_STREAM_ID, chunk_size)
                     });
                     self.rtmp.send_shared_parts(form.parts());
                 } else if let Some(body) = flv_egress::frame_body(track, &frame) {

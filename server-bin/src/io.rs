@@ -50,8 +50,11 @@ where
 /// How long a server-initiated close waits for the peer to read and close.
 pub const LINGER: Duration = Duration::from_millis(500);
 
-/// Most buffers handed to one `writev`.
-const MAX_IOVECS: usize = 64;
+/// Most buffers handed to one `writev` (Linux allows 1,024). Shared wire
+/// forms are parts, not one buffer a frame: an RTMP message is two buffers
+/// a chunk, an RTP packet three (its headers, its FU header, its slice), so
+/// a 100 KB keyframe is some 50 (RTMP) to 220 (RTSP) buffers.
+const MAX_IOVECS: usize = 256;
 
 /// Why a flush failed.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +147,7 @@ impl Outbox {
             let queue = &self.queue;
             let mut write = std::pin::pin!(std::future::poll_fn(|cx| {
                 // Built per attempt on the stack, not held across an await:
-                // 64 slices in every connection's task would cost 1 KiB each.
+                // 256 slices in every connection's task would cost 4 KiB each.
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let mut count = 0;
                 for (slot, b) in slices.iter_mut().zip(queue.iter()) {

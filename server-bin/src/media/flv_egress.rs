@@ -2,8 +2,9 @@
 //! HTTP-FLV.
 //!
 //! A body is returned as its few header bytes plus the frame's payload
-//! `Bytes` untouched, so HTTP-FLV can write both with one vectored write and
-//! RTMP can chunk them without an intermediate copy.
+//! `Bytes` untouched, and the wire forms built from it ([`tag`] for HTTP-FLV,
+//! [`rtmp_message`] for RTMP) keep it that way: parts beside the payload,
+//! written with one vectored write, never a copy of it.
 //!
 //! Codec choices, for the players operators have: H.264 and AAC in their
 //! classic FLV form; H.265 and AV1 in enhanced RTMP (FourCC `hvc1`, `av01`),
@@ -30,8 +31,10 @@ pub struct Body {
 }
 
 impl Body {
-    /// Header and payload as one contiguous buffer (for RTMP chunking, done
-    /// once per stream through the frame's wire cache).
+    /// Header and payload as one contiguous buffer: a copy, for tests that
+    /// compare bodies (egress sends the two apart, see [`tag`] and
+    /// [`rtmp_message`]).
+    #[cfg(test)]
     pub fn contiguous(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.header.len() + self.payload.len());
         out.put_slice(&self.header);

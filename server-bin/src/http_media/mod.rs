@@ -11,7 +11,7 @@
 //! polling playlists never load the control plane.
 
 pub mod flv;
-pub mod framing;
+mod framing;
 mod hls;
 pub mod request;
 mod ts;

@@ -61,7 +61,8 @@ pub struct Update {
     pub changed: bool,
 }
 
-/// Follows one media playlist. See the [module documentation](self).
+/// Follows one media playlist: which segments to fetch next and when to
+/// reload (RFC 8216 §6.3.4), as the `m3u8` module documentation describes.
 #[derive(Debug)]
 pub struct Follower {
     config: FollowConfig,

@@ -47,6 +47,12 @@ pub use ticket::{Eviction, Ticket};
 /// while evictions take effect. The derived caps leave room for it.
 const MAX_EVICTING: usize = 1024;
 
+/// A newcomer holding this many pending connections or more does not evict
+/// when the pending budget is full: two lets a client open its next
+/// connection before its last is released, and stops an address from
+/// evicting its way to more than its share.
+const MAX_PENDING_TO_EVICT: usize = 2;
+
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
@@ -245,11 +251,17 @@ impl Admission {
     }
 
     /// Room for one more pending connection from `ip`. Over the total, a
-    /// newcomer from an address that is not flooding evicts the oldest
-    /// pending connection of the flooding address (see [`Counts::refused`];
-    /// evicted or refused within [`counts::FLOODING_MEMORY`]) holding the most: however many addresses
-    /// a flood comes from, a health probe or a new viewer gets in, and the
-    /// flood cannot evict them. Otherwise the newcomer is refused.
+    /// newcomer that is not flooding and holds at most one pending
+    /// connection (a health probe, a new viewer, a player whose previous
+    /// connection is still being released) evicts one pending connection of
+    /// another address: the oldest of the flooding address holding the most
+    /// (see [`Counts::refused`]), or, when no flooder holds any, the oldest
+    /// pending connection of all, whose address then counts as flooding.
+    /// A flooding address cannot evict, and each address evicts at most
+    /// twice before it holds enough to be marked; addresses never proven
+    /// (see [`Counts::mark_proven`]) share half of the eviction budget
+    /// ([`MAX_EVICTING`]), so however many addresses a flood comes from, a
+    /// known health probe or viewer gets in.
     fn make_pending_room(&self, c: &mut Counts, ip: IpAddr, now: Instant) -> Result<(), Reason> {
         let l = &self.limits;
         let mine = c.per_ip.get(&ip).map_or(0, |h| h.pending);
@@ -259,29 +271,27 @@ impl Admission {
         if c.total.pending - c.evicting < l.max_pending {
             return Ok(());
         }
-        if c.evicting >= l.max_pending.min(MAX_EVICTING) {
+        // Newcomers never seen may use half of the eviction budget: a
+        // burst from thousands of fresh addresses cannot take the room a
+        // known health probe or viewer needs while evictions take effect.
+        let budget = l.max_pending.min(MAX_EVICTING);
+        let budget = match c.is_proven(ip, now) {
+            true => budget,
+            false => budget.div_ceil(2),
+        };
+        if c.evicting >= budget {
             return Err(Reason::MaxPending);
         }
-        // Only a well-behaved newcomer evicts, and only a connection of an
-        // address refused or evicted lately (a flooder), the one holding the
-        // most, oldest first: whatever the number of flooding addresses, a
-        // health probe or a new viewer gets in, and nobody evicts them.
-        if c.is_flooding(ip, now) {
+        if mine >= MAX_PENDING_TO_EVICT || c.is_flooding(ip, now) {
             return Err(Reason::MaxPending);
         }
-        let heaviest = c
-            .order
-            .iter()
-            .filter(|(addr, _)| **addr != ip && c.flooding.contains_key(*addr))
-            .max_by_key(|(_, queue)| queue.len())
-            .map(|(addr, queue)| (*addr, queue.len()));
-        let Some((victim, held)) = heaviest else {
+        let Some(victim) = c.eviction_victim(ip, now) else {
             return Err(Reason::MaxPending);
         };
         let Some(evicted) = c.order.get_mut(&victim).and_then(|q| q.pop_front()) else {
             return Err(Reason::MaxPending);
         };
-        if held == 1 {
+        if c.order.get(&victim).is_some_and(|q| q.is_empty()) {
             c.order.remove(&victim);
         }
         evicted.eviction.fire();

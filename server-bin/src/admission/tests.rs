@@ -52,12 +52,8 @@ fn a_full_pending_budget_evicts_a_flooding_address_oldest_first() {
     let first = adm.admit_pending("http", ip(2)).unwrap();
     let second = adm.admit_session("rtmp", ip(2)).unwrap();
     let other = adm.admit_pending("http", ip(3)).unwrap();
-    // Full, and nobody refused yet: even a quiet address is refused.
-    assert_eq!(
-        adm.admit_pending("http", ip(8)).unwrap_err(),
-        Reason::MaxPending
-    );
-    // 127.0.0.2 goes over its own budget: now it counts as flooding.
+    // Full; 127.0.0.2 asks for a third while holding two: refused, and
+    // over its own budget it now counts as flooding.
     assert_eq!(
         adm.admit_pending("http", ip(2)).unwrap_err(),
         Reason::MaxPendingPerIp
@@ -73,14 +69,25 @@ fn a_full_pending_budget_evicts_a_flooding_address_oldest_first() {
     );
     drop(first);
     assert_eq!(adm.usage().pending, 3);
-    // 127.0.0.8 was refused holding nothing: not flooding, so it takes
-    // the flooder's last one; the quiet 127.0.0.3 and .9 are never evicted.
+    // The flooder cannot evict, whatever it holds.
+    assert_eq!(
+        adm.admit_pending("http", ip(2)).unwrap_err(),
+        Reason::MaxPending
+    );
+    // 127.0.0.8 takes the flooder's last one; the quiet 127.0.0.3 and .9
+    // are not touched while a flooder holds anything.
     let again = adm.admit_pending("http", ip(8)).unwrap();
     assert!(second.eviction.is_fired());
     assert!(!other.eviction.is_fired() && !probe.eviction.is_fired());
-    // No flooder holds anything now: a newcomer is refused.
+    drop(second);
+    // No flooder holds anything now: a newcomer evicts the oldest pending
+    // connection of all (127.0.0.3's), and 127.0.0.3 counts as flooding.
+    let newcomer = adm.admit_pending("http", ip(10)).unwrap();
+    assert!(other.eviction.is_fired());
+    assert!(!probe.eviction.is_fired() && !again.eviction.is_fired());
+    drop(other);
     assert_eq!(
-        adm.admit_pending("http", ip(10)).unwrap_err(),
+        adm.admit_pending("http", ip(3)).unwrap_err(),
         Reason::MaxPending
     );
     let counted = |reason| {
@@ -90,14 +97,100 @@ fn a_full_pending_budget_evicts_a_flooding_address_oldest_first() {
             .map(|r| r.2)
             .sum::<u64>()
     };
-    assert_eq!(counted(Reason::Evicted), 2);
+    assert_eq!(counted(Reason::Evicted), 3);
     // Identification and drops keep the books straight.
     probe.identified();
-    drop((second, other, probe, again));
+    drop((probe, again, newcomer));
     let u = adm.usage();
     assert_eq!((u.sessions, u.pending, u.addresses), (0, 0, 0));
     assert!(lock(&adm.counts).order.is_empty());
     assert_eq!(lock(&adm.counts).evicting, 0);
+}
+
+#[test]
+fn a_newcomer_holding_two_pending_does_not_evict() {
+    let adm = Admission::new(Limits {
+        max_pending_per_ip: 4,
+        ..limits()
+    });
+    let a = adm.admit_pending("http", ip(2)).unwrap();
+    let _b = adm.admit_pending("http", ip(2)).unwrap();
+    let _c = adm.admit_pending("http", ip(3)).unwrap();
+    // Full. Holding one, 127.0.0.3 may still evict (a client opening its
+    // next connection before its last is released): the oldest goes.
+    let _d = adm.admit_pending("http", ip(3)).unwrap();
+    assert!(a.eviction.is_fired());
+    drop(a);
+    // Holding two, it may not.
+    assert_eq!(
+        adm.admit_pending("http", ip(3)).unwrap_err(),
+        Reason::MaxPending
+    );
+}
+
+/// The spread flood of chaos 17, replayed on the books: 90 fresh addresses
+/// at once reopening 15 idle connections each, evicted connections taking
+/// a while to go, and a health probe asking between rounds. The probe gets
+/// in every time, and the pending connections stay within their bound.
+#[test]
+fn a_spread_flood_never_locks_out_a_probe() {
+    let limits = Limits {
+        max_pending: 120,
+        max_pending_per_ip: 16,
+        ..limits()
+    };
+    let adm = Admission::new(limits);
+    let probe_ip = IpAddr::from([127, 0, 0, 1]);
+    let flood_ip = |i: usize| IpAddr::from([127, 0, 1, i as u8]);
+    let mut held: Vec<Vec<Ticket>> = (0..90).map(|_| Vec::new()).collect();
+    // Evicted tickets linger for `LAG` rounds before their task drops them.
+    const LAG: usize = 3;
+    let mut lingering: std::collections::VecDeque<Vec<Ticket>> = Default::default();
+    // The probe has answered before the flood: its address is proven.
+    drop(
+        adm.admit_pending("http", probe_ip)
+            .unwrap()
+            .into_control(true),
+    );
+    let (mut probe_refused, mut max_evicting, mut max_pending) = (0, 0, 0);
+    for round in 0..200 {
+        for (i, tickets) in held.iter_mut().enumerate() {
+            while tickets.len() < 15 {
+                match adm.admit_pending("http", flood_ip(i)) {
+                    Ok(t) => tickets.push(t),
+                    Err(_) => break,
+                }
+            }
+        }
+        // The probe asks once a round.
+        match adm.admit_pending("http", probe_ip) {
+            Ok(t) => drop(t.into_control(true)),
+            Err(_) => probe_refused += 1,
+        }
+        // Evicted connections go after a lag; every tenth round the
+        // oldest idle ones time out.
+        let mut gone = Vec::new();
+        for tickets in &mut held {
+            let (evicted, kept): (Vec<_>, Vec<_>) =
+                tickets.drain(..).partition(|t| t.eviction.is_fired());
+            *tickets = kept;
+            gone.extend(evicted);
+            if round % 10 == 9 && !tickets.is_empty() {
+                gone.push(tickets.remove(0));
+            }
+        }
+        lingering.push_back(gone);
+        let c = lock(&adm.counts);
+        max_evicting = max_evicting.max(c.evicting);
+        max_pending = max_pending.max(c.total.pending);
+        drop(c);
+        if lingering.len() > LAG {
+            lingering.pop_front();
+        }
+    }
+    assert_eq!(probe_refused, 0, "the probe was refused");
+    assert!(max_evicting <= 120, "{max_evicting} evictions in flight");
+    assert!(max_pending <= 240, "{max_pending} pending at most");
 }
 
 #[tokio::test]

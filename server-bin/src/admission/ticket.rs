@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::Notify;
 
@@ -63,6 +64,7 @@ impl Ticket {
         if self.pending.swap(false, Ordering::AcqRel) {
             let mut c = lock(&self.admission.counts);
             self.release_pending(&mut c);
+            c.mark_proven(self.ip, Instant::now());
         }
     }
 

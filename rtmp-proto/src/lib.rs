@@ -144,7 +144,7 @@ pub use error::{Error, Result};
 pub use handshake::{ClientHandshake, HandshakeParams, HandshakeStatus, ServerHandshake};
 pub use message::Message;
 pub use session::{
-    encode_media, ClientConfig, ClientEvent, ClientMode, ClientSession, ClientTimeout,
-    ClientTimeouts, Decision, MediaChannel, MediaKind, RequestId, ServerConfig, ServerEvent,
-    ServerSession, ServerTimeouts, Timeout,
+    encode_media, encode_media_parts, ClientConfig, ClientEvent, ClientMode, ClientSession,
+    ClientTimeout, ClientTimeouts, Decision, MediaChannel, MediaKind, RequestId, ServerConfig,
+    ServerEvent, ServerSession, ServerTimeouts, Timeout,
 };

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Sets the kernel send buffer of a socket (`server.socket_send_buffer`;
@@ -50,8 +50,11 @@ where
 /// How long a server-initiated close waits for the peer to read and close.
 pub const LINGER: Duration = Duration::from_millis(500);
 
-/// Most buffers handed to one `writev`.
-const MAX_IOVECS: usize = 64;
+/// Most buffers handed to one `writev` (Linux allows 1,024). Shared wire
+/// forms are parts, not one buffer a frame: an RTMP message is two buffers
+/// a chunk, an RTP packet three (its headers, its FU header, its slice), so
+/// a 100 KB keyframe is some 50 (RTMP) to 220 (RTSP) buffers.
+const MAX_IOVECS: usize = 256;
 
 /// Why a flush failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,11 +67,18 @@ pub enum WriteError {
     Io(#[from] std::io::Error),
 }
 
+/// Bytes a connection's scratch buffer reserves at a time for its small
+/// headers ([`Outbox::push_copy`]).
+const SCRATCH: usize = 256;
+
 /// Bytes waiting to be written, in order.
 #[derive(Debug, Default)]
 pub struct Outbox {
     queue: VecDeque<Bytes>,
     len: usize,
+    /// Where this connection's small headers are written; each is split off
+    /// as a `Bytes` view, so one allocation serves many headers.
+    scratch: BytesMut,
 }
 
 impl Outbox {
@@ -77,6 +87,37 @@ impl Outbox {
         if !bytes.is_empty() {
             self.len += bytes.len();
             self.queue.push_back(bytes);
+        }
+    }
+
+    /// Appends shared parts (a frame's cached wire form) without copying:
+    /// each is one more buffer of the vectored write.
+    pub fn push_shared(&mut self, parts: &[Bytes]) {
+        for p in parts {
+            self.push(p.clone());
+        }
+    }
+
+    /// Appends a copy of `small`, a header built for this connection (an
+    /// HTTP chunk-size line, RTP and interleave headers). It goes into a
+    /// per-connection scratch buffer, so many headers share one allocation.
+    pub fn push_copy(&mut self, small: &[u8]) {
+        if small.is_empty() {
+            return;
+        }
+        if self.scratch.capacity() < small.len() {
+            self.scratch.reserve(SCRATCH.max(small.len()));
+        }
+        self.scratch.extend_from_slice(small);
+        let b = self.scratch.split().freeze();
+        self.push(b);
+    }
+
+    /// Makes room for `n` bytes of [`push_copy`](Self::push_copy) headers
+    /// in one allocation (a frame's worth, before writing them one by one).
+    pub fn reserve_copy(&mut self, n: usize) {
+        if self.scratch.capacity() < n {
+            self.scratch.reserve(SCRATCH.max(n));
         }
     }
 
@@ -106,7 +147,7 @@ impl Outbox {
             let queue = &self.queue;
             let mut write = std::pin::pin!(std::future::poll_fn(|cx| {
                 // Built per attempt on the stack, not held across an await:
-                // 64 slices in every connection's task would cost 1 KiB each.
+                // 256 slices in every connection's task would cost 4 KiB each.
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let mut count = 0;
                 for (slot, b) in slices.iter_mut().zip(queue.iter()) {
@@ -135,6 +176,17 @@ impl Outbox {
             }
         }
         Ok(written)
+    }
+
+    /// Everything queued, concatenated, and the queue emptied (tests).
+    #[cfg(test)]
+    pub fn drain_for_test(&mut self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for b in self.queue.drain(..) {
+            v.extend_from_slice(&b);
+        }
+        self.len = 0;
+        v
     }
 
     fn advance(&mut self, mut n: usize) {
@@ -185,6 +237,25 @@ mod tests {
         let mut got = vec![0u8; 600];
         b.read_exact(&mut got).await.unwrap();
         assert_eq!(&got[597..], &[199, 199, 199]);
+    }
+
+    #[tokio::test]
+    async fn shared_parts_and_small_copies_keep_their_order() {
+        let (a, mut b) = pair().await;
+        let (_r, mut w) = a.into_split();
+        let mut out = Outbox::default();
+        let shared = [Bytes::from_static(b"abc"), Bytes::from_static(b"de")];
+        for i in 0..100u8 {
+            out.push_copy(&[b'<', i]);
+            out.push_shared(&shared);
+            out.push_copy(b"");
+        }
+        assert_eq!(out.len(), 700);
+        out.flush(&mut w, Duration::from_secs(1)).await.unwrap();
+        let mut got = vec![0u8; 700];
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got[..14], b"<\0abcde<\x01abcde");
+        assert_eq!(&got[693..], b"<\x63abcde");
     }
 
     #[tokio::test]

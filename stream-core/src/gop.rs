@@ -188,7 +188,7 @@ mod tests {
         for slot in 0..crate::WireCache::SLOTS {
             frame
                 .wire
-                .get_or_init(slot, || Bytes::from(vec![1u8; size]));
+                .get_or_init(slot, || crate::WireParts::with_extra(size));
         }
     }
 

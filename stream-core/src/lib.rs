@@ -107,7 +107,7 @@ pub use error::{GatedError, PublishError, PushError, SubscribeError};
 pub use events::{HubEvent, StreamCloseReason};
 pub use hub::Hub;
 pub use key::{check_name, NameError, NamePart, PeerInfo, Protocol, StreamKey, MAX_NAME_LEN};
-pub use media::{Codec, Frame, Track, TrackId, WireCache};
+pub use media::{Codec, Frame, Track, TrackId, WireCache, WireParts};
 pub use publisher::{CloseReason, Publisher, MAX_TRACK_CHANGES, TRACK_CHANGE_WINDOW};
 pub use stats::{HubStats, StreamSnapshot, StreamState, SubscriberSnapshot};
 pub use subscriber::{EndReason, Subscriber, SubscriberEvent};

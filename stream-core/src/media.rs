@@ -163,48 +163,206 @@ impl Frame {
     }
 }
 
-/// A frame's encoded wire forms, one slot per output format, each filled once by the first
-/// subscriber that needs it and shared (as `Bytes`) by all the others, so every frame is
-/// serialized once per stream and format, never once per player.
+/// One wire form of a frame (an RTMP message's chunks, an FLV tag, a frame's RTP
+/// payloads): a list of parts, each a `Bytes` that is either a small header built for
+/// this form or a slice of the frame's shared payload, never a copy of it. Written with
+/// one vectored write; concatenated, the parts are the bytes on the wire.
 ///
-/// stream-core never interprets the bytes: the server assigns slot numbers to its output
-/// formats (for example RTMP chunks at the server's chunk size, FLV tags). Cloning a frame
-/// gives it an empty cache, and the cache takes no part in equality.
+/// A form may be divided into units (RTP packets, each with a marker flag): see
+/// [`WireParts::end_unit`] and [`WireParts::units`]. A form without units is one unit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WireParts {
+    parts: Vec<Bytes>,
+    len: usize,
+    units: Vec<WireUnit>,
+}
+
+impl From<Bytes> for WireParts {
+    /// A form of one part (its part list holds exactly one `Bytes`).
+    fn from(b: Bytes) -> WireParts {
+        if b.is_empty() {
+            return WireParts::new();
+        }
+        WireParts {
+            len: b.len(),
+            parts: vec![b],
+            units: Vec::new(),
+        }
+    }
+}
+
+/// The end of one unit of a [`WireParts`] (see [`WireParts::end_unit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct WireUnit {
+    /// Index one past the unit's last part.
+    end: usize,
+    /// The unit's length in bytes.
+    len: usize,
+    /// Bytes in this and all earlier units.
+    closed: usize,
+    /// The flag given to [`WireParts::end_unit`] (the RTP marker bit).
+    mark: bool,
+}
+
+impl WireParts {
+    /// An empty form.
+    pub fn new() -> WireParts {
+        WireParts::default()
+    }
+
+    /// A form of these parts, in order (empty parts are dropped).
+    pub fn from_parts(parts: impl IntoIterator<Item = Bytes>) -> WireParts {
+        // Collecting a `Vec`'s own iterator reuses its allocation.
+        let parts: Vec<Bytes> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+        WireParts {
+            len: parts.iter().map(Bytes::len).sum(),
+            parts,
+            units: Vec::new(),
+        }
+    }
+
+    /// A form whose [`extra_bytes`](Self::extra_bytes) is exactly `n` (at least the
+    /// size of one part), for tests of the resident-byte bounds.
+    #[cfg(test)]
+    pub(crate) fn with_extra(n: usize) -> WireParts {
+        let own = n.saturating_sub(std::mem::size_of::<Bytes>()).max(1);
+        WireParts::from(Bytes::from(vec![1u8; own]))
+    }
+
+    /// Appends a part (an empty one is dropped).
+    pub fn push(&mut self, part: Bytes) {
+        if !part.is_empty() {
+            self.len += part.len();
+            self.parts.push(part);
+        }
+    }
+
+    /// Ends the current unit: the parts pushed since the previous unit ended, with
+    /// flag `mark` (for RTP, the marker bit of the packet).
+    pub fn end_unit(&mut self, mark: bool) {
+        let closed = self.units.last().map_or(0, |u| u.closed);
+        self.units.push(WireUnit {
+            end: self.parts.len(),
+            len: self.len - closed,
+            closed: self.len,
+            mark,
+        });
+    }
+
+    /// The parts, in order.
+    pub fn parts(&self) -> &[Bytes] {
+        &self.parts
+    }
+
+    /// Total length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the form has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The units in order, as `(mark, parts, length)`. A form on which
+    /// [`end_unit`](Self::end_unit) was never called is one unit with flag `false`.
+    pub fn units(&self) -> impl Iterator<Item = (bool, &[Bytes], usize)> + '_ {
+        let whole = self
+            .units
+            .is_empty()
+            .then_some((false, &self.parts[..], self.len))
+            .filter(|_| !self.parts.is_empty());
+        let mut start = 0;
+        let listed = self.units.iter().map(move |u| {
+            let parts = self.parts.get(start..u.end).unwrap_or_default();
+            start = u.end;
+            (u.mark, parts, u.len)
+        });
+        whole.into_iter().chain(listed)
+    }
+
+    /// The parts concatenated into one buffer (a copy: for tests and for datagrams
+    /// that must be contiguous).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.len);
+        for p in &self.parts {
+            out.extend_from_slice(p);
+        }
+        Bytes::from(out)
+    }
+
+    /// The memory this form holds beyond `payload` (the frame's payload, which it
+    /// shares): the bytes of every part that is not a slice of `payload` (chunk, tag
+    /// and packet headers, parameter sets), plus the part and unit lists themselves.
+    /// What a frame really keeps resident is `payload.len()` plus this, for each of
+    /// its cached forms (see [`WireCache::extra_bytes`]).
+    pub fn extra_bytes(&self, payload: &Bytes) -> usize {
+        let range = payload.as_ptr() as usize..payload.as_ptr() as usize + payload.len();
+        let own: usize = self
+            .parts
+            .iter()
+            .filter(|p| {
+                let at = p.as_ptr() as usize;
+                !(range.contains(&at) && at + p.len() <= range.end)
+            })
+            .map(Bytes::len)
+            .sum();
+        own + self.parts.capacity() * std::mem::size_of::<Bytes>()
+            + self.units.capacity() * std::mem::size_of::<WireUnit>()
+    }
+}
+
+/// A frame's encoded wire forms ([`WireParts`]), one slot per output format, each
+/// filled once by the first subscriber that needs it and shared by all the others, so
+/// every frame is serialized once per stream and format, never once per player, and
+/// no form copies the payload.
+///
+/// stream-core never interprets the parts: the server assigns slot numbers to its
+/// output formats (for example RTMP chunks at the server's chunk size, FLV tags).
+/// Cloning a frame gives it an empty cache, and the cache takes no part in equality.
 #[derive(Default)]
 pub struct WireCache {
-    slots: [OnceLock<Bytes>; WireCache::SLOTS],
+    /// Allocated by the first form cached, so a frame nobody plays (or only
+    /// the HLS packager reads) carries one pointer, not the slots.
+    slots: OnceLock<Box<[OnceLock<WireParts>; WireCache::SLOTS]>>,
 }
 
 impl WireCache {
     /// Number of slots.
     pub const SLOTS: usize = 4;
 
-    /// The bytes in `slot`, encoding them with `encode` if this is the first request.
-    /// A slot number out of range encodes without caching.
-    pub fn get_or_init(&self, slot: usize, encode: impl FnOnce() -> Bytes) -> Bytes {
-        match self.slots.get(slot) {
-            Some(cell) => cell.get_or_init(encode).clone(),
-            None => encode(),
+    /// The form in `slot`, encoding it with `encode` if this is the first request.
+    /// A slot number out of range encodes without caching (an owned form).
+    pub fn get_or_init(
+        &self,
+        slot: usize,
+        encode: impl FnOnce() -> WireParts,
+    ) -> std::borrow::Cow<'_, WireParts> {
+        if slot >= Self::SLOTS {
+            return std::borrow::Cow::Owned(encode());
+        }
+        let slots = self.slots.get_or_init(Default::default);
+        match slots.get(slot) {
+            Some(cell) => std::borrow::Cow::Borrowed(cell.get_or_init(encode)),
+            None => std::borrow::Cow::Owned(encode()),
         }
     }
 
-    /// Bytes the filled slots hold beyond `payload` (the frame's payload): a slot whose bytes
-    /// lie inside the payload's memory counts 0 (a slice of the payload shares its memory),
-    /// any other slot counts its length.
-    pub fn extra_bytes(&self, payload: &Bytes) -> usize {
-        let start = payload.as_ptr() as usize;
-        let end = start.saturating_add(payload.len());
+    fn filled(&self) -> impl Iterator<Item = &WireParts> {
         self.slots
-            .iter()
-            .filter_map(OnceLock::get)
-            .map(|b| {
-                let at = b.as_ptr() as usize;
-                if at >= start && at.saturating_add(b.len()) <= end {
-                    0
-                } else {
-                    b.len()
-                }
-            })
+            .get()
+            .into_iter()
+            .flat_map(|s| s.iter().filter_map(OnceLock::get))
+    }
+
+    /// The bytes the cache holds beyond the frame's `payload`: the sum of
+    /// [`WireParts::extra_bytes`] over the cached forms (a form's own header bytes and
+    /// its part lists; slices of the payload count 0). The slots themselves, allocated
+    /// once per frame with the first form, are a fixed per-frame cost like the `Frame`
+    /// struct and are not counted.
+    pub fn extra_bytes(&self, payload: &Bytes) -> usize {
+        self.filled()
+            .map(|w| w.extra_bytes(payload))
             .fold(0, usize::saturating_add)
     }
 }
@@ -225,7 +383,7 @@ impl Eq for WireCache {}
 
 impl std::fmt::Debug for WireCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let filled = self.slots.iter().filter(|s| s.get().is_some()).count();
+        let filled = self.filled().count();
         write!(f, "WireCache({filled} filled)")
     }
 }
@@ -269,20 +427,21 @@ mod tests {
     fn wire_cache_encodes_once_per_slot() {
         let f = Frame::new(0, 0, 0, true, Bytes::from_static(b"x"));
         let mut calls = 0;
+        let form = |b: &'static [u8]| WireParts::from_parts([Bytes::from_static(b)]);
         let a = f.wire.get_or_init(0, || {
             calls += 1;
-            Bytes::from_static(b"rtmp")
+            form(b"rtmp")
         });
         let b = f.wire.get_or_init(0, || {
             calls += 1;
-            Bytes::from_static(b"other")
+            form(b"other")
         });
         assert_eq!(
-            (a, b, calls),
+            (a.to_bytes(), b.to_bytes(), calls),
             (Bytes::from_static(b"rtmp"), Bytes::from_static(b"rtmp"), 1)
         );
-        assert_eq!(f.wire.get_or_init(1, || Bytes::from_static(b"flv")), "flv");
-        assert_eq!(f.wire.get_or_init(99, || Bytes::from_static(b"nc")), "nc");
+        assert_eq!(f.wire.get_or_init(1, || form(b"flv")).to_bytes(), "flv");
+        assert_eq!(f.wire.get_or_init(99, || form(b"nc")).to_bytes(), "nc");
         assert_eq!(format!("{:?}", f.clone().wire), "WireCache(0 filled)");
         assert_eq!(f.clone(), f);
     }
@@ -292,14 +451,61 @@ mod tests {
         let f = Frame::new(0, 0, 0, true, Bytes::from(vec![7u8; 1000]));
         assert_eq!(f.resident_bytes(), 1000);
         for slot in 0..WireCache::SLOTS {
-            f.wire.get_or_init(slot, || Bytes::from(vec![1u8; 1000]));
+            f.wire.get_or_init(slot, || WireParts::with_extra(1000));
         }
         assert_eq!(f.resident_bytes(), 5000, "1,000 payload + 4 forms of 1,000");
         let g = Frame::new(0, 0, 0, true, Bytes::from(vec![7u8; 1000]));
-        g.wire.get_or_init(0, || g.payload.slice(4..));
-        g.wire.get_or_init(1, || g.payload.clone());
-        g.wire.get_or_init(2, || Bytes::from_static(b"hdr"));
-        assert_eq!(g.resident_bytes(), 1003, "slices of the payload count 0");
-        assert_eq!(g.wire.extra_bytes(&g.payload), 3);
+        let list = std::mem::size_of::<Bytes>();
+        g.wire.get_or_init(0, || g.payload.slice(4..).into());
+        g.wire.get_or_init(1, || g.payload.clone().into());
+        g.wire.get_or_init(2, || Bytes::from_static(b"hdr").into());
+        assert_eq!(
+            g.resident_bytes(),
+            1003 + 3 * list,
+            "slices of the payload count 0, their part lists count"
+        );
+        assert_eq!(g.wire.extra_bytes(&g.payload), 3 + 3 * list);
+    }
+
+    #[test]
+    fn parts_share_the_payload_and_count_only_their_own_bytes() {
+        let payload = Bytes::from(vec![7u8; 1000]);
+        let mut w = WireParts::new();
+        w.push(Bytes::from_static(&[1, 2, 3]));
+        w.push(payload.slice(..600));
+        w.end_unit(false);
+        w.push(Bytes::from_static(&[4, 5]));
+        w.push(payload.slice(600..));
+        w.push(Bytes::new());
+        w.end_unit(true);
+        assert_eq!(w.len(), 1005);
+        assert_eq!(w.parts().len(), 4);
+        assert_eq!(
+            w.parts()[1].as_ptr(),
+            payload.as_ptr(),
+            "a slice, not a copy"
+        );
+        let units: Vec<_> = w.units().map(|(m, p, l)| (m, p.len(), l)).collect();
+        assert_eq!(units, [(false, 2, 603), (true, 2, 402)]);
+        let extra = w.extra_bytes(&payload);
+        let lists = w.parts.capacity() * std::mem::size_of::<Bytes>()
+            + w.units.capacity() * std::mem::size_of::<WireUnit>();
+        assert_eq!(extra, 5 + lists, "headers and lists, not the payload");
+        assert_eq!(w.to_bytes().len(), 1005);
+
+        // A form without units is one unit; an empty form has none.
+        let whole = WireParts::from_parts([payload.clone()]);
+        assert_eq!(whole.units().count(), 1);
+        assert_eq!(WireParts::new().units().count(), 0);
+
+        let f = Frame::new(0, 0, 0, true, payload.clone());
+        assert_eq!(f.wire.extra_bytes(&f.payload), 0);
+        let a = f.wire.get_or_init(0, || w.clone()).extra_bytes(&payload);
+        let b = f
+            .wire
+            .get_or_init(1, || whole.clone())
+            .extra_bytes(&payload);
+        assert!(a > 5 && b > 0);
+        assert_eq!(f.wire.extra_bytes(&f.payload), a + b);
     }
 }

@@ -382,7 +382,8 @@ mod tests {
         assert_eq!(q.queued_bytes(), 1000);
         // Faster players of every format encode the frame while it waits here.
         for slot in 0..crate::WireCache::SLOTS {
-            key.wire.get_or_init(slot, || Bytes::from(vec![1u8; 1000]));
+            key.wire
+                .get_or_init(slot, || crate::WireParts::with_extra(1000));
         }
         assert_eq!(
             q.offer(&f(1, false, 1000), false, at(0), lim),

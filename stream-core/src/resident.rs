@@ -132,18 +132,19 @@ mod tests {
         }
         assert_eq!(t.total(), 1000);
         for e in &items {
-            e.0.wire.get_or_init(0, || Bytes::from(vec![0u8; 10]));
+            e.0.wire
+                .get_or_init(0, || crate::WireParts::with_extra(100));
         }
         t.refresh(&mut items);
-        assert_eq!(t.total(), 1050, "two newest and three from the cursor");
+        assert_eq!(t.total(), 1500, "two newest and three from the cursor");
         for _ in 0..2 {
             t.refresh(&mut items);
         }
-        assert_eq!(t.total(), 1100, "all caught up within ⌈10 / 2⌉ refreshes");
+        assert_eq!(t.total(), 2000, "all caught up within ⌈10 / 2⌉ refreshes");
         t.refresh_all(&mut items);
-        assert_eq!(t.total(), 1100, "nothing counted twice");
+        assert_eq!(t.total(), 2000, "nothing counted twice");
         let first = items.pop_front().map_or(0, |e| e.1);
         t.remove(first, true);
-        assert_eq!(t.total(), 990);
+        assert_eq!(t.total(), 1800);
     }
 }

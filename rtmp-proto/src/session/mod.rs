@@ -37,7 +37,7 @@ pub use client::{
 pub use server::{
     Decision, RequestId, ServerConfig, ServerEvent, ServerSession, ServerTimeouts, Timeout,
 };
-pub use shared::{encode_media, MediaChannel};
+pub use shared::{encode_media, encode_media_parts, MediaChannel};
 
 use crate::message::MessageType;
 

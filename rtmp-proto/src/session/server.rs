@@ -49,7 +49,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::outbox::Outbox;
-use super::shared::{encode_media, MediaChannel};
+use super::shared::{encode_media_parts, MediaChannel};
 use super::MediaKind;
 use crate::chunk::ChunkDecoder;
 use crate::error::Error;
@@ -302,35 +302,59 @@ impl ServerSession {
 
     /// Queues chunk bytes produced by [`encode_media`] (at
     /// [`out_chunk_size`](Self::out_chunk_size)) for a player, unchanged.
+    ///
+    /// [`encode_media`]: super::encode_media
     pub fn send_shared(&mut self, chunks: Bytes) {
         self.out.raw(chunks);
     }
 
+    /// Queues the parts of a chunked message produced by
+    /// [`encode_media_parts`] (at [`out_chunk_size`](Self::out_chunk_size))
+    /// for a player, unchanged and in order: each comes out of
+    /// [`poll_transmit`](Self::poll_transmit) as it is, for a vectored write.
+    pub fn send_shared_parts<'a>(&mut self, parts: impl IntoIterator<Item = &'a Bytes>) {
+        for p in parts {
+            self.out.raw(p.clone());
+        }
+    }
+
     /// Encodes and queues one media message for a player; byte-identical to
-    /// [`encode_media`] at this session's chunk size. Audio or video is
-    /// dropped if the player turned it off (receiveAudio / receiveVideo).
+    /// [`encode_media`](super::encode_media) at this session's chunk size,
+    /// and `payload` is not copied. Audio or video is dropped if the player
+    /// turned it off (receiveAudio / receiveVideo).
     pub fn send_media(&mut self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: Bytes) {
+        self.send_media_parts(stream_id, kind, timestamp, &[], &payload);
+    }
+
+    /// [`send_media`](Self::send_media) of the body `header` + `payload`
+    /// (an FLV tag-body header and a frame), without joining them.
+    pub fn send_media_parts(
+        &mut self,
+        stream_id: u32,
+        kind: MediaKind,
+        timestamp: u32,
+        header: &[u8],
+        payload: &Bytes,
+    ) {
         let wanted = match kind {
             MediaKind::Audio => self.receive_audio,
             MediaKind::Video => self.receive_video,
         };
         if wanted {
-            let b = encode_media(kind, stream_id, timestamp, &payload, self.out_chunk_size());
-            self.out.raw(b);
+            let chunk = self.out_chunk_size();
+            for p in encode_media_parts(kind, stream_id, timestamp, header, payload, chunk) {
+                self.out.raw(p);
+            }
         }
     }
 
     /// Queues an `onMetaData` body (as in [`ServerEvent::Metadata`]) for a
     /// player, on the shared data chunk stream.
     pub fn send_metadata(&mut self, stream_id: u32, body: Bytes) {
-        let b = encode_media(
-            MediaChannel::Data,
-            stream_id,
-            0,
-            &body,
-            self.out_chunk_size(),
-        );
-        self.out.raw(b);
+        let chunk = self.out_chunk_size();
+        for p in encode_media_parts(MediaChannel::Data, stream_id, 0, &[], &body, chunk) {
+            self.out.raw(p);
+        }
     }
 
     /// The message stream of the accepted play, if any.

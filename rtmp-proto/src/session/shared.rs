@@ -116,6 +116,87 @@ pub fn encode_media(
     out.freeze()
 }
 
+/// [`encode_media`] of the message body `header` + `payload`, as parts that
+/// concatenate to exactly those bytes, without copying `payload`: the chunk
+/// headers (and `header`, the few bytes of an FLV tag-body header) are written
+/// into one small buffer, and the parts alternate between slices of it and
+/// slices of `payload`. Written with a vectored write, they let every player
+/// share one chunking of a frame whose payload is never copied.
+///
+/// Same rules as [`encode_media`]: a body of more than 0xFFFFFF bytes gives
+/// no parts.
+pub fn encode_media_parts(
+    kind: impl Into<MediaChannel>,
+    stream_id: u32,
+    timestamp: u32,
+    header: &[u8],
+    payload: &Bytes,
+    chunk_size: u32,
+) -> Vec<Bytes> {
+    let kind = kind.into();
+    let total = header.len() + payload.len();
+    let Some(length) = u32::try_from(total).ok().filter(|&l| l <= 0xff_ffff) else {
+        return Vec::new();
+    };
+    let chunk = chunk_size.clamp(1, MAX_CHUNK_SIZE) as usize;
+    let csid = kind.csid();
+    let extended = (timestamp >= EXTENDED_TIMESTAMP).then_some(timestamp);
+    let continuations = total.div_ceil(chunk).saturating_sub(1);
+    let per_continuation = 1 + if extended.is_some() { 4 } else { 0 };
+    let mut heads = BytesMut::with_capacity(16 + header.len() + continuations * per_continuation);
+    // Ranges of `heads` (own bytes) or of `payload`, in wire order.
+    let mut segs: Vec<(bool, usize, usize)> = Vec::with_capacity(2 + 2 * continuations);
+    let own = |segs: &mut Vec<(bool, usize, usize)>, from: usize, to: usize| match segs.last_mut() {
+        Some((false, _, end)) if *end == from => *end = to,
+        _ => segs.push((false, from, to)),
+    };
+
+    BasicHeader { fmt: 0, csid }.encode(&mut heads);
+    MessageHeader::Full {
+        timestamp,
+        length,
+        type_id: kind.type_id(),
+        stream_id,
+    }
+    .encode(&mut heads);
+    own(&mut segs, 0, heads.len());
+    let mut pos = 0;
+    while pos < total {
+        if pos > 0 {
+            let from = heads.len();
+            BasicHeader { fmt: 3, csid }.encode(&mut heads);
+            if let Some(ext) = extended {
+                heads.put_u32(ext);
+            }
+            own(&mut segs, from, heads.len());
+        }
+        let end = (pos + chunk).min(total);
+        if pos < header.len() {
+            let from = heads.len();
+            heads.put_slice(header.get(pos..end.min(header.len())).unwrap_or_default());
+            own(&mut segs, from, heads.len());
+        }
+        if end > header.len() {
+            segs.push((
+                true,
+                pos.max(header.len()) - header.len(),
+                end - header.len(),
+            ));
+        }
+        pos = end;
+    }
+    let heads = heads.freeze();
+    segs.into_iter()
+        .map(|(shared, from, to)| {
+            if shared {
+                payload.slice(from..to)
+            } else {
+                heads.slice(from..to)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +235,8 @@ mod tests {
     fn oversized_payload_encodes_to_nothing() {
         let big = vec![0u8; 0x100_0000];
         assert!(encode_media(MediaKind::Video, 1, 0, &big, 4096).is_empty());
+        let big = Bytes::from(big);
+        assert!(encode_media_parts(MediaKind::Video, 1, 0, &[1], &big, 4096).is_empty());
     }
 
     fn decode_at(chunk_size: u32, wire: &[u8]) -> Message {
@@ -204,6 +287,32 @@ mod tests {
             let mut other = BytesMut::new();
             enc.encode(&msg, &mut other).unwrap();
             prop_assert_eq!(&wire[..], &other[..]);
+        }
+
+        #[test]
+        fn parts_concatenate_to_the_same_bytes_and_share_the_payload(
+            header in proptest::collection::vec(any::<u8>(), 0..9),
+            payload in proptest::collection::vec(any::<u8>(), 0..3000),
+            timestamp in prop_oneof![0u32..100_000, 0x00ff_fff0u32..0x0100_0010],
+            chunk_size in prop_oneof![1u32..300, 4096u32..4097],
+            kind in prop_oneof![Just(MediaChannel::Audio), Just(MediaChannel::Video)],
+        ) {
+            let body: Vec<u8> = header.iter().chain(&payload).copied().collect();
+            let wire = encode_media(kind, 1, timestamp, &body, chunk_size);
+            let payload = Bytes::from(payload);
+            let parts = encode_media_parts(kind, 1, timestamp, &header, &payload, chunk_size);
+            let joined: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+            prop_assert_eq!(&joined[..], &wire[..]);
+            // Every payload byte is in a slice of `payload`, none copied.
+            let range = payload.as_ptr() as usize..payload.as_ptr() as usize + payload.len();
+            let shared: usize = parts
+                .iter()
+                .filter(|p| !p.is_empty() && range.contains(&(p.as_ptr() as usize)))
+                .map(Bytes::len)
+                .sum();
+            prop_assert_eq!(shared, payload.len());
+            // Own bytes are merged: parts alternate between own and shared.
+            prop_assert!(parts.len() <= 2 * payload.len().div_ceil(chunk_size as usize).max(1) + 2);
         }
     }
 }

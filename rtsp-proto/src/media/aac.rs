@@ -9,7 +9,9 @@
 
 use std::collections::VecDeque;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+
+use super::parts::{to_packets, PartsBuilder, PayloadParts};
 use codec::bits::{BitReader, BitWriter};
 use nom::bytes::complete::take;
 use nom::number::complete::be_u16;
@@ -361,13 +363,8 @@ impl AacPacketizer {
         2 + bits.div_ceil(8)
     }
 
-    fn packet(
-        &mut self,
-        timestamp: u32,
-        marker: bool,
-        sizes: &[usize],
-        data: &[&[u8]],
-    ) -> RtpPacket {
+    /// One packet's AU-headers-length and AU headers for frames of `sizes`.
+    fn au_headers(&self, sizes: &[usize], out: &mut PartsBuilder) {
         let mut w = BitWriter::new();
         for (k, &size) in sizes.iter().enumerate() {
             w.put(u32::from(size as u16), u32::from(self.config.size_length));
@@ -379,25 +376,8 @@ impl AacPacketizer {
             w.put(0, u32::from(index));
         }
         let bits = w.len_bits();
-        let headers = w.finish();
-        let mut buf = BytesMut::with_capacity(
-            2 + headers.len() + data.iter().map(|d| d.len()).sum::<usize>(),
-        );
-        buf.put_u16(bits as u16);
-        buf.extend_from_slice(&headers);
-        for d in data {
-            buf.extend_from_slice(d);
-        }
-        let p = RtpPacket::new(
-            self.payload_type,
-            self.sequence,
-            timestamp,
-            self.ssrc,
-            marker,
-            buf.freeze(),
-        );
-        self.sequence = self.sequence.wrapping_add(1);
-        p
+        out.head(&(bits as u16).to_be_bytes());
+        out.head(&w.finish());
     }
 
     /// Packetizes consecutive frames; frame `i` is at `timestamp + i * frame_duration`.
@@ -406,6 +386,22 @@ impl AacPacketizer {
         frames: &[Bytes],
         timestamp: u32,
     ) -> Result<Vec<RtpPacket>, MediaError> {
+        let parts = self.packetize_parts(frames)?;
+        Ok(to_packets(
+            parts,
+            self.payload_type,
+            self.ssrc,
+            &mut self.sequence,
+            timestamp,
+        ))
+    }
+
+    /// [`packetize`](Self::packetize) without RTP headers and without
+    /// copying: each packet's payload as its AU headers beside slices of
+    /// `frames`, with its timestamp offset from the first frame.
+    /// Concatenated, the parts are the payloads `packetize` returns;
+    /// sequence numbers are not advanced.
+    pub fn packetize_parts(&self, frames: &[Bytes]) -> Result<Vec<PayloadParts>, MediaError> {
         let budget = check_mtu(self.mtu)?;
         self.config.check()?;
         let max = self.config.max_au_size();
@@ -416,18 +412,19 @@ impl AacPacketizer {
         }
         let per_packet = self.max_frames_per_packet.max(1);
         let duration = self.config.frame_duration;
-        let mut out = Vec::new();
+        let mut out = PartsBuilder::default();
         let mut i = 0;
         while let Some(frame) = frames.get(i) {
-            let ts = timestamp.wrapping_add(duration.wrapping_mul(i as u32));
+            let ts = duration.wrapping_mul(i as u32);
             let single = self.headers_len(1);
             if single + frame.len() > budget {
                 // RFC 3640 §3.2.3: one AU header with the whole size in every fragment.
                 let chunk = budget - single;
                 let count = frame.len().div_ceil(chunk);
-                for (k, piece) in frame.chunks(chunk).enumerate() {
-                    let p = self.packet(ts, k + 1 == count, &[frame.len()], &[piece]);
-                    out.push(p);
+                for k in 0..count {
+                    self.au_headers(&[frame.len()], &mut out);
+                    out.data(frame.slice(k * chunk..((k + 1) * chunk).min(frame.len())));
+                    out.end(k + 1 == count, ts);
                 }
                 i += 1;
                 continue;
@@ -444,12 +441,14 @@ impl AacPacketizer {
             }
             let group = frames.get(i..end).unwrap_or_default();
             let sizes: Vec<usize> = group.iter().map(|f| f.len()).collect();
-            let data: Vec<&[u8]> = group.iter().map(|f| &f[..]).collect();
-            let p = self.packet(ts, true, &sizes, &data);
-            out.push(p);
+            self.au_headers(&sizes, &mut out);
+            for f in group {
+                out.data(f.clone());
+            }
+            out.end(true, ts);
             i = end;
         }
-        Ok(out)
+        Ok(out.finish())
     }
 }
 

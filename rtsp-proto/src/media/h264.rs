@@ -1,11 +1,12 @@
 //! H.264 over RTP (RFC 6184), packetization-mode 0 and 1: single NAL unit packets, STAP-A
 //! (§5.7.1) and FU-A (§5.8). The interleaved mode (STAP-B, MTAP, FU-B) is not supported.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use nom::multi::length_data;
 use nom::number::complete::be_u16;
 
 use super::au::AuAssembler;
+use super::parts::{to_packets, PartsBuilder, PayloadParts};
 use super::{AccessUnit, DepacketizerLimits, DepacketizerStats, MediaError, RtpPacket};
 
 const STAP_A: u8 = 24;
@@ -174,25 +175,27 @@ impl H264Packetizer {
         }
     }
 
-    fn packet(&mut self, timestamp: u32, payload: Bytes) -> RtpPacket {
-        let p = RtpPacket::new(
-            self.payload_type,
-            self.sequence,
-            timestamp,
-            self.ssrc,
-            false,
-            payload,
-        );
-        self.sequence = self.sequence.wrapping_add(1);
-        p
-    }
-
     /// Packetizes one access unit (NAL units without start codes) at `timestamp`.
     pub fn packetize(
         &mut self,
         nalus: &[Bytes],
         timestamp: u32,
     ) -> Result<Vec<RtpPacket>, MediaError> {
+        let parts = self.packetize_parts(nalus)?;
+        Ok(to_packets(
+            parts,
+            self.payload_type,
+            self.ssrc,
+            &mut self.sequence,
+            timestamp,
+        ))
+    }
+
+    /// [`packetize`](Self::packetize) without RTP headers and without
+    /// copying: each packet's payload as its FU-A / STAP-A header bytes
+    /// beside slices of `nalus`. Concatenated, the parts are the payloads
+    /// `packetize` returns; sequence numbers are not advanced.
+    pub fn packetize_parts(&self, nalus: &[Bytes]) -> Result<Vec<PayloadParts>, MediaError> {
         let budget = check_mtu(self.mtu)?;
         for nal in nalus {
             match nal.first().map(|&h| nal_type(h)) {
@@ -204,11 +207,11 @@ impl H264Packetizer {
                 }
             }
         }
-        let mut out = Vec::new();
+        let mut out = PartsBuilder::default();
         let mut i = 0;
         while let Some(nal) = nalus.get(i) {
             if nal.len() > budget {
-                self.fragment(nal, budget, timestamp, &mut out);
+                fragment(nal, budget, &mut out);
                 i += 1;
                 continue;
             }
@@ -225,49 +228,41 @@ impl H264Packetizer {
             }
             let group = nalus.get(i..end).unwrap_or_default();
             if group.len() >= 2 {
-                let mut buf = BytesMut::with_capacity(size);
                 // RFC 6184 §5.7: F is the OR of the aggregated F bits, NRI their maximum.
                 let f = group.iter().fold(0, |a, n| a | (n[0] & 0x80));
                 let nri = group.iter().map(|n| n[0] & 0x60).max().unwrap_or(0);
-                buf.put_u8(f | nri | STAP_A);
+                out.head(&[f | nri | STAP_A]);
                 for n in group {
-                    buf.put_u16(n.len() as u16);
-                    buf.extend_from_slice(n);
+                    out.head(&(n.len() as u16).to_be_bytes());
+                    out.data(n.clone());
                 }
-                let p = self.packet(timestamp, buf.freeze());
-                out.push(p);
             } else {
-                let p = self.packet(timestamp, nal.clone());
-                out.push(p);
+                out.data(nal.clone());
             }
+            out.end(false, 0);
             i = end;
         }
-        if let Some(last) = out.last_mut() {
-            last.marker = true;
-        }
-        Ok(out)
+        out.mark_last();
+        Ok(out.finish())
     }
+}
 
-    fn fragment(&mut self, nal: &Bytes, budget: usize, timestamp: u32, out: &mut Vec<RtpPacket>) {
-        let header = nal[0];
-        let body = nal.get(1..).unwrap_or_default();
-        let chunk = budget - 2;
-        let count = body.len().div_ceil(chunk);
-        for (k, piece) in body.chunks(chunk).enumerate() {
-            let mut buf = BytesMut::with_capacity(2 + piece.len());
-            let mut fu = nal_type(header);
-            if k == 0 {
-                fu |= 0x80;
-            }
-            if k + 1 == count {
-                fu |= 0x40;
-            }
-            buf.put_u8((header & 0xe0) | FU_A);
-            buf.put_u8(fu);
-            buf.extend_from_slice(piece);
-            let p = self.packet(timestamp, buf.freeze());
-            out.push(p);
+fn fragment(nal: &Bytes, budget: usize, out: &mut PartsBuilder) {
+    let header = nal[0];
+    let chunk = budget - 2;
+    let count = (nal.len() - 1).div_ceil(chunk);
+    for k in 0..count {
+        let mut fu = nal_type(header);
+        if k == 0 {
+            fu |= 0x80;
         }
+        if k + 1 == count {
+            fu |= 0x40;
+        }
+        let from = 1 + k * chunk;
+        out.head(&[(header & 0xe0) | FU_A, fu]);
+        out.data(nal.slice(from..(from + chunk).min(nal.len())));
+        out.end(false, 0);
     }
 }
 

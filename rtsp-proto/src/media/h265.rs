@@ -5,12 +5,13 @@
 //! default, RFC 7798 §7.1), which every common sender (ffmpeg, GStreamer, cameras) does. PACI
 //! packets (type 50) are not supported either.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use nom::multi::length_data;
 use nom::number::complete::be_u16;
 
 use super::au::AuAssembler;
 use super::h264::check_mtu;
+use super::parts::{to_packets, PartsBuilder, PayloadParts};
 use super::{AccessUnit, DepacketizerLimits, DepacketizerStats, MediaError, RtpPacket};
 
 const AP: u8 = 48;
@@ -174,25 +175,27 @@ impl H265Packetizer {
         }
     }
 
-    fn packet(&mut self, timestamp: u32, payload: Bytes) -> RtpPacket {
-        let p = RtpPacket::new(
-            self.payload_type,
-            self.sequence,
-            timestamp,
-            self.ssrc,
-            false,
-            payload,
-        );
-        self.sequence = self.sequence.wrapping_add(1);
-        p
-    }
-
     /// Packetizes one access unit (NAL units without start codes) at `timestamp`.
     pub fn packetize(
         &mut self,
         nalus: &[Bytes],
         timestamp: u32,
     ) -> Result<Vec<RtpPacket>, MediaError> {
+        let parts = self.packetize_parts(nalus)?;
+        Ok(to_packets(
+            parts,
+            self.payload_type,
+            self.ssrc,
+            &mut self.sequence,
+            timestamp,
+        ))
+    }
+
+    /// [`packetize`](Self::packetize) without RTP headers and without
+    /// copying: each packet's payload as its FU / AP header bytes beside
+    /// slices of `nalus`. Concatenated, the parts are the payloads
+    /// `packetize` returns; sequence numbers are not advanced.
+    pub fn packetize_parts(&self, nalus: &[Bytes]) -> Result<Vec<PayloadParts>, MediaError> {
         let budget = check_mtu(self.mtu)?;
         for nal in nalus {
             let ok = nal.len() >= 2
@@ -204,11 +207,11 @@ impl H265Packetizer {
                 ));
             }
         }
-        let mut out = Vec::new();
+        let mut out = PartsBuilder::default();
         let mut i = 0;
         while let Some(nal) = nalus.get(i) {
             if nal.len() > budget {
-                self.fragment(nal, budget, timestamp, &mut out);
+                fragment(nal, budget, &mut out);
                 i += 1;
                 continue;
             }
@@ -234,48 +237,41 @@ impl H265Packetizer {
                     .min()
                     .unwrap_or(0);
                 let tid = group.iter().map(|n| n[1] & 0x07).min().unwrap_or(1);
-                let mut buf = BytesMut::with_capacity(size);
-                buf.put_u8(f | AP << 1 | (layer >> 5) as u8);
-                buf.put_u8(((layer & 0x1f) as u8) << 3 | tid);
+                out.head(&[
+                    f | AP << 1 | (layer >> 5) as u8,
+                    ((layer & 0x1f) as u8) << 3 | tid,
+                ]);
                 for n in group {
-                    buf.put_u16(n.len() as u16);
-                    buf.extend_from_slice(n);
+                    out.head(&(n.len() as u16).to_be_bytes());
+                    out.data(n.clone());
                 }
-                let p = self.packet(timestamp, buf.freeze());
-                out.push(p);
             } else {
-                let p = self.packet(timestamp, nal.clone());
-                out.push(p);
+                out.data(nal.clone());
             }
+            out.end(false, 0);
             i = end;
         }
-        if let Some(last) = out.last_mut() {
-            last.marker = true;
-        }
-        Ok(out)
+        out.mark_last();
+        Ok(out.finish())
     }
+}
 
-    fn fragment(&mut self, nal: &Bytes, budget: usize, timestamp: u32, out: &mut Vec<RtpPacket>) {
-        let (h0, h1) = (nal[0], nal[1]);
-        let body = nal.get(2..).unwrap_or_default();
-        let chunk = budget - 3;
-        let count = body.len().div_ceil(chunk);
-        for (k, piece) in body.chunks(chunk).enumerate() {
-            let mut buf = BytesMut::with_capacity(3 + piece.len());
-            let mut fu = nal_type(h0);
-            if k == 0 {
-                fu |= 0x80;
-            }
-            if k + 1 == count {
-                fu |= 0x40;
-            }
-            buf.put_u8((h0 & 0x81) | FU << 1);
-            buf.put_u8(h1);
-            buf.put_u8(fu);
-            buf.extend_from_slice(piece);
-            let p = self.packet(timestamp, buf.freeze());
-            out.push(p);
+fn fragment(nal: &Bytes, budget: usize, out: &mut PartsBuilder) {
+    let (h0, h1) = (nal[0], nal[1]);
+    let chunk = budget - 3;
+    let count = (nal.len() - 2).div_ceil(chunk);
+    for k in 0..count {
+        let mut fu = nal_type(h0);
+        if k == 0 {
+            fu |= 0x80;
         }
+        if k + 1 == count {
+            fu |= 0x40;
+        }
+        let from = 2 + k * chunk;
+        out.head(&[(h0 & 0x81) | FU << 1, h1, fu]);
+        out.data(nal.slice(from..(from + chunk).min(nal.len())));
+        out.end(false, 0);
     }
 }
 

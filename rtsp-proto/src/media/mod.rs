@@ -54,6 +54,7 @@ mod error;
 mod fixtures;
 pub mod h264;
 pub mod h265;
+mod parts;
 #[cfg(test)]
 mod pipeline_tests;
 pub mod reception;
@@ -69,6 +70,7 @@ pub use clock::{rescale, wrap_timestamp, SequenceExtender, TimestampExtender};
 pub use error::MediaError;
 pub use h264::{H264Depacketizer, H264Packetizer, MIN_MTU};
 pub use h265::{H265Depacketizer, H265Packetizer};
+pub use parts::PayloadParts;
 pub use reception::ReceptionStats;
 pub use reorder::{PushOutcome, ReorderBuffer, ReorderStats};
 pub use rtcp::{NtpTimestamp, RtcpPacket};

@@ -138,6 +138,28 @@ impl RtpPacket {
         RTP_HEADER_LEN + 4 * self.csrcs.len().min(MAX_CSRCS) + ext
     }
 
+    /// The 12-byte fixed header (version 2, no padding, extension or
+    /// CSRCs) of a packet with these fields: what [`write_header`] writes
+    /// for such a packet, on the stack, for senders that put a per-receiver
+    /// header beside a shared payload.
+    ///
+    /// [`write_header`]: Self::write_header
+    pub fn fixed_header(
+        payload_type: u8,
+        sequence: u16,
+        timestamp: u32,
+        ssrc: u32,
+        marker: bool,
+    ) -> [u8; super::RTP_HEADER_LEN] {
+        let mut b = [0u8; super::RTP_HEADER_LEN];
+        b[0] = 0x80;
+        b[1] = u8::from(marker) << 7 | (payload_type & 0x7f);
+        b[2..4].copy_from_slice(&sequence.to_be_bytes());
+        b[4..8].copy_from_slice(&timestamp.to_be_bytes());
+        b[8..12].copy_from_slice(&ssrc.to_be_bytes());
+        b
+    }
+
     /// Appends the header (fixed part, CSRCs, extension) to `out`, so that the caller can send
     /// it and [`payload`](Self::payload) as two buffers without copying the payload. At most
     /// [`MAX_CSRCS`] CSRCs are written, extension data is zero-padded to 32-bit words and
@@ -183,6 +205,15 @@ impl RtpPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_header_is_what_write_header_writes() {
+        let p = RtpPacket::new(97, 0xfffe, 0x1234_5678, 0x9abc_def0, true, Bytes::new());
+        let mut out = BytesMut::new();
+        p.write_header(&mut out);
+        let fixed = RtpPacket::fixed_header(97, 0xfffe, 0x1234_5678, 0x9abc_def0, true);
+        assert_eq!(&out[..], &fixed[..]);
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -2,9 +2,11 @@
 //! `onMetaData`, sequence headers, the cached GOP, then live tags — in HTTP/1.1
 //! chunked encoding (close-delimited for HTTP/1.0 clients).
 //!
-//! Every tag of a frame is built once per stream, already framed as an HTTP
-//! chunk, in the frame's wire cache; players share those bytes. Only the
-//! per-player start (header, metadata, sequence headers) is built per player.
+//! Every tag of a frame is built once per stream, as parts (its header and
+//! trailer beside the frame's payload, never a copy of it), in the frame's
+//! wire cache; players share those parts and add their own HTTP/1.1 chunk
+//! framing beside them. Only the per-player start (header, metadata,
+//! sequence headers) is built per player.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use tokio::net::TcpStream;
 use super::framing::Framing;
 use super::request::MediaRequest;
 use crate::io::Outbox;
-use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV, WIRE_FLV_PLAIN};
+use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV};
 use crate::server::Shared;
 use crate::session::SessionGuard;
 use crate::waiting::WaitError;
@@ -100,7 +102,7 @@ async fn serve_flv(
     }
     .encode(&mut header);
     header.put_u32(0); // PreviousTagSize0
-    out.push(framing.frame(header.freeze()));
+    framing.push_shared(&mut out, header.freeze());
 
     let mut tracks: Arc<[Track]> = Arc::from(Vec::new());
     let mut last_ts = 0u32;
@@ -160,10 +162,13 @@ async fn serve_flv(
                         return ("codec-changed", end.to_string());
                     }
                     let meta = flv_egress::metadata(&t);
-                    out.push(framing.tag(TagType::Script, last_ts, &[], &meta));
+                    let meta = flv_egress::tag(TagType::Script, last_ts, &[], &meta);
+                    framing.push_parts(&mut out, &meta);
                     for track in t.iter() {
                         if let Some(body) = flv_egress::sequence_header(track) {
-                            out.push(framing.tag(body.kind, last_ts, &body.header, &body.payload));
+                            let seq =
+                                flv_egress::tag(body.kind, last_ts, &body.header, &body.payload);
+                            framing.push_parts(&mut out, &seq);
                         }
                     }
                     tracks = t;
@@ -174,18 +179,12 @@ async fn serve_flv(
                     };
                     let ts = to_rtmp_ms(frame.dts_us);
                     last_ts = ts;
-                    let slot = if framing.chunked {
-                        WIRE_FLV
-                    } else {
-                        WIRE_FLV_PLAIN
-                    };
-                    // Built once per stream by the first player that needs it.
-                    let bytes = frame.wire.get_or_init(slot, || {
-                        flv_egress::frame_body(track, &frame)
-                            .map(|body| framing.tag(body.kind, ts, &body.header, &body.payload))
-                            .unwrap_or_default()
-                    });
-                    out.push(bytes);
+                    // Built once per stream by the first player that needs
+                    // it; HTTP/1.1 players add their chunk framing beside it.
+                    let form = frame
+                        .wire
+                        .get_or_init(WIRE_FLV, || flv_egress::frame_tag(track, &frame, ts));
+                    framing.push_parts(&mut out, &form);
                 }
                 Err(reason) => {
                     if framing.chunked {

@@ -1,8 +1,10 @@
 //! Body framing of streamed media responses: HTTP/1.1 chunked encoding, or
 //! the bare bytes for HTTP/1.0 clients (the body ends when the socket closes).
 
-use bytes::{BufMut, Bytes, BytesMut};
-use flv_mux::{encode_tag_parts, TagType};
+use bytes::Bytes;
+use stream_core::WireParts;
+
+use crate::io::Outbox;
 
 /// How body bytes are framed on one connection.
 pub struct Framing {
@@ -11,61 +13,46 @@ pub struct Framing {
 }
 
 impl Framing {
-    /// A complete FLV tag (header, body, PreviousTagSize) as one buffer, framed.
-    pub fn tag(&self, kind: TagType, ts: u32, body_header: &[u8], payload: &Bytes) -> Bytes {
-        match encode_tag_parts(kind, ts, body_header, payload) {
-            Ok(parts) => {
-                let len: usize = parts.iter().map(Bytes::len).sum();
-                let mut out = BytesMut::with_capacity(len + 16);
-                self.open(&mut out, len);
-                for p in &parts {
-                    out.put_slice(p);
-                }
-                self.close(&mut out);
-                out.freeze()
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "tag not encodable; skipped");
-                Bytes::new()
-            }
+    /// Queues a wire form (shared by every player) as one body chunk
+    /// without copying it: the chunk-size line and the trailing CRLF, built
+    /// for this player, go beside its parts in the vectored write.
+    pub fn push_parts(&self, out: &mut Outbox, form: &WireParts) {
+        if form.is_empty() {
+            return;
         }
+        self.open(out, form.len());
+        out.push_shared(form.parts());
+        self.close(out);
     }
 
-    /// Arbitrary bytes, framed.
-    pub fn frame(&self, bytes: Bytes) -> Bytes {
-        let mut out = BytesMut::with_capacity(bytes.len() + 16);
-        self.open(&mut out, bytes.len());
-        out.put_slice(&bytes);
-        self.close(&mut out);
-        out.freeze()
-    }
-
-    fn open(&self, out: &mut BytesMut, len: usize) {
-        if self.chunked {
-            out.put_slice(format!("{len:x}\r\n").as_bytes());
-        }
-    }
-
-    fn close(&self, out: &mut BytesMut) {
-        if self.chunked {
-            out.put_slice(b"\r\n");
-        }
-    }
-}
-
-impl Framing {
-    /// Queues shared `bytes` as one body chunk without copying them: the
-    /// chunk-size line and the trailing CRLF go beside them in the vectored write.
-    pub fn push_shared(&self, out: &mut crate::io::Outbox, bytes: Bytes) {
+    /// Queues shared `bytes` as one body chunk without copying them.
+    pub fn push_shared(&self, out: &mut Outbox, bytes: Bytes) {
         if bytes.is_empty() {
             return;
         }
+        self.open(out, bytes.len());
+        out.push(bytes);
+        self.close(out);
+    }
+
+    fn open(&self, out: &mut Outbox, len: usize) {
         if self.chunked {
-            out.push(Bytes::from(format!("{:x}\r\n", bytes.len())));
-            out.push(bytes);
+            // "{len:x}\r\n" without a heap string: at most 16 hex digits.
+            let mut line = [0u8; 18];
+            let mut n = 0;
+            let digits = (usize::BITS - len.leading_zeros()).div_ceil(4).max(1);
+            for k in (0..digits).rev() {
+                line[n] = b"0123456789abcdef"[(len >> (4 * k)) & 0xf];
+                n += 1;
+            }
+            line[n..n + 2].copy_from_slice(b"\r\n");
+            out.push_copy(&line[..n + 2]);
+        }
+    }
+
+    fn close(&self, out: &mut Outbox) {
+        if self.chunked {
             out.push(Bytes::from_static(b"\r\n"));
-        } else {
-            out.push(bytes);
         }
     }
 
@@ -92,4 +79,29 @@ pub fn response_head(http11: bool, content_type: &str) -> Bytes {
     head.push_str("Access-Control-Allow-Origin: *\r\n");
     head.push_str("Connection: close\r\n\r\n");
     Bytes::from(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(chunked: bool, form: &WireParts) -> Vec<u8> {
+        let mut out = Outbox::default();
+        Framing { chunked }.push_parts(&mut out, form);
+        out.drain_for_test()
+    }
+
+    #[test]
+    fn chunk_lines_match_the_length_in_hex() {
+        let payload = Bytes::from(vec![9u8; 0x1a2]);
+        let form = WireParts::from_parts([Bytes::from_static(b"hd"), payload]);
+        let got = framed(true, &form);
+        assert!(got.starts_with(b"1a4\r\nhd"), "{:?}", &got[..8]);
+        assert!(got.ends_with(&[9, b'\r', b'\n']));
+        assert_eq!(got.len(), 5 + 0x1a4 + 2);
+        assert_eq!(framed(false, &form), form.to_bytes());
+        let one = WireParts::from_parts([Bytes::from_static(b"x")]);
+        assert_eq!(framed(true, &one), b"1\r\nx\r\n");
+        assert!(framed(true, &WireParts::new()).is_empty());
+    }
 }

@@ -11,7 +11,7 @@
 //! polling playlists never load the control plane.
 
 pub mod flv;
-mod framing;
+pub mod framing;
 mod hls;
 pub mod request;
 mod ts;

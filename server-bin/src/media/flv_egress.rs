@@ -2,8 +2,9 @@
 //! HTTP-FLV.
 //!
 //! A body is returned as its few header bytes plus the frame's payload
-//! `Bytes` untouched, so HTTP-FLV can write both with one vectored write and
-//! RTMP can chunk them without an intermediate copy.
+//! `Bytes` untouched, and the wire forms built from it ([`tag`] for HTTP-FLV,
+//! [`rtmp_message`] for RTMP) keep it that way: parts beside the payload,
+//! written with one vectored write, never a copy of it.
 //!
 //! Codec choices, for the players operators have: H.264 and AAC in their
 //! classic FLV form; H.265 and AV1 in enhanced RTMP (FourCC `hvc1`, `av01`),
@@ -16,7 +17,7 @@ use flv_mux::{
     AacPacketType, AudioPacketType, AudioTag, AvcPacketType, CodecId, FourCc, FrameType,
     LegacyAudioHeader, Metadata, ScriptData, SoundFormat, TagType, VideoPacketType, VideoTag,
 };
-use stream_core::{Codec, Frame, Track};
+use stream_core::{Codec, Frame, Track, WireParts};
 
 /// One FLV tag body: `header` then `payload`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,14 +31,81 @@ pub struct Body {
 }
 
 impl Body {
-    /// Header and payload as one contiguous buffer (for RTMP chunking, done
-    /// once per stream through the frame's wire cache).
+    /// Header and payload as one contiguous buffer: a copy, for tests that
+    /// compare bodies (egress sends the two apart, see [`tag`] and
+    /// [`rtmp_message`]).
+    #[cfg(test)]
     pub fn contiguous(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(self.header.len() + self.payload.len());
         out.put_slice(&self.header);
         out.put_slice(&self.payload);
         out.freeze()
     }
+}
+
+/// A complete FLV tag (11-byte tag header and the body header, then the
+/// payload, then the 4-byte PreviousTagSize) as parts: the header and trailer
+/// share one small buffer, the payload is `payload` itself, not a copy.
+/// Empty if the body is too large for FLV (16 MiB - 1).
+pub fn tag(kind: TagType, ts: u32, body_header: &[u8], payload: &Bytes) -> WireParts {
+    let Some(data_size) = u32::try_from(body_header.len() + payload.len())
+        .ok()
+        .filter(|&n| n <= flv_mux::MAX_DATA_SIZE)
+    else {
+        tracing::debug!("tag larger than FLV allows; skipped");
+        return WireParts::new();
+    };
+    let head_len = flv_mux::TAG_HEADER_LEN + body_header.len();
+    let mut buf = BytesMut::with_capacity(head_len + 4);
+    flv_mux::TagHeader {
+        tag_type: kind,
+        filter: false,
+        data_size,
+        timestamp: ts,
+        stream_id: 0,
+    }
+    .encode(&mut buf);
+    buf.put_slice(body_header);
+    buf.put_u32(data_size + flv_mux::TAG_HEADER_LEN as u32);
+    let buf = buf.freeze();
+    WireParts::from_parts([
+        buf.slice(..head_len),
+        payload.clone(),
+        buf.slice(head_len..),
+    ])
+}
+
+/// A frame's complete FLV tag at `ts` (see [`tag`]); empty if the codec has
+/// no FLV form.
+pub fn frame_tag(track: &Track, frame: &Frame, ts: u32) -> WireParts {
+    frame_body(track, frame)
+        .map(|b| tag(b.kind, ts, &b.header, &b.payload))
+        .unwrap_or_default()
+}
+
+/// A frame's RTMP media message on message stream `stream_id`, chunked at
+/// `chunk_size` as parts (chunk headers beside slices of the payload, see
+/// [`rtmp_proto::session::encode_media_parts`]); empty if the codec has no
+/// FLV form.
+pub fn rtmp_message(
+    track: &Track,
+    frame: &Frame,
+    ts: u32,
+    stream_id: u32,
+    chunk_size: u32,
+) -> WireParts {
+    let kind = if track.codec.is_video() {
+        rtmp_proto::session::MediaKind::Video
+    } else {
+        rtmp_proto::session::MediaKind::Audio
+    };
+    frame_body(track, frame)
+        .map(|b| {
+            WireParts::from_parts(rtmp_proto::session::encode_media_parts(
+                kind, stream_id, ts, &b.header, &b.payload, chunk_size,
+            ))
+        })
+        .unwrap_or_default()
 }
 
 /// The sequence header that must precede a track's frames, if its codec has one.

@@ -4,7 +4,8 @@
 //! [`stream_core::Frame`]s; egress converts them back for players. Egress
 //! results that are the same for every player are cached on the frame
 //! ([`stream_core::WireCache`]) in the slots below, so each frame is encoded
-//! once per stream and output format.
+//! once per stream and output format, as parts ([`stream_core::WireParts`])
+//! that share the frame's payload instead of copying it.
 
 mod clock;
 pub mod flv_egress;
@@ -43,13 +44,13 @@ pub fn codec_change(old: &[Track], new: &[Track]) -> Option<String> {
 
 /// Wire-cache slot: RTMP chunks at the server's outgoing chunk size.
 pub const WIRE_RTMP: usize = 0;
-/// Wire-cache slot: a complete FLV tag framed as an HTTP/1.1 chunk (HTTP-FLV).
+/// Wire-cache slot: a complete FLV tag (HTTP-FLV; HTTP/1.1 players add
+/// their chunk framing beside it).
 pub const WIRE_FLV: usize = 1;
-/// Wire-cache slot: a complete FLV tag without chunk framing (HTTP/1.0 players).
-pub const WIRE_FLV_PLAIN: usize = 2;
-/// Wire-cache slot: the frame's RTP payloads at `rtsp.mtu` (RTSP players add
-/// their own headers; see [`rtp_egress`]).
-pub const WIRE_RTP: usize = 3;
+/// Wire-cache slot: the frame's RTP payloads at `rtsp.mtu`, one unit per
+/// packet, without RTP headers (RTSP players add their own; see
+/// [`rtp_egress`]).
+pub const WIRE_RTP: usize = 2;
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,11 @@
 //! stream-core tracks and frames → RTP for RTSP players.
 //!
 //! Packetizing (splitting NAL units into FU-A/FU fragments, AAC AU headers)
-//! is done once per frame and stream: the payloads of a frame's packets are
-//! cached in its wire cache ([`super::WIRE_RTP`]) as one buffer, and every
-//! player slices its packets' payloads out of it. What differs per player —
+//! is done once per frame and stream, without copying the frame: the
+//! payloads of a frame's packets are cached in its wire cache
+//! ([`super::WIRE_RTP`]) as parts — each packet its few FU/STAP/AU header
+//! bytes beside slices of the frame's payload — and every player shares
+//! them. What differs per player —
 //! sequence numbers, SSRC, the random timestamp base, the interleaved
 //! channel — lives in the 12-byte header each player writes beside the
 //! shared payload (a vectored write over TCP; UDP datagrams need one
@@ -11,17 +13,18 @@
 
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use flv_mux::avc::AvcDecoderConfigurationRecord;
 use flv_mux::hevc::HevcDecoderConfigurationRecord;
 use hls_seg::es::annexb::parameter_sets_to_repeat;
 use hls_seg::VideoCodec;
 use rtsp_proto::media::rtcp::{SenderReport, SourceDescription};
 use rtsp_proto::media::{
-    AacConfig, AacPacketizer, H264Packetizer, H265Packetizer, NtpTimestamp, RtcpPacket, RtpPacket,
+    AacConfig, AacPacketizer, H264Packetizer, H265Packetizer, NtpTimestamp, PayloadParts,
+    RtcpPacket, RtpPacket,
 };
 use rtsp_proto::signal::{MediaInfo, MediaKind, SdpCodec};
-use stream_core::{Codec, Frame, Track, TrackId};
+use stream_core::{Codec, Frame, Track, TrackId, WireParts};
 
 /// One track as an RTSP player sees it: its SDP description.
 #[derive(Debug, Clone)]
@@ -148,13 +151,14 @@ pub fn follow_tracks(described: &mut [RtpTrack], tracks: &[Track]) -> Result<(),
 }
 
 impl RtpTrack {
-    /// The frame's RTP payloads, packed: `[len u16][marker u8][payload]...`.
+    /// The frame's RTP packets without their RTP headers: one unit per
+    /// packet (marked with the packet's marker bit) of its payload's parts.
     /// Built once per stream and frame (the caller caches it on the frame).
-    pub fn payloads(&self, frame: &Frame, mtu: usize) -> Bytes {
+    pub fn payloads(&self, frame: &Frame, mtu: usize) -> WireParts {
         let packets = match self.codec {
             Codec::H264 | Codec::H265 => {
                 let Ok(mut nalus) = flv_mux::nalu::split_length_prefixed(&frame.payload, 4) else {
-                    return Bytes::new();
+                    return WireParts::new();
                 };
                 if frame.keyframe {
                     let codec = if self.codec == Codec::H264 {
@@ -173,85 +177,62 @@ impl RtpTrack {
                     }
                 }
                 if self.codec == Codec::H264 {
-                    H264Packetizer::new(mtu, 0, 0, 0).packetize(&nalus, 0)
+                    H264Packetizer::new(mtu, 0, 0, 0).packetize_parts(&nalus)
                 } else {
-                    H265Packetizer::new(mtu, 0, 0, 0).packetize(&nalus, 0)
+                    H265Packetizer::new(mtu, 0, 0, 0).packetize_parts(&nalus)
                 }
             }
             Codec::Aac => {
                 let mut p = AacPacketizer::new(mtu, 0, 0, 0);
                 p.config = AacConfig::hbr();
                 p.max_frames_per_packet = 1;
-                p.packetize(std::slice::from_ref(&frame.payload), 0)
+                p.packetize_parts(std::slice::from_ref(&frame.payload))
             }
-            _ => Ok(vec![RtpPacket::new(
-                0,
-                0,
-                0,
-                0,
-                true,
-                frame.payload.clone(),
-            )]),
+            _ => Ok(vec![PayloadParts {
+                marker: true,
+                ts_offset: 0,
+                parts: vec![frame.payload.clone()],
+            }]),
         };
         let packets = match packets {
             Ok(p) => p,
             Err(e) => {
                 tracing::debug!(error = %e, "frame not packetized for rtp");
-                return Bytes::new();
+                return WireParts::new();
             }
         };
-        let len: usize = packets.iter().map(|p| p.payload.len() + 3).sum();
-        let mut out = BytesMut::with_capacity(len);
-        for p in &packets {
-            out.put_u16(p.payload.len() as u16);
-            out.put_u8(u8::from(p.marker));
-            out.put_slice(&p.payload);
+        let mut form = WireParts::new();
+        for p in packets {
+            for part in p.parts {
+                form.push(part);
+            }
+            form.end_unit(p.marker);
         }
-        out.freeze()
+        form
     }
 }
 
-/// Iterates the packets of a packed payload buffer: `(marker, payload)`.
-pub fn unpack(packed: &Bytes) -> impl Iterator<Item = (bool, Bytes)> + '_ {
-    let mut rest = packed.clone();
-    std::iter::from_fn(move || {
-        if rest.remaining() < 3 {
-            return None;
-        }
-        let len = usize::from(rest.get_u16());
-        let marker = rest.get_u8() != 0;
-        if rest.remaining() < len {
-            return None;
-        }
-        Some((marker, rest.split_to(len)))
-    })
-}
-
-/// Queues a frame's packets (`packed`, from [`RtpTrack::payloads`]) on
-/// interleaved channel `ch`: the `$` headers and `sender`'s RTP headers in
-/// one buffer of this connection, each payload shared with every other
-/// player (a vectored write).
+/// Queues a frame's packets (`form`, from [`RtpTrack::payloads`]) on
+/// interleaved channel `ch`: the `$` headers and `sender`'s RTP headers are
+/// built for this connection, each packet's parts are shared with every
+/// other player (a vectored write).
 pub fn interleave(
     out: &mut crate::io::Outbox,
     ch: u8,
     sender: &mut RtpSender,
     pts_us: i64,
-    packed: &Bytes,
+    form: &WireParts,
 ) {
-    let mut heads = BytesMut::with_capacity(16 * 8);
-    let mut parts = Vec::new();
-    for (marker, payload) in unpack(packed) {
-        let start = heads.len();
-        heads.put_u8(b'$');
-        heads.put_u8(ch);
-        heads.put_u16((rtsp_proto::media::RTP_HEADER_LEN + payload.len()) as u16);
-        sender.header(pts_us, marker, payload.len(), &mut heads);
-        parts.push((start, heads.len(), payload));
-    }
-    let heads = heads.freeze();
-    for (start, end, payload) in parts {
-        out.push(heads.slice(start..end));
-        out.push(payload);
+    let mut head = [0u8; 4 + rtsp_proto::media::RTP_HEADER_LEN];
+    out.reserve_copy(form.units().count() * head.len());
+    for (marker, parts, len) in form.units() {
+        head[0] = b'$';
+        head[1] = ch;
+        head[2..4]
+            .copy_from_slice(&((rtsp_proto::media::RTP_HEADER_LEN + len) as u16).to_be_bytes());
+        head[4..].copy_from_slice(&sender.next_header(pts_us, marker, len));
+        out.push_copy(&head);
+        out.push_shared(parts);
     }
 }
 
@@ -288,27 +269,38 @@ impl RtpSender {
         }
     }
 
+    /// The RTP header of the next packet of a frame presented at `pts_us`,
+    /// on the stack (see [`header`](Self::header)).
+    pub fn next_header(
+        &mut self,
+        pts_us: i64,
+        marker: bool,
+        payload_len: usize,
+    ) -> [u8; rtsp_proto::media::RTP_HEADER_LEN] {
+        let h = RtpPacket::fixed_header(
+            self.payload_type,
+            self.sequence,
+            self.timestamp(pts_us),
+            self.ssrc,
+            marker,
+        );
+        self.sequence = self.sequence.wrapping_add(1);
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload_len as u32);
+        self.last_pts_us = Some(pts_us);
+        h
+    }
+
     /// The RTP timestamp of a presentation time.
     pub fn timestamp(&self, pts_us: i64) -> u32 {
         let ticks = rtsp_proto::media::rescale(pts_us, 1_000_000, self.clock_rate);
         self.base.wrapping_add(ticks as u32)
     }
 
-    /// The RTP header of the next packet of a frame presented at `pts_us`.
+    /// The RTP header of the next packet of a frame presented at `pts_us`,
+    /// appended to `out`.
     pub fn header(&mut self, pts_us: i64, marker: bool, payload_len: usize, out: &mut BytesMut) {
-        let packet = RtpPacket::new(
-            self.payload_type,
-            self.sequence,
-            self.timestamp(pts_us),
-            self.ssrc,
-            marker,
-            Bytes::new(),
-        );
-        packet.write_header(out);
-        self.sequence = self.sequence.wrapping_add(1);
-        self.packets = self.packets.wrapping_add(1);
-        self.octets = self.octets.wrapping_add(payload_len as u32);
-        self.last_pts_us = Some(pts_us);
+        out.put_slice(&self.next_header(pts_us, marker, payload_len));
     }
 
     /// The next sequence number and the timestamp of `pts_us` (`RTP-Info`).
@@ -388,7 +380,7 @@ mod tests {
         let frame = Frame::new(0, 0, 0, true, payload.freeze());
         let packed = tracks[0].payloads(&frame, 1400);
         let budget = hls_seg::es::annexb::MAX_REPEATED_PARAMETER_BYTES;
-        // The budget, the frame, and per packet 3 bytes of packing + FU headers.
+        // The budget, the frame, and per packet its FU and STAP headers.
         let bound = budget + 100 + (budget / 1000 + 2) * 8;
         assert!(
             packed.len() <= bound,
@@ -421,13 +413,28 @@ mod tests {
         payload.put_slice(&[0x65; 4000]);
         let frame = Frame::new(0, 0, 40_000, true, payload.freeze());
         let packed = tracks[0].payloads(&frame, 1400);
+        // The IDR's bytes are shared, only SPS, PPS and FU-A headers are not.
+        let at = frame.payload.as_ptr() as usize;
+        let shared: usize = packed
+            .parts()
+            .iter()
+            .filter(|p| (at..at + frame.payload.len()).contains(&(p.as_ptr() as usize)))
+            .map(Bytes::len)
+            .sum();
+        assert_eq!(
+            shared,
+            4000 - 1,
+            "the IDR but its header, which FU-A re-encodes"
+        );
         let mut sender = RtpSender::new(&tracks[0], 0x1234_5678_9abc_def0);
         let mut depack = H264Depacketizer::new();
         let mut n = 0;
-        for (marker, payload) in unpack(&packed) {
+        for (marker, parts, len) in packed.units() {
             let mut header = BytesMut::new();
-            sender.header(frame.pts_us, marker, payload.len(), &mut header);
-            header.put_slice(&payload);
+            sender.header(frame.pts_us, marker, len, &mut header);
+            for part in parts {
+                header.put_slice(part);
+            }
             let p = RtpPacket::parse(&header.freeze()).unwrap();
             depack.push(&p).unwrap();
             n += 1;

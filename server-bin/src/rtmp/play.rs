@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rtmp_proto::command::StatusCode;
-use rtmp_proto::session::{encode_media, MediaKind};
+use rtmp_proto::session::MediaKind;
 use rtmp_proto::Decision as Answer;
 use rtmp_proto::RequestId;
 use stream_core::{EndReason, StreamKey, Subscriber, SubscriberEvent, Track};
@@ -152,8 +152,13 @@ impl Conn {
                 for track in tracks.iter() {
                     if let Some(body) = flv_egress::sequence_header(track) {
                         let kind = media_kind(track);
-                        self.rtmp
-                            .send_media(p.stream_id, kind, p.last_ts, body.contiguous());
+                        self.rtmp.send_media_parts(
+                            p.stream_id,
+                            kind,
+                            p.last_ts,
+                            &body.header,
+                            &body.payload,
+                        );
                     }
                 }
                 p.tracks = tracks;
@@ -166,26 +171,18 @@ impl Conn {
                 let ts = to_rtmp_ms(frame.dts_us);
                 p.last_ts = ts;
                 if p.stream_id == SHARED_STREAM_ID {
-                    // The body is built and chunked once per stream, by the
-                    // first player to need it; the others only clone `Bytes`.
+                    // The message is chunked once per stream, by the first
+                    // player to need it, as parts: chunk headers between
+                    // slices of the payload, never a copy of it. The others
+                    // only clone the parts' `Bytes`.
                     let chunk_size = self.rtmp.out_chunk_size();
-                    let bytes = frame.wire.get_or_init(WIRE_RTMP, || {
-                        flv_egress::frame_body(track, &frame)
-                            .map(|body| {
-                                encode_media(
-                                    kind,
-                                    SHARED_STREAM_ID,
-                                    ts,
-                                    &body.contiguous(),
-                                    chunk_size,
-                                )
-                            })
-                            .unwrap_or_default()
+                    let form = frame.wire.get_or_init(WIRE_RTMP, || {
+                        flv_egress::rtmp_message(track, &frame, ts, SHARED_STREAM_ID, chunk_size)
                     });
-                    self.rtmp.send_shared(bytes);
+                    self.rtmp.send_shared_parts(form.parts());
                 } else if let Some(body) = flv_egress::frame_body(track, &frame) {
                     self.rtmp
-                        .send_media(p.stream_id, kind, ts, body.contiguous());
+                        .send_media_parts(p.stream_id, kind, ts, &body.header, &body.payload);
                 }
             }
             Err(reason) => {

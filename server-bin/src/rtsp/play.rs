@@ -17,9 +17,7 @@ use super::auth::Action;
 use super::driver::Conn;
 use crate::drive::End;
 use crate::hooks::{Access, Decision, Notification};
-use crate::media::rtp_egress::{
-    follow_tracks, interleave, rtp_tracks, unpack, RtpSender, RtpTrack,
-};
+use crate::media::rtp_egress::{follow_tracks, interleave, rtp_tracks, RtpSender, RtpTrack};
 use crate::media::WIRE_RTP;
 
 /// How often each playing track gets an RTCP sender report.
@@ -249,10 +247,14 @@ impl Conn {
                 self.rtsp.note_activity(crate::drive::now());
             } else if let Some((pair, rtp_addr, _)) = &setup.udp {
                 let mut datagram = BytesMut::with_capacity(mtu + 16);
-                for (marker, payload) in unpack(&packed) {
+                for (marker, parts, len) in packed.units() {
+                    // A datagram is one buffer: UDP players get their
+                    // packets assembled (copied) here, per player.
                     datagram.clear();
-                    sender.header(frame.pts_us, marker, payload.len(), &mut datagram);
-                    datagram.put_slice(&payload);
+                    sender.header(frame.pts_us, marker, len, &mut datagram);
+                    for part in parts {
+                        datagram.put_slice(part);
+                    }
                     // Full socket buffer: UDP loses the packet, as it would on the wire.
                     if pair.rtp.try_send_to(&datagram, *rtp_addr).is_ok() {
                         self.info

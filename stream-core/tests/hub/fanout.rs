@@ -208,12 +208,14 @@ async fn a_timestamp_jump_does_not_disconnect_healthy_subscribers() {
     assert_eq!(hub.stream(&k).unwrap().subscribers.len(), 1);
 }
 
-/// Fills every wire slot of `frame` with a `size`-byte form, as players of every format do.
+/// Fills every wire slot of `frame` with a form of `size` resident bytes (its one part and
+/// its part list), as players of every format do.
 fn fill_forms(frame: &stream_core::Frame, size: usize) {
+    let own = size - std::mem::size_of::<bytes::Bytes>();
     for slot in 0..stream_core::WireCache::SLOTS {
         frame
             .wire
-            .get_or_init(slot, || bytes::Bytes::from(vec![1u8; size]));
+            .get_or_init(slot, || bytes::Bytes::from(vec![1u8; own]).into());
     }
 }
 

@@ -25,7 +25,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::outbox::Outbox;
-use super::{metadata, MediaKind, CSID_AUDIO, CSID_DATA, CSID_VIDEO};
+use super::{metadata, MediaKind, CSID_DATA};
 use crate::chunk::ChunkDecoder;
 use crate::command::Command;
 use crate::error::{Error, Misuse};
@@ -177,18 +177,35 @@ impl ClientSession {
         timestamp: u32,
         payload: Bytes,
     ) -> Result<(), Error> {
+        self.send_media_parts(kind, timestamp, &[], &payload)
+    }
+
+    /// [`send_media`](Self::send_media) of the body `header` + `payload`
+    /// (an FLV tag-body header and a frame), chunked as parts without
+    /// copying `payload` ([`encode_media_parts`](super::encode_media_parts):
+    /// a full fmt 0 header, then fmt 3 continuations; the audio and video
+    /// chunk streams carry nothing else, so no header compression state is
+    /// shared with the session's own messages).
+    ///
+    /// # Errors
+    /// As [`send_media`](Self::send_media).
+    pub fn send_media_parts(
+        &mut self,
+        kind: MediaKind,
+        timestamp: u32,
+        header: &[u8],
+        payload: &Bytes,
+    ) -> Result<(), Error> {
         let stream_id = self.publishing_stream()?;
-        let csid = match kind {
-            MediaKind::Audio => CSID_AUDIO,
-            MediaKind::Video => CSID_VIDEO,
-        };
-        self.out.send(&Message {
-            csid,
-            timestamp,
-            type_id: kind.type_id(),
-            stream_id,
-            payload,
-        })
+        let len = header.len() + payload.len();
+        if len > 0xff_ffff {
+            return Err(Misuse::PayloadTooLong(len).into());
+        }
+        let chunk = self.out.chunk_size();
+        for p in super::encode_media_parts(kind, stream_id, timestamp, header, payload, chunk) {
+            self.out.raw(p);
+        }
+        Ok(())
     }
 
     /// Sends `@setDataFrame` with an `onMetaData` body (`"onMetaData", {…}`,

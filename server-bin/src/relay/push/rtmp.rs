@@ -93,8 +93,12 @@ impl Target {
                 self.client.send_metadata(flv_egress::metadata(&tracks))?;
                 for track in tracks.iter() {
                     if let Some(body) = flv_egress::sequence_header(track) {
-                        self.client
-                            .send_media(kind(track), self.last_ts, body.contiguous())?;
+                        self.client.send_media_parts(
+                            kind(track),
+                            self.last_ts,
+                            &body.header,
+                            &body.payload,
+                        )?;
                     }
                 }
                 self.tracks = tracks;
@@ -108,7 +112,8 @@ impl Target {
                 };
                 let ts = to_rtmp_ms(frame.dts_us);
                 self.last_ts = ts;
-                self.client.send_media(kind(track), ts, body.contiguous())?;
+                self.client
+                    .send_media_parts(kind(track), ts, &body.header, &body.payload)?;
             }
         }
         Ok(())

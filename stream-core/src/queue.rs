@@ -58,6 +58,9 @@ impl Mark {
     }
 }
 
+/// Events an emptied queue keeps room for (steady playback needs a few).
+const IDLE_CAPACITY: usize = 8;
+
 /// What happened to an offered frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Offer {
@@ -233,6 +236,11 @@ impl SubQueue {
         }
         if !self.skipping {
             self.behind_since = self.items.iter().find_map(|i| i.mark);
+        }
+        // The GOP burst at start queues dozens of frames at once; an emptied
+        // queue gives that room back rather than keep it per subscriber.
+        if self.items.is_empty() && self.items.capacity() > 2 * IDLE_CAPACITY {
+            self.items.shrink_to(IDLE_CAPACITY);
         }
         Some(Ok(item.event))
     }

@@ -12,6 +12,9 @@ use crate::command::command_message;
 use crate::error::Error;
 use crate::message::{Message, ProtocolControl, UserControl};
 
+/// Parts an emptied queue keeps room for (steady playback needs a few).
+const IDLE_CAPACITY: usize = 32;
+
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     encoder: ChunkEncoder,
@@ -74,6 +77,11 @@ impl Outbox {
         self.flush();
         let b = self.queue.pop_front()?;
         self.queued -= b.len();
+        // A burst (a GOP replayed to a new player, hundreds of parts) must
+        // not leave its capacity behind for the life of the connection.
+        if self.queue.is_empty() && self.queue.capacity() > 2 * IDLE_CAPACITY {
+            self.queue.shrink_to(IDLE_CAPACITY);
+        }
         Some(b)
     }
 }

@@ -91,11 +91,6 @@ fn prepared(n: u8, name: &str) -> Result<Prepared, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    if name == "stuck-push-target" {
-        // A small kernel send buffer toward the target: the stall deadline
-        // comes seconds after the target stops reading, not after 512 KiB.
-        env.push(("STROM_SERVER__SOCKET_SEND_BUFFER".into(), "65536".into()));
-    }
     let mut args = Vec::new();
     if name == "pattern-cap" {
         let config = dir.join(format!("relay-{n}.toml"));

@@ -24,8 +24,11 @@
 //! Time comes from `tokio::time::Instant`, converted to `std` for the
 //! sessions: under a paused test clock the whole loop runs in virtual time.
 
+mod readiness;
+
 use std::future::Future;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -34,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use crate::io::{Outbox, WriteError};
 use crate::session::{SessionGuard, SessionInfo};
+pub(crate) use readiness::Readiness;
 
 /// The current time for a session: virtual under a paused test clock.
 pub fn now() -> std::time::Instant {
@@ -239,6 +243,13 @@ where
     tokio::pin!(kicked);
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    // The socket's read side and the kick are polled only when their own
+    // wakers fired: most turns are a player's frames.
+    let mut ready = Readiness::new();
+    let read_due = ready.branch();
+    let kick_due = ready.branch();
+    // Socket and `wake` take turns going first, so neither starves the other.
+    let mut read_first = true;
     // The deadline that fired last: a session that reports it again after
     // handling it would spin the loop, so it is retried a millisecond later.
     let mut fired = None;
@@ -260,32 +271,81 @@ where
                 timer.as_mut().reset(d);
             }
         }
-        tokio::select! {
-            read = rd.read_buf(&mut buf) => match read {
-                Ok(0) => return End::PeerClosed,
-                Ok(n) => {
-                    info.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    let input = take_input(&mut buf, s.read_size());
-                    if let Err(end) = s.input(input, now()) {
-                        let _ = flush(s, wr, limits, info).await;
-                        return end;
+        let turn = {
+            let wake = s.wake();
+            tokio::pin!(wake);
+            std::future::poll_fn(|cx| {
+                ready.register(cx);
+                if kick_due.poll(|cx| kicked.as_mut().poll(cx)).is_ready() {
+                    return Poll::Ready(Turn::Kicked);
+                }
+                // Deadlines before IO: a peer that keeps the socket busy
+                // must not hold off its own timeout.
+                if deadline.is_some() && timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Turn::Timer);
+                }
+                let read = |rd: &mut R, buf: &mut BytesMut| {
+                    read_due.poll(|cx| {
+                        let read = rd.read_buf(buf);
+                        tokio::pin!(read);
+                        read.poll(cx)
+                    })
+                };
+                if read_first {
+                    if let Poll::Ready(r) = read(rd, &mut buf) {
+                        return Poll::Ready(Turn::Read(r));
                     }
                 }
-                Err(e) => return End::Read(e),
-            },
-            _ = &mut kicked => return End::Kicked,
-            wake = s.wake() => {
+                if let Poll::Ready(w) = wake.as_mut().poll(cx) {
+                    return Poll::Ready(Turn::Wake(w));
+                }
+                if !read_first {
+                    if let Poll::Ready(r) = read(rd, &mut buf) {
+                        return Poll::Ready(Turn::Read(r));
+                    }
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        match turn {
+            Turn::Read(read) => {
+                read_first = false;
+                match read {
+                    Ok(0) => return End::PeerClosed,
+                    Ok(n) => {
+                        info.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                        let input = take_input(&mut buf, s.read_size());
+                        if let Err(end) = s.input(input, now()) {
+                            let _ = flush(s, wr, limits, info).await;
+                            return end;
+                        }
+                    }
+                    Err(e) => return End::Read(e),
+                }
+            }
+            Turn::Kicked => return End::Kicked,
+            Turn::Wake(wake) => {
+                read_first = true;
                 if let Err(end) = s.on_wake(wake).await {
                     let _ = flush(s, wr, limits, info).await;
                     return end;
                 }
             }
-            _ = &mut timer, if deadline.is_some() => {
+            Turn::Timer => {
                 fired = deadline;
                 s.handle_timeout(now());
             }
         }
     }
+}
+
+/// What ended one wait of the loop.
+enum Turn<W> {
+    Read(std::io::Result<usize>),
+    Kicked,
+    Wake(W),
+    Timer,
 }
 
 /// Writes what the session wants sent.

@@ -10,11 +10,14 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use flv_mux::{FlvHeader, TagType};
+use std::future::Future;
 use stream_core::{EndReason, SubscriberEvent, Track};
+
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -111,6 +114,11 @@ async fn serve_flv(
     // unregister a waiter for every frame sent.
     let kicked = guard.info().kicked();
     tokio::pin!(kicked);
+    // The socket and the kick are polled only when their own wakers fired
+    // (see `drive::Readiness`): the turns are the subscriber's.
+    let mut ready = crate::drive::Readiness::new();
+    let read_due = ready.branch();
+    let kick_due = ready.branch();
     loop {
         match out.flush(wr, stall).await {
             Ok(n) => {
@@ -124,14 +132,38 @@ async fn serve_flv(
                 return (reason, e.to_string());
             }
         }
-        let event = tokio::select! {
-            event = sub.recv() => event,
-            // Players send nothing after the request; a read of 0 means they left.
-            read = rd.read(&mut sink) => match read {
-                Ok(0) | Err(_) => return ("peer-closed", "player closed".into()),
-                Ok(_) => continue,
-            },
-            _ = &mut kicked => return ("kicked", "kicked through the API".into()),
+        let event = {
+            let recv = sub.recv();
+            tokio::pin!(recv);
+            std::future::poll_fn(|cx| {
+                ready.register(cx);
+                if kick_due.poll(|cx| kicked.as_mut().poll(cx)).is_ready() {
+                    return Poll::Ready(Err(("kicked", "kicked through the API")));
+                }
+                // Players send nothing after the request (what they do send
+                // is dropped, until the read is pending again); a read of 0
+                // means they left.
+                loop {
+                    let read = read_due.poll(|cx| {
+                        let read = rd.read(&mut sink);
+                        tokio::pin!(read);
+                        read.poll(cx)
+                    });
+                    match read {
+                        Poll::Ready(Ok(0) | Err(_)) => {
+                            return Poll::Ready(Err(("peer-closed", "player closed")));
+                        }
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Pending => break,
+                    }
+                }
+                recv.as_mut().poll(cx).map(Ok)
+            })
+            .await
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err((reason, why)) => return (reason, why.into()),
         };
         // With `server.merge_write_ms`, keep collecting for that long so
         // several frames leave in one write (fewer syscalls, more latency).

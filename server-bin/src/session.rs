@@ -234,7 +234,8 @@ impl Drop for SessionGuard {
 }
 
 /// Runs a session on a media worker inside its own tracing span
-/// (`session{id, proto, peer, stream}`, the stream recorded once known).
+/// (`session{id, proto, peer, stream}`, the stream recorded once known),
+/// when spans at `info` are enabled.
 /// `body` owns the session's guard, so the guard lives exactly as long as
 /// the task: a panic inside it unwinds through the guard, is logged by the
 /// panic hook installed in [`crate::logging`], and ends only this session.
@@ -249,7 +250,14 @@ where
         peer = %info.peer,
         stream = tracing::field::Empty,
     );
-    worker.spawn(body.instrument(span));
+    // A disabled span (the level filters out `info`) shows in no log line:
+    // the task runs without it rather than entering and leaving it on
+    // every poll, once per frame for a player.
+    if span.is_disabled() {
+        worker.spawn(body);
+    } else {
+        worker.spawn(body.instrument(span));
+    }
 }
 
 /// Locks `m`, recovering from poisoning (the guarded data stays consistent:

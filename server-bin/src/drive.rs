@@ -9,14 +9,21 @@
 //!   loop {
 //!       adapter.on_events()      answer requests, publish, subscribe …
 //!       flush                    vectored, bounded by server.write_stall_ms
-//!       select {
-//!           read (bounded buffer) -> adapter.input(bytes, now)
-//!           adapter.wake()        -> adapter.on_wake()   subscriber frames, publisher closed, UDP
+//!       wait for the first of {
 //!           kick from the API     -> End::Kicked
 //!           sleep until adapter.poll_timeout() -> adapter.handle_timeout(now)
+//!           read (bounded buffer) -> adapter.input(bytes, now)
+//!           adapter.wake()        -> adapter.on_wake()   subscriber frames, publisher closed, UDP
 //!       }
 //!   }
 //! ```
+//!
+//! The wait is one `poll_fn`, not a `select!`: a player turns once per
+//! frame and nearly every turn is its subscriber's, so the socket's read
+//! side and the kick are polled only after their own wakers fired
+//! (`Readiness`) instead of on every turn; the deadline is checked before
+//! the IO, and the read and `wake` take turns going first, so no branch can
+//! starve another.
 //!
 //! Every way out is one [`End`]; [`serve`] logs it, counts it and, when the
 //! server chose to close, lingers so the peer reads the last words.

@@ -330,3 +330,23 @@ fn defaults_derive_from_the_descriptor_limit() {
     let tiny = Limits::derive(&config, 64);
     assert!(tiny.max_sessions >= 16 && tiny.max_pending >= 16);
 }
+
+#[test]
+fn an_identified_ticket_is_settled_and_never_evicted() {
+    let adm = Admission::new(limits());
+    let named = adm.admit_session("rtmp", ip(2)).unwrap();
+    let idle = adm.admit_pending("http", ip(2)).unwrap();
+    let _other = adm.admit_pending("http", ip(3)).unwrap();
+    named.identified();
+    assert!(named.eviction().is_settled());
+    assert!(!idle.eviction().is_settled());
+    // 127.0.0.2 floods; a newcomer evicts its pending one, not the named one.
+    let _more = adm.admit_pending("http", ip(2)).unwrap();
+    assert_eq!(
+        adm.admit_pending("http", ip(2)).unwrap_err(),
+        Reason::MaxPendingPerIp
+    );
+    let _probe = adm.admit_pending("http", ip(9)).unwrap();
+    assert!(idle.eviction.is_fired() && !idle.eviction().is_settled());
+    assert!(!named.eviction.is_fired());
+}

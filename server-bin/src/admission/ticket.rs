@@ -17,6 +17,8 @@ use crate::session::lock;
 #[derive(Debug, Default)]
 pub struct Eviction {
     fired: AtomicBool,
+    /// The connection was identified first: it can no longer be evicted.
+    settled: AtomicBool,
     notify: Notify,
 }
 
@@ -36,6 +38,14 @@ impl Eviction {
 
     pub(super) fn is_fired(&self) -> bool {
         self.fired.load(Ordering::Acquire)
+    }
+
+    /// The connection named its stream before any eviction: [`evicted`]
+    /// will never resolve, so its task may stop polling it.
+    ///
+    /// [`evicted`]: Self::evicted
+    pub fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
     }
 }
 
@@ -79,7 +89,10 @@ impl Ticket {
         if self.eviction.is_fired() {
             c.evicting -= 1;
         } else {
+            // Under the books' lock, like every eviction: once forgotten
+            // here, this ticket can no longer be chosen.
             c.forget_pending(self.ip, self.id);
+            self.eviction.settled.store(true, Ordering::Release);
         }
     }
 

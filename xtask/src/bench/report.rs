@@ -239,7 +239,7 @@ pub(super) fn write_benchmarks(runs: &[Run], inv: &Invocation<'_>) -> Result<(),
          - Stream: H.264 1280x720 25 fps, GOP 2 s, ~2 Mbit/s, plus AAC 128 kbit/s, generated once with\n  \
            ffmpeg (`target/bench/bench-720p25-2mbit.flv`, under `$CARGO_TARGET_DIR` when set) and published\n  \
            in real time, looped, by the load process.\n\
-         - Load: `target/release/examples/load` (one process, its own tokio runtime, one worker thread),\n  \
+         - Load: `target/release/examples/load` (one process, its own tokio runtime, one worker thread per core),\n  \
            built on rtmp-proto's client session (publisher, RTMP), rtsp-proto (RTSP) and hls-seg's TS\n  \
            header decoders (HLS, HTTP-TS): one publisher and N players of one protocol per run;\n  \
            measurement window of {secs} s after all players connected.\n\

@@ -64,7 +64,7 @@ const IDLE_QUEUE_CAPACITY: usize = 32;
 
 /// Gives back the room a burst left in an emptied queue (see
 /// [`IDLE_QUEUE_CAPACITY`]); costs nothing at steady state.
-pub fn shrink_idle<T>(queue: &mut VecDeque<T>) {
+fn shrink_idle<T>(queue: &mut VecDeque<T>) {
     if queue.capacity() > 2 * IDLE_QUEUE_CAPACITY {
         queue.shrink_to(IDLE_QUEUE_CAPACITY);
     }

@@ -6,6 +6,7 @@
 //! Names follow ZLMediaKit's where one exists (see the README's table), since
 //! many operators come from it.
 
+mod cluster;
 mod load;
 mod network;
 mod push;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use cluster::{ClusterConfig, OnStoreDown};
 pub use load::{load, ConfigError, Overrides};
 pub use network::IpNet;
 pub use push::{check_push, PushConfig};
@@ -51,6 +53,8 @@ pub struct Config {
     pub relay: RelayConfig,
     /// What is kept across restarts.
     pub state: StateConfig,
+    /// Origin–edge clustering on etcd.
+    pub cluster: ClusterConfig,
     /// Streams pulled from upstream servers (`[[proxy]]`).
     pub proxy: Vec<ProxyConfig>,
     /// Local streams forwarded to RTMP or RTSP targets (`[[push]]`).
@@ -635,6 +639,7 @@ impl Config {
             return Err(("log.level".into(), format!("not a valid log filter: {e}")));
         }
         self.validate_relays()?;
+        self.validate_cluster()?;
         self.validate_pushes()
     }
 

@@ -46,7 +46,16 @@ impl Hub {
     /// (kick policy, or the current publisher is stale). Under `Reject`, a live non-stale
     /// publisher keeps the stream and this returns `AlreadyPublishing`.
     pub fn publish(&self, key: StreamKey, who: PeerInfo) -> Result<Publisher, PublishError> {
-        self.inner.publish(key, who)
+        self.inner.publish(key, who, false)
+    }
+
+    /// Takes ownership of `key` whatever the conflict policy: a live
+    /// publisher is taken over (its players stay and continue, as on a
+    /// resume). For a server that knows better than the hub who owns the name
+    /// (a cluster node whose own publisher replaces the relay that pulled the
+    /// stream from another node).
+    pub fn take_over(&self, key: StreamKey, who: PeerInfo) -> Result<Publisher, PublishError> {
+        self.inner.publish(key, who, true)
     }
 
     /// Attaches to `key`. When nobody publishes it yet, waits up to `max_stream_wait` for a

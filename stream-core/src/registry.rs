@@ -230,6 +230,7 @@ impl HubInner {
         self: &Arc<Self>,
         key: StreamKey,
         who: PeerInfo,
+        force: bool,
     ) -> Result<Publisher, PublishError> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(PublishError::ShuttingDown);
@@ -265,7 +266,7 @@ impl HubInner {
                 (Phase::Live, Some(cur)) => {
                     let idle = now.saturating_duration_since(cur.last_media);
                     let stale = idle >= self.config.publisher_idle_timeout;
-                    if !stale && self.config.publish_conflict == ConflictPolicy::Reject {
+                    if !stale && !force && self.config.publish_conflict == ConflictPolicy::Reject {
                         info!(key = %key, session = who.session_id, current = cur.who.session_id, "publish rejected: already publishing");
                         return Err(PublishError::AlreadyPublishing {
                             key: key.clone(),

@@ -144,3 +144,30 @@ async fn frames_for_unannounced_tracks_are_refused() {
     assert_eq!(p.push(aframe(0)), Err(PushError::UnknownTrack(A)));
     assert_eq!(p.push(vframe(0, true, 1)), Ok(()));
 }
+
+#[tokio::test(start_paused = true)]
+async fn take_over_replaces_a_live_publisher_under_reject_and_players_stay() {
+    let hub = hub();
+    let k = key("cam");
+    let mut relay = hub.publish(k.clone(), peer(1)).unwrap();
+    relay.set_tracks(video_only());
+    let mut sub = hub.subscribe(&k, peer(9)).await.unwrap();
+    relay.push(vframe(0, true, 10)).unwrap();
+    // An ordinary publish is refused; the server's forced one is not.
+    assert!(hub.publish(k.clone(), peer(2)).is_err());
+    let mut own = hub.take_over(k.clone(), peer(3)).unwrap();
+    assert!(own.resumed());
+    assert_eq!(relay.closed().await, CloseReason::TakenOver);
+    own.set_tracks(video_only());
+    own.push(vframe(40, true, 10)).unwrap();
+    assert_eq!(hub.stream(&k).unwrap().publisher.unwrap().session_id, 3);
+    // The player was not ended by the change of publisher.
+    let mut got = 0;
+    while let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(10), sub.recv()).await {
+        got += 1;
+    }
+    assert!(
+        got >= 2,
+        "the player kept receiving across the take-over: {got}"
+    );
+}

@@ -27,7 +27,14 @@ use std::process::Command;
 
 /// Codec crates: sans-IO, reusable alone (rule **dependencies**). A new
 /// codec crate is added here.
-pub const CODEC_CRATES: &[&str] = &["codec", "rtmp-proto", "rtsp-proto", "flv-mux", "hls-seg"];
+pub const CODEC_CRATES: &[&str] = &[
+    "codec",
+    "rtmp-proto",
+    "rtsp-proto",
+    "flv-mux",
+    "hls-seg",
+    "etcd-json",
+];
 
 /// The media model crate.
 pub const CORE_CRATE: &str = "stream-core";
@@ -42,6 +49,7 @@ pub const LIBRARY_CRATES: &[&str] = &[
     "rtsp-proto",
     "flv-mux",
     "hls-seg",
+    "etcd-json",
     "stream-core",
     "server-bin",
 ];

@@ -102,7 +102,7 @@ const MAX_MESSAGE: usize = 1024;
 #[serde(untagged)]
 enum ErrorField {
     /// Unary: `"error":"etcdserver: …"` next to `code` and `message`.
-    Text(#[allow(dead_code)] String),
+    Text(String),
     /// Stream: `"error":{"grpc_code":14,"message":"…"}`.
     Object {
         #[serde(default)]
@@ -119,6 +119,13 @@ struct ErrorAnswer {
     code: Option<i32>,
     #[serde(default)]
     message: Option<String>,
+}
+
+/// The error in an answer body (a gateway error answers with an HTTP error
+/// status and this body), if it is an error answer.
+pub fn parse_error(body: &[u8]) -> Option<ServerError> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    server_error(&value)
 }
 
 /// The server error in `value`, if it is an error answer.

@@ -10,7 +10,7 @@
 //! | [`request`] | `(path, body)` for lease grant/keepalive/revoke, range, prefix range, put, create-if-absent and conditional-delete transactions, watch, compaction |
 //! | [`Header`], [`Kv`], [`Grant`], [`KeepAlive`], [`Range`], [`Txn`], [`Created`], [`parse_header`] | typed answers |
 //! | [`WatchDecoder`], [`WatchMessage`], [`Event`] | the watch stream, cut anywhere, back into messages |
-//! | [`Error`], [`ServerError`], [`ServerErrorKind`] | error answers (`{"error":…,"code":N,"message":…}`) and malformed input |
+//! | [`Error`], [`ServerError`], [`ServerErrorKind`], [`parse_error`] | error answers (`{"error":…,"code":N,"message":…}`) and malformed input |
 //!
 //! The gateway's conventions, all handled here: keys and values are base64;
 //! int64 fields are decimal strings (numbers are accepted too); fields that
@@ -52,7 +52,7 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
-pub use error::{Error, ServerError, ServerErrorKind};
+pub use error::{parse_error, Error, ServerError, ServerErrorKind};
 pub use response::{parse_header, Created, Grant, Header, KeepAlive, Kv, Range, Txn};
 pub use watch::{Event, EventKind, WatchDecoder, WatchMessage};
 

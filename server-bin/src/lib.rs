@@ -18,6 +18,7 @@
 pub mod accept;
 pub mod admission;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod counters;
 pub mod drive;

@@ -1,0 +1,3 @@
+//! The cluster: the stream directory in etcd, shared by every strom node.
+
+pub mod etcd;

@@ -51,6 +51,8 @@ pub struct Shared {
     pub relays: crate::relay::Relays,
     /// Streams pushed to targets (`[[push]]`).
     pub pushes: crate::relay::push::Pushes,
+    /// This node's part of the cluster (`None`: no `[cluster]` endpoints).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -79,6 +81,9 @@ pub enum ServerError {
     /// `hls.dir` cannot be created or its writer thread started.
     #[error("hls.dir: {0}")]
     HlsDir(std::io::Error),
+    /// `[cluster]` cannot be set up.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// The three listening sockets, bound before the server runs: `main`
@@ -161,6 +166,8 @@ impl Shared {
                 .map(|(a, b)| Arc::new(crate::rtsp::udp::UdpPorts::new(config.server.bind, a, b))),
             relays: crate::relay::Relays::new(&config),
             pushes: crate::relay::push::Pushes::new(&config),
+            cluster: crate::cluster::Cluster::new(&config)
+                .map_err(|e| ServerError::Cluster(e.to_string()))?,
             config,
         })
     }
@@ -239,6 +246,13 @@ where
         let _entered = signal_rt.enter();
         shutdown()
     };
+    let mut config = config;
+    if config.cluster.advertise.is_empty() {
+        // Port 0 in the configuration: other nodes need the bound one.
+        if let Ok(a) = listeners.rtmp.local_addr() {
+            config.cluster.advertise = format!("127.0.0.1:{}", a.port());
+        }
+    }
     let config = Arc::new(config);
     // Before the sessions open descriptors: raise the limit, derive the caps.
     let admission = crate::admission::start(&config);
@@ -303,6 +317,11 @@ where
     });
     shared.start_relays(dial.clone());
     shared.pushes.start(&shared, dial, None);
+    if let Some(cluster) = &shared.cluster {
+        control
+            .handle()
+            .spawn(crate::cluster::run(cluster.clone(), shared.clone()));
+    }
     let http_addr = spawn_listener(&control, http_listener, "http", {
         let (shared, stop) = (shared.clone(), stop_rx.clone());
         move |l| crate::http::serve(l, shared, stop)

@@ -124,6 +124,10 @@ pub enum WaitError {
     /// Not found within `max_stream_wait_ms`, or shutting down.
     #[error(transparent)]
     Subscribe(#[from] SubscribeError),
+    /// Not known here, and the cluster directory cannot be asked: refused at
+    /// once instead of a wait for a stream that may live on another node.
+    #[error(transparent)]
+    StoreDown(#[from] crate::cluster::StoreDownError),
 }
 
 /// Subscribes `who` to `key` through the hub; a player that would wait for
@@ -137,6 +141,9 @@ pub async fn subscribe(
     // An idle on-demand proxy of this name starts pulling now; the player
     // waits for it like for any publisher.
     let ip = who.peer.map(|p| p.ip());
+    if let Some(cluster) = &shared.cluster {
+        cluster.demand(shared, key, ip)?;
+    }
     shared.relays.demand(key, ip);
     let table = &shared.counters.waiting;
     let limits = Limits {
@@ -168,6 +175,9 @@ pub async fn await_pulled(
     who: PeerInfo,
 ) -> Result<(), WaitError> {
     let ip = who.peer.map(|p| p.ip());
+    if let Some(cluster) = &shared.cluster {
+        cluster.demand(shared, key, ip)?;
+    }
     if shared.hub.stream(key).is_some() || !shared.relays.demand(key, ip) {
         return Ok(());
     }

@@ -88,7 +88,8 @@ fn an_rtmp_stream_plays_over_hls_with_a_sliding_window_of_keyframe_aligned_segme
         first.header("content-type"),
         Some("application/vnd.apple.mpegurl")
     );
-    assert_eq!(first.header("cache-control"), Some("no-cache"));
+    // Cacheable for half a target duration, at least 1 s.
+    assert_eq!(first.header("cache-control"), Some("public, max-age=1"));
     assert_eq!(first.header("access-control-allow-origin"), Some("*"));
     assert!(!parse_playlist(&first.text()).segments.is_empty());
 

@@ -7,7 +7,8 @@
 //!   the camera the relay tests pull;
 //! - nginx with the RTMP module: an RTMP upstream in the relay tests, a
 //!   push target in the push tests, and the comparison in
-//!   `cargo xtask bench --compare nginx`.
+//!   `cargo xtask bench --compare nginx`;
+//! - etcd: the cluster directory in the cluster tests and `cargo xtask cluster`.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -52,15 +53,21 @@ const GST_RTSP_CAMERA: Need = Need {
     ],
 };
 
+const ETCD: Need = Need {
+    what: "etcd (server and etcdctl)",
+    present: || runs("etcd", &["--version"]),
+    packages: &["etcd-server", "etcd-client"],
+};
+
 /// Makes sure ffmpeg and ffprobe run.
 pub fn ensure_media_tools() -> Result<(), String> {
     ensure(&[FFMPEG])
 }
 
-/// Makes sure the real peers of the relay tests are there: the GStreamer
-/// RTSP camera and nginx with the RTMP module.
+/// Makes sure the real peers of the relay and cluster tests are there: the
+/// GStreamer RTSP camera, nginx with the RTMP module and etcd.
 pub fn ensure_peer_tools() -> Result<(), String> {
-    ensure(&[GST_RTSP_CAMERA, NGINX_RTMP])
+    ensure(&[GST_RTSP_CAMERA, NGINX_RTMP, ETCD])
 }
 
 /// Makes sure nginx with the RTMP module is installed (a push target and

@@ -45,6 +45,10 @@ pub(crate) struct Args {
     host: String,
     #[arg(long, default_value_t = 1935)]
     rtmp_port: u16,
+    /// RTMP port the publisher sends to, when not `--rtmp-port`: another
+    /// node of a cluster, so the players read the stream through an edge.
+    #[arg(long)]
+    publish_port: Option<u16>,
     #[arg(long, default_value_t = 8080)]
     http_port: u16,
     #[arg(long, default_value_t = 8554)]

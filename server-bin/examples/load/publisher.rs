@@ -14,16 +14,16 @@ use crate::{Args, Ctx};
 
 /// An RTMP client session for `args.stream`.
 pub fn client(args: &Args, mode: ClientMode, seed: u8) -> ClientSession {
-    client_for(args, &args.stream, mode, seed)
+    client_for(args, args.rtmp_port, &args.stream, mode, seed)
 }
 
 /// An RTMP client session for `path` (`app/stream`).
-fn client_for(args: &Args, path: &str, mode: ClientMode, seed: u8) -> ClientSession {
+fn client_for(args: &Args, port: u16, path: &str, mode: ClientMode, seed: u8) -> ClientSession {
     let (app, stream) = path.rsplit_once('/').unwrap_or(("live", path));
     ClientSession::new(
         ClientConfig {
             app: app.into(),
-            tc_url: format!("rtmp://{}:{}/{app}", args.host, args.rtmp_port),
+            tc_url: format!("rtmp://{}:{port}/{app}", args.host),
             stream: stream.into(),
             mode,
             chunk_size: 4096,
@@ -79,11 +79,12 @@ pub fn read_tags(file: &str) -> Result<Vec<FlvTag>, String> {
 pub async fn run(ctx: &Ctx, tags: &[FlvTag], path: &str, log: bool) -> Result<(), String> {
     let args = &ctx.args;
     let last_ts = tags.iter().map(|t| t.timestamp).max().unwrap_or(0);
-    let mut sock = TcpStream::connect((args.host.as_str(), args.rtmp_port))
+    let port = args.publish_port.unwrap_or(args.rtmp_port);
+    let mut sock = TcpStream::connect((args.host.as_str(), port))
         .await
         .map_err(|e| e.to_string())?;
     let _ = sock.set_nodelay(true);
-    let mut session = client_for(args, path, ClientMode::Publish, 1);
+    let mut session = client_for(args, port, path, ClientMode::Publish, 1);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     // Handshake, connect, publish.
     loop {

@@ -74,6 +74,7 @@ pub fn handle(shared: &Shared, method: &Method, rest: &[String], query: &str) ->
             }
         }
         (&Method::GET, [s]) if s == "server" => server_view(shared),
+        (&Method::GET, [s]) if s == "cluster" => super::cluster::view(shared),
         (_, [s, rest @ ..]) if s == "proxies" => super::proxies::strom(shared, method, rest, query),
         (_, [s, rest @ ..]) if s == "pushes" => super::pushes::strom(shared, method, rest, query),
         (&Method::GET, [s]) if s == "streams" => {

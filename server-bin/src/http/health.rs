@@ -19,6 +19,17 @@ struct Health<'a> {
     stalled_workers: Vec<&'a str>,
     workers: &'a [WorkerHealth],
     connections: Connections,
+    /// `None` outside a cluster. The store being down does not make the node
+    /// unhealthy: it keeps serving what it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterHealth>,
+}
+
+#[derive(Serialize)]
+struct ClusterHealth {
+    node: String,
+    store: &'static str,
+    owned: usize,
 }
 
 /// Admission figures: what floods show first.
@@ -53,6 +64,11 @@ pub fn healthz(shared: &Shared) -> Reply {
         stalled_workers: stalled,
         workers: &workers,
         connections: connections(shared),
+        cluster: shared.cluster.as_ref().map(|c| ClusterHealth {
+            node: c.node.clone(),
+            store: if c.store_up() { "up" } else { "down" },
+            owned: c.claims().len(),
+        }),
     };
     json(status, &body)
 }

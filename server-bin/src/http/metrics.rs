@@ -218,6 +218,9 @@ pub fn render(shared: &Shared) -> String {
         "Streams pushed to targets, by state.",
         &pushes,
     );
+    if let Some(c) = &shared.cluster {
+        cluster_families(&mut family, c);
+    }
     family(
         "strom_state_unreadable_total",
         "counter",
@@ -389,6 +392,67 @@ fn escape_label(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The cluster's series: the store's state and what the node did about it.
+fn cluster_families(
+    family: &mut impl FnMut(&str, &str, &str, &[(String, f64)]),
+    c: &crate::cluster::Cluster,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let one = |v: f64| vec![(String::new(), v)];
+    let n = &c.counters;
+    family(
+        "strom_cluster_store_up",
+        "gauge",
+        "1 while the cluster store (etcd) answers, 0 while it does not.",
+        &one(if c.store_up() { 1.0 } else { 0.0 }),
+    );
+    family(
+        "strom_cluster_store_errors_total",
+        "counter",
+        "Calls to the cluster store that failed.",
+        &one(n.store_errors.load(Relaxed) as f64),
+    );
+    family(
+        "strom_cluster_store_outages_total",
+        "counter",
+        "Times the cluster store went from answering to not answering.",
+        &one(n.store_outages.load(Relaxed) as f64),
+    );
+    family(
+        "strom_cluster_owned_streams",
+        "gauge",
+        "Streams this node owns in the cluster directory.",
+        &one(c.claims().len() as f64),
+    );
+    let claims: Vec<_> = [
+        ("won", &n.claims_won),
+        ("refused", &n.claims_refused),
+        ("local", &n.claims_local),
+        ("lost", &n.claims_lost),
+    ]
+    .into_iter()
+    .map(|(o, v)| (format!("{{outcome=\"{o}\"}}"), v.load(Relaxed) as f64))
+    .collect();
+    family(
+        "strom_cluster_claims_total",
+        "counter",
+        "Claims of stream names by outcome (local: accepted while the store was down; lost: a local publisher ended because another node's claim won).",
+        &claims,
+    );
+    family(
+        "strom_cluster_leases_lost_total",
+        "counter",
+        "Times this node found its lease expired.",
+        &one(n.leases_lost.load(Relaxed) as f64),
+    );
+    family(
+        "strom_cluster_edge_moves_total",
+        "counter",
+        "Edge relays switched to a stream's new owner.",
+        &one(n.edge_moves.load(Relaxed) as f64),
+    );
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 mod api;
 pub use api::{redacted_config, statistics};
 mod auth;
+mod cluster;
 #[cfg(debug_assertions)]
 mod debug;
 mod health;

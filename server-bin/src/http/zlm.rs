@@ -297,6 +297,17 @@ fn media(shared: &Shared, players: &Players, s: &StreamSnapshot, schema: &str) -
         obj.insert("originType".into(), json!(4));
         obj.insert("originTypeStr".into(), json!("pull"));
         obj.insert("originUrl".into(), json!(p.url));
+        // strom's own field: relayed from another node of the cluster.
+        if p.origin == crate::relay::Origin::Cluster {
+            let owner = shared
+                .cluster
+                .as_ref()
+                .and_then(|c| c.directory.owner(&s.key));
+            obj.insert(
+                "cluster".into(),
+                json!({ "relayed": true, "node": owner.as_ref().map(|o| &o.node), "epoch": owner.map(|o| o.epoch) }),
+            );
+        }
     }
     view
 }

@@ -44,7 +44,7 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
             guard.set_end_reason("refused");
             // Too many waiting: "try later", not "no such stream".
             let status = match e {
-                WaitError::Refused(_) => 503,
+                WaitError::Refused(_) | WaitError::StoreDown(_) => 503,
                 WaitError::Subscribe(_) => 404,
             };
             let _ = super::reply_error(&mut stream, status, &e.to_string()).await;

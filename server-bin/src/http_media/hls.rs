@@ -233,7 +233,7 @@ impl Connection {
         let reply = match target {
             HlsTarget::Playlist => {
                 let pulled = crate::waiting::await_pulled(shared, &key, self.info.peer_info());
-                if let Err(WaitError::Refused(why)) = pulled.await {
+                if let Err(why @ (WaitError::Refused(_) | WaitError::StoreDown(_))) = pulled.await {
                     let why = why.to_string();
                     return reply::error(StatusCode::SERVICE_UNAVAILABLE, "busy", &why);
                 }
@@ -253,8 +253,14 @@ impl Connection {
                     "application/vnd.apple.mpegurl",
                     Bytes::from(text),
                 );
-                r.headers_mut()
-                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                // A shared cache (nginx proxy_cache in front of several
+                // nodes) may serve a live playlist for half a target
+                // duration, as Apple's HLS authoring guide allows; longer
+                // would make players stall at the live edge.
+                let max_age = (shared.config.hls.segment_secs / 2.0).floor().max(1.0) as u64;
+                if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+                    r.headers_mut().insert(CACHE_CONTROL, v);
+                }
                 r
             }
             HlsTarget::Segment(sequence) => {

@@ -36,7 +36,8 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
     // A pulled stream's idle upstream is woken, and waited for, like for
     // any player; a refused wait is "try later", not "no such stream".
     let pulled = crate::waiting::await_pulled(&shared, &req.key, guard.peer_info()).await;
-    if let Err(crate::waiting::WaitError::Refused(why)) = pulled {
+    use crate::waiting::WaitError;
+    if let Err(why @ (WaitError::Refused(_) | WaitError::StoreDown(_))) = pulled {
         guard.set_end_reason("refused");
         let _ = super::reply_error(&mut stream, 503, &why.to_string()).await;
         return;

@@ -47,8 +47,9 @@ pub(crate) async fn pull(
         Ok(Err(e)) => return End::Protocol(Box::new(e)),
         Err(_) => return End::Timeout("upstream response"),
     };
-    let request = Request::get(proxy.url.stream.as_str())
-        .header(HOST, format!("{}:{}", proxy.url.host, proxy.url.port))
+    let url = proxy.url();
+    let request = Request::get(url.stream.as_str())
+        .header(HOST, format!("{}:{}", url.host, url.port))
         .header(USER_AGENT, format!("strom/{}", env!("CARGO_PKG_VERSION")))
         .body(Empty::new());
     let request = match request {
@@ -142,7 +143,7 @@ pub(super) fn claim(
         .hub
         .publish(proxy.key.clone(), info.peer_info())
         .map_err(|e| End::Refused(format!("the local name is taken: {e}")))?;
-    tracing::info!(stream = %proxy.key, upstream = %proxy.url, resumed = publisher.resumed(), "relay live");
+    tracing::info!(stream = %proxy.key, upstream = %proxy.url(), resumed = publisher.resumed(), "relay live");
     info.set_stream(proxy.key.clone(), None);
     proxy.went_live();
     Ok(publisher)

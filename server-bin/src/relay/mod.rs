@@ -78,8 +78,13 @@ pub struct Status {
 pub struct Proxy {
     /// The local stream.
     pub key: StreamKey,
-    /// The upstream.
-    pub url: PullUrl,
+    /// The upstream; a cluster edge's moves with the stream's owner.
+    url: Mutex<PullUrl>,
+    /// A cluster edge: pulls from whichever node the directory names.
+    pub edge: bool,
+    /// The upstream moved: the attempt under way (or the wait before the
+    /// next) gives way to one at the new address.
+    moved: tokio::sync::Notify,
     /// Pulled only while players ask.
     pub on_demand: bool,
     /// How an RTSP upstream sends its media.
@@ -104,7 +109,9 @@ impl Proxy {
     ) -> Proxy {
         Proxy {
             key,
-            url,
+            url: Mutex::new(url),
+            edge: false,
+            moved: tokio::sync::Notify::new(),
             on_demand,
             rtsp_transport,
             demand: tokio::sync::Notify::new(),
@@ -119,11 +126,26 @@ impl Proxy {
         Status {
             origin,
             key: self.key.to_string(),
-            url: self.url.to_string(),
+            url: self.url().to_string(),
             state,
             attempts: self.attempts.load(Ordering::Relaxed),
             last_error,
             since_ms: unix_ms(since),
+        }
+    }
+
+    /// The upstream the next attempt dials.
+    pub fn url(&self) -> PullUrl {
+        lock(&self.url).clone()
+    }
+
+    /// Points the proxy at another upstream. With `now`, the attempt under
+    /// way or the wait before the next ends, and the next attempt starts at
+    /// once; otherwise the current upstream stays until it ends.
+    pub fn move_to(&self, url: PullUrl, now: bool) {
+        *lock(&self.url) = url;
+        if now {
+            self.moved.notify_one();
         }
     }
 

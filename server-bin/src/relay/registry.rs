@@ -26,6 +26,9 @@ pub enum Origin {
     /// Made from a `[[proxy]]` stream pattern when a player asked; removed
     /// when it goes idle.
     Pattern,
+    /// A cluster edge: made when a player asked for a stream another node
+    /// owns; follows the owner; removed when it goes idle.
+    Cluster,
 }
 
 /// Why a proxy cannot be added or removed.
@@ -195,7 +198,7 @@ impl Relays {
         if let Some(l) = launcher.as_ref() {
             launch(l, &e.proxy, e.stop.subscribe());
         }
-        tracing::info!(stream = %key, upstream = %e.proxy.url, "proxy added through the API");
+        tracing::info!(stream = %key, upstream = %e.proxy.url(), "proxy added through the API");
         Ok(e.proxy.status(e.origin))
     }
 
@@ -207,7 +210,9 @@ impl Relays {
     pub fn remove(&self, shared: &Shared, key: &StreamKey) -> Result<(), AddError> {
         match self.origin(key) {
             None => return Err(AddError::NotFound(key.clone())),
-            Some(Origin::Config | Origin::Pattern) => return Err(AddError::Declared(key.clone())),
+            Some(Origin::Config | Origin::Pattern | Origin::Cluster) => {
+                return Err(AddError::Declared(key.clone()))
+            }
             Some(Origin::Api) => {}
         }
         let entry = self.forget(key);
@@ -278,7 +283,7 @@ impl Relays {
             launch(l, &proxy, stop.subscribe());
         }
         proxy.demand();
-        tracing::info!(stream = %key, upstream = %proxy.url, "proxy made from a pattern");
+        tracing::info!(stream = %key, upstream = %proxy.url(), "proxy made from a pattern");
         entries.push(Entry {
             proxy,
             config,
@@ -289,12 +294,78 @@ impl Relays {
         true
     }
 
+    /// A player (from `ip`) asks for `key`, which the cluster directory
+    /// says another node owns: an edge proxy pulls it from `url` (made
+    /// now, within `relay.max_pattern_proxies` in total, or woken). `false`
+    /// when the cap refuses it or a non-edge proxy pulls `key` (it wins).
+    pub fn demand_edge(&self, key: &StreamKey, url: PullUrl, ip: Option<IpAddr>) -> bool {
+        let launcher = lock(&self.launcher);
+        let mut entries = lock(&self.entries);
+        if let Some(e) = entries.iter().find(|e| &e.proxy.key == key) {
+            e.proxy.demand();
+            return e.origin == Origin::Cluster;
+        }
+        let edges = entries
+            .iter()
+            .filter(|e| e.origin == Origin::Cluster)
+            .count();
+        if edges >= self.max_pattern_proxies {
+            tracing::warn!(stream = %key, max = self.max_pattern_proxies, "relay.max_pattern_proxies reached: cluster edge not made");
+            return false;
+        }
+        let mut proxy = Proxy::new(key.clone(), url, true, crate::config::RtspTransport::Tcp);
+        proxy.edge = true;
+        let proxy = Arc::new(proxy);
+        let (stop, _) = watch::channel(false);
+        if let Some(l) = launcher.as_ref() {
+            launch(l, &proxy, stop.subscribe());
+        }
+        proxy.demand();
+        tracing::info!(stream = %key, upstream = %proxy.url(), "cluster edge: pulling from the owner");
+        entries.push(Entry {
+            config: ProxyConfig {
+                app: key.app.to_string(),
+                stream: key.stream.to_string(),
+                url: proxy.url().to_string(),
+                on_demand: true,
+                rtsp_transport: crate::config::RtspTransport::Tcp,
+            },
+            proxy,
+            origin: Origin::Cluster,
+            stop,
+            made_for: ip,
+        });
+        true
+    }
+
+    /// Stops this node's cluster edge of `key`, if it runs one (a local
+    /// publisher now owns the name); whether it did.
+    pub fn end_edge(&self, key: &StreamKey) -> bool {
+        let mut entries = lock(&self.entries);
+        let Some(at) = entries
+            .iter()
+            .position(|e| &e.proxy.key == key && e.origin == Origin::Cluster)
+        else {
+            return false;
+        };
+        let _ = entries.remove(at).stop.send(true);
+        true
+    }
+
+    /// The cluster edge of `key`, if this node runs one.
+    pub fn edge(&self, key: &StreamKey) -> Option<Arc<Proxy>> {
+        lock(&self.entries)
+            .iter()
+            .find(|e| &e.proxy.key == key && e.origin == Origin::Cluster)
+            .map(|e| e.proxy.clone())
+    }
+
     /// An idle proxy made from a pattern leaves the list (its supervisor
     /// then ends); `false` for every other proxy.
     pub(crate) fn retire(&self, proxy: &Arc<Proxy>) -> bool {
         let mut entries = lock(&self.entries);
         match entries.iter().position(|e| Arc::ptr_eq(&e.proxy, proxy)) {
-            Some(at) if entries[at].origin == Origin::Pattern => {
+            Some(at) if matches!(entries[at].origin, Origin::Pattern | Origin::Cluster) => {
                 entries.remove(at);
                 true
             }

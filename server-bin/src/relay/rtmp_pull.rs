@@ -81,7 +81,7 @@ impl Pull {
         let key: StreamKey = self.proxy.key.clone();
         match self.shared.hub.publish(key.clone(), self.info.peer_info()) {
             Ok(publisher) => {
-                tracing::info!(stream = %key, upstream = %self.proxy.url, resumed = publisher.resumed(), "relay live");
+                tracing::info!(stream = %key, upstream = %self.proxy.url(), resumed = publisher.resumed(), "relay live");
                 self.info.set_stream(key, None);
                 self.publishing = Some((publisher, FlvIngest::default()));
                 Ok(())

@@ -79,7 +79,7 @@ impl RtspPull {
         peer_ip: std::net::IpAddr,
     ) -> Result<RtspPull, End> {
         let relay = &shared.config.relay;
-        let mut config = ClientConfig::play(proxy.url.raw.clone());
+        let mut config = ClientConfig::play(proxy.url().raw);
         config.user_agent = format!("strom/{}", env!("CARGO_PKG_VERSION"));
         config.seed = info.id ^ 0x5eed_5eed_5eed_5eed;
         config.timeouts = ClientTimeouts {
@@ -132,7 +132,7 @@ impl RtspPull {
                 publisher.set_tracks(tracks);
             }
         }
-        tracing::info!(stream = %key, upstream = %self.proxy.url, resumed = publisher.resumed(), "relay live");
+        tracing::info!(stream = %key, upstream = %self.proxy.url(), resumed = publisher.resumed(), "relay live");
         self.info.set_stream(key, None);
         self.publisher = Some(publisher);
         Ok(())

@@ -29,10 +29,10 @@ pub async fn supervise(
     let mut asked = !proxy.on_demand;
     let mut attempted = false;
     loop {
-        // Made from a pattern for a player, and idle again: gone, so names
-        // asked once do not pile up.
+        // Made from a pattern or as a cluster edge for a player, and idle
+        // again: gone, so names asked once do not pile up.
         if !asked && attempted && shared.relays.retire(&proxy) {
-            tracing::info!(stream = %proxy.key, "idle proxy made from a pattern removed");
+            tracing::info!(stream = %proxy.key, "idle proxy made for players removed");
             break;
         }
         if !asked {
@@ -42,12 +42,24 @@ pub async fn supervise(
                 _ = stopping.wait_for(|s| *s) => break,
                 _ = stop.wait_for(|s| *s) => break,
             }
-            tracing::info!(stream = %proxy.key, upstream = %proxy.url, "a player asks: pulling on demand");
+            tracing::info!(stream = %proxy.key, upstream = %proxy.url(), "a player asks: pulling on demand");
+            // Asked until nobody watches: retries and upstream moves with
+            // players waiting need no new ask.
+            asked = true;
         }
         proxy.attempt();
         attempted = true;
         let outcome = tokio::select! {
             why = attempt(&shared, &proxy, dial.as_ref()) => Some(why),
+            () = proxy.moved.notified() => {
+                // A cluster edge whose stream changed owner: the new
+                // upstream is spliced in at once (players stay, the
+                // stream resumes).
+                tracing::info!(stream = %proxy.key, upstream = %proxy.url(), "upstream moved: switching");
+                proxy.ended("upstream moved".into());
+                backoff.reset();
+                continue;
+            }
             () = unwatched(&shared, &proxy, idle_close), if proxy.on_demand => None,
             _ = stopping.wait_for(|s| *s) => break,
             _ = stop.wait_for(|s| *s) => break,
@@ -74,9 +86,10 @@ pub async fn supervise(
             continue;
         }
         let wait = backoff.next_wait();
-        tracing::warn!(stream = %proxy.key, upstream = %proxy.url, reason = %why, retry_in_ms = wait.as_millis() as u64, "relay ended");
+        tracing::warn!(stream = %proxy.key, upstream = %proxy.url(), reason = %why, retry_in_ms = wait.as_millis() as u64, "relay ended");
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            () = proxy.moved.notified() => backoff.reset(),
             _ = stopping.wait_for(|s| *s) => break,
             _ = stop.wait_for(|s| *s) => break,
         }
@@ -120,13 +133,19 @@ async fn unwatched(shared: &Shared, proxy: &Proxy, limit: Duration) {
 /// One attempt; returns how it ended, for the log and the API.
 async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> String {
     let connect = Duration::from_secs(shared.config.relay.connect_secs);
-    let dialed = match tokio::time::timeout(connect, dial.dial(&proxy.url)).await {
+    if proxy.edge {
+        if let Some(why) = crate::cluster::edge::no_owner(shared, proxy).await {
+            return why;
+        }
+    }
+    let url = proxy.url();
+    let dialed = match tokio::time::timeout(connect, dial.dial(&url)).await {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => return format!("connect: {e}"),
         Err(_) => return "connect: no answer within relay.connect_secs".into(),
     };
     let limits = shared.drive_limits();
-    let protocol = match proxy.url.scheme {
+    let protocol = match url.scheme {
         Scheme::Rtmp => Protocol::Rtmp,
         Scheme::Rtsp => Protocol::Rtsp,
         Scheme::HttpFlv => Protocol::HttpFlv,
@@ -144,9 +163,9 @@ async fn attempt(shared: &Arc<Shared>, proxy: &Arc<Proxy>, dial: &dyn Dial) -> S
         stream = tracing::field::Empty,
     );
     let run = async {
-        match proxy.url.scheme {
+        match url.scheme {
             Scheme::Rtmp => {
-                let pull = Pull::new(shared.clone(), info, proxy.clone(), &proxy.url);
+                let pull = Pull::new(shared.clone(), info, proxy.clone(), &url);
                 crate::drive::serve(pull, dialed.rd, dialed.wr, limits, guard, "relay").await
             }
             Scheme::Rtsp => {

@@ -71,6 +71,14 @@ impl Conn {
             );
             return Err(End::Refused(why));
         }
+        if let Err(why) = crate::cluster::serve_edge(&self.shared, &key, query.as_deref()) {
+            tracing::info!(stream = %key, reason = %why, "cluster pull refused");
+            self.rtmp.respond(
+                req,
+                Answer::reject(StatusCode::PlayStreamNotFound, why.clone()),
+            );
+            return Err(End::Refused(why));
+        }
         if self.shared.hub.stream(&key).is_none() {
             self.shared.hooks.notify(Notification::not_found(&access));
         }

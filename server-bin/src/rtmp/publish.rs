@@ -9,6 +9,7 @@ use rtmp_proto::RequestId;
 use stream_core::{PublishError, Publisher, PushError, StreamKey};
 
 use super::driver::Conn;
+use crate::cluster::Refused;
 use crate::counters::PublishOutcome;
 use crate::drive::End;
 use crate::hooks::{Access, Decision};
@@ -65,7 +66,8 @@ impl Conn {
             );
             return Err(End::Refused(why));
         }
-        match self.shared.hub.publish(key.clone(), self.info.peer_info()) {
+        let published = crate::cluster::publish(&self.shared, &key, self.info.peer_info()).await;
+        match published {
             Ok(publisher) => {
                 tracing::info!(stream = %key, query = crate::http::url::redact_query(query.as_deref().unwrap_or("")), resumed = publisher.resumed(), "publishing");
                 self.info.set_stream(key, query);
@@ -86,7 +88,8 @@ impl Conn {
             }
             Err(e) => {
                 let (code, why) = match &e {
-                    PublishError::AlreadyPublishing { current, since, .. } => (
+                    Refused::Cluster(why) => (StatusCode::PublishBadName, why.clone()),
+                    Refused::Hub(PublishError::AlreadyPublishing { current, since, .. }) => (
                         StatusCode::PublishBadName,
                         format!(
                             "stream {key} is already being published (session {} over {} from {}, for {} s)",
@@ -96,7 +99,7 @@ impl Conn {
                             since.elapsed().map(|d| d.as_secs()).unwrap_or(0),
                         ),
                     ),
-                    other => (StatusCode::Other("NetStream.Publish.Rejected".into()), other.to_string()),
+                    Refused::Hub(other) => (StatusCode::Other("NetStream.Publish.Rejected".into()), other.to_string()),
                 };
                 tracing::warn!(stream = %key, reason = %why, "publish refused");
                 self.shared.counters.publish(PublishOutcome::Conflict);

@@ -10,6 +10,7 @@ use stream_core::{PublishError, Publisher, PushError, StreamKey};
 
 use super::auth::Action;
 use super::driver::Conn;
+use crate::cluster::Refused;
 use crate::counters::PublishOutcome;
 use crate::drive::End;
 use crate::hooks::{Access, Decision};
@@ -99,16 +100,18 @@ impl Conn {
             self.rtsp.respond(request_id, Reply::status(403))?;
             return Ok(());
         }
-        let mut publisher = match self.shared.hub.publish(key.clone(), self.info.peer_info()) {
+        let published = crate::cluster::publish(&self.shared, &key, self.info.peer_info()).await;
+        let mut publisher = match published {
             Ok(p) => p,
             Err(e) => {
                 let why = match &e {
-                    PublishError::AlreadyPublishing { current, .. } => format!(
+                    Refused::Cluster(why) => why.clone(),
+                    Refused::Hub(PublishError::AlreadyPublishing { current, .. }) => format!(
                         "stream {key} is already being published (session {} over {})",
                         current.session_id,
                         current.protocol.name()
                     ),
-                    other => other.to_string(),
+                    Refused::Hub(other) => other.to_string(),
                 };
                 tracing::warn!(stream = %key, reason = %why, "rtsp publish refused");
                 self.shared.counters.publish(PublishOutcome::Conflict);

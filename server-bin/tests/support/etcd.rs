@@ -30,6 +30,8 @@ pub struct EtcdServer {
     pub url: String,
     /// Its client port.
     pub client_port: u16,
+    peer_port: u16,
+    name: String,
     dir: PathBuf,
     log: Arc<Mutex<String>>,
 }
@@ -104,53 +106,13 @@ impl EtcdServer {
         let client_port = free_port();
         let peer_port = free_port();
         let url = format!("http://127.0.0.1:{client_port}");
-        let peer = format!("http://127.0.0.1:{peer_port}");
-        let mut child = Command::new("etcd")
-            .arg("--name")
-            .arg(name)
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args([
-                "--listen-client-urls",
-                &url,
-                "--advertise-client-urls",
-                &url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .arg("--initial-cluster")
-            .arg(format!("{name}={peer}"))
-            .args(["--initial-cluster-state", "new"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn etcd");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("piped stderr");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains(READY_LINE) {
-                    let _ = ready_tx.send(());
-                }
-                let mut log = sink.lock().unwrap();
-                if log.len() < 1 << 20 {
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            }
-            // stderr closed: etcd exited; the dropped sender wakes the waiter.
-        });
+        let (child, log, ready_rx) = spawn(name, &dir, client_port, peer_port);
         let etcd = EtcdServer {
             child,
             url,
             client_port,
+            peer_port,
+            name: name.to_string(),
             dir,
             log,
         };
@@ -161,10 +123,85 @@ impl EtcdServer {
         }
     }
 
+    /// Kills the member (SIGKILL); its data stays for [`EtcdServer::restart`].
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the killed member again on the same ports and data; panics
+    /// (with its log) when it does not serve within 30 s.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, log, ready_rx) = spawn(&self.name, &self.dir, self.client_port, self.peer_port);
+        self.child = child;
+        self.log = log;
+        assert!(
+            ready_rx.recv_timeout(READY_WITHIN).is_ok(),
+            "etcd did not restart; its log:\n{}",
+            self.log()
+        );
+    }
+
     /// What etcd logged so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+}
+
+/// Runs etcd on `dir` and the ports; its process, its log and a channel
+/// that receives once it serves clients (or is dropped when it exits).
+fn spawn(
+    name: &str,
+    dir: &std::path::Path,
+    client_port: u16,
+    peer_port: u16,
+) -> (Child, Arc<Mutex<String>>, mpsc::Receiver<()>) {
+    let url = format!("http://127.0.0.1:{client_port}");
+    let peer = format!("http://127.0.0.1:{peer_port}");
+    let mut child = Command::new("etcd")
+        .arg("--name")
+        .arg(name)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args([
+            "--listen-client-urls",
+            &url,
+            "--advertise-client-urls",
+            &url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
+        .arg("--initial-cluster")
+        .arg(format!("{name}={peer}"))
+        .args(["--initial-cluster-state", "new"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn etcd");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let stderr = child.stderr.take().expect("piped stderr");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(READY_LINE) {
+                let _ = ready_tx.send(());
+            }
+            let mut log = sink.lock().unwrap();
+            if log.len() < 1 << 20 {
+                log.push_str(&line);
+                log.push('\n');
+            }
+        }
+        // stderr closed: etcd exited; the dropped sender wakes the waiter.
+    });
+    (child, log, ready_rx)
 }
 
 impl Drop for EtcdServer {

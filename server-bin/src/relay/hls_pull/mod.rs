@@ -85,7 +85,7 @@ pub(crate) async fn pull(
         fetcher: Fetcher::new(
             dial,
             Duration::from_secs(relay.connect_secs),
-            &proxy.url,
+            &proxy.url(),
             dialed,
         ),
         ts: TsToFlv::default(),
@@ -100,7 +100,7 @@ pub(crate) async fn pull(
 
 impl Pull<'_> {
     async fn run(&mut self) -> End {
-        let mut url = self.proxy.url.clone();
+        let mut url = self.proxy.url();
         let mut base = url.raw.clone();
         let limits = m3u8::Limits::default();
         // The first load: a master playlist leads to one variant.

@@ -3,7 +3,7 @@
 //! - `cargo xtask ci`: everything CI checks, in order, with a closing summary
 //!   line: tools present (ffmpeg, the GStreamer RTSP camera, nginx-rtmp), `cargo fmt --check` (workspace and fuzz crate),
 //!   `cargo xtask tidy`, clippy with warnings denied (both), rustdoc with warnings denied, the
-//!   whole test suite, the chaos scenarios (short), a short benchmark run and
+//!   whole test suite, the chaos and cluster scenarios (short), a short benchmark run and
 //!   a short run of every fuzz target.
 //! - `cargo xtask tidy`: the codebase's own rules (layering of the crates,
 //!   file length, no `unwrap`/`expect` outside tests in library crates,
@@ -17,6 +17,8 @@
 //!   for N minutes; fails if what the server holds trends upward.
 //! - `cargo xtask chaos [--long] [SCENARIO]`: the never-fake-die scenarios
 //!   (RELIABILITY.md).
+//! - `cargo xtask cluster [--long] [SCENARIO]`: three strom nodes on a real
+//!   3-member etcd: failover, a frozen owner, etcd failures, churn.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -25,6 +27,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod chaos;
+mod cluster;
 mod fuzz;
 mod soak;
 mod tidy;
@@ -80,6 +83,15 @@ enum Cmd {
         #[arg(long)]
         long: bool,
         /// One scenario by number (1-23) or name; default: all.
+        scenario: Option<String>,
+    },
+    /// Three strom nodes on a real 3-member etcd: every protocol on the
+    /// edges, owner failover, a frozen owner, etcd failures, churn.
+    Cluster {
+        /// The full counts (more streams, rounds, 1,000 churn cycles).
+        #[arg(long)]
+        long: bool,
+        /// One scenario by number (1-6) or name; default: all.
         scenario: Option<String>,
     },
     /// The server under churn (publishers and 500 players coming and going,
@@ -172,6 +184,16 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 println!("xtask chaos: FAILED: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Cluster { long, scenario } => match cluster::run(long, scenario.as_deref()) {
+            Ok(summary) => {
+                println!("xtask cluster: OK: {summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("xtask cluster: FAILED: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -298,6 +320,12 @@ const CI_STEPS: &[Step] = &[
         name: "chaos",
         program: "cargo",
         args: &["xtask", "chaos"],
+    },
+    Step {
+        // Three nodes on a real etcd, short profile (RELIABILITY.md).
+        name: "cluster",
+        program: "cargo",
+        args: &["xtask", "cluster"],
     },
     Step {
         // Proves the benchmark tool works; asserts nothing about speed.

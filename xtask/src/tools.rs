@@ -59,6 +59,11 @@ const ETCD: Need = Need {
     packages: &["etcd-server", "etcd-client"],
 };
 
+/// Makes sure etcd runs (`cargo xtask cluster` starts its own members).
+pub fn ensure_etcd() -> Result<(), String> {
+    ensure(&[ETCD])
+}
+
 /// Makes sure ffmpeg and ffprobe run.
 pub fn ensure_media_tools() -> Result<(), String> {
     ensure(&[FFMPEG])

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 mod attack;
 mod big_config;
-mod clients;
+pub(crate) mod clients;
 mod fd_flood;
 mod healthz_pollers;
 mod hooks;
@@ -25,14 +25,14 @@ mod idle_http;
 mod missing_players;
 mod peers;
 mod preconnect;
-mod probe;
+pub(crate) mod probe;
 mod publish;
 mod relay;
 mod rtp_clip;
 mod rtsp;
 mod rtsp_churn;
 mod rtsp_hostile;
-mod server;
+pub(crate) mod server;
 
 use probe::{Probe, ProbeStats};
 use server::{Launch, Server};
@@ -153,6 +153,19 @@ const PROBE_P99_MS: f64 = 50.0;
 /// Runs the suite (or one scenario); the summary line or what failed.
 pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
     crate::tools::ensure_media_tools()?;
+    run_suite(long, only, SCENARIOS, run_one)
+}
+
+/// Builds the release strom and the chaos clip, then runs the scenarios of
+/// `list` picked by `only` (a number or a name; all when `None`) with
+/// `run_one`, which prints each result line; the summary line or what failed.
+/// Shared by `cargo xtask chaos` and `cargo xtask cluster`.
+pub fn run_suite<F: Copy>(
+    long: bool,
+    only: Option<&str>,
+    list: &[(u8, &str, F)],
+    run_one: fn(u8, &str, F, &Profile) -> bool,
+) -> Result<String, String> {
     let ok = Command::new("cargo")
         .args(["build", "--release", "-p", "server-bin", "--bin", "strom"])
         .status()
@@ -162,7 +175,7 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
     }
     clients::clip()?;
     let profile = Profile { long };
-    let chosen: Vec<_> = SCENARIOS
+    let chosen: Vec<_> = list
         .iter()
         .filter(|(n, name, _)| only.is_none_or(|o| o == n.to_string() || o == *name))
         .collect();
@@ -170,7 +183,7 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
         return Err(format!(
             "no scenario {:?}; pick 1-{} or a name",
             only.unwrap_or_default(),
-            SCENARIOS.len()
+            list.len()
         ));
     }
     let started = Instant::now();

@@ -286,6 +286,10 @@ impl Etcd {
     /// key), or `within` passed (an error).
     pub fn history(&self, prefix: &str, within: Duration) -> Result<Vec<Event>, String> {
         let until = self.revision()?;
+        // Revision 1 is the empty store: nothing happened yet.
+        if until < 2 {
+            return Ok(Vec::new());
+        }
         let port = self.live_port()?;
         let body = json!({ "create_request": {
             "key": B64.encode("\0"), "range_end": B64.encode("\0"), "start_revision": "1"

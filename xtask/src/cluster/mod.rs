@@ -18,6 +18,7 @@
 //!    nodes: never two owners at once (from etcd's history), one upstream
 //!    per stream per node, nothing left held ([`churn`]).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub mod churn;
@@ -214,6 +215,24 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
         }
     }
     ctx.failures.is_empty()
+}
+
+/// Upstreams (RTMP sessions whose peer is another node's RTMP port, of
+/// `ports`) per stream on `node`, from `/api/v1/sessions`.
+pub fn upstreams(node: &Server, ports: &[u16]) -> Result<BTreeMap<String, usize>, String> {
+    let v = node.json("/api/v1/sessions")?;
+    let mut out = BTreeMap::new();
+    for s in v["sessions"].as_array().into_iter().flatten() {
+        let port = s["peer"]
+            .as_str()
+            .and_then(|p| p.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse::<u16>().ok());
+        if s["protocol"] == "rtmp" && port.is_some_and(|p| p != node.rtmp && ports.contains(&p)) {
+            let key = s["stream"].as_str().unwrap_or("?").to_string();
+            *out.entry(key).or_insert(0) += 1;
+        }
+    }
+    Ok(out)
 }
 
 /// The first JSON field named `field` anywhere in `v` (depth first).

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::clients::{ffprobe, quantile_ms, time_until, urls, FlvPlayer};
-use super::{settle, Ctx};
+use super::{settle, upstreams, Ctx};
 use crate::chaos::clients::{Ffmpeg, Player};
 use crate::chaos::wait_live;
 
@@ -103,6 +103,20 @@ pub fn every_protocol(ctx: &mut Ctx) -> Result<(), String> {
         }
     }
     settle(1000);
+    // One upstream per stream per edge, however many players.
+    let ports: Vec<u16> = ctx.nodes.iter().map(|n| n.rtmp).collect();
+    for node in [1, 2] {
+        match upstreams(ctx.node(node), &ports) {
+            Ok(u) => ctx.check(
+                u.len() == streams && u.values().all(|n| *n == 1),
+                format!(
+                    "upstreams on {}: {u:?} (one per stream expected, {streams} streams)",
+                    super::NAMES[node]
+                ),
+            ),
+            Err(e) => ctx.check(false, e),
+        }
+    }
     for p in &players {
         let s = p.stats();
         ctx.check(

@@ -155,9 +155,13 @@ pub fn etcd_down(ctx: &mut Ctx) -> Result<(), String> {
     let mut metrics = Vec::new();
     for (i, name) in NAMES.iter().enumerate() {
         let m = store_metrics(ctx.node(i));
+        let value = |name: &str| m.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+        let up = value("strom_cluster_store_up");
+        let outages = value("strom_cluster_store_outages_total").unwrap_or(0.0)
+            + value("strom_cluster_store_errors_total").unwrap_or(0.0);
         ctx.check(
-            m.iter().any(|(_, v)| *v > 0.0),
-            format!("node {name}: /metrics counts no store failure: {m:?}"),
+            up == Some(0.0) && outages > 0.0,
+            format!("node {name}: /metrics does not count the store down: {m:?}"),
         );
         metrics.extend(
             m.into_iter()
@@ -222,13 +226,13 @@ pub fn store_state(node: &crate::chaos::server::Server) -> Option<String> {
     }
 }
 
-/// Lines of `/metrics` about the store (`store` or `etcd` in the name) with their values.
+/// The `strom_cluster_store*` lines of `/metrics` with their values.
 fn store_metrics(node: &crate::chaos::server::Server) -> Vec<(String, f64)> {
     let Ok((200, text)) = node.get("/metrics") else {
         return Vec::new();
     };
     text.lines()
-        .filter(|l| !l.starts_with('#') && (l.contains("store") || l.contains("etcd")))
+        .filter(|l| l.starts_with("strom_cluster_store"))
         .filter_map(|l| {
             let (k, v) = l.rsplit_once(' ')?;
             Some((k.to_string(), v.parse().ok()?))

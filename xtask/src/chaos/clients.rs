@@ -236,7 +236,11 @@ fn play_loop(
             Ok(n) => session
                 .handle_input(buf.get(..n).unwrap_or_default(), Instant::now())
                 .map_err(|e| format!("session: {e}"))?,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             Err(e) => {
                 lock(stats).closed = true;
                 return Err(format!("read: {e}"));
@@ -299,7 +303,11 @@ pub fn rtmp_connect_on(
             Ok(n) => session
                 .handle_input(buf.get(..n).unwrap_or_default(), Instant::now())
                 .map_err(|e| format!("session: {e}"))?,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             Err(e) => return Err(format!("read: {e}")),
         }
     }
@@ -371,7 +379,11 @@ pub fn closed_within(sock: &mut TcpStream, within: Duration) -> bool {
         match sock.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
             Err(_) => return true,
         }
     }

@@ -103,7 +103,14 @@ fn flv_loop(
                 return Ok(());
             }
             Ok(n) => data.extend_from_slice(buf.get(..n).unwrap_or_default()),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
                 lock(stats).closed = true;
                 return Err(format!("read: {e}"));
@@ -279,7 +286,11 @@ fn publish_clip(
                 Ok(n) => session
                     .handle_input(buf.get(..n).unwrap_or_default(), Instant::now())
                     .map_err(|e| format!("session: {e}"))?,
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => return Err(format!("read: {e}")),
             }
         }

@@ -437,7 +437,14 @@ fn watch(port: u16, body: &str, until: i64, within: Duration) -> Result<Vec<Valu
         let n = match sock.read(&mut buf) {
             Ok(0) => return Err(format!("watch: closed at revision {reached} of {until}")),
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(format!("watch: {e}")),
         };
         let got = buf.get(..n).unwrap_or_default();

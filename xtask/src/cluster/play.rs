@@ -78,6 +78,14 @@ pub fn every_protocol(ctx: &mut Ctx) -> Result<(), String> {
             }
             flv.push(p);
         }
+        if i >= probed {
+            // Only the probed streams stay up: more ffmpeg encoders would
+            // take the cores the servers run on.
+            check_players(ctx, players.get(probed * 3..), flv.get(probed * 2..));
+            players.truncate(probed * 3);
+            flv.truncate(probed * 2);
+            publishers.truncate(probed);
+        }
     }
     // Every protocol on both edges, probed at once.
     let mut jobs = Vec::new();
@@ -108,29 +116,17 @@ pub fn every_protocol(ctx: &mut Ctx) -> Result<(), String> {
     for node in [1, 2] {
         match upstreams(ctx.node(node), &ports) {
             Ok(u) => ctx.check(
-                u.len() == streams && u.values().all(|n| *n == 1),
+                (0..probed).all(|i| u.get(&format!("live/p{i}")) == Some(&1))
+                    && u.values().all(|n| *n <= 1),
                 format!(
-                    "upstreams on {}: {u:?} (one per stream expected, {streams} streams)",
+                    "upstreams on {}: {u:?} (one per stream played expected)",
                     super::NAMES[node]
                 ),
             ),
             Err(e) => ctx.check(false, e),
         }
     }
-    for p in &players {
-        let s = p.stats();
-        ctx.check(
-            s.error.is_none() && !s.closed && s.ts_regressions == 0 && s.video_frames > 0,
-            format!("RTMP edge player disturbed: {s:?}"),
-        );
-    }
-    for p in &flv {
-        let s = p.stats();
-        ctx.check(
-            s.error.is_none() && !s.closed && s.ts_regressions == 0 && s.video_frames > 0,
-            format!("HTTP-FLV edge player disturbed: {s:?}"),
-        );
-    }
+    check_players(ctx, Some(&players), Some(&flv));
     let (f50, f95) = (quantile_ms(&first, 0.5), quantile_ms(&first, 0.95));
     let (l50, l95) = (quantile_ms(&later, 0.5), quantile_ms(&later, 0.95));
     let met = |v: u128, t: u128| if v <= t { "met" } else { "NOT met" };
@@ -147,6 +143,22 @@ pub fn every_protocol(ctx: &mut Ctx) -> Result<(), String> {
         met(l95, LATER_P95_MS)
     ));
     Ok(())
+}
+
+/// Every player of the slices got frames, is still attached, and saw no
+/// timestamp go back.
+fn check_players(ctx: &mut Ctx, rtmp: Option<&[Player]>, flv: Option<&[FlvPlayer]>) {
+    let rtmp = rtmp.unwrap_or_default().iter().map(|p| ("RTMP", p.stats()));
+    let flv = flv
+        .unwrap_or_default()
+        .iter()
+        .map(|p| ("HTTP-FLV", p.stats()));
+    for (what, s) in rtmp.chain(flv) {
+        ctx.check(
+            s.error.is_none() && !s.closed && s.ts_regressions == 0 && s.video_frames > 0,
+            format!("{what} edge player disturbed: {s:?}"),
+        );
+    }
 }
 
 /// ffprobe `url` until it sees something or 20 s pass (HLS needs its first

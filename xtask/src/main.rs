@@ -11,7 +11,8 @@
 //! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
 //! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts]
 //!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md);
-//!   `--ingest N` instead measures one strom pulling N RTSP streams from another.
+//!   `--ingest N` instead measures one strom pulling N RTSP streams from another;
+//!   `--edge` the first frame and added latency through a cluster edge node.
 //!
 //! - `cargo xtask soak [--minutes N]`: publishers and players coming and going
 //!   for N minutes; fails if what the server holds trends upward.
@@ -76,6 +77,11 @@ enum Cmd {
         /// each) from a second strom; CPU per ingested Gbit/s, RSS per stream.
         #[arg(long)]
         ingest: Option<usize>,
+        /// Instead of players on one server: first frame and added latency
+        /// through a cluster edge (a real etcd, two nodes); the first
+        /// --players count is the latency run's players.
+        #[arg(long)]
+        edge: bool,
     },
     /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
     Chaos {
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
             protocols,
             out,
             ingest,
+            edge,
         } => {
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
@@ -153,6 +160,7 @@ fn main() -> ExitCode {
                 protocols,
                 out,
                 ingest,
+                edge,
             };
             match bench::run(&args) {
                 Ok(summary) => {

@@ -16,11 +16,6 @@ use std::time::{Duration, Instant};
 
 use super::{cpu_of, http, spawn_strom, status_kib, Proc};
 
-/// The ingest section of BENCHMARKS.md starts here…
-pub const BEGIN: &str = "<!-- ingest: produced by cargo xtask bench --ingest -->";
-/// …and ends here.
-pub const END: &str = "<!-- /ingest -->";
-
 /// Longest wait for every source, then every proxy, to be live.
 const LIVE_WITHIN: Duration = Duration::from_secs(120);
 
@@ -67,7 +62,7 @@ impl Ingest {
     /// The BENCHMARKS.md section, markers included.
     pub fn section(&self, command: &str) -> String {
         format!(
-            "{BEGIN}\n## Ingest: pulling RTSP streams\n\n\
+            "{begin}\n## Ingest: pulling RTSP streams\n\n\
              Produced by `{command}`.\n\n\
              - Sources: the load process publishes `target/bench/bench-360p25-1mbit.flv` (H.264 640x360\n  \
                25 fps, GOP 2 s, ~1 Mbit/s, AAC 64 kbit/s) {n} times over RTMP into an upstream strom.\n\
@@ -81,7 +76,9 @@ impl Ingest {
              | pulled streams | live at the end | ingested Mbit/s | downstream CPU s/s | CPU s per ingested Gbit/s | RSS before MiB | RSS per pulled stream KiB | media held per stream KiB | all live after s | reconnects | upstream CPU s/s | load CPU s/s |\n\
              |---|---|---|---|---|---|---|---|---|---|---|---|\n\
              | {n} | {live} | {mbit:.1} | {cpu:.2} | {per_gbit:.2} | {base:.1} | {rss:.1} | {held:.1} | {after:.1} | {reconnects} | {up:.2} | {load:.2} |\n\
-             {END}\n",
+             {end}\n",
+            begin = super::sections::INGEST.begin,
+            end = super::sections::INGEST.end,
             n = self.streams,
             secs = self.secs,
             live = self.live_at_end,
@@ -184,34 +181,6 @@ pub fn run(target: &Path, streams: usize, secs: u64) -> Result<Ingest, String> {
         ));
     }
     Ok(ingest)
-}
-
-/// Writes `section` into the file at `out`, replacing an earlier ingest
-/// section or appending one.
-pub fn write_section(out: &Path, section: &str) -> Result<(), String> {
-    let old = std::fs::read_to_string(out).unwrap_or_default();
-    let text = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if e > b => {
-            format!(
-                "{}{section}{}",
-                &old[..b],
-                &old[e + END.len()..].trim_start_matches('\n')
-            )
-        }
-        _ if old.is_empty() => format!("# strom benchmarks\n\n{section}"),
-        _ => format!(
-            "{}\n{section}",
-            old.trim_end_matches('\n').to_string() + "\n"
-        ),
-    };
-    std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))
-}
-
-/// The ingest section of `text`, markers included, if it has one (the
-/// players' benchmark keeps it when it rewrites the file).
-pub fn section_of(text: &str) -> Option<&str> {
-    let (b, e) = (text.find(BEGIN)?, text.find(END)?);
-    (e > b).then(|| &text[b..e + END.len()])
 }
 
 /// A release strom on ephemeral loopback ports, with the per-address caps

@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod edge;
 mod ingest;
 mod report;
+mod sections;
 
 use report::{details, headline, ratios, table, write_benchmarks, Invocation};
 
@@ -41,6 +43,9 @@ pub struct BenchArgs {
     /// Instead of players: one strom pulls this many RTSP streams from
     /// another ([`ingest`]).
     pub ingest: Option<usize>,
+    /// Instead of the players' table: first frame and latency through a
+    /// cluster edge ([`edge`]).
+    pub edge: bool,
 }
 
 /// A player protocol of the load generator.
@@ -138,7 +143,21 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         let run = ingest::run(&target, streams, args.secs)?;
         eprintln!("{}", run.line());
         let command = format!("cargo xtask bench --ingest {streams} --secs {}", args.secs);
-        ingest::write_section(&args.out, &run.section(&command))?;
+        sections::write(&args.out, &sections::INGEST, &run.section(&command))?;
+        return Ok(run.line());
+    }
+    if args.edge {
+        let (samples, players, secs) = if args.short {
+            (2, 10, 2)
+        } else {
+            (20, args.players.first().copied().unwrap_or(100), args.secs)
+        };
+        let run = edge::run(&target, samples, players, secs)?;
+        eprintln!("{}", run.line());
+        if !args.short {
+            let command = format!("cargo xtask bench --edge --players {players} --secs {secs}");
+            sections::write(&args.out, &sections::EDGE, &run.section(&command))?;
+        }
         return Ok(run.line());
     }
     let flv = bench_file(
@@ -208,6 +227,9 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
     if args.short {
         // The ingest benchmark works too: a few pulled streams, all live.
         let run = ingest::run(&target, 10, 3)?;
+        eprintln!("{}", run.line());
+        // And the edge benchmark: a real etcd, two nodes.
+        let run = edge::run(&target, 2, 10, 2)?;
         eprintln!("{}", run.line());
     } else {
         write_benchmarks(

@@ -266,12 +266,14 @@ pub(super) fn write_benchmarks(runs: &[Run], inv: &Invocation<'_>) -> Result<(),
             .map(|d| format!("\n{d}"))
             .unwrap_or_default(),
     );
-    // The ingest benchmark's section is another command's output: kept.
+    // The ingest and edge sections are other commands' output: kept.
     let old = std::fs::read_to_string(inv.out).unwrap_or_default();
-    let text = match super::ingest::section_of(&old) {
-        Some(ingest) => format!("{text}\n{ingest}\n"),
-        None => text,
-    };
+    let mut text = text;
+    for m in super::sections::ALL {
+        if let Some(kept) = super::sections::of(&old, m) {
+            text = format!("{text}\n{kept}\n");
+        }
+    }
     std::fs::write(inv.out, text).map_err(|e| format!("{}: {e}", inv.out.display()))
 }
 

@@ -79,6 +79,17 @@ impl Packager {
         }
     }
 
+    /// Numbers the first segment `sequence` instead of 0. A server that
+    /// starts each packager of a stream at a number no earlier packager of
+    /// that name reached (a clock-derived one) gives every segment URI one
+    /// content for good, so HTTP caches may keep segments long.
+    pub fn with_first_sequence(mut self, sequence: u64) -> Packager {
+        if self.segments.is_empty() && self.open.is_none() {
+            self.next_sequence = sequence;
+        }
+        self
+    }
+
     /// Mux one frame; cut a new segment BEFORE this frame when it is a video
     /// keyframe (or, audio-only, any audio frame) and the open segment is at
     /// least `target_secs` long (measured by DTS; the first segment starts at

@@ -396,3 +396,17 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_first_sequence_numbers_segments_and_the_playlist_from_there() {
+    let mut p = Packager::new(av(), seg(2.0, 10, 0)).with_first_sequence(17_000_000_000);
+    let closed = feed(&mut p, 90_000, 5 + 30 * 5, 30, 5);
+    assert_eq!(closed, [17_000_000_000, 17_000_000_001]);
+    let text = p.playlist();
+    assert!(
+        text.contains("#EXT-X-MEDIA-SEQUENCE:17000000000\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n17000000001.ts\n"), "{text}");
+    assert!(p.segment(17_000_000_001).is_some());
+}

@@ -98,7 +98,8 @@ impl Feed {
                 p.segment(closed)
             }
             None => {
-                state.packager = Some(Packager::new(muxer, segments));
+                state.packager =
+                    Some(Packager::new(muxer, segments).with_first_sequence(first_sequence()));
                 None
             }
         }
@@ -242,4 +243,17 @@ impl Feed {
     pub fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
     }
+}
+
+/// The first segment number of a new packager: tenths of a second since the
+/// Unix epoch. Segments last at least `hls.segment_secs` ≥ 0.1 s, so an
+/// earlier packager of the name (before a restart of the stream, or on the
+/// node that owned it before) never reached this number: a segment URI
+/// names one content for good, on every node whose clock is in sync, and a
+/// shared cache may keep segments (`max-age=3600`).
+fn first_sequence() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| (d.as_millis() / 100) as u64)
+        .unwrap_or(0)
 }

@@ -247,10 +247,15 @@ where
         shutdown()
     };
     let mut config = config;
+    // Port 0 in the configuration: other nodes need the bound ones.
     if config.cluster.advertise.is_empty() {
-        // Port 0 in the configuration: other nodes need the bound one.
         if let Ok(a) = listeners.rtmp.local_addr() {
             config.cluster.advertise = format!("127.0.0.1:{}", a.port());
+        }
+    }
+    if config.cluster.advertise_http.is_empty() {
+        if let Ok(a) = listeners.http.local_addr() {
+            config.cluster.advertise_http = format!("127.0.0.1:{}", a.port());
         }
     }
     let config = Arc::new(config);

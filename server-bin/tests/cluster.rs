@@ -95,12 +95,31 @@ fn a_stream_published_on_one_node_plays_on_another_over_every_protocol() {
             b.log()
         );
     }
+    // HLS on the edge is the owner's: the same segment names, the same bytes
+    // (one HTTP cache in front of every node may keep them).
     let playlist = fetch(b.http_port, "GET", "/live/cam/hls.m3u8").expect("playlist");
     assert_eq!(playlist.status, 200, "{}", playlist.text());
     assert!(playlist.text().contains("#EXTINF"), "{}", playlist.text());
     assert!(playlist
         .header("cache-control")
         .is_some_and(|c| c.starts_with("public, max-age=")));
+    let on_owner = fetch(a.http_port, "GET", "/live/cam/hls.m3u8").expect("owner playlist");
+    let segment = playlist
+        .text()
+        .lines()
+        .rfind(|l| l.ends_with(".ts"))
+        .expect("a segment")
+        .to_string();
+    assert!(
+        on_owner.text().contains(&segment),
+        "the edge lists {segment}, the owner:\n{}",
+        on_owner.text()
+    );
+    let from_edge = fetch(b.http_port, "GET", &format!("/live/cam/{segment}")).expect("segment");
+    let from_owner = fetch(a.http_port, "GET", &format!("/live/cam/{segment}")).expect("segment");
+    assert_eq!(from_edge.status, 200);
+    assert!(from_edge.body == from_owner.body && !from_edge.body.is_empty());
+    assert_eq!(from_edge.header("cache-control"), Some("public, max-age=3600"));
 
     // One upstream on the edge, however many players asked.
     let v = cluster_view(&b);

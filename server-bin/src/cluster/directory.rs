@@ -22,6 +22,8 @@ pub struct Owner {
     pub node: String,
     /// Where other nodes pull from (`host:port`, RTMP).
     pub advertise: String,
+    /// Where other nodes fetch its HLS (`host:port`, HTTP).
+    pub http: String,
     /// The etcd revision that created the claim: the ownership epoch.
     pub epoch: i64,
 }
@@ -33,6 +35,8 @@ pub(super) struct StreamRecord {
     pub stream: String,
     pub node: String,
     pub advertise: String,
+    #[serde(default)]
+    pub http: String,
 }
 
 /// The value of a node's key: what it advertises and its load.
@@ -176,6 +180,7 @@ impl Directory {
             let owner = Owner {
                 node: record.node,
                 advertise: record.advertise,
+                http: record.http,
                 epoch: kv.create_revision,
             };
             if full && !inner.streams.contains_key(k) {
@@ -238,6 +243,7 @@ mod tests {
             stream: key.stream.clone(),
             node: node.into(),
             advertise: format!("{node}:1935"),
+            http: format!("{node}:8080"),
         };
         Kv {
             key: d.stream_key(key).into_bytes(),

@@ -74,6 +74,7 @@ mod tests {
         let owner = Owner {
             node: "a".into(),
             advertise: "10.0.0.7:1936".into(),
+            http: "10.0.0.7:8080".into(),
             epoch: 42,
         };
         let u = url(&StreamKey::new("live", "cam/1"), &owner);

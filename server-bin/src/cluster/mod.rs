@@ -24,6 +24,7 @@
 mod directory;
 pub mod edge;
 pub mod etcd;
+pub mod hls;
 mod node;
 
 use std::collections::{HashMap, HashSet};
@@ -100,6 +101,8 @@ pub struct Cluster {
     pub node: String,
     /// Where other nodes pull from.
     pub advertise: String,
+    /// Where other nodes fetch this node's HLS.
+    pub advertise_http: String,
     config: ClusterConfig,
     etcd: Etcd,
     /// The directory's copy.
@@ -112,6 +115,8 @@ pub struct Cluster {
     store_up: AtomicBool,
     /// Counters for `/metrics`.
     pub counters: ClusterCounters,
+    /// The owners' HLS, as this node serves it for streams it relays.
+    pub hls: hls::OwnerHls,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -135,6 +140,7 @@ impl Cluster {
         Ok(Some(Arc::new(Cluster {
             node: config.node_name(),
             advertise: config.advertise(),
+            advertise_http: config.advertise_http(),
             config: c.clone(),
             etcd,
             directory: Directory::new(&c.prefix),
@@ -143,6 +149,7 @@ impl Cluster {
             lease: Mutex::default(),
             store_up: AtomicBool::new(false),
             counters: ClusterCounters::default(),
+            hls: hls::OwnerHls::default(),
         })))
     }
 
@@ -184,6 +191,7 @@ impl Cluster {
             stream: key.stream.clone(),
             node: self.node.clone(),
             advertise: self.advertise.clone(),
+            http: self.advertise_http.clone(),
         })
         .unwrap_or_default()
     }
@@ -263,7 +271,11 @@ impl Cluster {
                     let held: Option<StreamRecord> = serde_json::from_slice(&kv.value).ok();
                     let owner = Owner {
                         node: held.as_ref().map(|r| r.node.clone()).unwrap_or_default(),
-                        advertise: held.map(|r| r.advertise).unwrap_or_default(),
+                        advertise: held
+                            .as_ref()
+                            .map(|r| r.advertise.clone())
+                            .unwrap_or_default(),
+                        http: held.map(|r| r.http).unwrap_or_default(),
                         epoch: kv.create_revision,
                     };
                     if owner.node != self.node {
@@ -332,6 +344,15 @@ impl Cluster {
             }
             None => Ok(()),
         }
+    }
+
+    /// The HTTP address of `key`'s owner when another node owns it: HLS is
+    /// then the owner's, fetched through [`Cluster::hls`].
+    pub fn hls_owner(&self, key: &StreamKey) -> Option<String> {
+        self.directory
+            .owner(key)
+            .filter(|o| o.node != self.node && !o.http.is_empty())
+            .map(|o| o.http)
     }
 
     /// Names this node published while the store was down, to claim now.

@@ -15,6 +15,10 @@ pub struct ClusterConfig {
     /// listener as they reach it. Empty: `127.0.0.1:<rtmp.port>`, only
     /// right when every node runs on one machine.
     pub advertise: String,
+    /// Where other nodes fetch this node's HLS (`host:port` of its HTTP
+    /// listener): an edge serves the owner's playlists and segments. Empty:
+    /// `127.0.0.1:<http.port>`.
+    pub advertise_http: String,
     /// Lease of this node's claims: a node silent for this long loses every
     /// stream it owns, and another node may take them.
     pub lease_secs: u64,
@@ -34,6 +38,7 @@ impl Default for ClusterConfig {
             endpoints: Vec::new(),
             node: String::new(),
             advertise: String::new(),
+            advertise_http: String::new(),
             lease_secs: 5,
             on_store_down: OnStoreDown::ServeLocal,
             prefix: "/strom".into(),
@@ -83,11 +88,13 @@ impl super::Config {
         if !(50..=10_000).contains(&c.request_ms) {
             return Err(("cluster.request_ms".into(), "must be 50..=10000".into()));
         }
-        if !c.advertise.is_empty() && !c.advertise.contains(':') {
-            return Err((
-                "cluster.advertise".into(),
-                "must be host:port (this node's RTMP address)".into(),
-            ));
+        for (key, value) in [
+            ("cluster.advertise", &c.advertise),
+            ("cluster.advertise_http", &c.advertise_http),
+        ] {
+            if !value.is_empty() && !value.contains(':') {
+                return Err((key.into(), "must be host:port".into()));
+            }
         }
         let name_ok = |s: &str| {
             s.bytes()
@@ -120,6 +127,14 @@ impl super::Config {
     pub fn advertise(&self) -> String {
         match self.cluster.advertise.as_str() {
             "" => format!("127.0.0.1:{}", self.rtmp.port),
+            a => a.to_string(),
+        }
+    }
+
+    /// Where other nodes fetch this node's HLS.
+    pub fn advertise_http(&self) -> String {
+        match self.cluster.advertise_http.as_str() {
+            "" => format!("127.0.0.1:{}", self.http.port),
             a => a.to_string(),
         }
     }

@@ -230,55 +230,62 @@ impl Connection {
             return reply::error(StatusCode::FORBIDDEN, "forbidden", why);
         }
         let not_found = |what: &str| reply::error(StatusCode::NOT_FOUND, "not_found", what);
-        let reply = match target {
-            HlsTarget::Playlist => {
-                let pulled = crate::waiting::await_pulled(shared, &key, self.info.peer_info());
-                if let Err(why @ (WaitError::Refused(_) | WaitError::StoreDown(_))) = pulled.await {
-                    let why = why.to_string();
-                    return reply::error(StatusCode::SERVICE_UNAVAILABLE, "busy", &why);
+        let owner = shared
+            .cluster
+            .as_ref()
+            .and_then(|c| Some((c, c.hls_owner(&key)?)));
+        let reply = match (owner, target) {
+            // Another node owns the stream: its HLS, so every node serves
+            // the same names with the same bytes.
+            (Some((cluster, owner)), target) => {
+                match cluster.hls.get(shared, &key, &target, &owner).await {
+                    Ok(body) => match target {
+                        HlsTarget::Playlist => playlist_reply(shared, body),
+                        HlsTarget::Segment(_) => segment_reply(body),
+                    },
+                    Err(e) => {
+                        tracing::info!(stream = %key, error = %e, "hls from the owner node failed");
+                        return reply::error(
+                            StatusCode::BAD_GATEWAY,
+                            "owner_unavailable",
+                            &e.to_string(),
+                        );
+                    }
                 }
-                let Some(feed) = ts_feed::ensure(shared, &key) else {
-                    return not_found("stream not found");
-                };
-                feed.touch();
-                let wait = Duration::from_millis(shared.config.hls.first_segment_wait_ms);
-                if feed.playlist().is_none() && !feed.wait_first_segment(wait).await {
-                    return not_found("no segment yet");
-                }
-                let Some(text) = feed.playlist() else {
-                    return not_found("no segment yet");
-                };
-                let mut r = reply::with_type(
-                    StatusCode::OK,
-                    "application/vnd.apple.mpegurl",
-                    Bytes::from(text),
-                );
-                // A shared cache (nginx proxy_cache in front of several
-                // nodes) may serve a live playlist for half a target
-                // duration, as Apple's HLS authoring guide allows; longer
-                // would make players stall at the live edge.
-                let max_age = (shared.config.hls.segment_secs / 2.0).floor().max(1.0) as u64;
-                if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
-                    r.headers_mut().insert(CACHE_CONTROL, v);
-                }
-                r
             }
-            HlsTarget::Segment(sequence) => {
-                let Some(feed) = shared.feeds.get(&key) else {
-                    return not_found("stream not packaged");
-                };
-                feed.touch();
-                let Some(segment) = feed.segment(sequence) else {
-                    return not_found("segment not held");
-                };
-                let mut r = reply::with_type(StatusCode::OK, "video/mp2t", segment.data);
-                // A segment never changes once listed.
-                r.headers_mut().insert(
-                    CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=3600"),
-                );
-                r
-            }
+            (None, target) => match target {
+                HlsTarget::Playlist => {
+                    let pulled = crate::waiting::await_pulled(shared, &key, self.info.peer_info());
+                    if let Err(why @ (WaitError::Refused(_) | WaitError::StoreDown(_))) =
+                        pulled.await
+                    {
+                        let why = why.to_string();
+                        return reply::error(StatusCode::SERVICE_UNAVAILABLE, "busy", &why);
+                    }
+                    let Some(feed) = ts_feed::ensure(shared, &key) else {
+                        return not_found("stream not found");
+                    };
+                    feed.touch();
+                    let wait = Duration::from_millis(shared.config.hls.first_segment_wait_ms);
+                    if feed.playlist().is_none() && !feed.wait_first_segment(wait).await {
+                        return not_found("no segment yet");
+                    }
+                    let Some(text) = feed.playlist() else {
+                        return not_found("no segment yet");
+                    };
+                    playlist_reply(shared, Bytes::from(text))
+                }
+                HlsTarget::Segment(sequence) => {
+                    let Some(feed) = shared.feeds.get(&key) else {
+                        return not_found("stream not packaged");
+                    };
+                    feed.touch();
+                    let Some(segment) = feed.segment(sequence) else {
+                        return not_found("segment not held");
+                    };
+                    segment_reply(segment.data)
+                }
+            },
         };
         let len = hyper::body::Body::size_hint(reply.body())
             .exact()
@@ -307,6 +314,36 @@ impl Connection {
         }
         None
     }
+}
+
+/// How long a live playlist may be served from a cache (and from an edge's
+/// copy of the owner's): half a target duration, at least a second.
+pub(crate) fn playlist_max_age(shared: &crate::server::Shared) -> Duration {
+    Duration::from_secs((shared.config.hls.segment_secs / 2.0).floor().max(1.0) as u64)
+}
+
+/// A playlist answer. A shared cache (nginx `proxy_cache` in front of
+/// several nodes) may serve a live playlist for half a target duration, as
+/// Apple's HLS authoring guide allows; longer would stall players at the
+/// live edge.
+fn playlist_reply(shared: &crate::server::Shared, text: Bytes) -> Reply {
+    let mut r = reply::with_type(StatusCode::OK, "application/vnd.apple.mpegurl", text);
+    let max_age = playlist_max_age(shared).as_secs();
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        r.headers_mut().insert(CACHE_CONTROL, v);
+    }
+    r
+}
+
+/// A segment answer: a segment URI names one content for good (numbers
+/// start from the clock, see `ts_feed`), so caches may keep it.
+fn segment_reply(data: Bytes) -> Reply {
+    let mut r = reply::with_type(StatusCode::OK, "video/mp2t", data);
+    r.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
 }
 
 #[cfg(test)]

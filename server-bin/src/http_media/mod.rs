@@ -12,7 +12,7 @@
 
 pub mod flv;
 pub mod framing;
-mod hls;
+pub(crate) mod hls;
 pub mod request;
 mod ts;
 

@@ -191,6 +191,15 @@ impl Proxy {
 
 pub use supervisor::supervise;
 
+/// A client of whole-body GETs with a deadline and a size limit (the HLS
+/// pulls'), for other HTTP fetches from upstream nodes.
+pub(crate) fn hls_fetcher(
+    dial: &dyn Dial,
+    timeout: std::time::Duration,
+) -> hls_pull::fetch::Fetcher<'_> {
+    hls_pull::fetch::Fetcher::fresh(dial, timeout)
+}
+
 /// `t` in ms since the Unix epoch (0 before it), as the API shows times.
 pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)

@@ -83,6 +83,16 @@ impl<'a> Fetcher<'a> {
         }
     }
 
+    /// A fetcher that dials its first connection itself.
+    pub(crate) fn fresh(dial: &'a dyn Dial, timeout: Duration) -> Self {
+        Fetcher {
+            dial,
+            timeout,
+            conn: None,
+            first: None,
+        }
+    }
+
     /// GETs `url` (its request target is `url.stream`); the body, at most
     /// `limit` bytes, of a 2xx answer.
     pub(crate) async fn get(&mut self, url: &PullUrl, limit: usize) -> Result<Bytes, FetchError> {

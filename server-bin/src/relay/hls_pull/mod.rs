@@ -26,7 +26,7 @@
 //! - **Not supported**: https (no TLS in strom; refused when the proxy is
 //!   added), redirects, encrypted segments, fMP4 segments, H.265.
 
-mod fetch;
+pub(crate) mod fetch;
 mod ts;
 
 use std::sync::atomic::Ordering;

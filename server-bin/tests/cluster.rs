@@ -119,7 +119,10 @@ fn a_stream_published_on_one_node_plays_on_another_over_every_protocol() {
     let from_owner = fetch(a.http_port, "GET", &format!("/live/cam/{segment}")).expect("segment");
     assert_eq!(from_edge.status, 200);
     assert!(from_edge.body == from_owner.body && !from_edge.body.is_empty());
-    assert_eq!(from_edge.header("cache-control"), Some("public, max-age=3600"));
+    assert_eq!(
+        from_edge.header("cache-control"),
+        Some("public, max-age=3600")
+    );
 
     // One upstream on the edge, however many players asked.
     let v = cluster_view(&b);
@@ -274,4 +277,48 @@ fn with_etcd_gone_streams_keep_playing_and_new_names_are_claimed_when_it_returns
     wait_owner(&a, "fresh", "b", Duration::from_secs(15));
     stop(local);
     stop(publisher);
+}
+
+#[test]
+fn a_frozen_publisher_on_one_node_is_taken_over_from_another() {
+    let etcd = Etcd::start("frozen");
+    let a = node("frozen", "a", &etcd);
+    let b = node("frozen", "b", &etcd);
+    wait_store(&a, "up");
+    wait_store(&b, "up");
+    let frozen = publish(&format!("rtmp://127.0.0.1:{}/live/fz", a.rtmp_port), 60);
+    a.wait_live("fz", Duration::from_secs(10));
+    wait_owner(&b, "fz", "a", Duration::from_secs(10));
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &frozen.id().to_string()])
+            .status()
+            .expect("kill runs")
+    };
+    // The encoder's machine freezes: its connection stays open, silent.
+    signal("-STOP");
+    let frozen_at = Instant::now();
+    let mut newcomer = None;
+    let taken = wait_until(Duration::from_secs(15), || {
+        let p = publish(&format!("rtmp://127.0.0.1:{}/live/fz", b.rtmp_port), 30);
+        std::thread::sleep(Duration::from_millis(1000));
+        let live = b.get("/api/v1/streams/live/fz").0 == 200;
+        if live {
+            newcomer = Some(p);
+        } else {
+            stop(p);
+        }
+        live
+    });
+    let after = frozen_at.elapsed();
+    assert!(taken.is_some(), "b never took the name over: {}", b.log());
+    eprintln!("a frozen publisher on a taken over from b {after:?} after it froze");
+    wait_owner(&a, "fz", "b", Duration::from_secs(10));
+    // The old encoder wakes up: the name is b's, a's publisher is ended.
+    signal("-CONT");
+    a.wait_for_log(&["another node owns this name"], Duration::from_secs(10));
+    stop(frozen);
+    if let Some(p) = newcomer {
+        stop(p);
+    }
 }

@@ -1,7 +1,7 @@
 //! Snapshots for the HTTP API and metrics, and the bitrate meter behind them.
 
 use std::collections::VecDeque;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -61,6 +61,9 @@ pub struct StreamSnapshot {
     pub publisher: Option<PeerInfo>,
     /// When the current publisher started, when live.
     pub publishing_since: Option<SystemTime>,
+    /// How long the current publisher has sent no frame, when live (past
+    /// `publisher_idle_timeout` it is stale: a newcomer takes over).
+    pub publisher_idle: Option<Duration>,
     /// The announced tracks (kept while lingering).
     pub tracks: Vec<Track>,
     /// Payload bytes pushed since the stream entry was created.

@@ -336,6 +336,10 @@ impl StreamInner {
             state,
             publisher: self.owner.as_ref().map(|o| o.who.clone()),
             publishing_since: self.owner.as_ref().map(|o| o.since),
+            publisher_idle: self
+                .owner
+                .as_ref()
+                .map(|o| now.saturating_duration_since(o.last_media)),
             tracks: self.tracks.to_vec(),
             bytes_in: self.bytes_in,
             frames_in: self.frames_in,

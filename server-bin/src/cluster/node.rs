@@ -106,9 +106,14 @@ async fn session(
                 if watch.is_none() && cluster.store_up() {
                     watch = follow(cluster, shared).await;
                 }
-                if ticks % 3 == 0 && cluster.store_up() {
-                    put_node(cluster, shared).await;
-                    reconcile(cluster, shared).await;
+                if cluster.store_up() {
+                    release_stale(cluster, shared).await;
+                    if ticks % 3 == 0 {
+                        put_node(cluster, shared).await;
+                    }
+                    if ticks % 3 == 0 || !lock(&cluster.unclaimed).is_empty() {
+                        reconcile(cluster, shared).await;
+                    }
                 }
             }
             batch = next(&mut watch) => match batch {
@@ -197,13 +202,18 @@ async fn reconcile(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
         release_if_gone(cluster, shared, &key).await;
     }
     for key in cluster.take_unclaimed() {
-        let local = shared
-            .hub
-            .stream(&key)
-            .is_some_and(|s| s.publisher.is_some())
+        let Some(stream) = shared.hub.stream(&key) else {
+            continue;
+        };
+        let local = stream.publisher.is_some()
             && shared.relays.edge(&key).is_none()
             && !shared.relays.pulls(&key);
         if !local {
+            continue;
+        }
+        if is_stale(shared, &stream) {
+            // Claimed again when its media comes back.
+            lock(&cluster.unclaimed).insert(key);
             continue;
         }
         match cluster.claim(&shared.relays, &key).await {
@@ -212,6 +222,33 @@ async fn reconcile(cluster: &Arc<Cluster>, shared: &Arc<Shared>) {
             }
             Claim::Elsewhere(owner) => lose(cluster, shared, &key, &owner.node),
             Claim::Local | Claim::StoreDown => {}
+        }
+    }
+}
+
+/// Whether the stream's publisher has sent nothing for
+/// `stream.publisher_idle_timeout_ms`: on one node a newcomer would take it
+/// over.
+fn is_stale(shared: &Shared, stream: &stream_core::StreamSnapshot) -> bool {
+    let limit = Duration::from_millis(shared.config.stream.publisher_idle_timeout_ms);
+    stream.publisher_idle.is_some_and(|idle| idle >= limit)
+}
+
+/// Releases the names whose local publisher went stale, so that a
+/// publisher on another node may take them, as a newcomer on this node
+/// could (the single-node rule, cluster-wide). The name is claimed again
+/// when the media comes back, unless another node took it meanwhile: then
+/// the local publisher is ended.
+async fn release_stale(cluster: &Cluster, shared: &Shared) {
+    for (key, epoch) in cluster.claims() {
+        let stale = shared
+            .hub
+            .stream(&key)
+            .is_some_and(|s| is_stale(shared, &s));
+        if stale {
+            tracing::info!(stream = %key, epoch, "cluster: publisher idle past publisher_idle_timeout_ms; name released for a newcomer anywhere");
+            cluster.release(&key).await;
+            lock(&cluster.unclaimed).insert(key);
         }
     }
 }

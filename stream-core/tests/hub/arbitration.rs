@@ -171,3 +171,19 @@ async fn take_over_replaces_a_live_publisher_under_reject_and_players_stay() {
         "the player kept receiving across the take-over: {got}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_tells_how_long_the_publisher_has_been_silent() {
+    let hub = hub();
+    let k = key("cam");
+    let mut p = hub.publish(k.clone(), peer(1)).unwrap();
+    p.set_tracks(video_only());
+    p.push(vframe(0, true, 10)).unwrap();
+    tokio::time::advance(Duration::from_millis(2500)).await;
+    let idle = hub.stream(&k).unwrap().publisher_idle.unwrap();
+    assert!(idle >= Duration::from_millis(2500), "{idle:?}");
+    p.push(vframe(40, false, 10)).unwrap();
+    assert_eq!(hub.stream(&k).unwrap().publisher_idle, Some(Duration::ZERO));
+    drop(p);
+    assert_eq!(hub.stream(&k).unwrap().publisher_idle, None);
+}

@@ -322,3 +322,28 @@ fn a_frozen_publisher_on_one_node_is_taken_over_from_another() {
         stop(p);
     }
 }
+
+#[test]
+fn a_player_waiting_on_an_edge_gets_a_stream_published_later_on_another_node() {
+    let etcd = Etcd::start("waiting");
+    let a = node("waiting", "a", &etcd);
+    let b = node("waiting", "b", &etcd);
+    wait_store(&a, "up");
+    wait_store(&b, "up");
+    // The player comes first; the stream is published on a a moment later.
+    let player = play(
+        &format!("http://127.0.0.1:{}/live/later.live.flv", b.http_port),
+        Some(3),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let publisher = publish(&format!("rtmp://127.0.0.1:{}/live/later", a.rtmp_port), 30);
+    let played = finish(player, Duration::from_secs(20));
+    assert!(
+        played.success && played.dts.len() > 25,
+        "the waiting player got {} frames\n{}\n{}",
+        played.dts.len(),
+        played.stderr,
+        b.log()
+    );
+    stop(publisher);
+}

@@ -272,7 +272,17 @@ async fn act_on(cluster: &Arc<Cluster>, shared: &Arc<Shared>, changes: Vec<Chang
                 if mine {
                     lose(cluster, shared, &key, &owner.node);
                 }
-                if let Some(edge) = shared.relays.edge(&key) {
+                let waiting = shared
+                    .hub
+                    .stream(&key)
+                    .is_some_and(|s| s.publisher.is_none() && !s.subscribers.is_empty());
+                if waiting && shared.relays.edge(&key).is_none() {
+                    // Players asked before the claim reached this node's
+                    // copy: their edge starts now, not at their timeout.
+                    shared
+                        .relays
+                        .demand_edge(&key, super::edge::url(&key, &owner), None);
+                } else if let Some(edge) = shared.relays.edge(&key) {
                     let url = super::edge::url(&key, &owner);
                     let elsewhere = edge.url().host != url.host || edge.url().port != url.port;
                     // Switch now when the owner is another node, or when the

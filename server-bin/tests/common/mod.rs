@@ -69,6 +69,26 @@ impl Strom {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Strom {
+        // A port free when picked may be taken before strom binds it (an
+        // outgoing connection of another test gets it as its ephemeral
+        // port): strom then exits at once, and is started again on fresh
+        // ports, a bounded number of times.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Strom::try_start(name, wrapper, args, env) {
+                Ok(strom) => return strom,
+                Err(log) => last = log,
+            }
+        }
+        panic!("strom could not bind free ports three times; last log:\n{last}");
+    }
+
+    fn try_start(
+        name: &str,
+        wrapper: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Strom, String> {
         let dir = scratch_dir(name);
         let http_port = free_port();
         let rtmp_port = free_port();
@@ -104,7 +124,7 @@ impl Strom {
                 l.push('\n');
             }
         });
-        let strom = Strom {
+        let mut strom = Strom {
             child,
             http_port,
             rtmp_port,
@@ -115,7 +135,15 @@ impl Strom {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok((200, _)) = strom.try_request("GET", "/healthz", &[]) {
-                return strom;
+                return Ok(strom);
+            }
+            if let Ok(Some(_)) = strom.child.try_wait() {
+                // Its log is complete once stderr closed: give the reader a moment.
+                std::thread::sleep(Duration::from_millis(100));
+                let log = strom.log();
+                if log.contains("Address already in use") {
+                    return Err(log);
+                }
             }
             assert!(
                 Instant::now() < deadline,

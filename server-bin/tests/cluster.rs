@@ -16,20 +16,23 @@ use etcd_server::EtcdServer as Etcd;
 
 /// A node named `node` of the cluster on `etcd`.
 fn node(test: &str, node: &str, etcd: &Etcd) -> Strom {
+    node_with(test, node, etcd, &[])
+}
+
+/// [`node`] with more settings.
+fn node_with(test: &str, node: &str, etcd: &Etcd, extra: &[(&str, &str)]) -> Strom {
     let endpoints = format!("[\"{}\"]", etcd.url);
-    Strom::start(
-        &format!("cluster-{test}-{node}"),
-        &[],
-        &[
-            ("STROM_CLUSTER__ENDPOINTS", endpoints.as_str()),
-            ("STROM_CLUSTER__NODE", node),
-            ("STROM_CLUSTER__LEASE_SECS", "2"),
-            ("STROM_CLUSTER__REQUEST_MS", "500"),
-            ("STROM_RELAY__RETRY_MIN_MS", "200"),
-            ("STROM_RELAY__RETRY_MAX_MS", "1000"),
-            ("STROM_STATE__DIR", ""),
-        ],
-    )
+    let mut env = vec![
+        ("STROM_CLUSTER__ENDPOINTS", endpoints.as_str()),
+        ("STROM_CLUSTER__NODE", node),
+        ("STROM_CLUSTER__LEASE_SECS", "2"),
+        ("STROM_CLUSTER__REQUEST_MS", "500"),
+        ("STROM_RELAY__RETRY_MIN_MS", "200"),
+        ("STROM_RELAY__RETRY_MAX_MS", "1000"),
+        ("STROM_STATE__DIR", ""),
+    ];
+    env.extend_from_slice(extra);
+    Strom::start(&format!("cluster-{test}-{node}"), &[], &env)
 }
 
 fn cluster_view(n: &Strom) -> serde_json::Value {
@@ -344,6 +347,61 @@ fn a_player_waiting_on_an_edge_gets_a_stream_published_later_on_another_node() {
         played.dts.len(),
         played.stderr,
         b.log()
+    );
+    stop(publisher);
+}
+
+#[test]
+fn with_a_cluster_secret_edges_pass_the_owners_play_tokens_and_forgers_do_not() {
+    let etcd = Etcd::start("secret");
+    let settings = [
+        ("STROM_AUTH__PLAY_TOKENS", "{live = \"viewer-token\"}"),
+        ("STROM_CLUSTER__SECRET", "nodes-only"),
+    ];
+    let a = node_with("secret", "a", &etcd, &settings);
+    let b = node_with("secret", "b", &etcd, &settings);
+    wait_store(&a, "up");
+    wait_store(&b, "up");
+    let publisher = publish(&format!("rtmp://127.0.0.1:{}/live/sec", a.rtmp_port), 60);
+    a.wait_live("sec", Duration::from_secs(10));
+    let epoch = wait_owner(&b, "sec", "a", Duration::from_secs(10));
+    // A viewer with the token plays on the edge: the edge's own pull and HLS
+    // fetches carry no viewer token, only the nodes' signature.
+    for url in [
+        format!(
+            "rtmp://127.0.0.1:{}/live/sec?token=viewer-token",
+            b.rtmp_port
+        ),
+        format!(
+            "http://127.0.0.1:{}/live/sec.live.flv?token=viewer-token",
+            b.http_port
+        ),
+    ] {
+        let streams = probe(&url);
+        assert!(
+            streams.iter().any(|(codec, _, _)| codec == "h264"),
+            "{url}: {streams:?}\n{}",
+            a.log()
+        );
+    }
+    // HLS segments carry no token (a limit of tokens in queries, on any
+    // node): the playlist shows the edge's signed fetch passed the owner.
+    let playlist =
+        fetch(b.http_port, "GET", "/live/sec/hls.m3u8?token=viewer-token").expect("playlist");
+    assert_eq!(playlist.status, 200, "{}\n{}", playlist.text(), a.log());
+    // Someone who read an epoch but has no secret is not a node.
+    let forged = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-rw_timeout", "5000000"])
+        .arg(format!(
+            "rtmp://127.0.0.1:{}/live/sec?strom_epoch={epoch}&strom_sign=00",
+            a.rtmp_port
+        ))
+        .output()
+        .expect("ffprobe runs");
+    assert!(!forged.status.success(), "a forged edge pull was served");
+    a.wait_for_log(
+        &["without a valid cluster signature"],
+        Duration::from_secs(5),
     );
     stop(publisher);
 }

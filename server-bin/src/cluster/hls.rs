@@ -70,7 +70,8 @@ pub enum OwnerHlsError {
 
 impl OwnerHls {
     /// `target` of `key`, whose owner serves HTTP at `owner` (`host:port`):
-    /// from the copy when fresh, else fetched once for every asker.
+    /// from the copy when fresh, else fetched once for every asker, with
+    /// `query` (the edge's epoch and signature) on the request.
     ///
     /// # Errors
     /// [`OwnerHlsError`]: the table is full, or the owner did not answer.
@@ -80,6 +81,7 @@ impl OwnerHls {
         key: &StreamKey,
         target: &HlsTarget,
         owner: &str,
+        query: &str,
     ) -> Result<Bytes, OwnerHlsError> {
         let stream = self.stream(key)?;
         let fresh = crate::http_media::hls::playlist_max_age(shared);
@@ -96,10 +98,13 @@ impl OwnerHls {
         }
         let (path, limit) = match target {
             HlsTarget::Playlist => (
-                format!("/{}/{}/hls.m3u8", key.app, key.stream),
+                format!("/{}/{}/hls.m3u8?{query}", key.app, key.stream),
                 MAX_PLAYLIST,
             ),
-            HlsTarget::Segment(n) => (format!("/{}/{}/{n}.ts", key.app, key.stream), MAX_SEGMENT),
+            HlsTarget::Segment(n) => (
+                format!("/{}/{}/{n}.ts?{query}", key.app, key.stream),
+                MAX_SEGMENT,
+            ),
         };
         let body = fetch(shared, owner, &path, limit, deadline).await?;
         stream.store(target, owner, body.clone());

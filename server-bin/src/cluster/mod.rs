@@ -331,7 +331,9 @@ impl Cluster {
         }
         match self.directory.owner(key) {
             Some(owner) if owner.node != self.node => {
-                shared.relays.demand_edge(key, edge::url(key, &owner), ip);
+                shared
+                    .relays
+                    .demand_edge(key, self.edge_url(key, &owner), ip);
                 Ok(())
             }
             Some(_) => Ok(()),
@@ -345,13 +347,22 @@ impl Cluster {
         }
     }
 
+    /// The URL this node's edge pulls `key` from while `owner` owns it.
+    pub fn edge_url(&self, key: &StreamKey, owner: &Owner) -> crate::relay::PullUrl {
+        edge::url(key, owner, &self.config.secret)
+    }
+
+    /// The query this node's requests to the owner of `key` carry.
+    pub fn edge_query(&self, key: &StreamKey, epoch: i64) -> String {
+        edge::query(key, epoch, &self.config.secret)
+    }
+
     /// The HTTP address of `key`'s owner when another node owns it: HLS is
     /// then the owner's, fetched through [`Cluster::hls`].
-    pub fn hls_owner(&self, key: &StreamKey) -> Option<String> {
+    pub fn hls_owner(&self, key: &StreamKey) -> Option<Owner> {
         self.directory
             .owner(key)
             .filter(|o| o.node != self.node && !o.http.is_empty())
-            .map(|o| o.http)
     }
 
     /// Names this node published while the store was down, to claim now.
@@ -407,10 +418,12 @@ pub async fn publish(
     published.map_err(Refused::Hub)
 }
 
-/// A play request from another node's edge (its query carries the epoch it
+/// A request from another node's edge (its query carries the epoch it
 /// holds) is served only while this node owns the name at that epoch or a
 /// newer one: an edge never gets media from an owner older than the one it
-/// knows. Plays without an epoch pass.
+/// knows. With `cluster.secret` it must also carry the edge's signature, and
+/// then it is a node, not a viewer: `Ok(true)`, the viewers' hooks are not
+/// asked. Requests without an epoch are ordinary plays: `Ok(false)`.
 ///
 /// # Errors
 /// The refusal, for the edge's log.
@@ -418,18 +431,26 @@ pub fn serve_edge(
     shared: &crate::server::Shared,
     key: &StreamKey,
     query: Option<&str>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let Some(epoch) = edge::epoch_in(query) else {
-        return Ok(());
+        return Ok(false);
     };
-    match &shared.cluster {
-        Some(c) if c.serves(key, epoch) => Ok(()),
-        Some(c) => Err(format!(
+    let Some(c) = &shared.cluster else {
+        return Err("this server is not part of a cluster".into());
+    };
+    if !c.serves(key, epoch) {
+        return Err(format!(
             "node {} does not own {key} at epoch {epoch} (it holds {:?})",
             c.node,
             c.epoch_of(key)
+        ));
+    }
+    match c.config.secret.as_str() {
+        "" => Ok(false),
+        secret if edge::signed(key, epoch, secret, query.unwrap_or("")) => Ok(true),
+        _ => Err(format!(
+            "a request for {key} at epoch {epoch} without a valid cluster signature"
         )),
-        None => Err("this server is not part of a cluster".into()),
     }
 }
 

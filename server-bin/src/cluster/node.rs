@@ -281,9 +281,9 @@ async fn act_on(cluster: &Arc<Cluster>, shared: &Arc<Shared>, changes: Vec<Chang
                     // copy: their edge starts now, not at their timeout.
                     shared
                         .relays
-                        .demand_edge(&key, super::edge::url(&key, &owner), None);
+                        .demand_edge(&key, cluster.edge_url(&key, &owner), None);
                 } else if let Some(edge) = shared.relays.edge(&key) {
-                    let url = super::edge::url(&key, &owner);
+                    let url = cluster.edge_url(&key, &owner);
                     let elsewhere = edge.url().host != url.host || edge.url().port != url.port;
                     // Switch now when the owner is another node, or when the
                     // edge is not pulling (waiting for an owner, backing off).

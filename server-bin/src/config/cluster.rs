@@ -30,6 +30,11 @@ pub struct ClusterConfig {
     pub prefix: String,
     /// Deadline of each call to etcd.
     pub request_ms: u64,
+    /// Shared by every node: edges sign their pulls and HLS fetches with it
+    /// (HMAC-SHA256 of the name and epoch), and an owner serves a signed one
+    /// without asking `on_play` hooks or tokens, which know viewers, not
+    /// nodes. Empty: node-to-node requests pass the hooks like any player's.
+    pub secret: String,
 }
 
 impl Default for ClusterConfig {
@@ -43,6 +48,7 @@ impl Default for ClusterConfig {
             on_store_down: OnStoreDown::ServeLocal,
             prefix: "/strom".into(),
             request_ms: 1000,
+            secret: String::new(),
         }
     }
 }

@@ -221,8 +221,16 @@ impl Connection {
             Ok(parsed) => parsed,
             Err(e) => return reply::error(StatusCode::BAD_REQUEST, "bad_request", &e.to_string()),
         };
-        if let Some(denied) = self.authorize(&key, req.uri().query()).await {
-            return denied;
+        // Another node's edge fetching this owner's HLS: checked by epoch
+        // (and signature) instead of the viewers' hooks.
+        match crate::cluster::serve_edge(&self.shared, &key, req.uri().query()) {
+            Ok(true) => {}
+            Ok(false) => {
+                if let Some(denied) = self.authorize(&key, req.uri().query()).await {
+                    return denied;
+                }
+            }
+            Err(why) => return reply::error(StatusCode::FORBIDDEN, "not_owner", &why),
         }
         let shared = &self.shared;
         if !shared.hooks.stream_options(&key).enable_hls {
@@ -238,7 +246,12 @@ impl Connection {
             // Another node owns the stream: its HLS, so every node serves
             // the same names with the same bytes.
             (Some((cluster, owner)), target) => {
-                match cluster.hls.get(shared, &key, &target, &owner).await {
+                let query = cluster.edge_query(&key, owner.epoch);
+                match cluster
+                    .hls
+                    .get(shared, &key, &target, &owner.http, &query)
+                    .await
+                {
                     Ok(body) => match target {
                         HlsTarget::Playlist => playlist_reply(shared, body),
                         HlsTarget::Segment(_) => segment_reply(body),

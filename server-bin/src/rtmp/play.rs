@@ -60,24 +60,32 @@ impl Conn {
             return Err(End::Refused("second play on one connection".into()));
         }
         let access = Access::new(&key, query.as_deref(), &self.info);
-        if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
-            tracing::warn!(stream = %key, reason = %why, "play denied");
-            self.rtmp.respond(
-                req,
-                Answer::reject(
-                    StatusCode::Other("NetStream.Play.Unauthorized".into()),
-                    why.clone(),
-                ),
-            );
-            return Err(End::Refused(why));
-        }
-        if let Err(why) = crate::cluster::serve_edge(&self.shared, &key, query.as_deref()) {
-            tracing::info!(stream = %key, reason = %why, "cluster pull refused");
-            self.rtmp.respond(
-                req,
-                Answer::reject(StatusCode::PlayStreamNotFound, why.clone()),
-            );
-            return Err(End::Refused(why));
+        // Another node's edge (its query carries the epoch it holds) is
+        // checked by epoch, and signature under a cluster secret, instead of
+        // the viewers' hooks.
+        let node = match crate::cluster::serve_edge(&self.shared, &key, query.as_deref()) {
+            Ok(node) => node,
+            Err(why) => {
+                tracing::info!(stream = %key, reason = %why, "cluster pull refused");
+                self.rtmp.respond(
+                    req,
+                    Answer::reject(StatusCode::PlayStreamNotFound, why.clone()),
+                );
+                return Err(End::Refused(why));
+            }
+        };
+        if !node {
+            if let Decision::Deny(why) = self.shared.hooks.on_play(&access).await {
+                tracing::warn!(stream = %key, reason = %why, "play denied");
+                self.rtmp.respond(
+                    req,
+                    Answer::reject(
+                        StatusCode::Other("NetStream.Play.Unauthorized".into()),
+                        why.clone(),
+                    ),
+                );
+                return Err(End::Refused(why));
+            }
         }
         if self.shared.hub.stream(&key).is_none() {
             self.shared.hooks.notify(Notification::not_found(&access));

@@ -30,6 +30,9 @@ pub struct Cli {
     /// HTTP port for API, health, metrics and HTTP media (http.port).
     #[arg(long, value_name = "PORT")]
     pub http_port: Option<u16>,
+    /// WebRTC's UDP port (webrtc.port).
+    #[arg(long, value_name = "PORT")]
+    pub webrtc_port: Option<u16>,
     /// Log level or tracing filter (log.level).
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
@@ -47,6 +50,7 @@ impl Cli {
             rtmp_port: self.rtmp_port,
             rtsp_port: self.rtsp_port,
             http_port: self.http_port,
+            webrtc_port: self.webrtc_port,
             log_level: self.log_level.clone(),
         }
     }

@@ -37,3 +37,4 @@ pub mod server;
 pub mod session;
 pub mod ts_feed;
 pub mod waiting;
+pub mod webrtc;

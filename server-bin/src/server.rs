@@ -53,6 +53,9 @@ pub struct Shared {
     pub pushes: crate::relay::push::Pushes,
     /// This node's part of the cluster (`None`: no `[cluster]` endpoints).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// WebRTC's shared socket and routes (`None`: `webrtc.enabled` off, or
+    /// in-process tests that set none).
+    pub webrtc: Option<Arc<crate::webrtc::WebRtc>>,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -84,6 +87,9 @@ pub enum ServerError {
     /// `[cluster]` cannot be set up.
     #[error("cluster: {0}")]
     Cluster(String),
+    /// `[webrtc]` cannot be set up.
+    #[error("webrtc: {0}")]
+    WebRtc(String),
 }
 
 /// The three listening sockets, bound before the server runs: `main`
@@ -97,6 +103,8 @@ pub struct Listeners {
     pub rtmp: TcpListener,
     /// RTSP.
     pub rtsp: TcpListener,
+    /// WebRTC's UDP port (`None`: `webrtc.enabled` off).
+    pub webrtc: Option<std::net::UdpSocket>,
 }
 
 impl Listeners {
@@ -129,6 +137,21 @@ impl Listeners {
             http: bind("http", config.http.port)?,
             rtmp: bind("rtmp", config.rtmp.port)?,
             rtsp: bind("rtsp", config.rtsp.port)?,
+            webrtc: match config.webrtc.enabled {
+                false => None,
+                true => {
+                    let addr = SocketAddr::new(config.server.bind, config.webrtc.port);
+                    Some(
+                        crate::webrtc::bind(config.server.bind, &config.webrtc).map_err(
+                            |source| ServerError::Bind {
+                                what: "webrtc",
+                                addr,
+                                source,
+                            },
+                        )?,
+                    )
+                }
+            },
         })
     }
 }
@@ -168,6 +191,7 @@ impl Shared {
             pushes: crate::relay::push::Pushes::new(&config),
             cluster: crate::cluster::Cluster::new(&config)
                 .map_err(|e| ServerError::Cluster(e.to_string()))?,
+            webrtc: None,
             config,
         })
     }
@@ -265,6 +289,7 @@ where
         http: http_listener,
         rtmp: rtmp_listener,
         rtsp: rtsp_listener,
+        webrtc: webrtc_socket,
     } = listeners;
 
     let workers = match config.server.workers {
@@ -285,7 +310,7 @@ where
         config.server.id.clone(),
     );
     let (stop_tx, stop_rx) = watch::channel(false);
-    let shared = Arc::new(Shared::new(
+    let mut shared = Shared::new(
         config.clone(),
         pool.clone(),
         watchdog.clone(),
@@ -293,7 +318,14 @@ where
         admission,
         stop_rx.clone(),
         options.test_hooks,
-    )?);
+    )?;
+    if let Some(socket) = webrtc_socket {
+        let webrtc = crate::webrtc::WebRtc::new(&socket, config.webrtc.clone())
+            .map_err(ServerError::WebRtc)?;
+        crate::webrtc::udp::start(webrtc.clone(), socket, &pool.pick().handle, stop_rx.clone());
+        shared.webrtc = Some(webrtc);
+    }
+    let shared = Arc::new(shared);
 
     control.handle().spawn(watchdog.run());
     if !config.hls.on_demand {

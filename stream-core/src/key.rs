@@ -165,12 +165,14 @@ pub enum Protocol {
     Hls,
     /// An HLS upstream pulled by a relay (a publisher, not an HLS viewer).
     HlsPull,
+    /// WebRTC (WHEP viewer or WHIP publisher).
+    WebRtc,
     /// Anything inside the server (tests, relays).
     Internal,
 }
 
 impl Protocol {
-    /// "rtmp", "rtsp", "http-flv", "http-ts", "hls", "hls-pull" or "internal".
+    /// "rtmp", "rtsp", "http-flv", "http-ts", "hls", "hls-pull", "webrtc" or "internal".
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Rtmp => "rtmp",
@@ -179,6 +181,7 @@ impl Protocol {
             Protocol::HttpTs => "http-ts",
             Protocol::Hls => "hls",
             Protocol::HlsPull => "hls-pull",
+            Protocol::WebRtc => "webrtc",
             Protocol::Internal => "internal",
         }
     }
@@ -281,6 +284,7 @@ mod tests {
             (Protocol::HttpTs, "http-ts"),
             (Protocol::Hls, "hls"),
             (Protocol::HlsPull, "hls-pull"),
+            (Protocol::WebRtc, "webrtc"),
             (Protocol::Internal, "internal"),
         ];
         for (p, n) in all {

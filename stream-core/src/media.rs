@@ -18,7 +18,7 @@
 //! the stream rebases them when a publisher resumes or takes over so that players which
 //! stayed attached see a continuous timeline.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -324,7 +324,16 @@ impl WireParts {
 pub struct WireCache {
     /// Allocated by the first form cached, so a frame nobody plays (or only
     /// the HLS packager reads) carries one pointer, not the slots.
-    slots: OnceLock<Box<[OnceLock<WireParts>; WireCache::SLOTS]>>,
+    slots: OnceLock<Box<Slots>>,
+}
+
+/// The cache's storage, allocated with the first form.
+#[derive(Default)]
+struct Slots {
+    parts: [OnceLock<WireParts>; WireCache::SLOTS],
+    /// One contiguous form, for libraries that take `Arc<[u8]>` input
+    /// (WebRTC's packetizers); see [`WireCache::contiguous`].
+    contiguous: OnceLock<Arc<[u8]>>,
 }
 
 impl WireCache {
@@ -342,17 +351,26 @@ impl WireCache {
             return std::borrow::Cow::Owned(encode());
         }
         let slots = self.slots.get_or_init(Default::default);
-        match slots.get(slot) {
+        match slots.parts.get(slot) {
             Some(cell) => std::borrow::Cow::Borrowed(cell.get_or_init(encode)),
             None => std::borrow::Cow::Owned(encode()),
         }
+    }
+
+    /// The frame's one contiguous form, made by `encode` on the first
+    /// request and shared by every later one: for consumers that need the
+    /// frame as one `Arc<[u8]>` (str0m packetizes from it), so the form is
+    /// built once per stream, not once per player.
+    pub fn contiguous(&self, encode: impl FnOnce() -> Arc<[u8]>) -> Arc<[u8]> {
+        let slots = self.slots.get_or_init(Default::default);
+        slots.contiguous.get_or_init(encode).clone()
     }
 
     fn filled(&self) -> impl Iterator<Item = &WireParts> {
         self.slots
             .get()
             .into_iter()
-            .flat_map(|s| s.iter().filter_map(OnceLock::get))
+            .flat_map(|s| s.parts.iter().filter_map(OnceLock::get))
     }
 
     /// The bytes the cache holds beyond the frame's `payload`: the sum of
@@ -361,9 +379,14 @@ impl WireCache {
     /// once per frame with the first form, are a fixed per-frame cost like the `Frame`
     /// struct and are not counted.
     pub fn extra_bytes(&self, payload: &Bytes) -> usize {
+        let contiguous = self
+            .slots
+            .get()
+            .and_then(|s| s.contiguous.get())
+            .map_or(0, |c| c.len());
         self.filled()
             .map(|w| w.extra_bytes(payload))
-            .fold(0, usize::saturating_add)
+            .fold(contiguous, usize::saturating_add)
     }
 }
 

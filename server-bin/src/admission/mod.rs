@@ -105,7 +105,7 @@ impl Reason {
 }
 
 /// The listeners whose refusals are counted apart.
-pub const LISTENERS: [&str; 3] = ["rtmp", "rtsp", "http"];
+pub const LISTENERS: [&str; 4] = ["rtmp", "rtsp", "http", "webrtc"];
 
 /// The admission counters of the whole server (see the module docs).
 #[derive(Debug)]

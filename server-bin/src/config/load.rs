@@ -28,6 +28,8 @@ pub struct Overrides {
     pub rtsp_port: Option<u16>,
     /// `--http-port`
     pub http_port: Option<u16>,
+    /// `--webrtc-port`
+    pub webrtc_port: Option<u16>,
     /// `--log-level`
     pub log_level: Option<String>,
 }
@@ -111,6 +113,7 @@ fn layers(o: &Overrides) -> Result<Vec<Layer>, ConfigError> {
     flag("server.bind", o.bind.map(|b| b.to_string().into()));
     flag("rtmp.port", o.rtmp_port.map(Into::into));
     flag("rtsp.port", o.rtsp_port.map(Into::into));
+    flag("webrtc.port", o.webrtc_port.map(Into::into));
     flag("http.port", o.http_port.map(Into::into));
     flag("log.level", o.log_level.clone().map(Into::into));
     layers.push(Layer {

@@ -11,6 +11,7 @@ mod load;
 mod network;
 mod push;
 mod relay;
+mod webrtc;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -22,6 +23,7 @@ pub use load::{load, ConfigError, Overrides};
 pub use network::IpNet;
 pub use push::{check_push, PushConfig};
 pub use relay::{stream_pattern, ProxyConfig, RelayConfig, RtspTransport, StateConfig};
+pub use webrtc::WebRtcConfig;
 
 /// The whole effective configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,6 +57,8 @@ pub struct Config {
     pub state: StateConfig,
     /// Origin–edge clustering on etcd.
     pub cluster: ClusterConfig,
+    /// WebRTC: WHEP playback and WHIP publishing.
+    pub webrtc: WebRtcConfig,
     /// Streams pulled from upstream servers (`[[proxy]]`).
     pub proxy: Vec<ProxyConfig>,
     /// Local streams forwarded to RTMP or RTSP targets (`[[push]]`).
@@ -640,6 +644,7 @@ impl Config {
         }
         self.validate_relays()?;
         self.validate_cluster()?;
+        self.validate_webrtc()?;
         self.validate_pushes()
     }
 

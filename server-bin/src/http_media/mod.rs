@@ -120,6 +120,23 @@ pub fn hand_off(
         MediaKind::Flv => Protocol::HttpFlv,
         MediaKind::Ts => Protocol::HttpTs,
         MediaKind::Hls => Protocol::Hls,
+        MediaKind::WebRtc => {
+            // Signalling is not a session: each offer makes its peer one.
+            // The connection holds its place under the caps while it lasts.
+            let worker = shared.pool.pick().handle.clone();
+            let eviction = ticket.eviction();
+            worker.spawn(async move {
+                let _ticket = ticket;
+                let Ok(stream) = TcpStream::from_std(std_stream) else {
+                    return;
+                };
+                tokio::select! {
+                    () = crate::webrtc::signal::serve(stream, peer, shared) => {}
+                    () = eviction.evicted() => {}
+                }
+            });
+            return;
+        }
     };
     let eviction = ticket.eviction();
     let guard = shared.sessions.register(protocol, peer);
@@ -136,6 +153,7 @@ pub fn hand_off(
                 MediaKind::Flv => flv::run(stream, shared, guard).await,
                 MediaKind::Ts => ts::run(stream, shared, guard).await,
                 MediaKind::Hls => hls::run(stream, shared, guard).await,
+                MediaKind::WebRtc => {}
             }
         };
         // Evicted before its request head named a stream: it holds nothing.

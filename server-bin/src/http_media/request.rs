@@ -21,6 +21,8 @@ pub enum MediaKind {
     Ts,
     /// `/app/stream/hls.m3u8` and `/app/stream/{sequence}.ts`
     Hls,
+    /// WebRTC signalling: WHEP/WHIP offers and session resources.
+    WebRtc,
 }
 
 /// What an HLS request asks for.
@@ -73,6 +75,9 @@ pub fn media_kind_of_line(line: &[u8]) -> Option<MediaKind> {
     let mut parts = line.split_whitespace();
     let method = parts.next()?;
     let target = parts.next()?;
+    if crate::webrtc::signal::is_signalling(method, target.split('?').next()?) {
+        return Some(MediaKind::WebRtc);
+    }
     if method != "GET" && method != "HEAD" {
         return None;
     }

@@ -179,6 +179,47 @@ impl RtpIngest {
     }
 }
 
+impl RtpIngest {
+    /// A whole access unit of track `index`, depacketized elsewhere (WebRTC:
+    /// str0m reassembles, reorders and retransmits): `nalus` without start
+    /// codes, `rtp` its RTP timestamp.
+    pub fn push_access_unit(
+        &mut self,
+        index: usize,
+        rtp: u32,
+        keyframe: bool,
+        nalus: Vec<Bytes>,
+        out: &mut Vec<RtpIngested>,
+    ) {
+        let Some(Some(t)) = self.tracks.get_mut(index) else {
+            return;
+        };
+        let before = t.track.clone();
+        t.video_au(rtp, keyframe, nalus, out);
+        if t.track != before {
+            out.push(RtpIngested::Tracks(self.tracks()));
+        }
+    }
+
+    /// One audio frame of track `index` (Opus, G.711), `rtp` its timestamp.
+    pub fn push_audio_frame(
+        &mut self,
+        index: usize,
+        rtp: u32,
+        data: Bytes,
+        out: &mut Vec<RtpIngested>,
+    ) {
+        let Some(Some(t)) = self.tracks.get_mut(index) else {
+            return;
+        };
+        if data.is_empty() || !matches!(t.depack, Depack::Raw) {
+            return;
+        }
+        let us = t.micros(rtp);
+        out.push(RtpIngested::Frame(Frame::new(t.id, us, us, true, data)));
+    }
+}
+
 impl IngestTrack {
     fn new(id: TrackId, info: &MediaInfo) -> Result<IngestTrack, TrackError> {
         let (depack, params, track) = match &info.codec {
@@ -230,6 +271,14 @@ impl IngestTrack {
                 let mut track = Track::new(id, codec, info.clock_rate.max(1));
                 track.sample_rate = Some(info.clock_rate);
                 track.channels = Some(info.channels.clamp(1, 8) as u8);
+                (Depack::Raw, ParamSets::default(), Some(track))
+            }
+            SdpCodec::Other(name) if name.eq_ignore_ascii_case("opus") => {
+                // RFC 7587: always `opus/48000/2` on the wire, whatever is
+                // coded; a packet is a whole frame.
+                let mut track = Track::new(id, Codec::Opus, 48_000);
+                track.sample_rate = Some(48_000);
+                track.channels = Some(2);
                 (Depack::Raw, ParamSets::default(), Some(track))
             }
             SdpCodec::Other(name) => return Err(format!("codec {name} not supported").into()),

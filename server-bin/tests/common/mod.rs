@@ -108,6 +108,7 @@ impl Strom {
             .arg(http_port.to_string())
             .args(["--rtmp-port", &rtmp_port.to_string()])
             .args(["--rtsp-port", &rtsp_port.to_string()])
+            .args(["--webrtc-port", "0"])
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -449,6 +449,7 @@ fn load(
         .args(["--rtmp-port", &ports.rtmp.to_string()])
         .args(["--http-port", &ports.http.to_string()])
         .args(["--rtsp-port", &ports.rtsp.to_string()])
+        .args(["--webrtc-port", "0"])
         .args(["--secs", &secs.to_string()])
         .args(["--threads", &load_threads().to_string()])
         .args([protocol.load_flag(), &players.to_string()]);
@@ -521,6 +522,7 @@ pub(crate) fn spawn_strom(
     cmd.args(["--bind", "127.0.0.1", "--rtmp-port", &rtmp.to_string()])
         .args(["--http-port", &http.to_string()])
         .args(["--rtsp-port", &rtsp.to_string()])
+        .args(["--webrtc-port", "0"])
         .env("STROM_LOG__LEVEL", "warn")
         // Every load client comes from 127.0.0.1: the per-address caps, made
         // for exactly one address opening thousands of sessions, would refuse

@@ -176,6 +176,7 @@ impl Server {
             .args(["--http-port", &http.to_string()])
             .args(["--rtmp-port", &rtmp.to_string()])
             .args(["--rtsp-port", &rtsp.to_string()])
+            .args(["--webrtc-port", "0"])
             .args(args)
             .envs(ENV.iter().copied())
             .env(

@@ -1,0 +1,192 @@
+//! A WHIP publisher's media into the hub: str0m reassembles, reorders and
+//! retransmits; its access units and audio frames take the same path as
+//! RTSP's ([`crate::media::rtp_ingest`]): parameter sets tracked into the
+//! track's configuration, timestamps extended and rebased.
+//!
+//! Browsers send a keyframe only when asked, so the publisher is asked every
+//! `webrtc.keyframe_interval_ms` (a GOP for new players and HLS segments)
+//! and whenever a WebRTC viewer lost the picture (rate-limited).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rtsp_proto::signal::{MediaInfo, MediaKind as SdpKind, SdpCodec};
+use str0m::format::Codec as RtcCodec;
+use str0m::media::{KeyframeRequestKind, MediaAdded, MediaData, MediaKind, Mid};
+use str0m::Rtc;
+use stream_core::{CloseReason, Publisher};
+use tokio::time::Instant;
+
+use super::peer::PeerEnd;
+use super::{KeyframeSource, WebRtc};
+use crate::media::rtp_ingest::{RtpIngest, RtpIngested};
+
+/// A WHIP publisher's receiving side.
+pub(super) struct Ingest {
+    publisher: Publisher,
+    ingest: Option<RtpIngest>,
+    video_mid: Option<Mid>,
+    audio_mid: Option<Mid>,
+    keyframes: KeyframeSource,
+    interval: Duration,
+    next_keyframe: Option<Instant>,
+    end: Option<PeerEnd>,
+    out: Vec<RtpIngested>,
+}
+
+impl Ingest {
+    pub(super) fn new(publisher: Publisher, webrtc: &Arc<WebRtc>) -> Ingest {
+        let keyframes = KeyframeSource::new(webrtc, publisher.key());
+        Ingest {
+            publisher,
+            ingest: None,
+            video_mid: None,
+            audio_mid: None,
+            keyframes,
+            interval: Duration::from_millis(webrtc.config.keyframe_interval_ms),
+            next_keyframe: None,
+            end: None,
+            out: Vec::new(),
+        }
+    }
+
+    pub(super) fn ended(&self) -> Option<PeerEnd> {
+        self.end
+    }
+
+    pub(super) fn media_added(&mut self, m: MediaAdded) {
+        super::first_mid(&m, MediaKind::Video, &mut self.video_mid);
+        super::first_mid(&m, MediaKind::Audio, &mut self.audio_mid);
+    }
+
+    /// Connected: the tracks the offer carries, and a first keyframe asked.
+    pub(super) fn connected(&mut self, rtc: &mut Rtc) {
+        let info = |kind, codec, clock_rate, channels| {
+            Ok(MediaInfo {
+                kind,
+                payload_type: 0,
+                codec,
+                clock_rate,
+                channels,
+                control: None,
+                bandwidth_kbps: None,
+            })
+        };
+        // Track 0 video, 1 audio: indexes into `RtpIngest`.
+        let infos = [
+            info(
+                SdpKind::Video,
+                SdpCodec::H264 {
+                    sps: Vec::new(),
+                    pps: Vec::new(),
+                    packetization_mode: 1,
+                },
+                90_000,
+                1,
+            ),
+            info(SdpKind::Audio, SdpCodec::Other("opus".into()), 48_000, 2),
+        ];
+        let used = [self.video_mid.is_some(), self.audio_mid.is_some()];
+        let infos: Vec<_> = infos
+            .into_iter()
+            .zip(used)
+            .map(|(i, used)| {
+                if used {
+                    i
+                } else {
+                    Err(rtsp_proto::signal::ParseError::Unsupported {
+                        what: "media",
+                        detail: "not offered".into(),
+                    })
+                }
+            })
+            .collect();
+        match RtpIngest::from_sdp(&infos) {
+            Ok((ingest, _)) => {
+                let tracks = ingest.tracks();
+                if !tracks.is_empty() {
+                    self.publisher.set_tracks(tracks);
+                }
+                self.ingest = Some(ingest);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "whip publish refused");
+                self.end = Some(PeerEnd::Refused);
+                return;
+            }
+        }
+        self.ask_keyframe(rtc);
+    }
+
+    /// One frame from str0m.
+    pub(super) fn media(&mut self, d: MediaData) {
+        let Some(ingest) = &mut self.ingest else {
+            return;
+        };
+        let rtp = d.time.numer() as u32;
+        match d.params.spec().codec {
+            RtcCodec::H264 if Some(d.mid) == self.video_mid => {
+                let nalus = codec::nalu::split_annexb(&Bytes::from(d.data.to_vec()));
+                let keyframe = d.is_keyframe();
+                ingest.push_access_unit(0, rtp, keyframe, nalus, &mut self.out);
+            }
+            RtcCodec::Opus if Some(d.mid) == self.audio_mid => {
+                ingest.push_audio_frame(1, rtp, Bytes::from(d.data.to_vec()), &mut self.out);
+            }
+            other => {
+                tracing::debug!(codec = ?other, "whip: media of a codec strom does not ingest");
+            }
+        }
+        for item in self.out.drain(..) {
+            match item {
+                RtpIngested::Tracks(t) => self.publisher.set_tracks(t),
+                RtpIngested::Frame(f) => {
+                    if let Err(e) = self.publisher.push(f) {
+                        tracing::debug!(error = %e, "whip: frame not taken");
+                    }
+                }
+                RtpIngested::Refused(e) => {
+                    tracing::warn!(error = %e, "whip publisher refused");
+                    self.end = Some(PeerEnd::Refused);
+                }
+            }
+        }
+    }
+
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.next_keyframe
+    }
+
+    /// Waits for the publisher's end (closed by the hub or the API) or a
+    /// keyframe to ask for (a viewer's request, or the interval).
+    pub(super) async fn next(&mut self) -> Result<(), PeerEnd> {
+        let interval = async {
+            match self.next_keyframe {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            reason = self.publisher.closed() => Err(match reason {
+                CloseReason::Shutdown => PeerEnd::Shutdown,
+                _ => PeerEnd::Kicked,
+            }),
+            () = self.keyframes.notify.notified() => Ok(()),
+            () = interval => Ok(()),
+        }
+    }
+
+    /// Asks the publisher for a keyframe (PLI) and schedules the next one.
+    pub(super) fn ask_keyframe(&mut self, rtc: &mut Rtc) {
+        self.next_keyframe = Some(Instant::now() + self.interval);
+        let Some(mid) = self.video_mid else { return };
+        if let Some(mut w) = rtc.writer(mid) {
+            if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
+                if let Err(e) = w.request_keyframe(None, KeyframeRequestKind::Pli) {
+                    tracing::debug!(error = %e, "whip: keyframe request not sent");
+                }
+            }
+        }
+    }
+}

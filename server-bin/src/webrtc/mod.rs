@@ -1,0 +1,289 @@
+//! WebRTC: WHEP viewers and WHIP publishers on str0m.
+//!
+//! Signalling is HTTP on the HTTP port ([`signal`]): an offer posted to
+//! `/app/stream/whep` (play) or `/app/stream/whip` (publish) is answered
+//! with str0m's answer and a session resource to `DELETE`. Media of every
+//! peer goes through one UDP socket ([`udp`]): strom is ICE-lite, so a
+//! peer's first connectivity check names its session (the STUN `USERNAME`
+//! starts with the ufrag strom gave it) and its address routes everything
+//! after that. Each peer is one task on a media worker ([`peer`]) that owns
+//! its `str0m::Rtc` and drives it with datagrams, `Instant`s and, for a
+//! viewer, the stream's frames ([`egress`]); a publisher's media goes into
+//! the hub like RTSP's ([`ingest`]).
+
+mod egress;
+mod ingest;
+mod peer;
+pub mod signal;
+mod stun;
+pub mod udp;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use stream_core::StreamKey;
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::WebRtcConfig;
+use crate::session::{lock, SessionInfo};
+
+/// Datagrams queued for one peer at most; beyond, they are dropped (UDP).
+const PEER_QUEUE: usize = 512;
+/// Addresses one peer may be reached from (its candidates).
+const MAX_ADDRS_PER_PEER: usize = 8;
+
+/// One datagram for a peer.
+#[derive(Debug)]
+pub(crate) struct Datagram {
+    from: SocketAddr,
+    data: Bytes,
+}
+
+/// Where the demultiplexer sends a peer's datagrams.
+#[derive(Debug, Clone)]
+struct Route {
+    peer: u64,
+    tx: mpsc::Sender<Datagram>,
+}
+
+#[derive(Debug, Default)]
+struct Routes {
+    by_ufrag: HashMap<String, Route>,
+    by_addr: HashMap<SocketAddr, Route>,
+    addrs_of: HashMap<u64, Vec<SocketAddr>>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WebRtcCounters {
+    /// Datagrams read from the UDP socket.
+    pub datagrams_in: AtomicU64,
+    /// Datagrams nobody owns (unknown address or ufrag, junk).
+    pub datagrams_unrouted: AtomicU64,
+    /// Datagrams dropped because their peer's queue was full.
+    pub datagrams_dropped: AtomicU64,
+    /// Datagrams the socket did not take (send buffer full).
+    pub send_dropped: AtomicU64,
+    /// Offers answered, by kind.
+    pub offers_play: AtomicU64,
+    /// WHIP offers answered.
+    pub offers_publish: AtomicU64,
+    /// Offers refused (bad SDP, no stream, caps, hooks).
+    pub offers_refused: AtomicU64,
+    /// Peers that never connected within `webrtc.connect_timeout_ms`.
+    pub connect_timeouts: AtomicU64,
+    /// Connected peers dropped after `webrtc.peer_timeout_ms` of silence.
+    pub peer_timeouts: AtomicU64,
+    /// Keyframe requests sent to publishers.
+    pub keyframe_requests: AtomicU64,
+}
+
+/// The WebRTC side of the server: the shared UDP socket, the routes of
+/// its datagrams, the session resources of the signalling.
+#[derive(Debug)]
+pub struct WebRtc {
+    /// `[webrtc]`.
+    pub config: WebRtcConfig,
+    /// The bound port (the configured one, or the one picked for 0).
+    pub port: u16,
+    /// Sends of every peer: non-blocking, a full buffer drops the datagram.
+    sender: UdpSocket,
+    routes: Mutex<Routes>,
+    /// Session resources (`Location`) → the peer's session, for `DELETE`.
+    resources: Mutex<HashMap<String, Arc<SessionInfo>>>,
+    /// WHIP publishers that can answer keyframe requests, by stream.
+    keyframes: Mutex<HashMap<StreamKey, Arc<Notify>>>,
+    next_peer: AtomicU64,
+    /// One certificate for every peer: generating one per offer would cost
+    /// a key generation per offer (and invite floods to burn CPU on it).
+    cert: str0m::config::DtlsCert,
+    /// Counters for `/metrics`.
+    pub counters: WebRtcCounters,
+}
+
+/// Binds `[webrtc]`'s UDP port on `bind`.
+///
+/// # Errors
+/// The bind error.
+pub fn bind(bind: IpAddr, config: &WebRtcConfig) -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(SocketAddr::new(bind, config.port))?;
+    socket.set_nonblocking(true)?;
+    // A viewer's burst (a cached GOP at start) leaves at once: room for it.
+    let _ = rustix::net::sockopt::set_socket_send_buffer_size(&socket, 4 << 20);
+    let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, 4 << 20);
+    Ok(socket)
+}
+
+impl WebRtc {
+    /// The WebRTC state around a bound socket; [`udp::start`] reads it.
+    ///
+    /// # Errors
+    /// The socket cannot be duplicated, or no certificate can be made.
+    pub fn new(socket: &UdpSocket, config: WebRtcConfig) -> Result<Arc<WebRtc>, String> {
+        let provider = str0m::crypto::from_feature_flags();
+        let cert = provider
+            .dtls_provider
+            .generate_certificate()
+            .ok_or("no DTLS certificate could be generated")?;
+        let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+        Ok(Arc::new(WebRtc {
+            config,
+            port,
+            sender: socket.try_clone().map_err(|e| e.to_string())?,
+            routes: Mutex::default(),
+            resources: Mutex::default(),
+            keyframes: Mutex::default(),
+            next_peer: AtomicU64::new(1),
+            cert,
+            counters: WebRtcCounters::default(),
+        }))
+    }
+
+    /// Sends one datagram, or drops it when the socket's buffer is full.
+    fn send(&self, to: SocketAddr, data: &[u8]) {
+        if self.sender.send_to(data, to).is_err() {
+            self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Registers a peer by the ufrag strom gave it; the guard removes every
+    /// route of the peer.
+    fn register(self: &Arc<Self>, ufrag: &str) -> (PeerRoutes, mpsc::Receiver<Datagram>) {
+        let peer = self.next_peer.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(PEER_QUEUE);
+        lock(&self.routes)
+            .by_ufrag
+            .insert(ufrag.to_string(), Route { peer, tx });
+        (
+            PeerRoutes {
+                webrtc: self.clone(),
+                peer,
+                ufrag: ufrag.to_string(),
+            },
+            rx,
+        )
+    }
+
+    /// Where a datagram from `from` goes: by address, or for a STUN binding
+    /// request by the ufrag in its `USERNAME` (which also learns the address).
+    fn route(&self, from: SocketAddr, data: &[u8]) -> Option<Route> {
+        let mut routes = lock(&self.routes);
+        if let Some(r) = routes.by_addr.get(&from) {
+            return Some(r.clone());
+        }
+        let ufrag = stun::local_ufrag(data)?;
+        let route = routes.by_ufrag.get(ufrag)?.clone();
+        let addrs = routes.addrs_of.entry(route.peer).or_default();
+        if addrs.len() < MAX_ADDRS_PER_PEER {
+            addrs.push(from);
+            routes.by_addr.insert(from, route.clone());
+        }
+        Some(route)
+    }
+
+    /// The session behind a resource id.
+    pub fn resource(&self, id: &str) -> Option<Arc<SessionInfo>> {
+        lock(&self.resources).get(id).cloned()
+    }
+
+    /// Live WebRTC peers.
+    pub fn peers(&self) -> usize {
+        lock(&self.routes).by_ufrag.len()
+    }
+
+    /// A viewer of `key` asked for a keyframe: a WHIP publisher of it is
+    /// asked (rate-limited there).
+    pub fn want_keyframe(&self, key: &StreamKey) {
+        if let Some(n) = lock(&self.keyframes).get(key) {
+            n.notify_one();
+        }
+    }
+}
+
+/// Keeps the first media of `kind` the peer negotiated (one video, one
+/// audio: more are not carried).
+fn first_mid(
+    m: &str0m::media::MediaAdded,
+    kind: str0m::media::MediaKind,
+    mid: &mut Option<str0m::media::Mid>,
+) {
+    if m.kind == kind && mid.is_none() {
+        *mid = Some(m.mid);
+    }
+}
+
+/// A peer's routes, removed when it ends.
+#[derive(Debug)]
+struct PeerRoutes {
+    webrtc: Arc<WebRtc>,
+    peer: u64,
+    ufrag: String,
+}
+
+impl Drop for PeerRoutes {
+    fn drop(&mut self) {
+        let mut routes = lock(&self.webrtc.routes);
+        routes.by_ufrag.remove(&self.ufrag);
+        for a in routes.addrs_of.remove(&self.peer).unwrap_or_default() {
+            routes.by_addr.remove(&a);
+        }
+    }
+}
+
+/// A WHIP publisher's keyframe-request registration, removed when it ends.
+#[derive(Debug)]
+struct KeyframeSource {
+    webrtc: Arc<WebRtc>,
+    key: StreamKey,
+    notify: Arc<Notify>,
+}
+
+impl KeyframeSource {
+    fn new(webrtc: &Arc<WebRtc>, key: &StreamKey) -> KeyframeSource {
+        let notify = Arc::new(Notify::new());
+        lock(&webrtc.keyframes).insert(key.clone(), notify.clone());
+        KeyframeSource {
+            webrtc: webrtc.clone(),
+            key: key.clone(),
+            notify,
+        }
+    }
+}
+
+impl Drop for KeyframeSource {
+    fn drop(&mut self) {
+        let mut map = lock(&self.webrtc.keyframes);
+        if map
+            .get(&self.key)
+            .is_some_and(|n| Arc::ptr_eq(n, &self.notify))
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// A session resource (`Location`), removed when the peer ends.
+#[derive(Debug)]
+struct Resource {
+    webrtc: Arc<WebRtc>,
+    id: String,
+}
+
+impl Resource {
+    fn new(webrtc: &Arc<WebRtc>, id: String, info: Arc<SessionInfo>) -> Resource {
+        lock(&webrtc.resources).insert(id.clone(), info);
+        Resource {
+            webrtc: webrtc.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Resource {
+    fn drop(&mut self) {
+        lock(&self.webrtc.resources).remove(&self.id);
+    }
+}

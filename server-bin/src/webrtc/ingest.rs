@@ -33,6 +33,8 @@ pub(super) struct Ingest {
     next_keyframe: Option<Instant>,
     end: Option<PeerEnd>,
     out: Vec<RtpIngested>,
+    /// The hub has the tracks.
+    announced: bool,
 }
 
 impl Ingest {
@@ -48,6 +50,7 @@ impl Ingest {
             next_keyframe: None,
             end: None,
             out: Vec::new(),
+            announced: false,
         }
     }
 
@@ -60,8 +63,17 @@ impl Ingest {
         super::first_mid(&m, MediaKind::Audio, &mut self.audio_mid);
     }
 
-    /// Connected: the tracks the offer carries, and a first keyframe asked.
-    pub(super) fn connected(&mut self, rtc: &mut Rtc) {
+    /// Connected: a first keyframe is asked on the next turn (str0m
+    /// announces the media right after `Connected`).
+    pub(super) fn connected(&mut self) {
+        self.next_keyframe = Some(Instant::now());
+    }
+
+    /// The tracks the peer negotiated, once known.
+    fn ensure_ingest(&mut self) {
+        if self.ingest.is_some() || self.end.is_some() {
+            return;
+        }
         let info = |kind, codec, clock_rate, channels| {
             Ok(MediaInfo {
                 kind,
@@ -104,23 +116,19 @@ impl Ingest {
             .collect();
         match RtpIngest::from_sdp(&infos) {
             Ok((ingest, _)) => {
-                let tracks = ingest.tracks();
-                if !tracks.is_empty() {
-                    self.publisher.set_tracks(tracks);
-                }
+                self.announce(ingest.tracks());
                 self.ingest = Some(ingest);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "whip publish refused");
                 self.end = Some(PeerEnd::Refused);
-                return;
             }
         }
-        self.ask_keyframe(rtc);
     }
 
     /// One frame from str0m.
     pub(super) fn media(&mut self, d: MediaData) {
+        self.ensure_ingest();
         let Some(ingest) = &mut self.ingest else {
             return;
         };
@@ -138,9 +146,11 @@ impl Ingest {
                 tracing::debug!(codec = ?other, "whip: media of a codec strom does not ingest");
             }
         }
-        for item in self.out.drain(..) {
+        for item in std::mem::take(&mut self.out) {
             match item {
-                RtpIngested::Tracks(t) => self.publisher.set_tracks(t),
+                RtpIngested::Tracks(t) => self.announce(t),
+                // Nothing before the tracks: players need the whole set.
+                RtpIngested::Frame(_) if !self.announced => {}
                 RtpIngested::Frame(f) => {
                     if let Err(e) = self.publisher.push(f) {
                         tracing::debug!(error = %e, "whip: frame not taken");
@@ -151,6 +161,17 @@ impl Ingest {
                     self.end = Some(PeerEnd::Refused);
                 }
             }
+        }
+    }
+
+    /// Tells the hub the tracks once every negotiated medium has one (the
+    /// video's configuration comes with the first keyframe's parameter
+    /// sets): a stream whose tracks grow later would end its players.
+    fn announce(&mut self, tracks: Vec<stream_core::Track>) {
+        let wanted = usize::from(self.video_mid.is_some()) + usize::from(self.audio_mid.is_some());
+        if tracks.len() >= wanted && !tracks.is_empty() {
+            self.publisher.set_tracks(tracks);
+            self.announced = true;
         }
     }
 
@@ -170,7 +191,11 @@ impl Ingest {
         tokio::select! {
             reason = self.publisher.closed() => Err(match reason {
                 CloseReason::Shutdown => PeerEnd::Shutdown,
-                _ => PeerEnd::Kicked,
+                CloseReason::Refused | CloseReason::TrackChanges => PeerEnd::Refused,
+                other => {
+                    tracing::info!(reason = other.name(), "whip publisher closed by the server");
+                    PeerEnd::Kicked
+                }
             }),
             () = self.keyframes.notify.notified() => Ok(()),
             () = interval => Ok(()),
@@ -180,6 +205,7 @@ impl Ingest {
     /// Asks the publisher for a keyframe (PLI) and schedules the next one.
     pub(super) fn ask_keyframe(&mut self, rtc: &mut Rtc) {
         self.next_keyframe = Some(Instant::now() + self.interval);
+        self.ensure_ingest();
         let Some(mid) = self.video_mid else { return };
         if let Some(mut w) = rtc.writer(mid) {
             if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {

@@ -193,7 +193,7 @@ fn drain(
                 webrtc.send(t.destination, &t.contents);
             }
             Ok(Output::Event(e)) => {
-                if let Some(end) = event(rtc, role, e, connected, webrtc) {
+                if let Some(end) = event(role, e, connected, webrtc) {
                     return Err(end);
                 }
             }
@@ -207,7 +207,6 @@ fn drain(
 
 /// One event of str0m; `Some` ends the peer.
 fn event(
-    rtc: &mut Rtc,
     role: &mut Role,
     e: Event,
     connected: &mut bool,
@@ -217,7 +216,7 @@ fn event(
         Event::Connected => {
             *connected = true;
             tracing::info!("webrtc peer connected");
-            role.connected(rtc);
+            role.connected();
         }
         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
             return Some(PeerEnd::Disconnected);
@@ -240,10 +239,10 @@ fn event(
 }
 
 impl Role {
-    fn connected(&mut self, rtc: &mut Rtc) {
+    fn connected(&mut self) {
         match self {
             Role::Play(e) => e.connected(),
-            Role::Publish(i) => i.connected(rtc),
+            Role::Publish(i) => i.connected(),
         }
     }
 

@@ -39,21 +39,24 @@
 //! ```
 //! use audio_transcode::{AacToOpus, OpusToAac};
 //!
-//! // AAC-LC, 44.1 kHz, stereo (AudioSpecificConfig 0x12 0x10) to Opus.
-//! let mut to_opus = AacToOpus::new(&[0x12, 0x10], 64_000).unwrap();
-//! // A raw AAC frame of digital silence: one CPE, all sections zero.
-//! let silent_frame = [0x21, 0x00, 0x49, 0x90, 0x02, 0x19, 0x00, 0x23, 0x80];
-//! for i in 0..10i64 {
-//!     // Real frames come from RTMP/RTSP; a bad one is an error for itself only.
-//!     let _ = to_opus.push(&silent_frame, i * 23_220);
-//! }
-//! while let Some(packet) = to_opus.pop() {
-//!     assert_eq!(packet.duration_us, 20_000);
+//! // An RTMP publisher's AAC-LC, 44.1 kHz stereo (AudioSpecificConfig 0x12 0x10),
+//! // for WebRTC viewers.
+//! let mut to_opus = AacToOpus::new(&[0x12, 0x10], 64_000)?;
+//! # let frames_from_rtmp: Vec<(Vec<u8>, i64)> = Vec::new();
+//! for (raw_aac, pts_us) in &frames_from_rtmp {
+//!     if let Err(e) = to_opus.push(raw_aac, *pts_us) {
+//!         eprintln!("bad AAC frame skipped: {e}"); // the next one decodes as usual
+//!     }
+//!     while let Some(packet) = to_opus.pop() {
+//!         assert_eq!(packet.duration_us, 20_000);
+//!         // send packet.data, stamped packet.pts_us, on the Opus track
+//!     }
 //! }
 //!
-//! // The other way: what a WHIP publisher sends, to AAC for RTMP/HLS.
-//! let to_aac = OpusToAac::new(128_000).unwrap();
+//! // The other way: a WHIP publisher's Opus, to AAC for RTMP, HLS and RTSP.
+//! let to_aac = OpusToAac::new(128_000)?;
 //! assert_eq!(&to_aac.audio_specific_config()[..], &[0x11, 0x90]);
+//! # Ok::<(), audio_transcode::Error>(())
 //! ```
 #![warn(missing_docs)]
 
@@ -62,6 +65,8 @@ mod opus_to_aac;
 mod pcm;
 mod timeline;
 
+#[cfg(test)]
+mod proptest_tests;
 #[cfg(test)]
 mod test_support;
 

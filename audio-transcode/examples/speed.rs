@@ -9,7 +9,9 @@ use std::time::Instant;
 use audio_transcode::{AacToOpus, OpusToAac};
 use fdk_aac::enc::{AudioObjectType, BitRate, ChannelMode, Encoder, EncoderParams, Transport};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Result<()> {
     let secs: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse())
@@ -74,10 +76,7 @@ fn pcm(rate: u32, secs: usize) -> Vec<i16> {
     out
 }
 
-fn aac_input(
-    rate: u32,
-    secs: usize,
-) -> Result<(Vec<u8>, Vec<Vec<u8>>), Box<dyn std::error::Error>> {
+fn aac_input(rate: u32, secs: usize) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
     let enc = Encoder::new(EncoderParams {
         bit_rate: BitRate::Cbr(128_000),
         sample_rate: rate,
@@ -99,7 +98,7 @@ fn aac_input(
     Ok((asc, frames))
 }
 
-fn opus_input(secs: usize) -> Result<Vec<Vec<u8>>, Box<dyn std::error::Error>> {
+fn opus_input(secs: usize) -> Result<Vec<Vec<u8>>> {
     let mut enc =
         ropus::Encoder::builder(48_000, ropus::Channels::Stereo, ropus::Application::Audio)
             .bitrate(ropus::Bitrate::Bits(64_000))

@@ -61,6 +61,8 @@
 #![warn(missing_docs)]
 
 mod aac_to_opus;
+#[doc(hidden)]
+pub mod fuzzing;
 mod opus_to_aac;
 mod pcm;
 mod timeline;

@@ -72,8 +72,8 @@ mod proptest_tests;
 #[cfg(test)]
 mod test_support;
 
-pub use aac_to_opus::{AacToOpus, OpusPacket};
-pub use opus_to_aac::{AacFrame, OpusToAac};
+pub use aac_to_opus::{AacToOpus, OpusPacket, OPUS_PACKET_FRAMES};
+pub use opus_to_aac::{AacFrame, OpusToAac, AAC_FRAME_FRAMES};
 
 /// The output sample rate of Opus and of the AAC that [`OpusToAac`] makes.
 pub const OUTPUT_RATE: u32 = 48_000;
@@ -149,4 +149,15 @@ pub struct Stats {
 fn frames_to_us(frames: u64, rate: u32) -> i64 {
     let us = u128::from(frames) * 1_000_000 / u128::from(rate.max(1));
     i64::try_from(us).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The server moves transcoders to a worker thread of their own.
+    #[test]
+    fn transcoders_are_send() {
+        fn send<T: Send>() {}
+        send::<crate::AacToOpus>();
+        send::<crate::OpusToAac>();
+    }
 }

@@ -34,6 +34,7 @@ pub const CODEC_CRATES: &[&str] = &[
     "flv-mux",
     "hls-seg",
     "etcd-json",
+    "audio-transcode",
 ];
 
 /// The media model crate.
@@ -50,6 +51,7 @@ pub const LIBRARY_CRATES: &[&str] = &[
     "flv-mux",
     "hls-seg",
     "etcd-json",
+    "audio-transcode",
     "stream-core",
     "server-bin",
 ];

@@ -21,6 +21,9 @@ pub struct WebRtcConfig {
     /// AAC audio is transcoded once per stream to Opus for WebRTC viewers
     /// (browsers cannot play AAC); off: AAC streams play without sound.
     pub transcode_aac: bool,
+    /// Streams transcoded at once at most (each takes 1–2 % of a core, on a
+    /// thread of its own); viewers of more AAC streams play without sound.
+    pub max_transcodes: usize,
     /// A peer must finish ICE and DTLS within this long after the answer.
     pub connect_timeout_ms: u64,
     /// A connected peer that sends nothing (no media, no RTCP, no consent
@@ -40,6 +43,7 @@ impl Default for WebRtcConfig {
             port: 8000,
             public_addresses: Vec::new(),
             transcode_aac: true,
+            max_transcodes: 64,
             connect_timeout_ms: 10_000,
             peer_timeout_ms: 15_000,
             max_sessions: 10_000,

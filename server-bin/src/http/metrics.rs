@@ -221,6 +221,9 @@ pub fn render(shared: &Shared) -> String {
     if let Some(c) = &shared.cluster {
         cluster_families(&mut family, c);
     }
+    if let Some(w) = &shared.webrtc {
+        crate::webrtc::metrics::families(&mut family, w);
+    }
     family(
         "strom_state_unreadable_total",
         "counter",

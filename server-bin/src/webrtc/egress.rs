@@ -3,7 +3,8 @@
 //!
 //! H.264 goes as published (Annex B, the parameter sets before every
 //! keyframe, built once per frame and stream in the frame's wire cache);
-//! Opus and G.711 as they are. A stream with B-frames is refused: WebRTC
+//! Opus and G.711 as they are; AAC as the stream's one Opus transcode
+//! ([`super::transcode`]). A stream with B-frames is refused: WebRTC
 //! has no reordering, and a browser shows such a stream broken.
 //!
 //! Fast start: when the peer connects, the frames already queued for it
@@ -27,13 +28,20 @@ use stream_core::{
 use tokio::time::Instant;
 
 use super::peer::PeerEnd;
+use super::transcode::OpusFeed;
 use super::WebRtc;
+use crate::server::Shared;
+use audio_transcode::OpusPacket;
+use tokio::sync::broadcast;
 
 /// Events taken at once when the peer connects (the cached GOP and what
 /// queued during the handshake); the hub's queue bounds them anyway.
 const MAX_BURST: usize = 4096;
 /// Spacing of the burst's frames on the RTP clock.
 const BURST_STEP_US: i64 = 1_000;
+/// Transcoded audio older than the picture's start by more than this is
+/// not sent.
+const OLD_AUDIO_US: i64 = 0;
 /// A viewer's keyframe requests reach the publisher at most this often.
 const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_secs(1);
 
@@ -46,12 +54,34 @@ struct VideoIn {
     params: Bytes,
 }
 
+/// The stream's audio as this viewer sends it.
+enum AudioIn {
+    /// Opus or G.711, frames of `track` as they are.
+    Direct { track: TrackId, codec: Codec },
+    /// AAC, sent as the stream's Opus transcode.
+    Transcoded { feed: OpusFeed },
+}
+
+/// What [`Egress::next`] found to do.
+pub(super) enum EgressWork {
+    /// Connected: the fast start.
+    Start,
+    /// An event of the subscription.
+    Event(SubscriberEvent),
+    /// A packet of the stream's Opus transcode.
+    Opus(Arc<OpusPacket>),
+    /// The transcode ended, or this viewer skipped packets of it.
+    FeedGap { closed: bool },
+}
+
 /// A WHEP viewer's sending side.
 pub(super) struct Egress {
     key: StreamKey,
     sub: Subscriber,
+    shared: Arc<Shared>,
+    webrtc: Arc<WebRtc>,
     video: Option<VideoIn>,
-    audio: Option<(TrackId, Codec)>,
+    audio: Option<AudioIn>,
     video_mid: Option<Mid>,
     audio_mid: Option<Mid>,
     video_pt: Option<Pt>,
@@ -70,10 +100,17 @@ pub(super) struct Egress {
 }
 
 impl Egress {
-    pub(super) fn new(key: StreamKey, sub: Subscriber) -> Egress {
+    pub(super) fn new(
+        key: StreamKey,
+        sub: Subscriber,
+        shared: Arc<Shared>,
+        webrtc: Arc<WebRtc>,
+    ) -> Egress {
         Egress {
             key,
             sub,
+            shared,
+            webrtc,
             video: None,
             audio: None,
             video_mid: None,
@@ -100,19 +137,25 @@ impl Egress {
 
     /// The next event of the subscription, once connected (before, media
     /// would be dropped by str0m: it waits in the hub's bounded queue).
-    /// `None`: time for the fast start.
-    pub(super) async fn next(
-        &mut self,
-        connected: bool,
-    ) -> Result<Option<SubscriberEvent>, PeerEnd> {
+    pub(super) async fn next(&mut self, connected: bool) -> Result<EgressWork, PeerEnd> {
         if !connected {
             return std::future::pending().await;
         }
         if self.start_pending {
             self.start_pending = false;
-            return Ok(None);
+            return Ok(EgressWork::Start);
         }
-        self.sub.recv().await.map(Some).map_err(end_of)
+        match &mut self.audio {
+            Some(AudioIn::Transcoded { feed, .. }) => tokio::select! {
+                ev = self.sub.recv() => ev.map(EgressWork::Event).map_err(end_of),
+                p = feed.recv() => Ok(match p {
+                    Ok(p) => EgressWork::Opus(p),
+                    Err(broadcast::error::RecvError::Lagged(_)) => EgressWork::FeedGap { closed: false },
+                    Err(broadcast::error::RecvError::Closed) => EgressWork::FeedGap { closed: true },
+                }),
+            },
+            _ => self.sub.recv().await.map(EgressWork::Event).map_err(end_of),
+        }
     }
 
     /// Connected: the fast start comes on the next turn.
@@ -160,9 +203,16 @@ impl Egress {
     }
 
     /// One event of the subscription.
-    pub(super) fn apply(&mut self, ev: Option<SubscriberEvent>, rtc: &mut Rtc) {
-        let Some(ev) = ev else {
-            return self.start(rtc);
+    pub(super) fn apply(&mut self, work: EgressWork, rtc: &mut Rtc) {
+        let ev = match work {
+            EgressWork::Start => return self.start(rtc),
+            EgressWork::Opus(p) => return self.write_opus(rtc, &p),
+            EgressWork::FeedGap { closed: true } => {
+                self.audio = None;
+                return;
+            }
+            EgressWork::FeedGap { closed: false } => return,
+            EgressWork::Event(ev) => ev,
         };
         match ev {
             SubscriberEvent::Tracks(t) => self.set_tracks(&t, rtc),
@@ -171,8 +221,10 @@ impl Egress {
                     // Never behind what the burst sent.
                     let at = self.last_video_us.map_or(f.pts_us, |l| f.pts_us.max(l + 1));
                     self.write_video(rtc, &f, at);
-                } else if self.audio.is_some_and(|(t, _)| t == f.track) {
-                    self.write_audio(rtc, &f);
+                } else if let Some(AudioIn::Direct { track, codec }) = self.audio {
+                    if track == f.track {
+                        self.write_audio(rtc, &f, codec);
+                    }
                 }
             }
         }
@@ -200,7 +252,18 @@ impl Egress {
                     Ok(v) => self.video = Some(v),
                     Err(e) => tracing::warn!(error = %e, "webrtc: unusable H.264 configuration"),
                 },
-                Codec::Opus | Codec::G711A | Codec::G711U => self.audio = Some((t.id, t.codec)),
+                Codec::Opus | Codec::G711A | Codec::G711U => {
+                    self.audio = Some(AudioIn::Direct {
+                        track: t.id,
+                        codec: t.codec,
+                    });
+                }
+                Codec::Aac => {
+                    let webrtc = self.webrtc.clone();
+                    self.audio = webrtc
+                        .opus_feed(&self.shared, &self.key, t)
+                        .map(|feed| AudioIn::Transcoded { feed });
+                }
                 other if other.is_video() => {
                     tracing::warn!(codec = %other, "webrtc: video codec not sent (H.264 only)");
                 }
@@ -223,10 +286,16 @@ impl Egress {
                     )
             });
         }
-        if let (Some(mid), Some((_, codec))) = (self.audio_mid, self.audio) {
-            let want = match codec {
-                Codec::G711A => RtcCodec::PCMA,
-                Codec::G711U => RtcCodec::PCMU,
+        if let (Some(mid), Some(audio)) = (self.audio_mid, &self.audio) {
+            let want = match audio {
+                AudioIn::Direct {
+                    codec: Codec::G711A,
+                    ..
+                } => RtcCodec::PCMA,
+                AudioIn::Direct {
+                    codec: Codec::G711U,
+                    ..
+                } => RtcCodec::PCMU,
                 _ => RtcCodec::Opus,
             };
             self.audio_pt = pick_pt(rtc, mid, want, |_| 0);
@@ -271,9 +340,26 @@ impl Egress {
         }
     }
 
-    fn write_audio(&mut self, rtc: &mut Rtc, f: &Frame) {
-        let (Some(mid), Some(pt), Some((_, codec))) = (self.audio_mid, self.audio_pt, self.audio)
-        else {
+    fn write_audio(&mut self, rtc: &mut Rtc, f: &Frame, codec: Codec) {
+        let data = f.wire.contiguous(|| Arc::from(&f.payload[..]));
+        self.write_sound(rtc, f.pts_us, codec == Codec::Opus, data);
+    }
+
+    fn write_opus(&mut self, rtc: &mut Rtc, p: &OpusPacket) {
+        // A transcode that started with the cached GOP runs through old
+        // audio first: nothing older than the picture's start is sent.
+        if self
+            .anchor
+            .is_some_and(|(base, _)| p.pts_us < base - OLD_AUDIO_US)
+        {
+            return;
+        }
+        self.write_sound(rtc, p.pts_us, true, Arc::from(&p.data[..]));
+    }
+
+    /// One audio frame at `pts_us`: Opus on its 48 kHz clock, G.711 on 8 kHz.
+    fn write_sound(&mut self, rtc: &mut Rtc, pts_us: i64, opus: bool, data: Arc<[u8]>) {
+        let (Some(mid), Some(pt)) = (self.audio_mid, self.audio_pt) else {
             return;
         };
         // Audio waits for the picture: sound before the first frame would
@@ -281,13 +367,12 @@ impl Egress {
         if self.last_video_us.is_none() && self.video.is_some() {
             return;
         }
-        let (rate, freq) = match codec {
-            Codec::Opus => (48_000, Frequency::FORTY_EIGHT_KHZ),
-            _ => (8_000, Frequency::EIGHT_KHZ),
+        let (rate, freq) = match opus {
+            true => (48_000, Frequency::FORTY_EIGHT_KHZ),
+            false => (8_000, Frequency::EIGHT_KHZ),
         };
-        let wall = self.wallclock(f.pts_us);
-        let time = MediaTime::new(ticks(f.pts_us, rate), freq);
-        let data: Arc<[u8]> = f.wire.contiguous(|| Arc::from(&f.payload[..]));
+        let wall = self.wallclock(pts_us);
+        let time = MediaTime::new(ticks(pts_us, rate), freq);
         if let Some(w) = rtc.writer(mid) {
             if let Err(e) = w.write(pt, wall.into_std(), time, data) {
                 tracing::debug!(error = %e, "webrtc: audio frame not written");

@@ -3,6 +3,10 @@
 //! RTSP's ([`crate::media::rtp_ingest`]): parameter sets tracked into the
 //! track's configuration, timestamps extended and rebased.
 //!
+//! The publisher's Opus becomes the stream's AAC (one transcode per
+//! publisher, on a thread of its own), which RTMP, FLV, HLS and RTSP
+//! players can all play; WebRTC viewers get it back as Opus.
+//!
 //! Browsers send a keyframe only when asked, so the publisher is asked every
 //! `webrtc.keyframe_interval_ms` (a GOP for new players and HLS segments)
 //! and whenever a WebRTC viewer lost the picture (rate-limited).
@@ -19,7 +23,9 @@ use stream_core::{CloseReason, Publisher};
 use tokio::time::Instant;
 
 use super::peer::PeerEnd;
+use super::transcode::OpusToAacThread;
 use super::{KeyframeSource, WebRtc};
+use stream_core::Codec;
 use crate::media::rtp_ingest::{RtpIngest, RtpIngested};
 
 /// A WHIP publisher's receiving side.
@@ -35,6 +41,10 @@ pub(super) struct Ingest {
     out: Vec<RtpIngested>,
     /// The hub has the tracks.
     announced: bool,
+    /// Opus → AAC (`None`: the Opus goes as it is, if it could not start).
+    aac: Option<OpusToAacThread>,
+    /// The Opus track's id, once known.
+    opus_track: Option<stream_core::TrackId>,
 }
 
 impl Ingest {
@@ -51,6 +61,8 @@ impl Ingest {
             end: None,
             out: Vec::new(),
             announced: false,
+            aac: None,
+            opus_track: None,
         }
     }
 
@@ -116,6 +128,12 @@ impl Ingest {
             .collect();
         match RtpIngest::from_sdp(&infos) {
             Ok((ingest, _)) => {
+                if self.audio_mid.is_some() {
+                    match OpusToAacThread::start() {
+                        Ok(t) => self.aac = Some(t),
+                        Err(e) => tracing::warn!(error = %e, "whip: Opus stays Opus (no AAC for RTMP, HLS, RTSP)"),
+                    }
+                }
                 self.announce(ingest.tracks());
                 self.ingest = Some(ingest);
             }
@@ -151,6 +169,11 @@ impl Ingest {
                 RtpIngested::Tracks(t) => self.announce(t),
                 // Nothing before the tracks: players need the whole set.
                 RtpIngested::Frame(_) if !self.announced => {}
+                RtpIngested::Frame(f) if Some(f.track) == self.opus_track => {
+                    if let Some(aac) = &self.aac {
+                        let _ = aac.push(f.payload, f.pts_us);
+                    }
+                }
                 RtpIngested::Frame(f) => {
                     if let Err(e) = self.publisher.push(f) {
                         tracing::debug!(error = %e, "whip: frame not taken");
@@ -162,12 +185,36 @@ impl Ingest {
                 }
             }
         }
+        self.push_aac();
+    }
+
+    /// The AAC the transcode thread made since the last call.
+    fn push_aac(&mut self) {
+        let (Some(aac), Some(track)) = (&self.aac, self.opus_track) else {
+            return;
+        };
+        while let Some(f) = aac.pop() {
+            let frame = stream_core::Frame::new(track, f.pts_us, f.pts_us, true, f.data);
+            if let Err(e) = self.publisher.push(frame) {
+                tracing::debug!(error = %e, "whip: AAC frame not taken");
+            }
+        }
     }
 
     /// Tells the hub the tracks once every negotiated medium has one (the
     /// video's configuration comes with the first keyframe's parameter
     /// sets): a stream whose tracks grow later would end its players.
-    fn announce(&mut self, tracks: Vec<stream_core::Track>) {
+    fn announce(&mut self, mut tracks: Vec<stream_core::Track>) {
+        if let Some(aac) = &self.aac {
+            for t in tracks.iter_mut().filter(|t| t.codec == Codec::Opus) {
+                self.opus_track = Some(t.id);
+                let mut track = stream_core::Track::new(t.id, Codec::Aac, 48_000);
+                track.config = aac.config.clone();
+                track.sample_rate = Some(48_000);
+                track.channels = Some(2);
+                *t = track;
+            }
+        }
         let wanted = usize::from(self.video_mid.is_some()) + usize::from(self.audio_mid.is_some());
         if tracks.len() >= wanted && !tracks.is_empty() {
             self.publisher.set_tracks(tracks);
@@ -207,6 +254,11 @@ impl Ingest {
         self.next_keyframe = Some(Instant::now() + self.interval);
         self.ensure_ingest();
         let Some(mid) = self.video_mid else { return };
+        self.keyframes
+            .webrtc
+            .counters
+            .keyframe_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(mut w) = rtc.writer(mid) {
             if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
                 if let Err(e) = w.request_keyframe(None, KeyframeRequestKind::Pli) {

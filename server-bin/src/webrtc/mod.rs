@@ -13,9 +13,11 @@
 
 mod egress;
 mod ingest;
+pub mod metrics;
 mod peer;
 pub mod signal;
 mod stun;
+mod transcode;
 pub mod udp;
 
 use std::collections::HashMap;
@@ -79,6 +81,10 @@ pub struct WebRtcCounters {
     pub peer_timeouts: AtomicU64,
     /// Keyframe requests sent to publishers.
     pub keyframe_requests: AtomicU64,
+    /// AAC → Opus transcodes started.
+    pub transcodes: AtomicU64,
+    /// AAC frames a busy transcode thread could not take.
+    pub transcode_dropped: AtomicU64,
 }
 
 /// The WebRTC side of the server: the shared UDP socket, the routes of
@@ -96,6 +102,9 @@ pub struct WebRtc {
     resources: Mutex<HashMap<String, Arc<SessionInfo>>>,
     /// WHIP publishers that can answer keyframe requests, by stream.
     keyframes: Mutex<HashMap<StreamKey, Arc<Notify>>>,
+    /// Running AAC → Opus transcodes: the AAC configuration and the feed.
+    #[allow(clippy::type_complexity)]
+    transcodes: Mutex<HashMap<StreamKey, (Bytes, tokio::sync::broadcast::Sender<Arc<audio_transcode::OpusPacket>>)>>,
     next_peer: AtomicU64,
     /// One certificate for every peer: generating one per offer would cost
     /// a key generation per offer (and invite floods to burn CPU on it).
@@ -136,6 +145,7 @@ impl WebRtc {
             routes: Mutex::default(),
             resources: Mutex::default(),
             keyframes: Mutex::default(),
+            transcodes: Mutex::default(),
             next_peer: AtomicU64::new(1),
             cert,
             counters: WebRtcCounters::default(),
@@ -187,6 +197,11 @@ impl WebRtc {
     /// The session behind a resource id.
     pub fn resource(&self, id: &str) -> Option<Arc<SessionInfo>> {
         lock(&self.resources).get(id).cloned()
+    }
+
+    /// Streams transcoded for WebRTC now.
+    pub fn transcodes_running(&self) -> usize {
+        lock(&self.transcodes).len()
     }
 
     /// Live WebRTC peers.

@@ -32,8 +32,8 @@ pub(super) enum Role {
 
 /// What [`Role::next`] found to do.
 pub(super) enum Work {
-    /// A viewer's next event (`None`: its fast start).
-    Frame(Option<stream_core::SubscriberEvent>),
+    /// A viewer's work.
+    Play(super::egress::EgressWork),
     Keyframe,
 }
 
@@ -273,14 +273,14 @@ impl Role {
     /// publisher is asked for; or its end (stream over, publisher closed).
     async fn next(&mut self, connected: bool) -> Result<Work, PeerEnd> {
         match self {
-            Role::Play(e) => e.next(connected).await.map(Work::Frame),
+            Role::Play(e) => e.next(connected).await.map(Work::Play),
             Role::Publish(i) => i.next().await.map(|()| Work::Keyframe),
         }
     }
 
     fn apply(&mut self, work: Work, rtc: &mut Rtc) {
         match (self, work) {
-            (Role::Play(e), Work::Frame(ev)) => e.apply(ev, rtc),
+            (Role::Play(e), Work::Play(w)) => e.apply(w, rtc),
             (Role::Publish(i), Work::Keyframe) => i.ask_keyframe(rtc),
             _ => {}
         }

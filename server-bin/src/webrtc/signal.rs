@@ -321,7 +321,12 @@ async fn start(
                     (status, e.to_string())
                 })?;
             webrtc.counters.offers_play.fetch_add(1, Ordering::Relaxed);
-            Role::Play(Box::new(Egress::new(key.clone(), sub)))
+            Role::Play(Box::new(Egress::new(
+                key.clone(),
+                sub,
+                shared.clone(),
+                webrtc.clone(),
+            )))
         }
         Ask::Publish => {
             if let Decision::Deny(why) = shared.hooks.on_publish(&access).await {

@@ -143,7 +143,7 @@ fn an_rtmp_stream_plays_over_hls_with_a_sliding_window_of_keyframe_aligned_segme
     let seg = get(&strom, &format!("/live/h/{newest}.ts"));
     assert_eq!(seg.status, 200);
     assert_eq!(seg.header("content-type"), Some("video/mp2t"));
-    assert!(seg.body.len() % 188 == 0 && seg.body.first() == Some(&0x47));
+    assert!(seg.body.len().is_multiple_of(188) && seg.body.first() == Some(&0x47));
     let oldest = *seen.keys().next().unwrap();
     if newest >= oldest + 5 {
         assert_eq!(get(&strom, &format!("/live/h/{oldest}.ts")).status, 404);

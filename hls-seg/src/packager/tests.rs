@@ -58,7 +58,7 @@ fn feed(p: &mut Packager, start: u64, frames: u64, gop: u64, first_key: u64) -> 
             closed.extend(audio(p, next_audio).closed);
             next_audio += AAC_FRAME;
         }
-        let key = i >= first_key && (i - first_key) % gop == 0;
+        let key = i >= first_key && (i - first_key).is_multiple_of(gop);
         closed.extend(video(p, dts, key).closed);
     }
     closed

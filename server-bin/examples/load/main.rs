@@ -313,7 +313,7 @@ async fn run(args: Args) -> serde_json::Value {
             let task = tokio::spawn(async move { player(kind, &ctx, &mine).await });
             handles.push((kind, stats, task));
             spawned += 1;
-            if spawned % 50 == 0 {
+            if spawned.is_multiple_of(50) {
                 tokio::time::sleep(Duration::from_millis(20)).await; // spread the connects a little
             }
         }
@@ -465,7 +465,7 @@ pub(crate) fn count_video(ts: u32, started: Instant, ctx: &Ctx, stats: &Mutex<Pl
     }
     if ctx.window.open() {
         s.frames_in_window += 1;
-        if s.frames_in_window % SAMPLE_EVERY == 0 {
+        if s.frames_in_window.is_multiple_of(SAMPLE_EVERY) {
             if let Some(sent) = ctx.log.sent(ts) {
                 s.latencies.push(sent.elapsed());
             }
@@ -487,7 +487,7 @@ pub(crate) fn count_relative(
     }
     if ctx.window.open() {
         s.frames_in_window += 1;
-        if s.frames_in_window % SAMPLE_EVERY == 0 {
+        if s.frames_in_window.is_multiple_of(SAMPLE_EVERY) {
             if let Some(off) = offset {
                 s.relative.push((off, Instant::now()));
             }

@@ -108,10 +108,10 @@ async fn session(
                 }
                 if cluster.store_up() {
                     release_stale(cluster, shared).await;
-                    if ticks % 3 == 0 {
+                    if ticks.is_multiple_of(3) {
                         put_node(cluster, shared).await;
                     }
-                    if ticks % 3 == 0 || !lock(&cluster.unclaimed).is_empty() {
+                    if ticks.is_multiple_of(3) || !lock(&cluster.unclaimed).is_empty() {
                         reconcile(cluster, shared).await;
                     }
                 }

@@ -25,8 +25,8 @@ use tokio::time::Instant;
 use super::peer::PeerEnd;
 use super::transcode::OpusToAacThread;
 use super::{KeyframeSource, WebRtc};
-use stream_core::Codec;
 use crate::media::rtp_ingest::{RtpIngest, RtpIngested};
+use stream_core::Codec;
 
 /// A WHIP publisher's receiving side.
 pub(super) struct Ingest {
@@ -131,7 +131,9 @@ impl Ingest {
                 if self.audio_mid.is_some() {
                     match OpusToAacThread::start() {
                         Ok(t) => self.aac = Some(t),
-                        Err(e) => tracing::warn!(error = %e, "whip: Opus stays Opus (no AAC for RTMP, HLS, RTSP)"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "whip: Opus stays Opus (no AAC for RTMP, HLS, RTSP)")
+                        }
                     }
                 }
                 self.announce(ingest.tracks());

@@ -104,7 +104,15 @@ pub struct WebRtc {
     keyframes: Mutex<HashMap<StreamKey, Arc<Notify>>>,
     /// Running AAC → Opus transcodes: the AAC configuration and the feed.
     #[allow(clippy::type_complexity)]
-    transcodes: Mutex<HashMap<StreamKey, (Bytes, tokio::sync::broadcast::Sender<Arc<audio_transcode::OpusPacket>>)>>,
+    transcodes: Mutex<
+        HashMap<
+            StreamKey,
+            (
+                Bytes,
+                tokio::sync::broadcast::Sender<Arc<audio_transcode::OpusPacket>>,
+            ),
+        >,
+    >,
     next_peer: AtomicU64,
     /// One certificate for every peer: generating one per offer would cost
     /// a key generation per offer (and invite floods to burn CPU on it).

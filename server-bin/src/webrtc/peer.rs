@@ -206,12 +206,7 @@ fn drain(
 }
 
 /// One event of str0m; `Some` ends the peer.
-fn event(
-    role: &mut Role,
-    e: Event,
-    connected: &mut bool,
-    webrtc: &Arc<WebRtc>,
-) -> Option<PeerEnd> {
+fn event(role: &mut Role, e: Event, connected: &mut bool, webrtc: &Arc<WebRtc>) -> Option<PeerEnd> {
     match e {
         Event::Connected => {
             *connected = true;

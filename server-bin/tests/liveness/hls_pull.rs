@@ -74,7 +74,7 @@ impl Origin {
         while !self.frozen && self.frames <= due {
             let i = self.frames;
             let dts = 900_000 + i * 3600;
-            let key = i % 25 == 0;
+            let key = i.is_multiple_of(25);
             let idr = [Bytes::from_static(&[0x65, 0x88, 0x84, 0x00])];
             let p = [Bytes::from_static(&[0x41, 0x9a, 0x02])];
             let video = MuxInput::Video {

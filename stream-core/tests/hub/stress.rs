@@ -106,7 +106,7 @@ async fn worker(hub: Hub, seed: u64) -> Tally {
                 }
             }
             _ => {
-                if rng.next() % 4 == 0 {
+                if rng.next().is_multiple_of(4) {
                     t.closed += u64::from(hub.close_stream(&k));
                 } else {
                     let _ = hub.streams();

@@ -83,7 +83,7 @@ pub(crate) fn hex(value: &str, what: &'static str) -> Result<Bytes, ParseError> 
             got: v.len() / 2,
         });
     }
-    if v.len() % 2 != 0 {
+    if !v.len().is_multiple_of(2) {
         return Err(ParseError::malformed(what, v.len()));
     }
     let digit = |b: u8| (b as char).to_digit(16);

@@ -163,35 +163,14 @@ async fn answer(
         Ok(k) => k,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
-    let deadline = Duration::from_millis(shared.config.http.request_timeout_ms);
-    let body =
-        match tokio::time::timeout(deadline, Limited::new(req.into_body(), MAX_OFFER).collect())
-            .await
-        {
-            Ok(Ok(b)) => b.to_bytes(),
-            Ok(Err(_)) => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "offer over 64 KiB or unreadable",
-                )
-            }
-            Err(_) => return error(StatusCode::REQUEST_TIMEOUT, "offer not received in time"),
-        };
-    let offer = match std::str::from_utf8(&body)
-        .ok()
-        .and_then(|s| SdpOffer::from_sdp_string(s).ok())
-    {
-        Some(o) => o,
-        None => {
-            webrtc
-                .counters
-                .offers_refused
-                .fetch_add(1, Ordering::Relaxed);
-            return error(StatusCode::BAD_REQUEST, "the body is not an SDP offer");
+    let answered = match read_offer(req, shared).await {
+        Ok(offer) => {
+            let local_ip = local.map(|a| a.ip());
+            start(shared, webrtc, key, query, ask, offer, peer, local_ip).await
         }
+        Err(refusal) => Err(refusal),
     };
-    let local_ip = local.map(|a| a.ip());
-    match start(shared, webrtc, key, query, ask, offer, peer, local_ip).await {
+    match answered {
         Ok((sdp, id)) => match shape {
             Shape::Whip => {
                 let mut r = reply(StatusCode::CREATED, "application/sdp", sdp);
@@ -219,6 +198,36 @@ async fn answer(
             }
         }
     }
+}
+
+/// The offer in the body: bounded in size and time.
+async fn read_offer(req: Request<Incoming>, shared: &Shared) -> Result<SdpOffer, Refusal> {
+    let deadline = Duration::from_millis(shared.config.http.request_timeout_ms);
+    let body =
+        match tokio::time::timeout(deadline, Limited::new(req.into_body(), MAX_OFFER).collect())
+            .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "offer over 64 KiB or unreadable".into(),
+                ))
+            }
+            Err(_) => {
+                return Err((
+                    StatusCode::REQUEST_TIMEOUT,
+                    "offer not received in time".into(),
+                ))
+            }
+        };
+    std::str::from_utf8(&body)
+        .ok()
+        .and_then(|s| SdpOffer::from_sdp_string(s).ok())
+        .ok_or((
+            StatusCode::BAD_REQUEST,
+            "the body is not an SDP offer".into(),
+        ))
 }
 
 /// The stream, the ask and the answer's shape of a POST path.

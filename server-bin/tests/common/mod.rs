@@ -6,6 +6,7 @@ pub mod flv_bodies;
 pub mod media;
 pub mod peers;
 pub mod raw;
+pub mod webrtc;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -37,6 +37,8 @@ fn whep_plays_an_rtmp_stream_from_a_keyframe_with_its_aac_as_opus() {
     let url = format!("rtmp://127.0.0.1:{}/live/cam", strom.rtmp_port);
     let ffmpeg = publish_with(&url, 30, &["-c:v", "libx264", "-bf", "0"], &["-f", "flv"]);
     strom.wait_live("cam", Duration::from_secs(10));
+    let (_, stream) = strom.get("/api/v1/streams/live/cam");
+    assert!(stream.contains("\"webrtc_playable\":true"), "{stream}");
     let mut v = Viewer::start(strom.http_port, "/live/cam/whep").unwrap();
     assert!(
         v.location
@@ -95,6 +97,9 @@ fn a_stream_with_b_frames_is_refused_rather_than_shown_broken() {
     v.run(Duration::from_secs(5), |_| false);
     assert_eq!(v.seen.video_frames, 0, "{:?}", v.seen);
     strom.wait_for_log(&["B-frames"], Duration::from_secs(5));
+    let (_, stream) = strom.get("/api/v1/streams/live/b");
+    assert!(stream.contains("\"webrtc_playable\":false"), "{stream}");
+    assert!(stream.contains("B-frames"), "{stream}");
     assert!(wait_until(Duration::from_secs(5), || webrtc_sessions(&strom) == 0).is_some());
     stop(ffmpeg);
 }

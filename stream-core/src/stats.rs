@@ -70,6 +70,9 @@ pub struct StreamSnapshot {
     pub bytes_in: u64,
     /// Frames pushed since the stream entry was created.
     pub frames_in: u64,
+    /// The video has frames shown in another order than decoded (B-frames),
+    /// which some outputs (WebRTC) cannot carry.
+    pub reordered_video: bool,
     /// Ingest bitrate over the last few seconds.
     pub bitrate_bps: u64,
     /// Attached (or waiting) subscribers, by id.

@@ -115,6 +115,9 @@ pub(crate) struct StreamInner {
     timers: watch::Sender<u64>,
     pub(crate) bytes_in: u64,
     pub(crate) frames_in: u64,
+    /// A video frame was shown in another order than decoded (B-frames)
+    /// since the tracks were last set.
+    pub(crate) reordered: bool,
     pub(crate) drops: u64,
     pub(crate) meter: BitrateMeter,
 }
@@ -133,6 +136,7 @@ impl StreamInner {
             timers: watch::Sender::new(0),
             bytes_in: 0,
             frames_in: 0,
+            reordered: false,
             drops: 0,
             meter: BitrateMeter::new(now),
         }
@@ -220,6 +224,7 @@ impl StreamInner {
             return;
         }
         self.tracks = Arc::from(tracks);
+        self.reordered = false;
         // Cached frames belong to the old configuration.
         self.gop.clear();
         for s in &self.subs {
@@ -240,6 +245,7 @@ impl StreamInner {
         let size = frame.len();
         self.bytes_in = self.bytes_in.saturating_add(size as u64);
         self.frames_in += 1;
+        self.reordered |= is_video && frame.pts_us != frame.dts_us;
         self.meter.record(now, size);
         let video_mode = self.tracks.iter().any(|t| t.codec.is_video());
         if video_mode && is_video && self.need_keyframe {
@@ -343,6 +349,7 @@ impl StreamInner {
             tracks: self.tracks.to_vec(),
             bytes_in: self.bytes_in,
             frames_in: self.frames_in,
+            reordered_video: self.reordered,
             bitrate_bps: self.meter.bps(now),
             subscribers,
             drops: self.drops,

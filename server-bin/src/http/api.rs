@@ -250,6 +250,11 @@ struct StreamView {
     frames_in: u64,
     bitrate_bps: u64,
     drops: u64,
+    /// Whether a browser plays the stream cleanly over WebRTC.
+    webrtc_playable: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webrtc_note: Option<String>,
     /// Everyone watching, whatever the protocol ([`Players`]).
     player_count: usize,
     /// Hub subscribers: RTMP, HTTP-FLV and RTSP players, and the HLS/HTTP-TS
@@ -340,6 +345,8 @@ fn stream_view(s: &StreamSnapshot, players: &Players) -> StreamView {
         frames_in: s.frames_in,
         bitrate_bps: s.bitrate_bps,
         drops: s.drops,
+        webrtc_playable: crate::webrtc::playable(s).is_ok(),
+        webrtc_note: crate::webrtc::playable(s).err(),
         player_count: players.of(s),
         subscriber_count: s.subscribers.len(),
         subscribers: s.subscribers.iter().map(subscriber_view).collect(),

@@ -226,6 +226,28 @@ impl WebRtc {
     }
 }
 
+/// Whether a browser plays `s` cleanly over WebRTC, or why not: H.264
+/// without B-frames (or no video), audio strom can send (Opus, G.711, or
+/// AAC transcoded).
+pub fn playable(s: &stream_core::StreamSnapshot) -> Result<(), String> {
+    use stream_core::Codec;
+    for t in &s.tracks {
+        match t.codec {
+            Codec::H264 if s.reordered_video => {
+                return Err(
+                    "H.264 with B-frames: WebRTC cannot reorder frames (publish with -bf 0)".into(),
+                )
+            }
+            Codec::H264 | Codec::Opus | Codec::G711A | Codec::G711U | Codec::Aac => {}
+            other if other.is_video() => {
+                return Err(format!("{other} video: browsers get H.264 only"))
+            }
+            other => return Err(format!("{other} audio is not sent to browsers")),
+        }
+    }
+    Ok(())
+}
+
 /// Keeps the first media of `kind` the peer negotiated (one video, one
 /// audio: more are not carried).
 fn first_mid(

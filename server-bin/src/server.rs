@@ -105,6 +105,8 @@ pub struct Listeners {
     pub rtsp: TcpListener,
     /// WebRTC's UDP port (`None`: `webrtc.enabled` off).
     pub webrtc: Option<std::net::UdpSocket>,
+    /// ICE-TCP on the same port number (`None`: off or taken).
+    pub webrtc_tcp: Option<std::net::TcpListener>,
 }
 
 impl Listeners {
@@ -133,25 +135,30 @@ impl Listeners {
             }
             Ok::<_, ServerError>(listener)
         };
+        let udp = match config.webrtc.enabled {
+            false => None,
+            true => {
+                let addr = SocketAddr::new(config.server.bind, config.webrtc.port);
+                Some(
+                    crate::webrtc::bind(config.server.bind, &config.webrtc).map_err(|source| {
+                        ServerError::Bind {
+                            what: "webrtc",
+                            addr,
+                            source,
+                        }
+                    })?,
+                )
+            }
+        };
+        let tcp = udp
+            .as_ref()
+            .and_then(|u| crate::webrtc::bind_tcp(config.server.bind, u, &config.webrtc));
         Ok(Listeners {
             http: bind("http", config.http.port)?,
             rtmp: bind("rtmp", config.rtmp.port)?,
             rtsp: bind("rtsp", config.rtsp.port)?,
-            webrtc: match config.webrtc.enabled {
-                false => None,
-                true => {
-                    let addr = SocketAddr::new(config.server.bind, config.webrtc.port);
-                    Some(
-                        crate::webrtc::bind(config.server.bind, &config.webrtc).map_err(
-                            |source| ServerError::Bind {
-                                what: "webrtc",
-                                addr,
-                                source,
-                            },
-                        )?,
-                    )
-                }
-            },
+            webrtc: udp,
+            webrtc_tcp: tcp,
         })
     }
 }
@@ -290,6 +297,7 @@ where
         rtmp: rtmp_listener,
         rtsp: rtsp_listener,
         webrtc: webrtc_socket,
+        webrtc_tcp,
     } = listeners;
 
     let workers = match config.server.workers {
@@ -320,12 +328,16 @@ where
         options.test_hooks,
     )?;
     if let Some(socket) = webrtc_socket {
-        let webrtc = crate::webrtc::WebRtc::new(&socket, config.webrtc.clone())
-            .map_err(ServerError::WebRtc)?;
+        let webrtc =
+            crate::webrtc::WebRtc::new(&socket, webrtc_tcp.as_ref(), config.webrtc.clone())
+                .map_err(ServerError::WebRtc)?;
         crate::webrtc::udp::start(webrtc.clone(), socket, &pool.pick().handle, stop_rx.clone());
         shared.webrtc = Some(webrtc);
     }
     let shared = Arc::new(shared);
+    if let (Some(webrtc), Some(tcp)) = (shared.webrtc.clone(), webrtc_tcp) {
+        crate::webrtc::tcp::start(tcp, shared.clone(), webrtc);
+    }
 
     control.handle().spawn(watchdog.run());
     if !config.hls.on_demand {

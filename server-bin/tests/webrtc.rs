@@ -88,6 +88,25 @@ fn whep_plays_an_rtmp_stream_from_a_keyframe_with_its_aac_as_opus() {
 }
 
 #[test]
+fn whep_over_ice_tcp_when_udp_is_not_offered() {
+    let strom = start("webrtc-tcp", &[]);
+    let url = format!("rtmp://127.0.0.1:{}/live/tcp", strom.rtmp_port);
+    let ffmpeg = publish_with(&url, 30, &["-c:v", "libx264", "-bf", "0"], &["-f", "flv"]);
+    strom.wait_live("tcp", Duration::from_secs(10));
+    let mut v = Viewer::start_tcp(strom.http_port, "/live/tcp/whep").unwrap();
+    v.run(Duration::from_secs(10), |s| s.video_frames >= 50);
+    assert!(
+        v.seen.connected.is_some(),
+        "{:?}; log:\n{}",
+        v.seen,
+        strom.log()
+    );
+    assert!(v.seen.first_video_keyframe, "{:?}", v.seen);
+    assert!(v.seen.video_frames >= 50, "{:?}", v.seen);
+    stop(ffmpeg);
+}
+
+#[test]
 fn a_stream_with_b_frames_is_refused_rather_than_shown_broken() {
     let strom = start("webrtc-bframes", &[]);
     let url = format!("rtmp://127.0.0.1:{}/live/b", strom.rtmp_port);

@@ -18,6 +18,8 @@ pub struct WebRtcConfig {
     /// the public address of a server behind NAT). Empty: the address the
     /// offer was posted to.
     pub public_addresses: Vec<IpAddr>,
+    /// ICE-TCP on the same port number (TCP), for networks that block UDP.
+    pub ice_tcp: bool,
     /// AAC audio is transcoded once per stream to Opus for WebRTC viewers
     /// (browsers cannot play AAC); off: AAC streams play without sound.
     pub transcode_aac: bool,
@@ -42,6 +44,7 @@ impl Default for WebRtcConfig {
             enabled: true,
             port: 8000,
             public_addresses: Vec::new(),
+            ice_tcp: true,
             transcode_aac: true,
             max_transcodes: 64,
             connect_timeout_ms: 10_000,

@@ -17,6 +17,7 @@ pub mod metrics;
 mod peer;
 pub mod signal;
 mod stun;
+pub mod tcp;
 mod transcode;
 pub mod udp;
 
@@ -42,6 +43,8 @@ const MAX_ADDRS_PER_PEER: usize = 8;
 pub(crate) struct Datagram {
     from: SocketAddr,
     data: Bytes,
+    /// UDP, or ICE-TCP.
+    proto: str0m::net::Protocol,
 }
 
 /// Where the demultiplexer sends a peer's datagrams.
@@ -98,6 +101,10 @@ pub struct WebRtc {
     /// Sends of every peer: non-blocking, a full buffer drops the datagram.
     sender: UdpSocket,
     routes: Mutex<Routes>,
+    /// ICE-TCP connections by remote address: where peers' TCP sends go.
+    links: Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>,
+    /// ICE-TCP on the UDP port's number (`None`: off, or the port was taken).
+    pub tcp_port: Option<u16>,
     /// Session resources (`Location`) → the peer's session, for `DELETE`.
     resources: Mutex<HashMap<String, Arc<SessionInfo>>>,
     /// WHIP publishers that can answer keyframe requests, by stream.
@@ -121,6 +128,28 @@ pub struct WebRtc {
     pub counters: WebRtcCounters,
 }
 
+/// Binds ICE-TCP on the UDP socket's port number; `None` (logged) when that
+/// port is taken for TCP: WebRTC then works over UDP only.
+pub fn bind_tcp(
+    bind: IpAddr,
+    udp: &UdpSocket,
+    config: &WebRtcConfig,
+) -> Option<std::net::TcpListener> {
+    if !config.ice_tcp {
+        return None;
+    }
+    let port = udp.local_addr().ok()?.port();
+    let bound = std::net::TcpListener::bind(SocketAddr::new(bind, port))
+        .and_then(|l| l.set_nonblocking(true).map(|()| l));
+    match bound {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(port, error = %e, "webrtc: ICE-TCP off (the TCP port is taken)");
+            None
+        }
+    }
+}
+
 /// Binds `[webrtc]`'s UDP port on `bind`.
 ///
 /// # Errors
@@ -139,19 +168,26 @@ impl WebRtc {
     ///
     /// # Errors
     /// The socket cannot be duplicated, or no certificate can be made.
-    pub fn new(socket: &UdpSocket, config: WebRtcConfig) -> Result<Arc<WebRtc>, String> {
+    pub fn new(
+        socket: &UdpSocket,
+        tcp: Option<&std::net::TcpListener>,
+        config: WebRtcConfig,
+    ) -> Result<Arc<WebRtc>, String> {
         let provider = str0m::crypto::from_feature_flags();
         let cert = provider
             .dtls_provider
             .generate_certificate()
             .ok_or("no DTLS certificate could be generated")?;
         let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+        let tcp_port = tcp.and_then(|l| l.local_addr().ok()).map(|a| a.port());
         Ok(Arc::new(WebRtc {
             config,
             port,
             sender: socket.try_clone().map_err(|e| e.to_string())?,
             routes: Mutex::default(),
             resources: Mutex::default(),
+            links: Mutex::default(),
+            tcp_port,
             keyframes: Mutex::default(),
             transcodes: Mutex::default(),
             next_peer: AtomicU64::new(1),
@@ -160,11 +196,25 @@ impl WebRtc {
         }))
     }
 
-    /// Sends one datagram, or drops it when the socket's buffer is full.
-    fn send(&self, to: SocketAddr, data: &[u8]) {
-        if self.sender.send_to(data, to).is_err() {
+    /// Sends one packet (over UDP, or the ICE-TCP connection from `to`),
+    /// or drops it when the socket's buffer or the connection's queue is full.
+    fn send(&self, proto: str0m::net::Protocol, to: SocketAddr, data: &[u8]) {
+        let sent = match proto {
+            str0m::net::Protocol::Tcp => lock(&self.links)
+                .get(&to)
+                .is_some_and(|tx| tx.try_send(Bytes::copy_from_slice(data)).is_ok()),
+            _ => self.sender.send_to(data, to).is_ok(),
+        };
+        if !sent {
             self.counters.send_dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The route of a STUN binding request by its ufrag alone (ICE-TCP: the
+    /// connection keeps it).
+    fn route_stun(&self, data: &[u8]) -> Option<Route> {
+        let ufrag = stun::local_ufrag(data)?;
+        lock(&self.routes).by_ufrag.get(ufrag).cloned()
     }
 
     /// Registers a peer by the ufrag strom gave it; the guard removes every

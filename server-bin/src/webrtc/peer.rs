@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use str0m::net::{Protocol, Receive};
+use str0m::net::Receive;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -139,7 +139,7 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
                 let Ok(contents) = d.data.as_ref().try_into() else { continue };
                 let input = Input::Receive(
                     heard.into_std(),
-                    Receive { proto: Protocol::Udp, source: d.from, destination: local, contents },
+                    Receive { proto: d.proto, source: d.from, destination: local, contents },
                 );
                 if let Err(e) = rtc.handle_input(input) {
                     tracing::debug!(error = %e, "webrtc: datagram refused");
@@ -160,7 +160,7 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
     // A last DTLS close alert and its datagrams, then nothing.
     rtc.disconnect();
     while let Ok(Output::Transmit(t)) = rtc.poll_output() {
-        webrtc.send(t.destination, &t.contents);
+        webrtc.send(t.proto, t.destination, &t.contents);
     }
     drop(routes);
     drop(resource);
@@ -190,7 +190,7 @@ fn drain(
                     .info()
                     .bytes_out
                     .fetch_add(t.contents.len() as u64, Ordering::Relaxed);
-                webrtc.send(t.destination, &t.contents);
+                webrtc.send(t.proto, t.destination, &t.contents);
             }
             Ok(Output::Event(e)) => {
                 if let Some(end) = event(role, e, connected, webrtc) {

@@ -378,6 +378,20 @@ async fn start(
             }
             Err(e) => tracing::warn!(%addr, error = %e, "webrtc: candidate refused"),
         }
+        // ICE-TCP on the same port number, so `local` names both.
+        if webrtc.tcp_port == Some(webrtc.port) {
+            let tcp = Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(str0m::net::TcpType::Passive)
+                .build();
+            match tcp {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(e) => tracing::warn!(%addr, error = %e, "webrtc: TCP candidate refused"),
+            }
+        }
     }
     let local = local.ok_or_else(|| unavailable("no usable candidate address".into()))?;
     let answer = rtc

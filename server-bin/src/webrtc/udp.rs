@@ -55,6 +55,7 @@ async fn read(webrtc: &WebRtc, socket: &tokio::net::UdpSocket) {
         let datagram = Datagram {
             from,
             data: Bytes::copy_from_slice(data),
+            proto: str0m::net::Protocol::Udp,
         };
         match route.tx.try_send(datagram) {
             Ok(()) => {}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
 /// What a viewer saw.
@@ -30,14 +30,35 @@ pub struct Viewer {
     pub location: Option<String>,
     started: Instant,
     pub seen: Seen,
+    /// ICE-TCP: the connection to strom and the bytes read from it so far.
+    tcp: Option<(TcpStream, Vec<u8>)>,
+    use_tcp: bool,
 }
 
 /// An offer for video + audio, receive only, and what it needs to go on.
 pub fn offer() -> (Rtc, SdpOffer, SdpPendingOffer, UdpSocket, SocketAddr) {
+    offer_over(false)
+}
+
+/// An offer whose only candidate is ICE-TCP active (`tcp`) or UDP.
+fn offer_over(tcp: bool) -> (Rtc, SdpOffer, SdpPendingOffer, UdpSocket, SocketAddr) {
     let mut rtc = Rtc::builder().build(Instant::now());
     let socket = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
-    let local = socket.local_addr().expect("addr");
-    rtc.add_local_candidate(Candidate::host(local, "udp").expect("candidate"));
+    let mut local = socket.local_addr().expect("addr");
+    if tcp {
+        // RFC 6544: an active candidate's port is 9; the connection's own
+        // port does not matter to ICE.
+        local.set_port(9);
+        let c = Candidate::builder()
+            .tcp()
+            .host(local)
+            .tcptype(TcpType::Active)
+            .build()
+            .expect("tcp candidate");
+        rtc.add_local_candidate(c);
+    } else {
+        rtc.add_local_candidate(Candidate::host(local, "udp").expect("candidate"));
+    }
     let mut api = rtc.sdp_api();
     api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
     api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
@@ -75,8 +96,17 @@ pub fn post_sdp(port: u16, path: &str, sdp: &str) -> (u16, Vec<(String, String)>
 impl Viewer {
     /// Posts an offer to `path` (a WHEP URL) and applies the answer.
     pub fn start(port: u16, path: &str) -> Result<Viewer, String> {
+        Viewer::start_over(port, path, false)
+    }
+
+    /// Like [`Viewer::start`], over ICE-TCP only.
+    pub fn start_tcp(port: u16, path: &str) -> Result<Viewer, String> {
+        Viewer::start_over(port, path, true)
+    }
+
+    fn start_over(port: u16, path: &str, use_tcp: bool) -> Result<Viewer, String> {
         let started = Instant::now();
-        let (mut rtc, offer, pending, socket, local) = offer();
+        let (mut rtc, offer, pending, socket, local) = offer_over(use_tcp);
         let (status, headers, body) = post_sdp(port, path, &offer.to_sdp_string());
         if status != 201 {
             return Err(format!("{status}: {body}"));
@@ -99,6 +129,8 @@ impl Viewer {
             location,
             started,
             seen: Seen::default(),
+            tcp: None,
+            use_tcp,
         })
     }
 
@@ -110,6 +142,9 @@ impl Viewer {
             let timeout = loop {
                 match self.rtc.poll_output() {
                     Ok(Output::Timeout(t)) => break t,
+                    Ok(Output::Transmit(t)) if t.proto == Protocol::Tcp => {
+                        self.send_tcp(t.destination, &t.contents);
+                    }
                     Ok(Output::Transmit(t)) => {
                         let _ = self.socket.send_to(&t.contents, t.destination);
                     }
@@ -120,6 +155,27 @@ impl Viewer {
             let wait = timeout
                 .saturating_duration_since(Instant::now())
                 .clamp(Duration::from_millis(1), Duration::from_millis(20));
+            if self.use_tcp {
+                let now = Instant::now();
+                let input = match self.recv_tcp(wait) {
+                    Some((source, data)) => {
+                        let Ok(contents) = data.as_slice().try_into() else {
+                            continue;
+                        };
+                        let receive = Receive {
+                            proto: Protocol::Tcp,
+                            source,
+                            destination: self.local,
+                            contents,
+                        };
+                        let _ = self.rtc.handle_input(Input::Receive(now, receive));
+                        continue;
+                    }
+                    None => Input::Timeout(now),
+                };
+                let _ = self.rtc.handle_input(input);
+                continue;
+            }
             self.socket.set_read_timeout(Some(wait)).unwrap();
             let input = match self.socket.recv_from(&mut buf) {
                 Ok((n, source)) => match buf[..n].try_into() {
@@ -137,6 +193,41 @@ impl Viewer {
                 Err(_) => Input::Timeout(Instant::now()),
             };
             let _ = self.rtc.handle_input(input);
+        }
+    }
+
+    fn send_tcp(&mut self, to: SocketAddr, data: &[u8]) {
+        if self.tcp.is_none() {
+            if let Ok(s) = TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
+                self.tcp = Some((s, Vec::new()));
+            }
+        }
+        if let Some((s, _)) = &mut self.tcp {
+            let mut framed = (data.len() as u16).to_be_bytes().to_vec();
+            framed.extend_from_slice(data);
+            let _ = s.write_all(&framed);
+        }
+    }
+
+    /// One RFC 4571 frame from strom, waiting at most `wait`.
+    fn recv_tcp(&mut self, wait: Duration) -> Option<(SocketAddr, Vec<u8>)> {
+        let (s, pending) = self.tcp.as_mut()?;
+        let from = s.peer_addr().ok()?;
+        loop {
+            if pending.len() >= 2 {
+                let len = usize::from(u16::from_be_bytes([pending[0], pending[1]]));
+                if pending.len() >= 2 + len {
+                    let frame = pending[2..2 + len].to_vec();
+                    pending.drain(..2 + len);
+                    return Some((from, frame));
+                }
+            }
+            s.set_read_timeout(Some(wait)).ok()?;
+            let mut chunk = [0u8; 4096];
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => pending.extend_from_slice(&chunk[..n]),
+            }
         }
     }
 

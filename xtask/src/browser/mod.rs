@@ -2,7 +2,7 @@
 //! browser (issue 17). Headless Debian Chromium (`/usr/bin/chromium`, never
 //! a downloaded browser), driven by playwright-core from `xtask/browser/`
 //! ([`node`]), loads its pages from another origin than strom's and talks
-//! to a fresh release strom with `[webrtc] enabled` (a free UDP/TCP port,
+//! to a fresh release strom with `[webrtc] enabled` (a free UDP port,
 //! `public_addresses = ["127.0.0.1"]`). Each scenario prints one result
 //! line with its figures:
 //!
@@ -70,39 +70,22 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
     crate::chaos::run_suite(long, only, SCENARIOS, run_one)
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 (WebRTC's media port:
-/// UDP, and ICE-TCP on the same number).
-fn free_webrtc_port() -> Result<u16, String> {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let port = udp.local_addr().map_err(|e| e.to_string())?.port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err("no port free for both UDP and TCP".into())
-}
-
 fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
-    let started = free_webrtc_port().and_then(|port| {
-        let extra = [
-            ("STROM_WEBRTC__ENABLED", "true".to_string()),
-            ("STROM_WEBRTC__PORT", port.to_string()),
-            (
-                "STROM_WEBRTC__PUBLIC_ADDRESSES",
-                "[\"127.0.0.1\"]".to_string(),
-            ),
-            ("STROM_LOG__LEVEL", "info".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let launch = Launch {
-            extra,
-            ..Launch::default()
-        };
-        Server::launch(&format!("browser-{n}-{name}"), launch)
-    });
+    // The launcher passes `--webrtc-port 0`: strom binds any free UDP port
+    // and announces it in its candidates.
+    let extra = [
+        ("STROM_WEBRTC__ENABLED", "true"),
+        ("STROM_WEBRTC__PUBLIC_ADDRESSES", "[\"127.0.0.1\"]"),
+        ("STROM_LOG__LEVEL", "info"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let launch = Launch {
+        extra,
+        ..Launch::default()
+    };
+    let started = Server::launch(&format!("browser-{n}-{name}"), launch);
     let server = match started {
         Ok(s) => s,
         Err(e) => {

@@ -27,7 +27,8 @@ struct Decoded {
     error: String,
 }
 
-/// Decodes [`DECODE_SECS`] of `url` with ffmpeg (at most 25 s).
+/// Decodes [`DECODE_SECS`] of `url`'s video with ffmpeg (at most 25 s),
+/// noting the codecs and picture size of its input streams.
 fn decode(url: &str) -> Decoded {
     let mut cmd = Command::new("timeout");
     cmd.args(["25", "ffmpeg", "-hide_banner", "-nostdin", "-v", "info"]);

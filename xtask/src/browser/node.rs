@@ -1,5 +1,5 @@
 //! The Node side of `cargo xtask browser`: `npm ci` in `xtask/browser`
-//! when its `node_modules` is missing or older than the lock file, and the
+//! when its `node_modules` is missing or from another lock file, and the
 //! driver script (`run.mjs`, playwright-core on Debian's Chromium) as a
 //! child process whose stdout is one JSON object per line.
 
@@ -16,15 +16,15 @@ pub fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser")
 }
 
-/// Runs `npm ci` unless `node_modules` is there and newer than
-/// `package-lock.json` (npm writes `node_modules/.package-lock.json` on
-/// every install). playwright-core downloads no browser.
+/// Runs `npm ci` unless `node_modules` was installed from the lock file as
+/// it is now (a copy of it is kept in `node_modules/.strom-lock.json` after
+/// each install). playwright-core downloads no browser.
 pub fn npm_ci() -> Result<(), String> {
     let dir = project_dir();
-    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let lock = modified(dir.join("package-lock.json"));
-    let installed = modified(dir.join("node_modules/.package-lock.json"));
-    let fresh = matches!((lock, installed), (Some(l), Some(i)) if i >= l)
+    let lock = std::fs::read(dir.join("package-lock.json"))
+        .map_err(|e| format!("{}/package-lock.json: {e}", dir.display()))?;
+    let stamp = dir.join("node_modules/.strom-lock.json");
+    let fresh = std::fs::read(&stamp).is_ok_and(|s| s == lock)
         && dir.join("node_modules/playwright-core").exists();
     if fresh {
         return Ok(());
@@ -37,8 +37,10 @@ pub fn npm_ci() -> Result<(), String> {
         .status()
         .map_err(|e| format!("cannot run npm (apt-get install nodejs npm): {e}"))?
         .success();
-    ok.then_some(())
-        .ok_or_else(|| format!("npm ci failed in {}", dir.display()))
+    if !ok {
+        return Err(format!("npm ci failed in {}", dir.display()));
+    }
+    std::fs::write(&stamp, &lock).map_err(|e| format!("{}: {e}", stamp.display()))
 }
 
 /// A running `node run.mjs …`; killed when dropped.

@@ -1,9 +1,9 @@
 //! strom's project automation, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask ci`: everything CI checks, in order, with a closing summary
-//!   line: tools present (ffmpeg, the GStreamer RTSP camera, nginx-rtmp), `cargo fmt --check` (workspace and fuzz crate),
+//!   line: tools present (ffmpeg, the GStreamer RTSP camera, nginx-rtmp, etcd, Chromium, Node.js), `cargo fmt --check` (workspace and fuzz crate),
 //!   `cargo xtask tidy`, clippy with warnings denied (both), rustdoc with warnings denied, the
-//!   whole test suite, the chaos and cluster scenarios (short), a short benchmark run and
+//!   whole test suite, the chaos, cluster and browser scenarios (short), a short benchmark run and
 //!   a short run of every fuzz target.
 //! - `cargo xtask tidy`: the codebase's own rules (layering of the crates,
 //!   file length, no `unwrap`/`expect` outside tests in library crates,
@@ -20,6 +20,8 @@
 //!   (RELIABILITY.md).
 //! - `cargo xtask cluster [--long] [SCENARIO]`: three strom nodes on a real
 //!   3-member etcd: failover, a frozen owner, etcd failures, churn.
+//! - `cargo xtask browser [--long] [SCENARIO]`: headless Chromium plays
+//!   WHEP and publishes WHIP (first frame, latency, ffmpeg on the result).
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -27,6 +29,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod browser;
 mod chaos;
 mod cluster;
 mod fuzz;
@@ -98,6 +101,15 @@ enum Cmd {
         #[arg(long)]
         long: bool,
         /// One scenario by number (1-6) or name; default: all.
+        scenario: Option<String>,
+    },
+    /// Headless Chromium against strom's WebRTC: WHEP playback (first
+    /// frame, latency) and WHIP publishing played back by ffmpeg.
+    Browser {
+        /// More joins, longer plays.
+        #[arg(long)]
+        long: bool,
+        /// One scenario by number (1-2) or name; default: all.
         scenario: Option<String>,
     },
     /// The server under churn (publishers and 500 players coming and going,
@@ -202,6 +214,16 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 println!("xtask cluster: FAILED: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Browser { long, scenario } => match browser::run(long, scenario.as_deref()) {
+            Ok(summary) => {
+                println!("xtask browser: OK: {summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                println!("xtask browser: FAILED: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -334,6 +356,12 @@ const CI_STEPS: &[Step] = &[
         name: "cluster",
         program: "cargo",
         args: &["xtask", "cluster"],
+    },
+    Step {
+        // Headless Chromium over WHEP and WHIP, short profile.
+        name: "browser",
+        program: "cargo",
+        args: &["xtask", "browser"],
     },
     Step {
         // Proves the benchmark tool works; asserts nothing about speed.

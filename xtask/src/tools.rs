@@ -8,7 +8,9 @@
 //! - nginx with the RTMP module: an RTMP upstream in the relay tests, a
 //!   push target in the push tests, and the comparison in
 //!   `cargo xtask bench --compare nginx`;
-//! - etcd: the cluster directory in the cluster tests and `cargo xtask cluster`.
+//! - etcd: the cluster directory in the cluster tests and `cargo xtask cluster`;
+//! - Chromium, Node.js and npm: the browser in `cargo xtask browser` (Debian's
+//!   `/usr/bin/chromium`, driven by playwright-core, which downloads no browser).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -59,6 +61,26 @@ const ETCD: Need = Need {
     packages: &["etcd-server", "etcd-client"],
 };
 
+/// The Chromium binary Debian's `chromium` package installs.
+pub const CHROMIUM_BIN: &str = "/usr/bin/chromium";
+
+const CHROMIUM: Need = Need {
+    what: "Chromium",
+    present: || runs(CHROMIUM_BIN, &["--version"]),
+    packages: &["chromium"],
+};
+
+const NODE: Need = Need {
+    what: "Node.js and npm",
+    present: || runs("node", &["--version"]) && runs("npm", &["--version"]),
+    packages: &["nodejs", "npm"],
+};
+
+/// Makes sure Chromium, node and npm run (`cargo xtask browser`).
+pub fn ensure_browser() -> Result<(), String> {
+    ensure(&[CHROMIUM, NODE])
+}
+
 /// Makes sure etcd runs (`cargo xtask cluster` starts its own members).
 pub fn ensure_etcd() -> Result<(), String> {
     ensure(&[ETCD])
@@ -69,10 +91,11 @@ pub fn ensure_media_tools() -> Result<(), String> {
     ensure(&[FFMPEG])
 }
 
-/// Makes sure the real peers of the relay and cluster tests are there: the
-/// GStreamer RTSP camera, nginx with the RTMP module and etcd.
+/// Makes sure the real peers of the relay, cluster and browser tests are
+/// there: the GStreamer RTSP camera, nginx with the RTMP module, etcd,
+/// Chromium and Node.js with npm.
 pub fn ensure_peer_tools() -> Result<(), String> {
-    ensure(&[GST_RTSP_CAMERA, NGINX_RTMP, ETCD])
+    ensure(&[GST_RTSP_CAMERA, NGINX_RTMP, ETCD, CHROMIUM, NODE])
 }
 
 /// Makes sure nginx with the RTMP module is installed (a push target and

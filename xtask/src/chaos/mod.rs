@@ -323,6 +323,30 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     failures.is_empty()
 }
 
+/// Prints a scenario's result line, `<suite> <n> <name>: PASS|FAIL`, its
+/// figures and how long it took, then each failure on its own line; true
+/// when it passed. Shared by `cargo xtask cluster` and `cargo xtask browser`.
+pub fn print_result(
+    suite: &str,
+    n: u8,
+    name: &str,
+    figures: &[String],
+    failures: &[String],
+    took: Duration,
+) -> bool {
+    let verdict = if failures.is_empty() { "PASS" } else { "FAIL" };
+    let mut line = format!("{suite} {n} {name}: {verdict}");
+    for (i, f) in figures.iter().enumerate() {
+        line.push_str(if i == 0 { " " } else { "; " });
+        line.push_str(f);
+    }
+    println!("{line}; {:.1} s", took.as_secs_f64());
+    for f in failures {
+        println!("  {suite} {n}: {f}");
+    }
+    failures.is_empty()
+}
+
 /// Each player's frame rate over `secs` (from now).
 pub fn measure_fps(players: &[clients::Player], secs: f64) -> Vec<f64> {
     let before: Vec<u64> = players.iter().map(|p| p.frames()).collect();

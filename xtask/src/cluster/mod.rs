@@ -195,26 +195,14 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     if let Err(e) = f(&mut ctx) {
         ctx.failures.push(e);
     }
-    let verdict = if ctx.failures.is_empty() {
-        "PASS"
-    } else {
-        "FAIL"
-    };
-    let mut line = format!("cluster {n} {name}: {verdict}");
-    for (i, f) in ctx.figures.iter().enumerate() {
-        line.push_str(if i == 0 { " " } else { "; " });
-        line.push_str(f);
-    }
-    println!("{line}; {:.1} s", t.elapsed().as_secs_f64());
-    for f in &ctx.failures {
-        println!("  cluster {n}: {f}");
-    }
-    if !ctx.failures.is_empty() {
+    let passed =
+        crate::chaos::print_result("cluster", n, name, &ctx.figures, &ctx.failures, t.elapsed());
+    if !passed {
         for (i, node) in ctx.nodes.iter().enumerate() {
             println!("  node {} log tail:\n  {}", NAMES[i], node.log_tail());
         }
     }
-    ctx.failures.is_empty()
+    passed
 }
 
 /// Upstreams (RTMP sessions whose peer is another node's RTMP port, of

@@ -77,6 +77,8 @@ pub(super) struct Peer {
     /// to a wildcard address, and str0m matches candidates).
     pub local: SocketAddr,
     pub webrtc: Arc<WebRtc>,
+    /// Turns true when the server shuts down.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Runs the peer to its end and records the reason on `guard`.
@@ -88,6 +90,7 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
         resource,
         local,
         webrtc,
+        mut stopping,
     } = peer;
     let config = &webrtc.config;
     let connect_by = Instant::now() + Duration::from_millis(config.connect_timeout_ms);
@@ -132,6 +135,7 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
         tokio::select! {
             biased;
             () = &mut kicked => break PeerEnd::Kicked,
+            _ = stopping.wait_for(|s| *s) => break PeerEnd::Shutdown,
             d = rx.recv() => {
                 let Some(d) = d else { break PeerEnd::Error };
                 heard = Instant::now();

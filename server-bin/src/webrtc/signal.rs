@@ -409,6 +409,7 @@ async fn start(
         resource,
         local,
         webrtc: webrtc.clone(),
+        stopping: shared.stopping.clone(),
     };
     let worker = shared.pool.pick().handle.clone();
     crate::session::spawn(&worker, &info, peer::run(p, role, guard));

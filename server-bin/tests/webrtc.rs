@@ -106,6 +106,149 @@ fn whep_over_ice_tcp_when_udp_is_not_offered() {
     stop(ffmpeg);
 }
 
+/// H.264 access units (NAL units without start codes) of `frames` frames
+/// from ffmpeg, a keyframe every 25.
+fn h264_units(frames: u32) -> Vec<Vec<bytes::Bytes>> {
+    common::media::require("ffmpeg");
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi"])
+        .args([
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-frames:v",
+            &frames.to_string(),
+        ])
+        .args([
+            "-c:v", "libx264", "-bf", "0", "-g", "25", "-f", "h264", "pipe:1",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    let mut units = Vec::new();
+    let mut unit = Vec::new();
+    for nal in codec::nalu::split_annexb(&bytes::Bytes::from(out.stdout)) {
+        let kind = nal.first().map_or(0, |b| b & 0x1f);
+        if kind != 9 {
+            unit.push(nal);
+        }
+        if kind == 1 || kind == 5 {
+            units.push(std::mem::take(&mut unit));
+        }
+    }
+    units
+}
+
+/// One RTSP request on `s` and its status line's code (interleaved frames
+/// before it are skipped).
+fn rtsp_request(s: &mut std::net::TcpStream, req: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    s.write_all(req.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&got).into_owned();
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head)
+}
+
+#[test]
+fn a_webrtc_viewers_keyframe_request_reaches_an_rtsp_publisher_as_a_pli() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let strom = start("webrtc-pli", &[]);
+    let units = h264_units(50);
+    let base = format!("rtsp://127.0.0.1:{}/live/pli", strom.rtsp_port);
+    let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=pli\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n";
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", strom.rtsp_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (code, head) = rtsp_request(
+        &mut s,
+        &format!("ANNOUNCE {base} RTSP/1.0\r\nCSeq: 1\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}", sdp.len()),
+    );
+    assert_eq!(code, 200, "{head}");
+    let (code, head) = rtsp_request(
+        &mut s,
+        &format!("SETUP {base}/trackID=0 RTSP/1.0\r\nCSeq: 2\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1;mode=record\r\n\r\n"),
+    );
+    assert_eq!(code, 200, "{head}");
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+        .expect("a session");
+    let (code, head) = rtsp_request(
+        &mut s,
+        &format!("RECORD {base} RTSP/1.0\r\nCSeq: 3\r\nSession: {session}\r\n\r\n"),
+    );
+    assert_eq!(code, 200, "{head}");
+    // The reader: a PLI is `$` 1, then RTCP with V=2 FMT=1 PT=206.
+    let pli = Arc::new(AtomicBool::new(false));
+    let mut rd = s.try_clone().unwrap();
+    let seen = pli.clone();
+    std::thread::spawn(move || {
+        let mut head = [0u8; 4];
+        while rd.read_exact(&mut head).is_ok() && head[0] == b'$' {
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes([head[2], head[3]]))];
+            if rd.read_exact(&mut body).is_err() {
+                return;
+            }
+            if head[1] == 1 && body.len() >= 12 && body[0] == 0x81 && body[1] == 206 {
+                seen.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    // The writer: the 50 frames over and over, paced at 25 fps, for 20 s at most.
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let writer = std::thread::spawn(move || {
+        let mut packetizer = rtsp_proto::media::H264Packetizer::new(1200, 96, 0x1234, 0);
+        let started = Instant::now();
+        for (n, unit) in units.iter().cycle().enumerate().take(500) {
+            if stopping.load(Ordering::Relaxed) {
+                break;
+            }
+            let ts = (n as u32).wrapping_mul(3600);
+            for p in packetizer.packetize(unit, ts).unwrap() {
+                let data = p.to_bytes();
+                let mut frame = vec![b'$', 0];
+                frame.extend_from_slice(&(data.len() as u16).to_be_bytes());
+                frame.extend_from_slice(&data);
+                if s.write_all(&frame).is_err() {
+                    return;
+                }
+            }
+            let due = started + Duration::from_millis(40 * (n as u64 + 1));
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    });
+    strom.wait_live("pli", Duration::from_secs(10));
+    let mut v = Viewer::start(strom.http_port, "/live/pli/whep").unwrap();
+    v.run(Duration::from_secs(10), |s| s.video_frames >= 10);
+    assert!(
+        v.seen.video_frames >= 10,
+        "{:?}; log:\n{}",
+        v.seen,
+        strom.log()
+    );
+    assert!(!pli.load(Ordering::Relaxed), "a PLI before anyone asked");
+    assert!(v.request_keyframe());
+    v.run(Duration::from_secs(5), |_| pli.load(Ordering::Relaxed));
+    assert!(
+        pli.load(Ordering::Relaxed),
+        "no PLI reached the publisher; log:\n{}",
+        strom.log()
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = writer.join();
+}
+
 #[test]
 fn a_stream_with_b_frames_is_refused_rather_than_shown_broken() {
     let strom = start("webrtc-bframes", &[]);

@@ -72,6 +72,8 @@ pub(crate) enum Wake {
     Play(Result<SubscriberEvent, EndReason>),
     /// A datagram on one of the connection's UDP ports.
     Datagram(Option<Datagram>),
+    /// A WebRTC viewer asks the publisher for a keyframe.
+    Keyframe,
 }
 
 impl Conn {
@@ -191,6 +193,12 @@ impl Driven for Conn {
                 None => std::future::pending().await,
             }
         };
+        let keyframe = async move {
+            match recording.as_ref().and_then(|r| r.keyframes.as_ref()) {
+                Some(k) => k.wanted().await,
+                None => std::future::pending().await,
+            }
+        };
         let play_event = async move {
             match playing.as_mut() {
                 Some(p) if started => p.subscriber.recv().await,
@@ -201,6 +209,7 @@ impl Driven for Conn {
             reason = publisher_closed => Wake::PublisherClosed(reason),
             event = play_event => Wake::Play(event),
             datagram = self.udp_rx.recv() => Wake::Datagram(datagram),
+            () = keyframe => Wake::Keyframe,
         }
     }
 
@@ -222,6 +231,10 @@ impl Driven for Conn {
             }
             // The sender lives in `self`: the channel cannot close.
             Wake::Datagram(None) => Ok(()),
+            Wake::Keyframe => {
+                self.ask_keyframe();
+                Ok(())
+            }
         }
     }
 

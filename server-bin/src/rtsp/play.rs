@@ -287,7 +287,11 @@ fn sender_report_of(
     sender.sender_report(anchor?, cname)
 }
 
-fn send_rtcp(out: &mut crate::io::Outbox, setup: &super::driver::SetupTrack, report: Bytes) {
+pub(super) fn send_rtcp(
+    out: &mut crate::io::Outbox,
+    setup: &super::driver::SetupTrack,
+    report: Bytes,
+) {
     if let Some((_, ch)) = setup.channels {
         let mut head = BytesMut::with_capacity(4);
         head.put_u8(b'$');

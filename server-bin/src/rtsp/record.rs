@@ -27,7 +27,18 @@ pub(super) struct Recording {
     /// Per SETUP, for UDP: packets put back in order (loopback never
     /// reorders, networks do).
     reorder: Vec<Option<ReorderBuffer>>,
+    /// Keyframes WebRTC viewers ask for (`None`: no video, or no WebRTC).
+    pub keyframes: Option<crate::webrtc::KeyframeSource>,
+    /// The SDP media index of the video, and its SSRC once seen.
+    video: Option<(usize, Option<u32>)>,
+    /// When the last PLI went out (one a second at most).
+    last_pli: Option<std::time::Instant>,
 }
+
+/// The SSRC strom signs its feedback with.
+const FEEDBACK_SSRC: u32 = 0x5354_524f; // "STRO"
+/// PLIs to one publisher at most this often.
+const PLI_EVERY: Duration = Duration::from_secs(1);
 
 /// Packets a UDP reorder buffer holds at most, and how long it waits for a
 /// missing one before declaring it lost.
@@ -131,7 +142,18 @@ impl Conn {
         if !tracks.is_empty() {
             publisher.set_tracks(tracks);
         }
+        let video = infos.iter().position(|i| {
+            i.as_ref()
+                .is_ok_and(|i| i.kind == rtsp_proto::signal::MediaKind::Video)
+        });
+        let keyframes = match (&self.shared.webrtc, video) {
+            (Some(w), Some(_)) => Some(crate::webrtc::KeyframeSource::new(w, publisher.key())),
+            _ => None,
+        };
         self.recording = Some(Recording {
+            keyframes,
+            video: video.map(|i| (i, None)),
+            last_pli: None,
             publisher,
             ingest,
             controls: infos
@@ -160,6 +182,11 @@ impl Conn {
         let (Some(r), Some(s)) = (self.recording.as_mut(), self.setups.get(setup)) else {
             return;
         };
+        if let Some((index, ssrc @ None)) = &mut r.video {
+            if *index == s.index && data.len() >= 12 {
+                *ssrc = Some(u32::from_be_bytes([data[8], data[9], data[10], data[11]]));
+            }
+        }
         if s.udp.is_some() {
             let Ok(packet) = RtpPacket::parse(data) else {
                 return;
@@ -178,6 +205,31 @@ impl Conn {
             r.ingest.push(s.index, data, &mut r.out);
         }
         deliver(&mut r.out, &mut r.publisher);
+    }
+}
+
+impl Conn {
+    /// A WebRTC viewer lost the picture: an RTCP PLI to the publisher (one
+    /// a second at most). Cameras and GStreamer answer with a keyframe;
+    /// publishers that ignore it cost one small datagram.
+    pub(super) fn ask_keyframe(&mut self) {
+        let Some(r) = self.recording.as_mut() else {
+            return;
+        };
+        let Some((index, Some(ssrc))) = r.video else {
+            return;
+        };
+        let now = crate::drive::now();
+        if r.last_pli.is_some_and(|t| now < t + PLI_EVERY) {
+            return;
+        }
+        r.last_pli = Some(now);
+        let Some(setup) = self.setups.iter().find(|s| s.index == index) else {
+            return;
+        };
+        let pli = rtsp_proto::media::rtcp::picture_loss_indication(FEEDBACK_SSRC, ssrc);
+        super::play::send_rtcp(&mut self.out, setup, bytes::Bytes::copy_from_slice(&pli));
+        tracing::debug!("rtsp publisher asked for a keyframe (PLI)");
     }
 }
 

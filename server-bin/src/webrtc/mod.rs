@@ -328,16 +328,18 @@ impl Drop for PeerRoutes {
     }
 }
 
-/// A WHIP publisher's keyframe-request registration, removed when it ends.
+/// A publisher that can answer keyframe requests (WHIP, RTSP): its
+/// registration by stream, removed when it ends.
 #[derive(Debug)]
-struct KeyframeSource {
+pub struct KeyframeSource {
     webrtc: Arc<WebRtc>,
     key: StreamKey,
     notify: Arc<Notify>,
 }
 
 impl KeyframeSource {
-    fn new(webrtc: &Arc<WebRtc>, key: &StreamKey) -> KeyframeSource {
+    /// Registers the publisher of `key`.
+    pub fn new(webrtc: &Arc<WebRtc>, key: &StreamKey) -> KeyframeSource {
         let notify = Arc::new(Notify::new());
         lock(&webrtc.keyframes).insert(key.clone(), notify.clone());
         KeyframeSource {
@@ -345,6 +347,13 @@ impl KeyframeSource {
             key: key.clone(),
             notify,
         }
+    }
+}
+
+impl KeyframeSource {
+    /// Resolves when a viewer asks for a keyframe.
+    pub async fn wanted(&self) {
+        self.notify.notified().await;
     }
 }
 

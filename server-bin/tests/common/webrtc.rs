@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind};
+use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
@@ -20,6 +20,7 @@ pub struct Seen {
     pub video_frames: u64,
     pub audio_frames: u64,
     pub audio_codec: Option<String>,
+    pub video_mid: Option<Mid>,
 }
 
 /// A viewer that posted its offer and holds the answer's resource.
@@ -37,11 +38,13 @@ pub struct Viewer {
 
 /// An offer for video + audio, receive only, and what it needs to go on.
 pub fn offer() -> (Rtc, SdpOffer, SdpPendingOffer, UdpSocket, SocketAddr) {
-    offer_over(false)
+    let (rtc, offer, pending, socket, local, _) = offer_over(false);
+    (rtc, offer, pending, socket, local)
 }
 
 /// An offer whose only candidate is ICE-TCP active (`tcp`) or UDP.
-fn offer_over(tcp: bool) -> (Rtc, SdpOffer, SdpPendingOffer, UdpSocket, SocketAddr) {
+#[allow(clippy::type_complexity)]
+fn offer_over(tcp: bool) -> (Rtc, SdpOffer, SdpPendingOffer, UdpSocket, SocketAddr, Mid) {
     let mut rtc = Rtc::builder().build(Instant::now());
     let socket = UdpSocket::bind("127.0.0.1:0").expect("udp bind");
     let mut local = socket.local_addr().expect("addr");
@@ -60,10 +63,10 @@ fn offer_over(tcp: bool) -> (Rtc, SdpOffer, SdpPendingOffer, UdpSocket, SocketAd
         rtc.add_local_candidate(Candidate::host(local, "udp").expect("candidate"));
     }
     let mut api = rtc.sdp_api();
-    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    let video = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
     api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
     let (offer, pending) = api.apply().expect("an offer");
-    (rtc, offer, pending, socket, local)
+    (rtc, offer, pending, socket, local, video)
 }
 
 /// `POST path` with an SDP body: status, headers (lowercase names), body.
@@ -106,7 +109,7 @@ impl Viewer {
 
     fn start_over(port: u16, path: &str, use_tcp: bool) -> Result<Viewer, String> {
         let started = Instant::now();
-        let (mut rtc, offer, pending, socket, local) = offer_over(use_tcp);
+        let (mut rtc, offer, pending, socket, local, video) = offer_over(use_tcp);
         let (status, headers, body) = post_sdp(port, path, &offer.to_sdp_string());
         if status != 201 {
             return Err(format!("{status}: {body}"));
@@ -128,7 +131,10 @@ impl Viewer {
             local,
             location,
             started,
-            seen: Seen::default(),
+            seen: Seen {
+                video_mid: Some(video),
+                ..Seen::default()
+            },
             tcp: None,
             use_tcp,
         })
@@ -193,6 +199,20 @@ impl Viewer {
                 Err(_) => Input::Timeout(Instant::now()),
             };
             let _ = self.rtc.handle_input(input);
+        }
+    }
+
+    /// Asks strom for a keyframe (an RTCP PLI on the video).
+    pub fn request_keyframe(&mut self) -> bool {
+        let Some(mid) = self.seen.video_mid else {
+            return false;
+        };
+        match self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            Some(rx) => {
+                rx.request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+                true
+            }
+            None => false,
         }
     }
 

@@ -32,6 +32,20 @@ pub const PT_BYE: u8 = 203;
 
 /// Largest value of the 5-bit count field (RC / SC).
 pub(crate) const MAX_COUNT: usize = 31;
+/// Payload-specific feedback (RFC 4585 §6.1).
+pub const PT_PSFB: u8 = 206;
+
+/// A Picture Loss Indication (RFC 4585 §6.3.1): `sender_ssrc` asks the
+/// sender of `media_ssrc` for a keyframe.
+pub fn picture_loss_indication(sender_ssrc: u32, media_ssrc: u32) -> [u8; 12] {
+    let mut p = [0u8; 12];
+    p[0] = 0x80 | 1; // V=2, FMT=1 (PLI)
+    p[1] = PT_PSFB;
+    p[2..4].copy_from_slice(&2u16.to_be_bytes()); // length in words minus one
+    p[4..8].copy_from_slice(&sender_ssrc.to_be_bytes());
+    p[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
+    p
+}
 
 /// One packet of a compound RTCP packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +208,16 @@ pub fn write_compound(packets: &[RtcpPacket], out: &mut BytesMut) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_picture_loss_indication_is_rfc_4585s() {
+        let p = picture_loss_indication(0x0102_0304, 0xaabb_ccdd);
+        assert_eq!(
+            p,
+            [0x81, 206, 0, 2, 1, 2, 3, 4, 0xaa, 0xbb, 0xcc, 0xdd],
+            "V=2 FMT=1 PT=206 length 2"
+        );
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{bench_file_with, cargo, http, load_threads, spawn_strom, status_kib, Proc};
+use super::{bench_file_with, cargo, cpu_of, http, load_threads, spawn_strom, status_kib, Proc};
 
 /// The stream: 1280x720, 25 fps, 2 s GOP, no B-frames, 1.5 Mbit/s + AAC.
 const FILE: &str = "bench-720p25-1500k-nobf.flv";
 /// The stream's name on strom.
 const STREAM: &str = "live/wbench";
+/// How long strom's CPU with the stream and no viewer is sampled.
+const IDLE_SAMPLE: Duration = Duration::from_secs(3);
 
 /// One viewer count's figures.
 pub struct Step {
@@ -33,6 +35,8 @@ pub struct Step {
     report: Value,
     /// strom's RSS with the stream and no viewer, before this step (KiB).
     baseline_kib: f64,
+    /// strom's CPU-s per second with the stream and no viewer.
+    idle_cpu: f64,
 }
 
 /// What a `--webrtc` run measured.
@@ -58,6 +62,11 @@ impl Step {
         self.f("server_cpu_seconds_per_second")
     }
 
+    /// CPU-s per delivered Gbit/s above strom's cost with no viewer.
+    fn marginal(&self) -> f64 {
+        (self.cpu() - self.idle_cpu) / self.gbit()
+    }
+
     fn rss_kib(&self) -> f64 {
         self.report["server_rss_kib"]["window_end"]
             .as_f64()
@@ -80,13 +89,15 @@ impl Step {
 
     fn line(&self) -> String {
         format!(
-            "webrtc {} viewers: {} live, {:.3} Gbit/s delivered (strom says {:.3}), strom {:.2} CPU-s/s = {:.2} CPU-s per Gbit/s, RSS {:.0} MiB ({:.0} KiB/viewer), fps min {:.1} median {:.1}, first frame p50 {:.0} ms p95 {:.0} ms, client {:.2} CPU-s/s",
+            "webrtc {} viewers: {} live, {:.3} Gbit/s delivered (strom says {:.3}), strom {:.2} CPU-s/s = {:.2} CPU-s per Gbit/s ({:.2} above the no-viewer {:.3}), RSS {:.0} MiB ({:.0} KiB/viewer), fps min {:.1} median {:.1}, first frame p50 {:.0} ms p95 {:.0} ms, client {:.2} CPU-s/s",
             self.viewers,
             self.live(),
             self.gbit(),
             self.server_gbit(),
             self.cpu(),
             self.cpu() / self.gbit(),
+            self.marginal(),
+            self.idle_cpu,
             self.rss_kib() / 1024.0,
             self.rss_per_viewer_kib(),
             self.f("fps_min"),
@@ -114,13 +125,14 @@ impl WebRtcBench {
         let mut rows = String::new();
         for s in &self.steps {
             rows.push_str(&format!(
-                "| {} | {} | {:.3} | {:.3} | {:.2} | **{:.2}** | {:.0} | {:.0} | {:.1} / {:.1} | {:.0} / {:.0} | {:.2} |\n",
+                "| {} | {} | {:.3} | {:.3} | {:.2} | **{:.2}** | {:.2} | {:.0} | {:.0} | {:.1} / {:.1} | {:.0} / {:.0} | {:.2} |\n",
                 s.viewers,
                 s.live(),
                 s.gbit(),
                 s.server_gbit(),
                 s.cpu(),
                 s.cpu() / s.gbit(),
+                s.marginal(),
                 s.rss_kib() / 1024.0,
                 s.rss_per_viewer_kib(),
                 s.f("fps_min"),
@@ -137,11 +149,12 @@ impl WebRtcBench {
              in real time, and the load client `server-bin/examples/webrtc_load` (a client-side str0m\n\
              `Rtc` per viewer on its own UDP socket: full ICE, DTLS, SRTP) on the same 2 cores. Each\n\
              count runs against the same strom for a {secs} s window once every viewer has its first frame.\n\n\
-             | viewers | live | delivered Gbit/s | strom's bytes out Gbit/s | strom CPU-s/s | CPU-s per Gbit/s | strom RSS MiB | RSS per viewer KiB | fps min / median | first frame p50 / p95 ms | client CPU-s/s |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|\n\
+             | viewers | live | delivered Gbit/s | strom's bytes out Gbit/s | strom CPU-s/s | CPU-s per Gbit/s | above no viewer | strom RSS MiB | RSS per viewer KiB | fps min / median | first frame p50 / p95 ms | client CPU-s/s |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n\
              {rows}\n\
              Delivered: UDP bytes the viewers received in the window; strom's: `strom_session_bytes_total`\n\
-             for WebRTC out over the same window. CPU: strom's utime + stime over the window. RSS per\n\
+             for WebRTC out over the same window. CPU: strom's utime + stime over the window; \"above no\n\
+             viewer\": (CPU − strom's CPU with the stream and no viewer) per Gbit/s. RSS per\n\
              viewer: strom's RSS at the window's end minus its RSS with the stream and no viewer. First\n\
              frame: POST of the offer → first video frame depacketized by the viewer. Target: under 0.6\n\
              CPU-s per delivered Gbit/s.\n\
@@ -203,11 +216,15 @@ pub fn run(target: &Path, counts: &[usize], secs: u64) -> Result<WebRtcBench, St
             webrtc_sessions(ports.http) == Some(0)
         })?;
         let baseline_kib = status_kib(pid, "VmRSS:");
+        let before = cpu_of(pid);
+        std::thread::sleep(IDLE_SAMPLE);
+        let idle_cpu = (cpu_of(pid) - before) / IDLE_SAMPLE.as_secs_f64();
         let report = load(target, ports.http, pid, viewers, secs)?;
         let step = Step {
             viewers,
             report,
             baseline_kib,
+            idle_cpu,
         };
         eprintln!("{}", step.line());
         steps.push(step);

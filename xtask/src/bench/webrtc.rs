@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{bench_file_with, cargo, cpu_of, http, load_threads, spawn_strom, status_kib, Proc};
+use super::{
+    bench_file_with, cargo, cpu_of, http, load_threads, sections, spawn_strom, status_kib, Proc,
+};
 
 /// The stream: 1280x720, 25 fps, 2 s GOP, no B-frames, 1.5 Mbit/s + AAC.
 const FILE: &str = "bench-720p25-1500k-nobf.flv";
@@ -121,7 +123,7 @@ impl WebRtcBench {
 
     /// The BENCHMARKS.md section, markers included.
     pub fn section(&self, command: &str) -> String {
-        let m = &super::sections::WEBRTC;
+        let m = &sections::WEBRTC;
         let mut rows = String::new();
         for s in &self.steps {
             rows.push_str(&format!(
@@ -303,4 +305,44 @@ fn wait(within: Duration, what: &str, mut ok: impl FnMut() -> bool) -> Result<()
         std::thread::sleep(Duration::from_millis(100));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_reports_its_cost_per_gbit_and_per_viewer() {
+        let report = serde_json::json!({
+            "connected": 100, "with_video": 100,
+            "delivered_gbit_per_second": 0.2,
+            "server_webrtc_bytes_out_per_second": 25_000_000.0,
+            "server_cpu_seconds_per_second": 0.3,
+            "server_rss_kib": { "window_start": 90_000.0, "window_end": 110_000.0 },
+            "fps_min": 24.9, "fps_median": 25.0,
+            "first_frame_ms": { "p50": 90.0, "p95": 120.0 },
+            "client_cpu_seconds_per_second": 0.2,
+        });
+        let step = Step {
+            viewers: 100,
+            report,
+            baseline_kib: 10_000.0,
+            idle_cpu: 0.1,
+        };
+        assert!((step.cpu() / step.gbit() - 1.5).abs() < 1e-9);
+        assert!((step.marginal() - 1.0).abs() < 1e-9);
+        assert!((step.rss_per_viewer_kib() - 1_000.0).abs() < 1e-9);
+        assert!((step.server_gbit() - 0.2).abs() < 1e-9);
+        let bench = WebRtcBench {
+            steps: vec![step],
+            secs: 15,
+        };
+        assert!(bench.check().is_ok());
+        let section = bench.section("cargo xtask bench --webrtc");
+        assert!(section.starts_with(sections::WEBRTC.begin), "{section}");
+        assert!(
+            section.contains("| 100 | 100 | 0.200 | 0.200 | 0.30 | **1.50** | 1.00 |"),
+            "{section}"
+        );
+    }
 }

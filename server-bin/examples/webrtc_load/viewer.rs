@@ -19,6 +19,9 @@ use tokio::net::{TcpStream, UdpSocket};
 const MAX_ANSWER: usize = 64 * 1024;
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
+/// Receive buffer asked for each viewer's socket (the kernel caps it at
+/// `net.core.rmem_max`).
+const RECV_BUFFER: usize = 1 << 20;
 /// Datagrams taken from the socket per wake-up before str0m is polled
 /// for its timeout again (bounds one turn).
 const BATCH: usize = 64;
@@ -82,9 +85,12 @@ pub async fn run(shared: Arc<Shared>, stats: Arc<Stats>) {
 }
 
 async fn viewer(shared: &Shared, stats: &Stats) -> Result<(), String> {
-    let socket = UdpSocket::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("udp bind: {e}"))?;
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("udp bind: {e}"))?;
+    socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+    // Room for a GOP burst while the client's thread is busy with others:
+    // drops here would be the client's, not the server's.
+    let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, RECV_BUFFER);
+    let socket = UdpSocket::from_std(socket).map_err(|e| format!("udp: {e}"))?;
     let local = socket.local_addr().map_err(|e| e.to_string())?;
     let mut rtc = RtcConfig::new()
         .set_dtls_cert(shared.cert.clone())

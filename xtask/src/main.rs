@@ -12,7 +12,8 @@
 //! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts]
 //!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md);
 //!   `--ingest N` instead measures one strom pulling N RTSP streams from another;
-//!   `--edge` the first frame and added latency through a cluster edge node.
+//!   `--edge` the first frame and added latency through a cluster edge node;
+//!   `--webrtc [--viewers 10,100,500]` WHEP viewers' CPU per Gbit/s and RSS.
 //!
 //! - `cargo xtask soak [--minutes N]`: publishers and players coming and going
 //!   for N minutes; fails if what the server holds trends upward.
@@ -85,6 +86,13 @@ enum Cmd {
         /// --players count is the latency run's players.
         #[arg(long)]
         edge: bool,
+        /// Instead of players: WHEP viewers (a str0m client each) at the
+        /// --viewers counts; CPU per delivered Gbit/s, RSS per viewer.
+        #[arg(long)]
+        webrtc: bool,
+        /// Viewer counts of --webrtc, one step each against the same strom.
+        #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
+        viewers: Vec<usize>,
     },
     /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
     Chaos {
@@ -147,6 +155,8 @@ fn main() -> ExitCode {
             out,
             ingest,
             edge,
+            webrtc,
+            viewers,
         } => {
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
@@ -173,6 +183,7 @@ fn main() -> ExitCode {
                 out,
                 ingest,
                 edge,
+                webrtc: webrtc.then_some(viewers),
             };
             match bench::run(&args) {
                 Ok(summary) => {

@@ -117,7 +117,6 @@ pub fn run(target: &Path, streams: usize, secs: u64) -> Result<Ingest, String> {
         .args(["--rtmp-port", &upstream.rtmp.to_string()])
         .args(["--http-port", &upstream.http.to_string()])
         .args(["--rtsp-port", &upstream.rtsp.to_string()])
-        .args(["--webrtc-port", "0"])
         .args(["--stream", "live/src"])
         .args(["--publishers", &streams.to_string()])
         // Publishes for the whole run; killed at the end.

@@ -21,6 +21,7 @@ mod edge;
 mod ingest;
 mod report;
 mod sections;
+mod webrtc;
 
 use report::{details, headline, ratios, table, write_benchmarks, Invocation};
 
@@ -46,6 +47,9 @@ pub struct BenchArgs {
     /// Instead of the players' table: first frame and latency through a
     /// cluster edge ([`edge`]).
     pub edge: bool,
+    /// Instead of the players' table: WHEP viewers at these counts
+    /// ([`webrtc`]).
+    pub webrtc: Option<Vec<usize>>,
 }
 
 /// A player protocol of the load generator.
@@ -160,6 +164,18 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         }
         return Ok(run.line());
     }
+    if let (Some(counts), false) = (&args.webrtc, args.short) {
+        let run = webrtc::run(&target, counts, args.secs)?;
+        run.check()?;
+        let list: Vec<String> = counts.iter().map(ToString::to_string).collect();
+        let command = format!(
+            "cargo xtask bench --webrtc --viewers {} --secs {}",
+            list.join(","),
+            args.secs
+        );
+        sections::write(&args.out, &sections::WEBRTC, &run.section(&command))?;
+        return Ok(run.lines());
+    }
     let flv = bench_file(
         &target,
         "bench-720p25-2mbit.flv",
@@ -231,6 +247,9 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         // And the edge benchmark: a real etcd, two nodes.
         let run = edge::run(&target, 2, 10, 2)?;
         eprintln!("{}", run.line());
+        // And the WebRTC one: a few viewers, briefly.
+        let run = webrtc::run(&target, &[10, 50], 5)?;
+        run.check()?;
     } else {
         write_benchmarks(
             &runs,
@@ -326,8 +345,20 @@ fn bench_file(
     target: &Path,
     name: &str,
     size: &str,
+    rates: (&str, &str),
+    audio: &str,
+) -> Result<PathBuf, String> {
+    bench_file_with(target, name, size, rates, audio, &[])
+}
+
+/// [`bench_file`] with more encoder options (`-bf 0`: no B-frames).
+fn bench_file_with(
+    target: &Path,
+    name: &str,
+    size: &str,
     (video, buffer): (&str, &str),
     audio: &str,
+    encoder: &[&str],
 ) -> Result<PathBuf, String> {
     let dir = target.join("bench");
     let file = dir.join(name);
@@ -355,6 +386,7 @@ fn bench_file(
             "-c:v", "libx264", "-preset", "veryfast", "-b:v", video, "-maxrate", video,
         ])
         .args(["-bufsize", buffer, "-g", "50", "-pix_fmt", "yuv420p"])
+        .args(encoder)
         .args(["-c:a", "aac", "-b:a", audio])
         .args(["-f", "flv"])
         .arg(&file)
@@ -449,7 +481,6 @@ fn load(
         .args(["--rtmp-port", &ports.rtmp.to_string()])
         .args(["--http-port", &ports.http.to_string()])
         .args(["--rtsp-port", &ports.rtsp.to_string()])
-        .args(["--webrtc-port", "0"])
         .args(["--secs", &secs.to_string()])
         .args(["--threads", &load_threads().to_string()])
         .args([protocol.load_flag(), &players.to_string()]);

@@ -1,5 +1,5 @@
 //! BENCHMARKS.md holds the players' table and sections other bench commands
-//! own (`--ingest`, `--edge`), each between its markers: a command rewrites
+//! own (`--ingest`, `--edge`, `--webrtc`), each between its markers: a command rewrites
 //! its own section and keeps the others.
 
 use std::path::Path;
@@ -24,8 +24,14 @@ pub const EDGE: Markers = Markers {
     end: "<!-- /edge -->",
 };
 
+/// `--webrtc`'s section.
+pub const WEBRTC: Markers = Markers {
+    begin: "<!-- webrtc: produced by cargo xtask bench --webrtc -->",
+    end: "<!-- /webrtc -->",
+};
+
 /// Every command-owned section, in the order they follow the players' table.
-pub const ALL: [&Markers; 2] = [&INGEST, &EDGE];
+pub const ALL: [&Markers; 3] = [&INGEST, &EDGE, &WEBRTC];
 
 /// Writes `section` (markers included) into the file at `out`, replacing an
 /// earlier one or appending it.

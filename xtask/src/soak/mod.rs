@@ -259,7 +259,6 @@ impl Churn {
         cmd.args(["--rtmp-port", &self.ports.rtmp.to_string()])
             .args(["--http-port", &self.ports.http.to_string()])
             .args(["--rtsp-port", &self.ports.rtsp.to_string()])
-            .args(["--webrtc-port", "0"])
             .args(["--stream", &format!("live/soak{stream}")])
             .args(["--secs", &secs.to_string()])
             .stdout(Stdio::null())

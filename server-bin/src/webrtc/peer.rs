@@ -67,6 +67,10 @@ impl PeerEnd {
     }
 }
 
+/// Deadlines already due handled inside one turn at most (a keyframe's
+/// packets are a few dozen).
+const MAX_DUE_PER_TURN: usize = 512;
+
 /// A peer, answered and about to run.
 pub(super) struct Peer {
     pub rtc: Rtc,
@@ -97,11 +101,14 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
     let silence = Duration::from_millis(config.peer_timeout_ms);
     let mut heard = Instant::now();
     let mut connected = false;
+    // The UDP datagrams of one turn, sent together.
+    let mut batch = Vec::new();
     let info = guard.info().clone();
     let kicked = info.kicked();
     tokio::pin!(kicked);
     let end = loop {
-        let rtc_deadline = match drain(&mut rtc, &mut role, &mut connected, &webrtc, &guard) {
+        let drained = drain(&mut rtc, &mut role, &mut connected, &webrtc, &guard, &mut batch);
+        let rtc_deadline = match drained {
             Ok(t) => t,
             Err(end) => break end,
         };
@@ -185,23 +192,44 @@ fn drain(
     connected: &mut bool,
     webrtc: &Arc<WebRtc>,
     guard: &SessionGuard,
+    batch: &mut Vec<(SocketAddr, Vec<u8>)>,
 ) -> Result<Instant, PeerEnd> {
+    // str0m asks for a timeout after every packet it sends (its pacer
+    // re-plans); a deadline already due is handled here, so a frame's packets
+    // leave in one turn and one `sendmmsg`, up to a bound per turn.
+    let mut due_now = 0;
     loop {
         match rtc.poll_output() {
-            Ok(Output::Timeout(t)) => return Ok(Instant::from_std(t)),
+            Ok(Output::Timeout(t)) => {
+                let now = Instant::now();
+                let t = Instant::from_std(t);
+                if t <= now && due_now < MAX_DUE_PER_TURN {
+                    due_now += 1;
+                    if rtc.handle_input(Input::Timeout(now.into_std())).is_ok() {
+                        continue;
+                    }
+                }
+                webrtc.send_batch(batch);
+                return Ok(t);
+            }
             Ok(Output::Transmit(t)) => {
                 guard
                     .info()
                     .bytes_out
                     .fetch_add(t.contents.len() as u64, Ordering::Relaxed);
-                webrtc.send(t.proto, t.destination, &t.contents);
+                match t.proto {
+                    str0m::net::Protocol::Udp => batch.push((t.destination, t.contents.into())),
+                    _ => webrtc.send(t.proto, t.destination, &t.contents),
+                }
             }
             Ok(Output::Event(e)) => {
                 if let Some(end) = event(role, e, connected, webrtc) {
+                    webrtc.send_batch(batch);
                     return Err(end);
                 }
             }
             Err(e) => {
+                webrtc.send_batch(batch);
                 tracing::info!(error = %e, "webrtc peer failed");
                 return Err(PeerEnd::Error);
             }

@@ -175,7 +175,17 @@ pub struct RtcSession {
 
 /// The WebRTC sessions open now.
 pub fn rtc_sessions(server: &Server) -> Result<Vec<RtcSession>, String> {
-    let v = server.json("/api/v1/sessions")?;
+    rtc_sessions_at(server.http)
+}
+
+/// [`rtc_sessions`] of the server on HTTP port `http` (from any thread).
+pub fn rtc_sessions_at(http: u16) -> Result<Vec<RtcSession>, String> {
+    let (status, body) = super::server::http_get(http, "/api/v1/sessions")?;
+    if status != 200 {
+        return Err(format!("GET /api/v1/sessions: {status} {body}"));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("/api/v1/sessions: {e}"))?;
     Ok(v["sessions"]
         .as_array()
         .map(Vec::as_slice)
@@ -213,8 +223,13 @@ pub fn wait_new_session(server: &Server, known: &[u64], within: Duration) -> Res
 
 /// Waits until session `id` is gone; how long it took.
 pub fn wait_session_gone(server: &Server, id: u64, within: Duration) -> Option<Duration> {
+    wait_gone_at(server.http, id, within)
+}
+
+/// [`wait_session_gone`] on HTTP port `http` (from any thread).
+pub fn wait_gone_at(http: u16, id: u64, within: Duration) -> Option<Duration> {
     super::wait_for(within, || {
-        rtc_sessions(server).is_ok_and(|ss| ss.iter().all(|s| s.id != id))
+        rtc_sessions_at(http).is_ok_and(|ss| ss.iter().all(|s| s.id != id))
     })
 }
 

@@ -52,9 +52,17 @@ fn word(rng: &mut Rng, n: usize) -> String {
         .collect()
 }
 
+/// `n` bytes at a random place of `pool` (random bytes made once: the
+/// attacker's CPU goes into sending, not into making junk).
+fn junk<'a>(rng: &mut Rng, pool: &'a [u8], n: usize) -> &'a [u8] {
+    let n = n.min(pool.len());
+    let at = rng.below((pool.len() - n + 1) as u64) as usize;
+    pool.get(at..at + n).unwrap_or_default()
+}
+
 /// Datagram number `i` of the flood (kind `i % KINDS`); `stale` is the
-/// ufrag of a session that has ended.
-fn datagram(i: usize, rng: &mut Rng, stale: &str) -> Vec<u8> {
+/// ufrag of a session that has ended; payloads come from `pool`.
+fn datagram(i: usize, rng: &mut Rng, stale: &str, pool: &[u8]) -> Vec<u8> {
     match i % KINDS {
         // Unknown ufrag, any length.
         0 => {
@@ -74,8 +82,8 @@ fn datagram(i: usize, rng: &mut Rng, stale: &str) -> Vec<u8> {
         }
         // Malformed STUN: the length lies, or a huge USERNAME.
         3 => {
-            let user = rng.bytes(600);
-            let mut m = binding(rng, &user);
+            let user = junk(rng, pool, 600);
+            let mut m = binding(rng, user);
             if rng.below(2) == 0 {
                 m[2] = 0xff;
                 m[3] = 0xff;
@@ -85,14 +93,14 @@ fn datagram(i: usize, rng: &mut Rng, stale: &str) -> Vec<u8> {
         // Random bytes.
         4 => {
             let n = 1 + rng.below(1400) as usize;
-            rng.bytes(n)
+            junk(rng, pool, n).to_vec()
         }
         // RTP: version 2, a dynamic payload type, random SSRC and payload.
         5 => {
             let mut m = vec![0x80, 96 + rng.below(32) as u8];
             m.extend(rng.bytes(10));
             let n = 100 + rng.below(1100) as usize;
-            m.extend(rng.bytes(n));
+            m.extend_from_slice(junk(rng, pool, n));
             m
         }
         // RTCP: SR, RR, SDES, BYE, feedback.
@@ -105,17 +113,17 @@ fn datagram(i: usize, rng: &mut Rng, stale: &str) -> Vec<u8> {
         7 => {
             let (kind, epoch) = if rng.below(2) == 0 { (22, 0) } else { (23, 1) };
             let n = 60 + rng.below(300) as usize;
-            let body = rng.bytes(n);
+            let body = junk(rng, pool, n);
             let mut m = vec![kind, 0xfe, 0xfd, 0, epoch];
             m.extend(rng.bytes(6));
             m.extend_from_slice(&(body.len() as u16).to_be_bytes());
-            m.extend(body);
+            m.extend_from_slice(body);
             m
         }
         // Oversized (strom reads 2 KiB at most).
         _ => {
             let n = 4000 + rng.below(4000) as usize;
-            rng.bytes(n)
+            junk(rng, pool, n).to_vec()
         }
     }
 }
@@ -127,6 +135,7 @@ fn flood(port: u16, count: usize, secs: f64, stale: String) -> Result<usize, Str
         .map_err(|e| format!("bind {ATTACKER}: {e}"))?;
     let to = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
     let mut rng = Rng::new(0xf100d ^ u64::from(port));
+    let pool = rng.bytes(64 * 1024);
     let started = Instant::now();
     let hard_stop = Duration::from_secs_f64(secs + 2.0);
     let per_tick = (count as f64 / (secs * 100.0)).ceil() as usize;
@@ -134,7 +143,10 @@ fn flood(port: u16, count: usize, secs: f64, stale: String) -> Result<usize, Str
     let mut i = 0;
     while i < count && started.elapsed() < hard_stop {
         for _ in 0..per_tick.min(count - i) {
-            if sock.send_to(&datagram(i, &mut rng, &stale), to).is_ok() {
+            if sock
+                .send_to(&datagram(i, &mut rng, &stale, &pool), to)
+                .is_ok()
+            {
                 sent += 1;
             }
             i += 1;

@@ -249,21 +249,29 @@ impl WebRtc {
     }
 
     /// Registers a peer by the ufrag strom gave it; the guard removes every
-    /// route of the peer.
-    fn register(self: &Arc<Self>, ufrag: &str) -> (PeerRoutes, mpsc::Receiver<Datagram>) {
+    /// route of the peer. `None` at `webrtc.max_sessions` peers: checked
+    /// under the lock that inserts, so offers answered at once on several
+    /// workers cannot pass the cap together (the check before the hooks
+    /// and the subscription only spares them the work).
+    fn register(self: &Arc<Self>, ufrag: &str) -> Option<(PeerRoutes, mpsc::Receiver<Datagram>)> {
+        let mut routes = lock(&self.routes);
+        if routes.by_ufrag.len() >= self.config.max_sessions {
+            return None;
+        }
         let peer = self.next_peer.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
-        lock(&self.routes)
+        routes
             .by_ufrag
             .insert(ufrag.to_string(), Route { peer, tx });
-        (
+        drop(routes);
+        Some((
             PeerRoutes {
                 webrtc: self.clone(),
                 peer,
                 ufrag: ufrag.to_string(),
             },
             rx,
-        )
+        ))
     }
 
     /// Where a datagram from `from` goes: by address, or for a STUN binding

@@ -302,10 +302,7 @@ async fn start(
 ) -> Result<(String, String), Refusal> {
     let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why);
     if webrtc.peers() >= webrtc.config.max_sessions {
-        return Err(unavailable(format!(
-            "{} WebRTC sessions already (webrtc.max_sessions)",
-            webrtc.config.max_sessions
-        )));
+        return Err(full(webrtc));
     }
     let ticket = shared
         .admission
@@ -402,7 +399,10 @@ async fn start(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("offer not accepted: {e}")))?;
-    let (routes, rx) = webrtc.register(&creds.ufrag);
+    let Some((routes, rx)) = webrtc.register(&creds.ufrag) else {
+        guard.set_end_reason("refused");
+        return Err(full(webrtc));
+    };
     let id = IceCreds::new().ufrag;
     let resource = Resource::new(webrtc, id.clone(), guard.info().clone());
     let info = guard.info().clone();
@@ -419,6 +419,17 @@ async fn start(
     crate::session::spawn(&worker, &info, peer::run(p, role, guard));
     tracing::info!(stream = %key, session = info.id, "webrtc offer answered");
     Ok((answer.to_sdp_string(), id))
+}
+
+/// The refusal at `webrtc.max_sessions`.
+fn full(webrtc: &WebRtc) -> Refusal {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!(
+            "{} WebRTC sessions already (webrtc.max_sessions)",
+            webrtc.config.max_sessions
+        ),
+    )
 }
 
 /// Why a publish was refused, as RTSP's ANNOUNCE says it.

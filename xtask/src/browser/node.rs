@@ -109,6 +109,11 @@ impl Driver {
         }
     }
 
+    /// The node process's id (Chromium runs as its child).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Closes the driver's stdin (a WHIP publisher then stops and reports).
     pub fn close_stdin(&mut self) {
         self.stdin = None;

@@ -120,7 +120,8 @@ impl Player {
         Player::spawn(rtsp_port, stream, super::rtsp::play_loop)
     }
 
-    fn spawn(port: u16, stream: &str, body: PlayFn) -> Player {
+    /// Starts `body` playing `live/<stream>` from `port` on its own thread.
+    pub(super) fn spawn(port: u16, stream: &str, body: PlayFn) -> Player {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Mutex::new(PlayStats::default()));
         let (s, st, name) = (stop.clone(), stats.clone(), stream.to_string());
@@ -162,7 +163,7 @@ impl Drop for Player {
 }
 
 /// A player's thread body: port, stream, stop flag, figures.
-type PlayFn = fn(u16, &str, &AtomicBool, &Mutex<PlayStats>) -> Result<(), String>;
+pub(super) type PlayFn = fn(u16, &str, &AtomicBool, &Mutex<PlayStats>) -> Result<(), String>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

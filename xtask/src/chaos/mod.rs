@@ -9,7 +9,8 @@
 //! [`attack::ATTACKER`] (127.0.0.2; 17 from many addresses) above every
 //! limit, with the probe and healthy clients on 127.0.0.1. Scenarios 18 to
 //! 22 make the server a pull relay of another strom or of fake upstreams
-//! ([`relay`]).
+//! ([`relay`]). Scenarios 24 to 27 are WebRTC's ([`webrtc`]): Chromium
+//! peers that vanish or are replaced, UDP junk and abandoned offers.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ mod rtsp;
 mod rtsp_churn;
 mod rtsp_hostile;
 pub(crate) mod server;
+mod webrtc;
 
 use probe::{Probe, ProbeStats};
 use server::{Launch, Server};
@@ -145,6 +147,10 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (21, "proxy-churn", relay::churn::proxy_churn),
     (22, "pattern-cap", relay::churn::pattern_cap),
     (23, "stuck-push-target", relay::push::stuck_push_target),
+    (24, "webrtc-vanish", webrtc::vanish),
+    (25, "webrtc-udp-flood", webrtc::udp_flood),
+    (26, "whip-replaced", webrtc::whip_replaced),
+    (27, "webrtc-offers-abandoned", webrtc::offers_abandoned),
 ];
 
 /// The probe's limit on p99 latency.
@@ -153,6 +159,14 @@ const PROBE_P99_MS: f64 = 50.0;
 /// Runs the suite (or one scenario); the summary line or what failed.
 pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
     crate::tools::ensure_media_tools()?;
+    // Scenarios 24 to 27 drive Chromium through the browser's node driver.
+    let browser = SCENARIOS
+        .iter()
+        .any(|(n, name, _)| *n >= 24 && only.is_none_or(|o| o == n.to_string() || o == *name));
+    if browser {
+        crate::tools::ensure_browser()?;
+        crate::browser::node::npm_ci()?;
+    }
     run_suite(long, only, SCENARIOS, run_one)
 }
 
@@ -229,6 +243,8 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
             return false;
         }
     };
+    // The WebRTC scenarios' deadlines and caps.
+    extra.extend(webrtc::env(n));
     let mut args = Vec::new();
     if let Some(p) = &prepared {
         extra.extend(p.env.iter().cloned());

@@ -198,6 +198,9 @@ impl Egress {
         for (i, f) in video.iter().enumerate() {
             let at = newest - (n - 1 - i as i64) * BURST_STEP_US;
             self.write_video(rtc, f, at);
+            if self.end.is_some() {
+                return; // refused (B-frames): once is enough
+            }
         }
         tracing::debug!(frames = n, "webrtc fast start: cached frames sent");
     }

@@ -222,8 +222,10 @@ impl WebRtc {
                 .iter()
                 .map(|(_, d)| [std::io::IoSlice::new(d)])
                 .collect();
-            let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
-                chunk.iter().map(|_| SendAncillaryBuffer::default()).collect();
+            let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = chunk
+                .iter()
+                .map(|_| SendAncillaryBuffer::default())
+                .collect();
             let mut msgs: Vec<MMsgHdr<'_>> = addrs
                 .iter()
                 .zip(&iovs)

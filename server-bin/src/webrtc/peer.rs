@@ -49,6 +49,7 @@ pub(super) enum PeerEnd {
     Refused,
     Error,
     Shutdown,
+    Evicted,
 }
 
 impl PeerEnd {
@@ -63,6 +64,7 @@ impl PeerEnd {
             PeerEnd::Refused => "refused",
             PeerEnd::Error => "error",
             PeerEnd::Shutdown => "shutdown",
+            PeerEnd::Evicted => "evicted",
         }
     }
 }
@@ -83,6 +85,9 @@ pub(super) struct Peer {
     pub webrtc: Arc<WebRtc>,
     /// Turns true when the server shuts down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The peer's place among its address's pending connections, until it
+    /// connects (evicted under pressure: the peer ends).
+    pub pending: Option<crate::admission::Ticket>,
 }
 
 /// Runs the peer to its end and records the reason on `guard`.
@@ -95,7 +100,9 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
         local,
         webrtc,
         mut stopping,
+        mut pending,
     } = peer;
+    let eviction = pending.as_ref().map(|t| t.eviction());
     let config = &webrtc.config;
     let connect_by = Instant::now() + Duration::from_millis(config.connect_timeout_ms);
     let silence = Duration::from_millis(config.peer_timeout_ms);
@@ -107,13 +114,23 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
     let kicked = info.kicked();
     tokio::pin!(kicked);
     let end = loop {
-        let drained = drain(&mut rtc, &mut role, &mut connected, &webrtc, &guard, &mut batch);
+        let drained = drain(
+            &mut rtc,
+            &mut role,
+            &mut connected,
+            &webrtc,
+            &guard,
+            &mut batch,
+        );
         let rtc_deadline = match drained {
             Ok(t) => t,
             Err(end) => break end,
         };
         if !rtc.is_alive() {
             break PeerEnd::Disconnected;
+        }
+        if connected && pending.is_some() {
+            pending = None; // a connected peer is not pending any more
         }
         if let Some(end) = role.ended() {
             break end;
@@ -143,6 +160,9 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
             biased;
             () = &mut kicked => break PeerEnd::Kicked,
             _ = stopping.wait_for(|s| *s) => break PeerEnd::Shutdown,
+            () = async { match &eviction { Some(e) => e.evicted().await, None => std::future::pending().await } }, if pending.is_some() => {
+                break PeerEnd::Evicted;
+            }
             d = rx.recv() => {
                 let Some(d) = d else { break PeerEnd::Error };
                 heard = Instant::now();

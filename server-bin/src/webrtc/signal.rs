@@ -308,7 +308,13 @@ async fn start(
         .admission
         .admit_session("webrtc", peer_addr.ip())
         .map_err(|r| unavailable(format!("refused: {}", r.name())))?;
-    ticket.identified();
+    // Until ICE and DTLS connect, the peer is also a pending connection of
+    // its address: one address cannot hold more unconnected peers than
+    // `server.max_pending_per_ip`, and the oldest are evicted under pressure.
+    let pending = shared
+        .admission
+        .admit_pending("webrtc", peer_addr.ip())
+        .map_err(|r| unavailable(format!("refused: {}", r.name())))?;
     let mut guard = shared.sessions.register(Protocol::WebRtc, peer_addr);
     guard.hold(ticket);
     guard.info().set_stream(key.clone(), query.clone());
@@ -414,6 +420,7 @@ async fn start(
         local,
         webrtc: webrtc.clone(),
         stopping: shared.stopping.clone(),
+        pending: Some(pending),
     };
     let worker = shared.pool.pick().handle.clone();
     crate::session::spawn(&worker, &info, peer::run(p, role, guard));

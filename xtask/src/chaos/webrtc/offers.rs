@@ -1,7 +1,10 @@
-//! Scenario 27, webrtc-offers-abandoned: from [`ATTACKER`], valid WHEP
-//! offers (fresh ICE credentials and fingerprints each), many more than
-//! `webrtc.max_sessions`, posted by a few threads at once and never
-//! followed by ICE. Those above the cap are refused at once (503); after
+//! Scenario 27, webrtc-offers-abandoned: from twelve attacker addresses
+//! (127.0.0.10 on, one per posting thread), valid WHEP offers (fresh ICE
+//! credentials and fingerprints each), many more than `webrtc.max_sessions`
+//! and than each address's pending cap (`server.max_pending_per_ip`: an
+//! unconnected peer is a pending connection of its address), posted at once
+//! and never followed by ICE. Those above either cap are refused at once
+//! (503); after
 //! `webrtc.connect_timeout_ms` every abandoned session is gone (sessions,
 //! tasks and descriptors back to the baseline, `strom_webrtc_peers` 0). A
 //! Chromium viewer from 127.0.0.1 that connected before the flood plays
@@ -12,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::super::attack::{check_recovered, Base, ATTACKER};
+use super::super::attack::{check_recovered, Base};
 use super::super::clients::{Rng, FPS};
 use super::super::{wait_for, wait_live, wait_tracks, Ctx};
 use super::vanish::BROWSER_FPS_SHARE;
@@ -48,7 +51,8 @@ fn post_all(port: u16, path: &str, count: usize, deadline: Duration) -> (Vec<Sho
                 while next.fetch_add(1, Ordering::Relaxed) < count && started.elapsed() < deadline {
                     let sdp = viewer_offer(&mut rng);
                     let t0 = Instant::now();
-                    let r = post_offer(Some(ATTACKER), port, &path, &sdp, Duration::from_secs(5));
+                    let src = attacker(t);
+                    let r = post_offer(Some(src), port, &path, &sdp, Duration::from_secs(5));
                     match r {
                         Ok(a) => shots.lock().unwrap_or_else(|e| e.into_inner()).push((
                             started.elapsed(),
@@ -65,6 +69,11 @@ fn post_all(port: u16, path: &str, count: usize, deadline: Duration) -> (Vec<Sho
         let _ = h.join();
     }
     (take(&shots), take(&errors))
+}
+
+/// The address posting thread `t` uses.
+fn attacker(t: usize) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 0, 10 + t as u8)
 }
 
 fn take<T>(m: &Mutex<Vec<T>>) -> Vec<T> {
@@ -195,10 +204,11 @@ pub fn offers_abandoned(ctx: &mut Ctx) -> Result<(), String> {
         format!("{PEERS} {peers_now:?} at the end, not 0"),
     );
     ctx.figure(format!(
-        "{count} offers from {ATTACKER} in {} ms: {} accepted, {} refused 503 (slowest {} ms; webrtc.max_sessions {MAX_SESSIONS}), \
+        "{count} offers from {THREADS} addresses ({}..) in {} ms: {} accepted, {} refused 503 (slowest {} ms; webrtc.max_sessions {MAX_SESSIONS}, server.max_pending_per_ip per address), \
          at most {peak} WebRTC sessions at once, {PEERS} {peers_after:?} after; abandoned all gone {cleared_ms} ms \
          after the flood{connects} (connect_timeout_ms {CONNECT_TIMEOUT_MS}); \
          viewer through it {fps_before:.1} fps, viewer after {fps_after:.1} fps",
+        attacker(0),
         flood_secs.as_millis(),
         accepted.len(),
         refused.len(),

@@ -147,7 +147,7 @@ impl WebRtcBench {
         format!(
             "{begin}\n## WebRTC viewers (WHEP)\n\n\
              Produced by `{command}`: one strom, ffmpeg publishing a 1280x720 25 fps H.264 stream\n\
-             (2 s GOP, no B-frames, ~1.5 Mbit/s, + AAC, which WebRTC viewers do not get yet) over RTMP\n\
+             (2 s GOP, no B-frames, ~1.5 Mbit/s, + AAC, which viewers get as Opus from one transcode) over RTMP\n\
              in real time, and the load client `server-bin/examples/webrtc_load` (a client-side str0m\n\
              `Rtc` per viewer on its own UDP socket: full ICE, DTLS, SRTP) on the same 2 cores. Each\n\
              count runs against the same strom for a {secs} s window once every viewer has its first frame.\n\n\

@@ -6,10 +6,11 @@
 //! peer goes through one UDP socket ([`udp`]): strom is ICE-lite, so a
 //! peer's first connectivity check names its session (the STUN `USERNAME`
 //! starts with the ufrag strom gave it) and its address routes everything
-//! after that. Each peer is one task on a media worker ([`peer`]) that owns
+//! after that. Each peer is one task on a media worker (`peer`) that owns
 //! its `str0m::Rtc` and drives it with datagrams, `Instant`s and, for a
-//! viewer, the stream's frames ([`egress`]); a publisher's media goes into
-//! the hub like RTSP's ([`ingest`]).
+//! viewer, the stream's frames (`egress`); a publisher's media goes into
+//! the hub like RTSP's (`ingest`). Audio is transcoded once per stream
+//! (`transcode`); ICE-TCP shares the port number ([`tcp`]).
 
 mod egress;
 mod ingest;

@@ -2,7 +2,7 @@
 //! Chromium driven by `cargo xtask browser`'s node driver ([`Browser`]);
 //! attackers post offers and send datagrams from [`super::attack::ATTACKER`].
 //! Each scenario runs strom with its own `[webrtc]` deadlines and caps
-//! ([`env`]); what the server counts comes from `/metrics`
+//! ([`env()`]); what the server counts comes from `/metrics`
 //! (`strom_webrtc_*`) and `/api/v1/sessions`.
 
 use std::io::{Read, Write};

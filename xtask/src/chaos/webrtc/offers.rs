@@ -35,7 +35,7 @@ const CONNECT_TIMEOUTS: &str = "strom_webrtc_timeouts_total{kind=\"connect\"}";
 /// long it took, the status.
 type Shot = (Duration, Duration, u16);
 
-/// Posts `count` offers to `path` from [`ATTACKER`] on [`THREADS`] threads
+/// Posts `count` offers to `path` from one address per thread ([`attacker`]) on [`THREADS`] threads
 /// (each stops at `deadline`); what each got, and errors.
 fn post_all(port: u16, path: &str, count: usize, deadline: Duration) -> (Vec<Shot>, Vec<String>) {
     let next = Arc::new(AtomicUsize::new(0));

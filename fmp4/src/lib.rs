@@ -1,0 +1,201 @@
+//! # fmp4
+//!
+//! Fragmented MP4 (ISO/IEC 14496-12, CMAF) for live streaming, with no IO:
+//! track descriptions and samples in, bytes out; bytes in, tracks and samples
+//! out (the demuxer, for tests, fuzzing and tools).
+//!
+//! SKELETON: the public API below is fixed; the bodies are being written.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use bytes::Bytes;
+
+/// What can go wrong building or reading fragmented MP4.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Fmp4Error {
+    /// The input ended inside a box.
+    #[error("truncated: {0}")]
+    Truncated(&'static str),
+    /// A box or field is malformed.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// A size or count is above this crate's limits.
+    #[error("limit exceeded: {0}")]
+    Limit(String),
+    /// A codec or box version this crate does not handle.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The caller passed something inconsistent (unknown track, empty run, ...).
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+/// A track's codec and its decoder configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecConfig {
+    /// H.264: the AVCDecoderConfigurationRecord (`avcC`), sample entry `avc1`.
+    Avc {
+        /// The `avcC` record.
+        avcc: Bytes,
+    },
+    /// H.265: the HEVCDecoderConfigurationRecord (`hvcC`), sample entry `hvc1`.
+    Hevc {
+        /// The `hvcC` record.
+        hvcc: Bytes,
+    },
+    /// AV1: the AV1CodecConfigurationRecord (`av1C`), sample entry `av01`.
+    Av1 {
+        /// The `av1C` record.
+        av1c: Bytes,
+    },
+    /// AAC: the AudioSpecificConfig, carried in `esds`, sample entry `mp4a`.
+    Aac {
+        /// The AudioSpecificConfig.
+        asc: Bytes,
+    },
+    /// Opus: `dOps` (channel mapping family 0), sample entry `Opus`.
+    Opus {
+        /// Samples (at 48 kHz) the decoder drops at the start.
+        pre_skip: u16,
+    },
+}
+
+/// One track of an init segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackConfig {
+    /// The `track_ID` (≥ 1), unique in the file.
+    pub id: u32,
+    /// Ticks per second of this track's sample times.
+    pub timescale: u32,
+    /// Codec and its configuration.
+    pub codec: CodecConfig,
+    /// Picture width (video; 0 for audio).
+    pub width: u32,
+    /// Picture height (video; 0 for audio).
+    pub height: u32,
+    /// Channel count (audio; 0 for video).
+    pub channels: u16,
+    /// Sample rate in Hz (audio; 0 for video).
+    pub sample_rate: u32,
+}
+
+/// One sample (access unit) of a fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// Duration in the track's timescale.
+    pub duration: u32,
+    /// Presentation time minus decode time, in the track's timescale.
+    pub cts_offset: i32,
+    /// A sync sample (keyframe); audio samples are always sync samples.
+    pub keyframe: bool,
+    /// The sample as MP4 stores it: length-prefixed (4-byte) NAL units for
+    /// H.264/H.265, low-overhead OBUs for AV1, a raw access unit for AAC, an
+    /// Opus packet. Shared, never copied by the muxer.
+    pub data: Bytes,
+}
+
+/// The samples of one track in one fragment (a `traf` and its `trun`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackRun {
+    /// The `track_ID` of a track of the init segment.
+    pub track_id: u32,
+    /// Decode time of the first sample, in the track's timescale (`tfdt`).
+    pub base_decode_time: u64,
+    /// The samples, in decode order.
+    pub samples: Vec<Sample>,
+}
+
+/// A `moof` + `mdat` as parts: the boxes' headers in one small buffer, then
+/// each sample's data as the caller's `Bytes` (never a copy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment {
+    /// `moof` and the `mdat` header.
+    pub header: Bytes,
+    /// The samples' data in `mdat` order (track runs in the order given).
+    pub payload: Vec<Bytes>,
+}
+
+impl Fragment {
+    /// Bytes on the wire: header plus payload.
+    pub fn len(&self) -> usize {
+        self.header.len() + self.payload.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// True when there is nothing to send (never, for a built fragment).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parts in wire order: header, then the samples.
+    pub fn parts(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        std::iter::once(&self.header).chain(self.payload.iter())
+    }
+
+    /// The fragment as one contiguous buffer (a copy: tests and files).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.len());
+        for part in self.parts() {
+            out.extend_from_slice(part);
+        }
+        Bytes::from(out)
+    }
+}
+
+/// The init segment: `ftyp` and `moov` (with `mvex`/`trex` for every track).
+pub fn init_segment(tracks: &[TrackConfig]) -> Result<Bytes, Fmp4Error> {
+    let _ = tracks;
+    Err(Fmp4Error::Unsupported("skeleton".into()))
+}
+
+/// One fragment: `moof` (`mfhd` with `sequence`, one `traf` per run with
+/// `tfhd` default-base-is-moof, `tfdt` version 1, `trun` with data offset,
+/// per-sample duration, size, flags and signed composition offsets) and `mdat`.
+pub fn fragment(sequence: u32, runs: &[TrackRun]) -> Result<Fragment, Fmp4Error> {
+    let _ = (sequence, runs);
+    Err(Fmp4Error::Unsupported("skeleton".into()))
+}
+
+/// What [`Demuxer`] read from a stream of boxes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An init segment (`ftyp` + `moov`): the tracks.
+    Init(Vec<TrackConfig>),
+    /// A `moof` + `mdat`: its sequence number and runs (sample data sliced
+    /// from the input, not copied).
+    Fragment {
+        /// `mfhd` sequence number.
+        sequence: u32,
+        /// The runs, in `traf` order.
+        runs: Vec<TrackRun>,
+    },
+}
+
+/// Reads fragmented MP4 from a byte stream fed in arbitrary pieces
+/// (an HTTP body, WebSocket messages, a file). Bounded: a box larger than
+/// [`Demuxer::MAX_BOX`] is an error, never an allocation.
+#[derive(Debug, Default)]
+pub struct Demuxer {
+    buf: bytes::BytesMut,
+}
+
+impl Demuxer {
+    /// Largest box accepted (64 MiB).
+    pub const MAX_BOX: u64 = 64 << 20;
+
+    /// A demuxer with nothing read.
+    pub fn new() -> Demuxer {
+        Demuxer::default()
+    }
+
+    /// Appends input.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete init segment or fragment; `Ok(None)` when more
+    /// input is needed. Boxes other than those (`styp`, `sidx`, `free`, ...)
+    /// are skipped.
+    pub fn next_event(&mut self) -> Result<Option<Event>, Fmp4Error> {
+        Err(Fmp4Error::Unsupported("skeleton".into()))
+    }
+}

@@ -9,6 +9,7 @@
 
 mod clock;
 pub mod flv_egress;
+pub mod fmp4_egress;
 pub mod flv_ingest;
 pub mod rtp_egress;
 pub mod rtp_ingest;
@@ -51,6 +52,9 @@ pub const WIRE_FLV: usize = 1;
 /// packet, without RTP headers (RTSP players add their own; see
 /// [`rtp_egress`]).
 pub const WIRE_RTP: usize = 2;
+/// Wire-cache slot: the frame as one fMP4 fragment (`moof` + `mdat` header
+/// beside the payload; see [`fmp4_egress::frame_fragment`]).
+pub const WIRE_MP4: usize = 3;
 
 #[cfg(test)]
 mod tests {

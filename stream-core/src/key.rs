@@ -161,6 +161,8 @@ pub enum Protocol {
     HttpFlv,
     /// HTTP-TS player.
     HttpTs,
+    /// Fragmented-MP4 player (`.live.mp4` over HTTP or WebSocket).
+    HttpMp4,
     /// HLS segmenter (one internal subscriber per stream) or HLS viewer.
     Hls,
     /// An HLS upstream pulled by a relay (a publisher, not an HLS viewer).
@@ -172,13 +174,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// "rtmp", "rtsp", "http-flv", "http-ts", "hls", "hls-pull", "webrtc" or "internal".
+    /// "rtmp", "rtsp", "http-flv", "http-ts", "http-mp4", "hls", "hls-pull", "webrtc" or "internal".
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Rtmp => "rtmp",
             Protocol::Rtsp => "rtsp",
             Protocol::HttpFlv => "http-flv",
             Protocol::HttpTs => "http-ts",
+            Protocol::HttpMp4 => "http-mp4",
             Protocol::Hls => "hls",
             Protocol::HlsPull => "hls-pull",
             Protocol::WebRtc => "webrtc",

@@ -381,6 +381,7 @@ pub fn schema_of(protocol: stream_core::Protocol) -> &'static str {
         Rtmp | HttpFlv => "rtmp",
         Rtsp => "rtsp",
         HttpTs => "ts",
+        HttpMp4 => "fmp4",
         Hls => "hls",
         _ => "rtmp",
     }

@@ -214,7 +214,7 @@ fn schemas(shared: &Shared, s: &StreamSnapshot, filter: &Option<String>) -> Vec<
 }
 
 fn known_schema(s: &str) -> &'static str {
-    ["rtmp", "rtsp", "hls", "ts"]
+    ["rtmp", "rtsp", "hls", "ts", "fmp4"]
         .into_iter()
         .find(|k| *k == s)
         .unwrap_or("rtmp")

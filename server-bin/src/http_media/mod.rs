@@ -1,5 +1,5 @@
 //! Media over HTTP on the HTTP port: HTTP-FLV (`/app/stream.live.flv`),
-//! HTTP-TS (`/app/stream.live.ts`) and HLS (`/app/stream/hls.m3u8`).
+//! HTTP-TS (`/app/stream.live.ts`), HTTP-fMP4 (`/app/stream.live.mp4`) and HLS (`/app/stream/hls.m3u8`).
 //!
 //! The control plane's accept loop peeks at each new connection's request
 //! line ([`classify`]); media requests are handed to a media worker
@@ -13,6 +13,8 @@
 pub mod flv;
 pub mod framing;
 pub(crate) mod hls;
+mod live;
+mod mp4;
 pub mod request;
 mod ts;
 
@@ -119,6 +121,7 @@ pub fn hand_off(
     let protocol = match kind {
         MediaKind::Flv => Protocol::HttpFlv,
         MediaKind::Ts => Protocol::HttpTs,
+        MediaKind::Mp4 => Protocol::HttpMp4,
         MediaKind::Hls => Protocol::Hls,
         MediaKind::WebRtc => {
             // Signalling is not a session: each offer makes its peer one.
@@ -152,6 +155,7 @@ pub fn hand_off(
             match kind {
                 MediaKind::Flv => flv::run(stream, shared, guard).await,
                 MediaKind::Ts => ts::run(stream, shared, guard).await,
+                MediaKind::Mp4 => live::run(stream, shared, guard, mp4::Mp4::default()).await,
                 MediaKind::Hls => hls::run(stream, shared, guard).await,
                 MediaKind::WebRtc => {}
             }
@@ -202,6 +206,7 @@ async fn reply_error(stream: &mut TcpStream, status: u16, message: &str) -> std:
     let (reason, code) = match status {
         403 => ("Forbidden", "forbidden"),
         404 => ("Not Found", "stream_not_found"),
+        415 => ("Unsupported Media Type", "codec_not_carried"),
         503 => ("Service Unavailable", "unavailable"),
         _ => ("Bad Request", "bad_request"),
     };

@@ -19,6 +19,8 @@ pub enum MediaKind {
     Flv,
     /// `/app/stream.live.ts`
     Ts,
+    /// `/app/stream.live.mp4`
+    Mp4,
     /// `/app/stream/hls.m3u8` and `/app/stream/{sequence}.ts`
     Hls,
     /// WebRTC signalling: WHEP/WHIP offers and session resources.
@@ -92,6 +94,9 @@ fn kind_of_path(path: &str) -> Option<(MediaKind, &str)> {
     }
     if let Some(base) = path.strip_suffix(".live.ts") {
         return Some((MediaKind::Ts, base));
+    }
+    if let Some(base) = path.strip_suffix(".live.mp4") {
+        return Some((MediaKind::Mp4, base));
     }
     if let Some(base) = path.strip_suffix("/hls.m3u8") {
         return Some((MediaKind::Hls, base));

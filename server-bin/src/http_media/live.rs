@@ -1,0 +1,283 @@
+//! The serving loop shared by the streamed outputs that read the hub
+//! directly (HTTP-fMP4; HTTP-FLV keeps its own loop until it moves here):
+//! one subscriber per viewer, frames turned into the format's wire form
+//! (cached on the frame, shared by every viewer), framed for the
+//! connection, and written with vectored writes under the stall deadline.
+//!
+//! A format ([`LiveFormat`]) decides only bytes: what the first tracks
+//! become (or why the viewer is refused: HTTP 415 when no track can be
+//! carried), what later track announcements and frames become. The loop owns
+//! everything that makes a viewer safe to serve: the kick, the peer's close,
+//! the write stall, the batch bound and `server.merge_write_ms`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use std::future::Future;
+use stream_core::{EndReason, Frame, SubscriberEvent, Track};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::framing::Framing;
+use crate::io::Outbox;
+use crate::server::Shared;
+use crate::session::SessionGuard;
+use crate::waiting::WaitError;
+
+/// Most events turned into bytes before a write.
+const MAX_BATCH: usize = 256;
+
+/// Why a viewer cannot be served (answered before the response head).
+pub(super) struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// The message of the JSON error body and the log.
+    pub message: String,
+}
+
+/// How a session ended: the guard's end reason and the log's words.
+pub(super) type Ended = (&'static str, String);
+
+/// One streamed output format.
+pub(super) trait LiveFormat: Send {
+    /// The name in logs ("http-mp4").
+    const NAME: &'static str;
+    /// The response's Content-Type.
+    const CONTENT_TYPE: &'static str;
+
+    /// The stream's first tracks: queue the body's start, or refuse.
+    fn begin(
+        &mut self,
+        tracks: &Arc<[Track]>,
+        framing: &Framing,
+        out: &mut Outbox,
+    ) -> Result<(), Refusal>;
+
+    /// Tracks announced again (new parameters, a resumed publisher): queue
+    /// what the format needs, or end the viewer.
+    fn tracks(
+        &mut self,
+        tracks: &Arc<[Track]>,
+        framing: &Framing,
+        out: &mut Outbox,
+    ) -> Result<(), Ended>;
+
+    /// One frame.
+    fn frame(&mut self, frame: &Frame, framing: &Framing, out: &mut Outbox);
+}
+
+/// Serves one viewer of `format` to its end: admission, hooks, the wait for
+/// the stream, then [`serve`].
+pub(super) async fn run<F: LiveFormat>(
+    mut stream: TcpStream,
+    shared: Arc<Shared>,
+    mut guard: SessionGuard,
+    mut format: F,
+) {
+    let Some(req) = super::admit(&mut stream, &shared, &mut guard).await else {
+        return;
+    };
+    let mut sub = match crate::waiting::subscribe(&shared, &req.key, guard.peer_info()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(stream = %req.key, reason = %e, "{} play refused", F::NAME);
+            guard.set_end_reason("refused");
+            // Too many waiting: "try later", not "no such stream".
+            let status = match e {
+                WaitError::Refused(_) | WaitError::StoreDown(_) => 503,
+                WaitError::Subscribe(_) => 404,
+            };
+            let _ = super::reply_error(&mut stream, status, &e.to_string()).await;
+            return;
+        }
+    };
+    let framing = Framing {
+        chunked: req.http11,
+    };
+    let mut out = Outbox::default();
+    // The head waits for the tracks: a stream this format cannot carry is
+    // refused with a status, not an empty body.
+    let first = match tokio::time::timeout(Duration::from_secs(5), first_tracks(&mut sub)).await {
+        Ok(Some(tracks)) => tracks,
+        _ => {
+            guard.set_end_reason("stream-ended");
+            let _ = super::reply_error(&mut stream, 404, "stream ended").await;
+            return;
+        }
+    };
+    // Nothing is written before `begin` agrees: a refusal discards the queue
+    // (a HEAD request learns the answer a GET would get, without the body).
+    let mut body = Outbox::default();
+    let begun = if req.head_only {
+        format.begin(&first, &framing, &mut body)
+    } else {
+        out.push(super::framing::response_head(req.http11, F::CONTENT_TYPE));
+        format.begin(&first, &framing, &mut out)
+    };
+    if let Err(refusal) = begun {
+        tracing::warn!(stream = %req.key, reason = %refusal.message, "{} play refused", F::NAME);
+        guard.set_end_reason("refused");
+        let _ = super::reply_error(&mut stream, refusal.status, &refusal.message).await;
+        return;
+    }
+    if req.head_only {
+        let (_, mut wr) = stream.into_split();
+        let stall = Duration::from_millis(shared.config.server.write_stall_ms);
+        out.push(super::framing::response_head(req.http11, F::CONTENT_TYPE));
+        let _ = out.flush(&mut wr, stall).await;
+        guard.set_end_reason("head");
+        return;
+    }
+    tracing::info!(stream = %req.key, "{} playing", F::NAME);
+    let (mut rd, mut wr) = stream.into_split();
+    let (reason, end) = serve(
+        &mut rd, &mut wr, &shared, &guard, &framing, sub, out, format,
+    )
+    .await;
+    // Ends the server chose (stream over, kicked, lagged): let the player
+    // read the final chunk before the socket goes.
+    if !matches!(reason, "peer-closed" | "write-stall" | "write-error") {
+        crate::io::linger_close(&mut rd, &mut wr, crate::io::LINGER).await;
+    }
+    guard.set_end_reason(reason);
+    tracing::info!(
+        bytes_out = guard.info().bytes_out.load(Ordering::Relaxed),
+        "{} session ended: {end}",
+        F::NAME
+    );
+}
+
+/// The first track announcement (frames cannot come before it).
+async fn first_tracks(sub: &mut stream_core::Subscriber) -> Option<Arc<[Track]>> {
+    loop {
+        match sub.recv().await {
+            Ok(SubscriberEvent::Tracks(t)) => return Some(t),
+            Ok(SubscriberEvent::Frame(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve<F: LiveFormat>(
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    shared: &Shared,
+    guard: &SessionGuard,
+    framing: &Framing,
+    mut sub: stream_core::Subscriber,
+    mut out: Outbox,
+    mut format: F,
+) -> Ended {
+    let stall = Duration::from_millis(shared.config.server.write_stall_ms);
+    let merge = Duration::from_millis(shared.config.server.merge_write_ms);
+    let mut sink = [0u8; 512];
+    let kicked = guard.info().kicked();
+    tokio::pin!(kicked);
+    // The socket and the kick are polled only when their own wakers fired
+    // (see `drive::Readiness`): the turns are the subscriber's.
+    let mut ready = crate::drive::Readiness::new();
+    let read_due = ready.branch();
+    let kick_due = ready.branch();
+    loop {
+        match out.flush(wr, stall).await {
+            Ok(n) => {
+                guard.info().bytes_out.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let reason = match e {
+                    crate::io::WriteError::Stalled(_) => "write-stall",
+                    _ => "write-error",
+                };
+                return (reason, e.to_string());
+            }
+        }
+        let event = {
+            let recv = sub.recv();
+            tokio::pin!(recv);
+            std::future::poll_fn(|cx| {
+                ready.register(cx);
+                if kick_due.poll(|cx| kicked.as_mut().poll(cx)).is_ready() {
+                    return Poll::Ready(Err(("kicked", "kicked through the API")));
+                }
+                // Players send nothing after the request (what they do send
+                // is dropped); a read of 0 means they left.
+                loop {
+                    let read = read_due.poll(|cx| {
+                        let read = rd.read(&mut sink);
+                        tokio::pin!(read);
+                        read.poll(cx)
+                    });
+                    match read {
+                        Poll::Ready(Ok(0) | Err(_)) => {
+                            return Poll::Ready(Err(("peer-closed", "player closed")));
+                        }
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Pending => break,
+                    }
+                }
+                recv.as_mut().poll(cx).map(Ok)
+            })
+            .await
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err((reason, why)) => return (reason, why.into()),
+        };
+        // With `server.merge_write_ms`, keep collecting for that long so
+        // several frames leave in one write (fewer syscalls, more latency).
+        let merge_until = (merge > Duration::ZERO).then(|| tokio::time::Instant::now() + merge);
+        let mut next = Some(event);
+        let mut budget = MAX_BATCH;
+        loop {
+            let event = match next.take() {
+                Some(e) => e,
+                None => match merge_until {
+                    Some(until) if budget > 0 => {
+                        match tokio::time::timeout_at(until, sub.recv()).await {
+                            Ok(e) => e,
+                            Err(_) => break,
+                        }
+                    }
+                    _ => break,
+                },
+            };
+            match event {
+                Ok(SubscriberEvent::Tracks(t)) => {
+                    if let Err(end) = format.tracks(&t, framing, &mut out) {
+                        finish(framing, &mut out, wr, stall).await;
+                        return end;
+                    }
+                }
+                Ok(SubscriberEvent::Frame(frame)) => format.frame(&frame, framing, &mut out),
+                Err(reason) => {
+                    finish(framing, &mut out, wr, stall).await;
+                    return match reason {
+                        EndReason::StreamEnded => ("stream-ended", "stream ended".into()),
+                        EndReason::Lagged => ("lagged", "player too far behind".into()),
+                        other => ("stream-ended", format!("stream left the player: {other}")),
+                    };
+                }
+            }
+            budget -= 1;
+            if budget > 0 {
+                next = sub.try_recv();
+            }
+        }
+    }
+}
+
+/// Queues the end of the body and writes what is queued.
+async fn finish(
+    framing: &Framing,
+    out: &mut Outbox,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    stall: Duration,
+) {
+    if let Some(end) = framing.end() {
+        out.push(end);
+    }
+    let _ = out.flush(wr, stall).await;
+}

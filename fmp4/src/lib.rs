@@ -10,25 +10,18 @@
 
 use bytes::Bytes;
 
-/// What can go wrong building or reading fragmented MP4.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum Fmp4Error {
-    /// The input ended inside a box.
-    #[error("truncated: {0}")]
-    Truncated(&'static str),
-    /// A box or field is malformed.
-    #[error("malformed: {0}")]
-    Malformed(String),
-    /// A size or count is above this crate's limits.
-    #[error("limit exceeded: {0}")]
-    Limit(String),
-    /// A codec or box version this crate does not handle.
-    #[error("unsupported: {0}")]
-    Unsupported(String),
-    /// The caller passed something inconsistent (unknown track, empty run, ...).
-    #[error("invalid input: {0}")]
-    Invalid(String),
-}
+mod error;
+mod fragment;
+mod init;
+mod write;
+
+pub use error::Fmp4Error;
+pub use init::MAX_TRACKS;
+
+/// Longest codec configuration record accepted (`avcC`, `hvcC`, `av1C`, AudioSpecificConfig).
+pub const MAX_CONFIG_LEN: usize = 64 * 1024;
+/// Most samples in one track run (`trun`).
+pub const MAX_SAMPLES_PER_RUN: usize = 100_000;
 
 /// A track's codec and its decoder configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,17 +135,31 @@ impl Fragment {
 }
 
 /// The init segment: `ftyp` and `moov` (with `mvex`/`trex` for every track).
+///
+/// # Errors
+/// [`Fmp4Error::Invalid`] for no tracks, a track id 0 or repeated, a zero
+/// timescale, an empty codec configuration, a picture above 65535 pixels,
+/// an audio track without channels, AAC above 65535 Hz, Opus with more than
+/// 2 channels; [`Fmp4Error::Limit`] above [`MAX_TRACKS`].
 pub fn init_segment(tracks: &[TrackConfig]) -> Result<Bytes, Fmp4Error> {
-    let _ = tracks;
-    Err(Fmp4Error::Unsupported("skeleton".into()))
+    init::build(tracks)
 }
 
 /// One fragment: `moof` (`mfhd` with `sequence`, one `traf` per run with
 /// `tfhd` default-base-is-moof, `tfdt` version 1, `trun` with data offset,
 /// per-sample duration, size, flags and signed composition offsets) and `mdat`.
+///
+/// Each `trun`'s data offset points at its run's first byte in `mdat`,
+/// counted from the start of `moof`. Sync samples get sample_depends_on = 2,
+/// others sample_depends_on = 1 and is_non_sync_sample.
+///
+/// # Errors
+/// [`Fmp4Error::Invalid`] for no runs, an empty run or track id 0 (the
+/// muxer does not know the init segment: matching runs to its tracks is the
+/// caller's job); [`Fmp4Error::Limit`] above [`MAX_SAMPLES_PER_RUN`] samples
+/// in a run or 2 GiB of data.
 pub fn fragment(sequence: u32, runs: &[TrackRun]) -> Result<Fragment, Fmp4Error> {
-    let _ = (sequence, runs);
-    Err(Fmp4Error::Unsupported("skeleton".into()))
+    fragment::build(sequence, runs)
 }
 
 /// What [`Demuxer`] read from a stream of boxes.

@@ -183,7 +183,7 @@ pub fn parse(head: &[u8]) -> Result<MediaRequest, RequestError> {
         None => (target, None),
     };
     let (kind, base) = match kind_of_path(path) {
-        Some((kind @ (MediaKind::Flv | MediaKind::Ts), base)) => (kind, base),
+        Some((kind @ (MediaKind::Flv | MediaKind::Ts | MediaKind::Mp4), base)) => (kind, base),
         _ => return Err(RequestError::Bad("not a media path")),
     };
     let key = stream_key(base)?;

@@ -1,13 +1,15 @@
 //! `moof` + `mdat`: one `traf` per run, the samples' data as shared parts.
 
 use crate::write::BoxWriter;
-use crate::{Fmp4Error, Fragment, TrackRun, MAX_SAMPLES_PER_RUN};
+use crate::{Fmp4Error, Fragment, TrackRun, MAX_SAMPLES_PER_FRAGMENT, MAX_TRACKS};
 use bytes::Bytes;
 
 /// `tfhd` flags: default-base-is-moof (data offsets count from the `moof`).
 pub(crate) const TFHD_DEFAULT_BASE_IS_MOOF: u32 = 0x02_0000;
 /// `trun` flags: data-offset-present.
 pub(crate) const TRUN_DATA_OFFSET: u32 = 0x000001;
+/// `trun` flags: first-sample-flags-present.
+pub(crate) const TRUN_FIRST_SAMPLE_FLAGS: u32 = 0x000004;
 /// `trun` flags: sample-duration-present.
 pub(crate) const TRUN_DURATION: u32 = 0x000100;
 /// `trun` flags: sample-size-present.
@@ -20,12 +22,21 @@ pub(crate) const TRUN_CTS: u32 = 0x000800;
 pub(crate) const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
 /// Sample flags of other samples: sample_depends_on = 1, is_non_sync_sample.
 pub(crate) const NON_SYNC_SAMPLE_FLAGS: u32 = 0x0101_0000;
+/// The is_non_sync_sample bit of sample flags.
+pub(crate) const IS_NON_SYNC: u32 = 0x0001_0000;
 
 /// Builds the fragment; the header is one buffer, the payload the samples'
 /// `Bytes` (clones of the caller's handles, not copies of the data).
 pub(crate) fn build(sequence: u32, runs: &[TrackRun]) -> Result<Fragment, Fmp4Error> {
     if runs.is_empty() {
         return Err(Fmp4Error::Invalid("a fragment without runs".into()));
+    }
+    let total: usize = runs.iter().map(|r| r.samples.len()).sum();
+    if total > MAX_SAMPLES_PER_FRAGMENT || runs.len() > MAX_TRACKS {
+        return Err(Fmp4Error::Limit(format!(
+            "{total} samples in {} runs, at most {MAX_SAMPLES_PER_FRAGMENT} in {MAX_TRACKS}",
+            runs.len()
+        )));
     }
     let mut w = BoxWriter::with_capacity(
         64 + runs
@@ -50,12 +61,6 @@ pub(crate) fn build(sequence: u32, runs: &[TrackRun]) -> Result<Fragment, Fmp4Er
                 run.track_id
             )));
         }
-        if run.samples.len() > MAX_SAMPLES_PER_RUN {
-            return Err(Fmp4Error::Limit(format!(
-                "{} samples in a run, at most {MAX_SAMPLES_PER_RUN}",
-                run.samples.len()
-            )));
-        }
         let traf = w.open(b"traf");
         let tfhd = w.open_full(b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF);
         w.u32(run.track_id);
@@ -65,7 +70,7 @@ pub(crate) fn build(sequence: u32, runs: &[TrackRun]) -> Result<Fragment, Fmp4Er
         w.close(tfdt)?;
         let flags = TRUN_DATA_OFFSET | TRUN_DURATION | TRUN_SIZE | TRUN_FLAGS | TRUN_CTS;
         let trun = w.open_full(b"trun", 1, flags);
-        w.u32(run.samples.len() as u32); // ≤ MAX_SAMPLES_PER_RUN
+        w.u32(run.samples.len() as u32); // ≤ MAX_SAMPLES_PER_FRAGMENT
         offsets.push((w.len(), mdat_len));
         w.u32(0); // data_offset, patched below
         for s in &run.samples {

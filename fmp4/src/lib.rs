@@ -10,18 +10,20 @@
 
 use bytes::Bytes;
 
+mod demux;
 mod error;
 mod fragment;
 mod init;
 mod write;
 
+pub use demux::Demuxer;
 pub use error::Fmp4Error;
 pub use init::MAX_TRACKS;
 
 /// Longest codec configuration record accepted (`avcC`, `hvcC`, `av1C`, AudioSpecificConfig).
 pub const MAX_CONFIG_LEN: usize = 64 * 1024;
-/// Most samples in one track run (`trun`).
-pub const MAX_SAMPLES_PER_RUN: usize = 100_000;
+/// Most samples in one fragment (all its runs together), on both sides.
+pub const MAX_SAMPLES_PER_FRAGMENT: usize = 100_000;
 
 /// A track's codec and its decoder configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,8 +158,8 @@ pub fn init_segment(tracks: &[TrackConfig]) -> Result<Bytes, Fmp4Error> {
 /// # Errors
 /// [`Fmp4Error::Invalid`] for no runs, an empty run or track id 0 (the
 /// muxer does not know the init segment: matching runs to its tracks is the
-/// caller's job); [`Fmp4Error::Limit`] above [`MAX_SAMPLES_PER_RUN`] samples
-/// in a run or 2 GiB of data.
+/// caller's job); [`Fmp4Error::Limit`] above [`MAX_SAMPLES_PER_FRAGMENT`] samples,
+/// [`MAX_TRACKS`] runs or 2 GiB of data.
 pub fn fragment(sequence: u32, runs: &[TrackRun]) -> Result<Fragment, Fmp4Error> {
     fragment::build(sequence, runs)
 }
@@ -175,34 +177,4 @@ pub enum Event {
         /// The runs, in `traf` order.
         runs: Vec<TrackRun>,
     },
-}
-
-/// Reads fragmented MP4 from a byte stream fed in arbitrary pieces
-/// (an HTTP body, WebSocket messages, a file). Bounded: a box larger than
-/// [`Demuxer::MAX_BOX`] is an error, never an allocation.
-#[derive(Debug, Default)]
-pub struct Demuxer {
-    buf: bytes::BytesMut,
-}
-
-impl Demuxer {
-    /// Largest box accepted (64 MiB).
-    pub const MAX_BOX: u64 = 64 << 20;
-
-    /// A demuxer with nothing read.
-    pub fn new() -> Demuxer {
-        Demuxer::default()
-    }
-
-    /// Appends input.
-    pub fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-    }
-
-    /// The next complete init segment or fragment; `Ok(None)` when more
-    /// input is needed. Boxes other than those (`styp`, `sidx`, `free`, ...)
-    /// are skipped.
-    pub fn next_event(&mut self) -> Result<Option<Event>, Fmp4Error> {
-        Err(Fmp4Error::Unsupported("skeleton".into()))
-    }
 }

@@ -3,12 +3,14 @@
 //! right codecs, picture size, sample rate and frame counts, and decode in
 //! ffmpeg without a single error.
 
+mod common;
+
 use bytes::Bytes;
 use codec::aac::{adts, AudioSpecificConfig};
 use codec::avc::{AvcDecoderConfigurationRecord, AvcSps};
 use codec::nal::ParameterSet;
 use codec::VideoCodec;
-use fmp4::{CodecConfig, Sample, TrackConfig, TrackRun};
+use fmp4::{CodecConfig, Event, Sample, TrackConfig, TrackRun};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
@@ -174,6 +176,7 @@ fn ffprobe_reads_h264_and_aac_fragments() {
         .to_vec();
     // One fragment per video frame, with the audio frames of that frame's
     // time span as a second run.
+    let mut fragments = Vec::new();
     let mut next_audio = 0usize;
     for (i, v) in vsamples.iter().enumerate() {
         let end_secs = (i as u64 + 1) as f64 / f64::from(FPS);
@@ -200,7 +203,15 @@ fn ffprobe_reads_h264_and_aac_fragments() {
         }
         let frag = fmp4::fragment(i as u32 + 1, &runs).expect("fragment");
         file.extend_from_slice(&frag.to_bytes());
+        fragments.push(Event::Fragment {
+            sequence: i as u32 + 1,
+            runs,
+        });
     }
+    // The demuxer reads back what was written.
+    let events = common::demux(&file, 4096).expect("demux");
+    assert_eq!(events[0], Event::Init(vec![video.clone(), audio.clone()]));
+    assert!(events[1..] == fragments[..], "fragments differ");
 
     let dir = std::env::temp_dir().join(format!("fmp4-ffprobe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -226,4 +237,70 @@ fn ffprobe_reads_h264_and_aac_fragments() {
     let errors = String::from_utf8_lossy(&decode.stderr);
     assert!(errors.trim().is_empty(), "ffmpeg decode errors: {errors}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn demuxer_reads_ffmpegs_fragmented_mp4() {
+    // ffmpeg's fragments use trex/tfhd defaults and first-sample flags,
+    // where this crate's muxer writes every field.
+    let mp4 = run(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=44100",
+            "-t",
+            "2",
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+            "-f",
+            "mp4",
+            "-",
+        ],
+    )
+    .stdout;
+    let events = common::demux(&mp4, 1000).expect("demux ffmpeg's fMP4");
+    let Event::Init(tracks) = &events[0] else {
+        panic!("no init first: {:?}", events.first());
+    };
+    assert_eq!(tracks.len(), 2);
+    assert!(matches!(tracks[0].codec, CodecConfig::Avc { .. }));
+    assert_eq!((tracks[0].width, tracks[0].height), (320, 240));
+    assert!(matches!(tracks[1].codec, CodecConfig::Aac { .. }));
+    // ffmpeg writes the ISO template channel count (2) into an MP4 audio
+    // entry, whatever the AudioSpecificConfig says; the demuxer reports the entry.
+    assert_eq!((tracks[1].sample_rate, tracks[1].channels), (AUDIO_RATE, 2));
+    let (mut frames, mut keyframes, mut audio) = (0, 0, 0);
+    for e in &events[1..] {
+        let Event::Fragment { runs, .. } = e else {
+            panic!("a second init");
+        };
+        for run in runs {
+            if run.track_id == tracks[0].id {
+                frames += run.samples.len();
+                keyframes += run.samples.iter().filter(|s| s.keyframe).count();
+                // Length-prefixed NAL units filling each sample exactly.
+                for s in &run.samples {
+                    codec::nalu::split_length_prefixed(&s.data, 4).expect("NAL units");
+                }
+            } else {
+                audio += run.samples.len();
+            }
+        }
+    }
+    assert_eq!((frames, keyframes), (50, 2));
+    assert!(audio > 80, "{audio} AAC frames");
 }

@@ -196,10 +196,11 @@ fn matches(s: &StreamSnapshot, app: &Option<String>, stream: &Option<String>) ->
 }
 
 /// The schemas every published stream is playable in at once (RTMP also
-/// covers HTTP-FLV, as in ZLMediaKit).
-const SCHEMAS: [&str; 2] = ["rtmp", "rtsp"];
+/// covers HTTP-FLV, as in ZLMediaKit; `fmp4` is HTTP-/WebSocket-fMP4,
+/// muxed per frame from the hub, so always there).
+const SCHEMAS: [&str; 3] = ["rtmp", "rtsp", "fmp4"];
 
-/// The schemas `s` is listed under: RTMP and RTSP always; `hls` and `ts`
+/// The schemas `s` is listed under: RTMP, RTSP and fMP4 always; `hls` and `ts`
 /// while its TS packager runs (they are made on demand, as ZLMediaKit
 /// registers them when generated).
 fn schemas(shared: &Shared, s: &StreamSnapshot, filter: &Option<String>) -> Vec<&'static str> {

@@ -4,7 +4,57 @@
 //! track descriptions and samples in, bytes out; bytes in, tracks and samples
 //! out (the demuxer, for tests, fuzzing and tools).
 //!
-//! SKELETON: the public API below is fixed; the bodies are being written.
+//! - [`init_segment`]: `ftyp` (`iso5`, CMAF `cmfc`) + `moov` with one
+//!   track per [`TrackConfig`]: H.264 (`avc1`), H.265 (`hvc1`), AV1
+//!   (`av01`), AAC (`mp4a`/`esds`), Opus (`Opus`/`dOps`).
+//! - [`fragment`]: `moof` + `mdat` for runs of samples, as a small header
+//!   buffer plus the samples' own [`Bytes`] (shared, never copied), so one
+//!   fragment can go to many viewers as parts.
+//! - [`Demuxer`]: the reverse, from bytes in arbitrary pieces; bounded
+//!   ([`Demuxer::MAX_BOX`], [`MAX_TRACKS`], [`MAX_SAMPLES_PER_FRAGMENT`]),
+//!   truncated input is "need more", never a panic.
+//!
+//! Timescales are the caller's; nothing is rescaled.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use fmp4::{CodecConfig, Demuxer, Event, Sample, TrackConfig, TrackRun};
+//!
+//! let track = TrackConfig {
+//!     id: 1,
+//!     timescale: 48_000,
+//!     codec: CodecConfig::Opus { pre_skip: 312 },
+//!     width: 0,
+//!     height: 0,
+//!     channels: 2,
+//!     sample_rate: 48_000,
+//! };
+//! let init = fmp4::init_segment(&[track.clone()])?;
+//! let run = TrackRun {
+//!     track_id: 1,
+//!     base_decode_time: 0,
+//!     samples: vec![Sample {
+//!         duration: 960,
+//!         cts_offset: 0,
+//!         keyframe: true,
+//!         data: Bytes::from_static(&[0xfc, 0xff, 0xfe]),
+//!     }],
+//! };
+//! let frag = fmp4::fragment(1, &[run.clone()])?;
+//!
+//! let mut demuxer = Demuxer::new();
+//! demuxer.push(&init);
+//! for part in frag.parts() {
+//!     demuxer.push(part);
+//! }
+//! assert_eq!(demuxer.next_event()?, Some(Event::Init(vec![track])));
+//! assert_eq!(
+//!     demuxer.next_event()?,
+//!     Some(Event::Fragment { sequence: 1, runs: vec![run] })
+//! );
+//! assert_eq!(demuxer.next_event()?, None);
+//! # Ok::<(), fmp4::Fmp4Error>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -13,6 +63,7 @@ use bytes::Bytes;
 mod demux;
 mod error;
 mod fragment;
+pub mod fuzzing;
 mod init;
 mod write;
 

@@ -1,0 +1,9 @@
+//! Fragmented MP4 demuxer: arbitrary bytes in random-sized pieces never
+//! panic, give the same events as the whole input, and what the muxer
+//! accepts again demuxes to the same event (`fmp4::fuzzing::demux` says how
+//! the input is read).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| fmp4::fuzzing::demux(data));

@@ -55,9 +55,13 @@
 //! let playlist = packager.playlist();
 //! assert!(playlist.contains("#EXT-X-PART-INF:PART-TARGET=0.200\n"));
 //! assert!(playlist.contains("#EXTINF:1.003,\nfmp4/0.m4s\n"));
-//! assert_eq!(packager.blocking_state(1, None), Blocking::Wait);
-//! assert_eq!(packager.blocking_state(3, None), Blocking::TooFar);
+//! // Segments 0 and 1 closed (47 frames each); 2 is being filled.
+//! assert_eq!(packager.blocking_state(1, None), Blocking::Ready);
+//! assert_eq!(packager.blocking_state(2, None), Blocking::Wait); // hold, ≤ 3 × target
+//! assert_eq!(packager.blocking_state(4, None), Blocking::TooFar); // 400
+//! assert_eq!(packager.part_state(2, 0), PartState::Pending); // the preload hint
 //! assert!(matches!(packager.part_state(0, 0), PartState::Ready(_)));
+//! assert_eq!(packager.part_state(2, 1), PartState::Unknown); // 404
 //! assert!(packager.segment(0).is_some());
 //! # Ok::<(), hls_seg::cmaf::CmafError>(())
 //! ```

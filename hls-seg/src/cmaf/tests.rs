@@ -204,21 +204,19 @@ fn dts_jumps_end_the_segment() {
     let mut cutter = Cutter::new(&tracks, 2.0, 0.2);
     let mut opened = Vec::new();
     let mut ended = 0;
-    let mut push = |c: &mut Cutter, i: CmafInput| {
-        let k = c.index(i.track_id).unwrap();
-        let step = c.push(k, i);
+    let jumps = [
+        // Back in time: the segment ends, the next keyframe opens one with
+        // a discontinuity; a forward jump of 12 s does the same.
+        input(VIDEO, 0, false),
+        input(VIDEO, FRAME, true),
+        input(VIDEO, 12 * 90_000, true),
+    ];
+    for i in av_stream(1, 25).into_iter().chain(jumps) {
+        let k = cutter.index(i.track_id).unwrap();
+        let step = cutter.push(k, i);
         ended += step.closed.iter().filter(|p| p.ends_segment).count();
         opened.extend(step.opened);
-    };
-    for i in av_stream(1, 25) {
-        push(&mut cutter, i);
     }
-    // Back in time: the segment ends, the next keyframe opens one with a
-    // discontinuity; a forward jump of 11 s does the same.
-    push(&mut cutter, input(VIDEO, 0, false));
-    push(&mut cutter, input(VIDEO, FRAME, true));
-    push(&mut cutter, input(VIDEO, 12 * 90_000, true));
-    drop(push);
     assert_eq!(ended, 2);
     assert_eq!(opened, [false, true, true]);
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use codec::avc::{AvcDecoderConfigurationRecord, AvcSps};
 use codec::nal::ParameterSet;
 use codec::VideoCodec;
-use fmp4::{CodecConfig, TrackConfig};
+use fmp4::{CodecConfig, Demuxer, Event, TrackConfig};
 use hls_seg::cmaf::{CmafConfig, CmafInput, CmafPackager, CmafSegment, MAX_SEGMENT_TARGETS};
 use proptest::prelude::*;
 
@@ -46,6 +46,59 @@ fn tracks(video: bool) -> Vec<TrackConfig> {
         sample_rate: 48_000,
     });
     out
+}
+
+/// A sample as the demuxer gives it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Got {
+    track_id: u32,
+    dts: u64,
+    cts_offset: i32,
+    keyframe: bool,
+    data: Bytes,
+}
+
+impl From<&CmafInput> for Got {
+    fn from(i: &CmafInput) -> Got {
+        Got {
+            track_id: i.track_id,
+            dts: i.dts,
+            cts_offset: i.cts_offset,
+            keyframe: i.keyframe,
+            data: i.data.clone(),
+        }
+    }
+}
+
+/// Demuxes init + the segments: per fragment, its samples (runs in order).
+fn demux(init: &Bytes, segments: &[CmafSegment]) -> Vec<Vec<Got>> {
+    let mut d = Demuxer::new();
+    d.push(init);
+    for s in segments {
+        d.push(&s.data);
+    }
+    let mut fragments = Vec::new();
+    while let Some(event) = d.next_event().expect("demux") {
+        let Event::Fragment { runs, .. } = event else {
+            continue;
+        };
+        let mut samples = Vec::new();
+        for run in runs {
+            let mut dts = run.base_decode_time;
+            for s in run.samples {
+                samples.push(Got {
+                    track_id: run.track_id,
+                    dts,
+                    cts_offset: s.cts_offset,
+                    keyframe: s.keyframe,
+                    data: s.data,
+                });
+                dts += u64::from(s.duration);
+            }
+        }
+        fragments.push(samples);
+    }
+    fragments
 }
 
 /// A random stream: video at a fixed frame interval with random GOP
@@ -180,6 +233,34 @@ proptest! {
             }
         }
 
+        // Sample for sample: video from the first keyframe, audio a suffix
+        // holding everything from the first keyframe's time on.
+        let fragments = demux(&p.init(), &segments);
+        let flags: Vec<bool> = segments.iter().flat_map(|seg| seg.parts.iter().map(|p| p.independent)).collect();
+        prop_assert_eq!(fragments.len(), flags.len());
+        for (f, independent) in fragments.iter().zip(&flags) {
+            let first = f.iter().find(|g| g.track_id == if s.video { VIDEO } else { AUDIO });
+            prop_assert_eq!(first.map(|g| g.keyframe), Some(*independent));
+        }
+        let got: Vec<Got> = fragments.into_iter().flatten().collect();
+        let pushed_of = |t: u32| inputs.iter().filter(|i| i.track_id == t).map(Got::from).collect::<Vec<_>>();
+        let got_of = |t: u32| got.iter().filter(|g| g.track_id == t).cloned().collect::<Vec<_>>();
+        let start_secs = if s.video {
+            let v = pushed_of(VIDEO);
+            let Some(k) = v.iter().position(|g| g.keyframe) else {
+                prop_assert!(got.is_empty());
+                return Ok(());
+            };
+            prop_assert_eq!(&got_of(VIDEO)[..], &v[k..]);
+            v[k].dts as f64 / 90_000.0
+        } else {
+            0.0
+        };
+        let audio = pushed_of(AUDIO);
+        let got_audio = got_of(AUDIO);
+        let skipped = audio.len() - got_audio.len();
+        prop_assert_eq!(&got_audio[..], &audio[skipped..]);
+        prop_assert!(audio[..skipped].iter().all(|a| (a.dts as f64 / 48_000.0) < start_secs));
     }
 }
 

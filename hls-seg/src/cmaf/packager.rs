@@ -106,7 +106,9 @@ impl CmafPackager {
     }
 
     /// Takes one sample. Samples of the timing track before its first
-    /// keyframe are dropped, and the other tracks' until a segment is open.
+    /// keyframe are dropped, and the other tracks' samples that start
+    /// before that keyframe (those from its time on that came ahead of it
+    /// are kept, up to 64 per track).
     ///
     /// A DTS going backwards or jumping forward by more than
     /// [`MAX_DTS_JUMP_SECS`](super::MAX_DTS_JUMP_SECS) on a track closes the

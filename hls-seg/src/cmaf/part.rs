@@ -10,6 +10,8 @@
 //! sample of a run, so every sample's decode time stays exact: the next
 //! run's `tfdt` carries it).
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 use fmp4::{CodecConfig, Sample, TrackConfig, TrackRun};
 
@@ -33,7 +35,13 @@ struct Track {
     /// whose successor has not come.
     interval: Option<u32>,
     held: Option<Held>,
+    /// Samples of a non-timing track completed while no segment was open
+    /// (audio ahead of the first keyframe), at most [`MAX_EARLY`].
+    early: VecDeque<(Held, u32)>,
 }
+
+/// Samples kept per track while waiting for a segment to open.
+const MAX_EARLY: usize = 64;
 
 #[derive(Debug)]
 struct OpenPart {
@@ -120,6 +128,7 @@ impl Cutter {
                     last_dts: None,
                     interval: None,
                     held: None,
+                    early: VecDeque::new(),
                 })
                 .collect(),
             timing,
@@ -177,12 +186,12 @@ impl Cutter {
             match &self.open {
                 None if !cut_point => return step, // before the first keyframe
                 None => {
-                    self.drop_held_before(dts);
                     self.open = Some(OpenSegment {
                         start: dts,
                         bytes: 0,
                         part: self.new_part(dts, cut_point),
                     });
+                    self.take_early(dts);
                     step.opened = Some(std::mem::take(&mut self.pending_discontinuity));
                 }
                 Some(open) => {
@@ -227,6 +236,7 @@ impl Cutter {
         self.pending_discontinuity = true;
         for t in &mut self.tracks {
             t.last_dts = None;
+            t.early.clear();
         }
         closed
     }
@@ -258,11 +268,20 @@ impl Cutter {
         }
     }
 
-    /// Adds a sample with its duration to the open part (dropped when no
-    /// segment is open).
+    /// Adds a sample with its duration to the open part; with no segment
+    /// open, to the track's early samples.
     fn append(&mut self, k: usize, h: Held, duration: u32) {
         let timing = k == self.timing;
-        let (Some(open), Some(track)) = (&mut self.open, self.tracks.get(k)) else {
+        let Some(open) = &mut self.open else {
+            if let Some(track) = self.tracks.get_mut(k).filter(|_| !timing) {
+                if track.early.len() == MAX_EARLY {
+                    track.early.pop_front();
+                }
+                track.early.push_back((h, duration));
+            }
+            return;
+        };
+        let Some(track) = self.tracks.get(k) else {
             return;
         };
         let Some(slot) = open.part.runs.get_mut(k) else {
@@ -316,15 +335,29 @@ impl Cutter {
         }
     }
 
-    /// Drops the other tracks' held samples that start before `t` (a
-    /// segment opens at `t` after none was open).
-    fn drop_held_before(&mut self, t: u64) {
+    /// A segment opened at `t` after none was open: the other tracks'
+    /// early and held samples that start before `t` are dropped, the early
+    /// ones from `t` on go into the first part.
+    fn take_early(&mut self, t: u64) {
         for k in 0..self.tracks.len() {
-            let early = match self.tracks.get(k).and_then(|x| x.held.as_ref()) {
-                Some(h) => k != self.timing && self.before(k, h.dts, t),
+            if k == self.timing {
+                continue;
+            }
+            let early = self
+                .tracks
+                .get_mut(k)
+                .map(|x| std::mem::take(&mut x.early))
+                .unwrap_or_default();
+            for (h, duration) in early {
+                if !self.before(k, h.dts, t) {
+                    self.append(k, h, duration);
+                }
+            }
+            let stale = match self.tracks.get(k).and_then(|x| x.held.as_ref()) {
+                Some(h) => self.before(k, h.dts, t),
                 None => false,
             };
-            if let (true, Some(track)) = (early, self.tracks.get_mut(k)) {
+            if let (true, Some(track)) = (stale, self.tracks.get_mut(k)) {
                 track.held = None;
             }
         }

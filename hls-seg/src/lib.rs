@@ -11,6 +11,7 @@
 //! | [`Packager`] | keyframe-aligned segments with exact durations, sliding window, retained segments, discontinuities | RFC 8216 §3, §6.2 |
 //! | [`playlist`] | the live media playlist, a pure function of segments and [`PlaylistState`] | RFC 8216 §4.3 |
 //! | [`m3u8`] | reading master and media playlists (bounded), following a live playlist: segments to fetch, reload times | RFC 8216 §4, §6.3 |
+//! | [`cmaf`] | fMP4 (CMAF) segments and Low-Latency HLS: [`cmaf::CmafPackager`] cuts parts and keyframe-aligned segments (`moof`+`mdat` from the `fmp4` crate), the LL-HLS playlist, blocking-reload and preload-hint answers | RFC 8216bis §4.4, §6.2.5 |
 //! | [`TsDemuxer`] | transport stream → frames: resync, CRC-checked PAT/PMT, bounded PES reassembly, continuity errors counted | ISO/IEC 13818-1 |
 //!
 //! Conventions:
@@ -70,6 +71,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cmaf;
 pub mod demux;
 pub mod error;
 pub mod es;

@@ -9,7 +9,7 @@
 //!   file length, no `unwrap`/`expect` outside tests in library crates,
 //!   documented public items); each violation as `path:line: rule: detail`.
 //! - `cargo xtask fuzz [--smoke] [TARGET…] [--time N]`: the fuzz targets.
-//! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts]
+//! - `cargo xtask bench [--players N] [--secs S] [--protocols rtmp,flv,rtsp,hls,ts,mp4]
 //!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md);
 //!   `--ingest N` instead measures one strom pulling N RTSP streams from another;
 //!   `--edge` the first frame and added latency through a cluster edge node;

@@ -13,6 +13,7 @@
 //! | `--flv-players` | HTTP-FLV | coded video tags | by FLV timestamp |
 //! | `--rtsp-players` | RTSP, TCP interleaved (rtsp-proto) | H.264 access units | by RTP timestamp, rebased ([`rebase`]) |
 //! | `--ts-players` | HTTP-TS | video PES starts on PID 0x100 | by PES DTS, rebased |
+//! | `--mp4-players` | HTTP-fMP4 | video samples of complete fragments | by `tfdt`, rebased |
 //! | `--hls-players` | HLS poller | video PES in fetched segments | segment's last frame sent → segment fetched |
 //!
 //! One JSON line with the figures goes to stdout.
@@ -24,6 +25,7 @@
 //! ```
 
 mod hls;
+mod mp4;
 mod publisher;
 mod rebase;
 mod rtmp;
@@ -77,6 +79,9 @@ pub(crate) struct Args {
     /// HTTP-TS players.
     #[arg(long, default_value_t = 0)]
     ts_players: usize,
+    /// HTTP-fMP4 players.
+    #[arg(long, default_value_t = 0)]
+    mp4_players: usize,
     /// Measurement window after all players connected.
     #[arg(long, default_value_t = 20)]
     secs: u64,
@@ -96,10 +101,18 @@ pub(crate) enum Kind {
     Rtsp,
     Hls,
     Ts,
+    Mp4,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [Kind::Rtmp, Kind::Flv, Kind::Rtsp, Kind::Hls, Kind::Ts];
+    const ALL: [Kind; 6] = [
+        Kind::Rtmp,
+        Kind::Flv,
+        Kind::Rtsp,
+        Kind::Hls,
+        Kind::Ts,
+        Kind::Mp4,
+    ];
 
     /// The key of this kind's summary in the JSON report.
     fn key(self) -> &'static str {
@@ -109,6 +122,7 @@ impl Kind {
             Kind::Rtsp => "rtsp",
             Kind::Hls => "hls",
             Kind::Ts => "http_ts",
+            Kind::Mp4 => "http_mp4",
         }
     }
 
@@ -119,6 +133,7 @@ impl Kind {
             Kind::Rtsp => args.rtsp_players,
             Kind::Hls => args.hls_players,
             Kind::Ts => args.ts_players,
+            Kind::Mp4 => args.mp4_players,
         }
     }
 
@@ -129,7 +144,7 @@ impl Kind {
             Kind::Rtmp | Kind::Flv => None,
             // RTP carries presentation times (RFC 6184 §5.1).
             Kind::Rtsp => Some(Clock::Pts),
-            Kind::Hls | Kind::Ts => Some(Clock::Dts),
+            Kind::Hls | Kind::Ts | Kind::Mp4 => Some(Clock::Dts),
         }
     }
 
@@ -138,6 +153,7 @@ impl Kind {
             Kind::Rtmp | Kind::Flv => "publisher send -> player receive, by FLV timestamp",
             Kind::Rtsp => "publisher send -> access unit complete, by RTP timestamp rebased on the first keyframe",
             Kind::Ts => "publisher send -> video PES start received, by PES DTS rebased on the first keyframe",
+            Kind::Mp4 => "publisher send -> video fragment complete, by tfdt rebased on the first keyframe",
             Kind::Hls => "publisher send of a segment's last video frame -> segment downloaded (rebased by PES DTS)",
         }
     }
@@ -448,6 +464,7 @@ async fn player(kind: Kind, ctx: &Ctx, stats: &Mutex<PlayerStats>) {
         Kind::Rtsp => rtsp::player(ctx, stats).await,
         Kind::Hls => hls::player(ctx, stats).await,
         Kind::Ts => ts::player(ctx, stats).await,
+        Kind::Mp4 => mp4::player(ctx, stats).await,
     };
     if let Err(e) = result {
         stats_of(stats).error = Some(e);

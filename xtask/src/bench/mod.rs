@@ -6,7 +6,7 @@
 //! rtmp-proto's and rtsp-proto's client sides and hls-seg's TS parsers) so its
 //! CPU is measured apart from the server's; server CPU and memory come from
 //! `/proc`. One run per player count and protocol (`--protocols`: RTMP,
-//! HTTP-FLV, RTSP over TCP, HLS, HTTP-TS). `--short` is the CI profile: every
+//! HTTP-FLV, RTSP over TCP, HLS, HTTP-TS, HTTP-fMP4). `--short` is the CI profile: every
 //! protocol briefly; it proves the tool works and asserts nothing about speed.
 //!
 //! Binaries are looked up under `$CARGO_TARGET_DIR` (default `target`), the
@@ -65,19 +65,23 @@ pub enum Protocol {
     Hls,
     /// HTTP-TS.
     HttpTs,
+    /// HTTP-fMP4.
+    HttpMp4,
 }
 
 impl Protocol {
     /// Every protocol, in table order.
-    pub const ALL: [Protocol; 5] = [
+    pub const ALL: [Protocol; 6] = [
         Protocol::Rtmp,
         Protocol::HttpFlv,
         Protocol::Rtsp,
         Protocol::Hls,
         Protocol::HttpTs,
+        Protocol::HttpMp4,
     ];
 
-    /// Parses a `--protocols` entry (`rtmp`, `flv`/`http-flv`, `rtsp`, `hls`, `ts`/`http-ts`).
+    /// Parses a `--protocols` entry (`rtmp`, `flv`/`http-flv`, `rtsp`, `hls`, `ts`/`http-ts`,
+    /// `mp4`/`http-mp4`).
     pub fn parse(name: &str) -> Result<Protocol, String> {
         match name.trim().to_ascii_lowercase().as_str() {
             "rtmp" => Ok(Protocol::Rtmp),
@@ -85,8 +89,9 @@ impl Protocol {
             "rtsp" => Ok(Protocol::Rtsp),
             "hls" => Ok(Protocol::Hls),
             "ts" | "http-ts" => Ok(Protocol::HttpTs),
+            "mp4" | "http-mp4" => Ok(Protocol::HttpMp4),
             other => Err(format!(
-                "unknown protocol {other:?} (rtmp, flv, rtsp, hls, ts)"
+                "unknown protocol {other:?} (rtmp, flv, rtsp, hls, ts, mp4)"
             )),
         }
     }
@@ -99,6 +104,7 @@ impl Protocol {
             Protocol::Rtsp => "rtsp",
             Protocol::Hls => "hls",
             Protocol::HttpTs => "http-ts",
+            Protocol::HttpMp4 => "http-mp4",
         }
     }
 
@@ -110,6 +116,7 @@ impl Protocol {
             Protocol::Rtsp => "--rtsp-players",
             Protocol::Hls => "--hls-players",
             Protocol::HttpTs => "--ts-players",
+            Protocol::HttpMp4 => "--mp4-players",
         }
     }
 
@@ -121,6 +128,7 @@ impl Protocol {
             Protocol::Rtsp => "rtsp",
             Protocol::Hls => "hls",
             Protocol::HttpTs => "http_ts",
+            Protocol::HttpMp4 => "http_mp4",
         }
     }
 }

@@ -162,7 +162,7 @@ pub(super) fn details(runs: &[Run]) -> Option<String> {
         .filter(|r| {
             matches!(
                 r.protocol,
-                Protocol::Rtsp | Protocol::Hls | Protocol::HttpTs
+                Protocol::Rtsp | Protocol::Hls | Protocol::HttpTs | Protocol::HttpMp4
             )
         })
         .collect();
@@ -215,6 +215,13 @@ pub(super) fn write_benchmarks(runs: &[Run], inv: &Invocation<'_>) -> Result<(),
         per_protocol.push_str(
             "- HTTP-TS: `GET /app/stream.live.ts`; a frame is a video PES start on PID 0x100 (its\n  \
              first packet), so its latency is to the frame's first bytes; rebased by PES DTS as for RTSP.\n",
+        );
+    }
+    if has(Protocol::HttpMp4) {
+        per_protocol.push_str(
+            "- HTTP-fMP4: `GET /app/stream.live.mp4`; the body goes through the `fmp4` crate's demuxer and\n  \
+             a frame is a video sample of a complete fragment (one fragment per frame), so its latency is\n  \
+             to the frame's last byte; rebased by `tfdt` as for RTSP.\n",
         );
     }
     if has(Protocol::Hls) {

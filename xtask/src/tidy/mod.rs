@@ -35,6 +35,7 @@ pub const CODEC_CRATES: &[&str] = &[
     "hls-seg",
     "etcd-json",
     "audio-transcode",
+    "fmp4",
 ];
 
 /// The media model crate.
@@ -52,6 +53,7 @@ pub const LIBRARY_CRATES: &[&str] = &[
     "hls-seg",
     "etcd-json",
     "audio-transcode",
+    "fmp4",
     "stream-core",
     "server-bin",
 ];

@@ -36,6 +36,7 @@ pub const CODEC_CRATES: &[&str] = &[
     "etcd-json",
     "audio-transcode",
     "fmp4",
+    "ws-proto",
 ];
 
 /// The media model crate.
@@ -54,6 +55,7 @@ pub const LIBRARY_CRATES: &[&str] = &[
     "etcd-json",
     "audio-transcode",
     "fmp4",
+    "ws-proto",
     "stream-core",
     "server-bin",
 ];

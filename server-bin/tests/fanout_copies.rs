@@ -89,12 +89,37 @@ const KEYFRAME: usize = 200_000;
 #[derive(Clone, Copy, Debug)]
 enum Proto {
     Rtmp,
-    Flv { chunked: bool },
+    Flv(Body),
     Rtsp,
+}
+
+/// HTTP-FLV's body framings (HTTP/1.1, HTTP/1.0, WebSocket).
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    Chunked,
+    Bare,
+    WebSocket,
+}
+
+fn framing(body: Body) -> Framing {
+    match body {
+        Body::Chunked => Framing::Chunked,
+        Body::Bare => Framing::CloseDelimited,
+        Body::WebSocket => {
+            let mut up = ws_proto::UpgradeRequest::default();
+            up.header("Upgrade", "websocket");
+            up.header("Connection", "Upgrade");
+            up.header("Sec-WebSocket-Version", "13");
+            up.header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+            Framing::WebSocket(up.accept().expect("a valid handshake"))
+        }
+    }
 }
 
 struct Player {
     out: Outbox,
+    /// HTTP-FLV's framing, chosen once per connection as the server does.
+    framing: Framing,
     senders: Vec<RtpSender>,
 }
 
@@ -155,11 +180,11 @@ fn send(proto: Proto, s: &Setup, p: &mut Player, frame: &Frame) {
             });
             p.out.push_shared(form.parts());
         }
-        Proto::Flv { chunked } => {
+        Proto::Flv(_) => {
             let form = frame
                 .wire
                 .get_or_init(WIRE_FLV, || flv_egress::frame_tag(track, frame, ts));
-            Framing { chunked }.push_parts(&mut p.out, &form);
+            p.framing.push_parts(&mut p.out, &form);
         }
         Proto::Rtsp => {
             let i = usize::from(frame.track);
@@ -197,6 +222,10 @@ fn fan_out(proto: Proto, n: usize) -> (Stats, usize) {
     let mut players: Vec<Player> = (0..n)
         .map(|k| Player {
             out: Outbox::default(),
+            framing: match proto {
+                Proto::Flv(body) => framing(body),
+                _ => Framing::Chunked,
+            },
             senders: s
                 .rtp
                 .iter()
@@ -228,8 +257,9 @@ fn fan_out_allocations_do_not_grow_with_the_player_count() {
     let payload = KEYFRAME + 4 + 6 + 4 + 4 + 4 + 400;
     for proto in [
         Proto::Rtmp,
-        Proto::Flv { chunked: true },
-        Proto::Flv { chunked: false },
+        Proto::Flv(Body::Chunked),
+        Proto::Flv(Body::Bare),
+        Proto::Flv(Body::WebSocket),
         Proto::Rtsp,
     ] {
         let (one, queued) = fan_out(proto, 1);
@@ -245,7 +275,7 @@ fn fan_out_allocations_do_not_grow_with_the_player_count() {
         // chunk, three parts per RTP packet). The queue gives that room back
         // once flushed, so an idle player holds none of it; growing by
         // doubling allocates under four times the handles in all. HTTP-FLV's
-        // chunk lines fit the connection's scratch buffer.
+        // chunk lines and WebSocket frame headers fit the connection's scratch buffer.
         let handles = |parts: usize| 4 * 32 * parts;
         let (bound, allocs) = match proto {
             Proto::Rtsp => {

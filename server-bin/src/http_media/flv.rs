@@ -1,11 +1,12 @@
 //! HTTP-FLV: `GET /app/stream.live.flv` answers an endless FLV file — header,
 //! `onMetaData`, sequence headers, the cached GOP, then live tags — in HTTP/1.1
-//! chunked encoding (close-delimited for HTTP/1.0 clients).
+//! chunked encoding (close-delimited for HTTP/1.0 clients), or, after a
+//! WebSocket upgrade on the same path (WS-FLV), one binary message per tag.
 //!
 //! Every tag of a frame is built once per stream, as parts (its header and
 //! trailer beside the frame's payload, never a copy of it), in the frame's
 //! wire cache; players share those parts and add their own HTTP/1.1 chunk
-//! framing beside them. Only the per-player start (header, metadata,
+//! framing (or WebSocket frame headers) beside them. Only the per-player start (header, metadata,
 //! sequence headers) is built per player.
 
 use std::sync::atomic::Ordering;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use flv_mux::{FlvHeader, TagType};
 use std::future::Future;
 use stream_core::{EndReason, SubscriberEvent, Track};
@@ -21,7 +22,7 @@ use stream_core::{EndReason, SubscriberEvent, Track};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::framing::Framing;
+use super::framing::{Framing, PlayerInput, Received, Turn};
 use super::request::MediaRequest;
 use crate::io::Outbox;
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV};
@@ -51,7 +52,7 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
             return;
         }
     };
-    tracing::info!(stream = %req.key, "http-flv playing");
+    tracing::info!(stream = %req.key, websocket = req.websocket.is_some(), "http-flv playing");
     let (reason, end) = stream_flv(stream, &shared, &guard, &req, sub).await;
     guard.set_end_reason(reason);
     tracing::info!(
@@ -88,10 +89,9 @@ async fn serve_flv(
     let stall = Duration::from_millis(shared.config.server.write_stall_ms);
     let merge = Duration::from_millis(shared.config.server.merge_write_ms);
     let mut out = Outbox::default();
-    let framing = Framing {
-        chunked: req.http11,
-    };
-    out.push(super::framing::response_head(req.http11, "video/x-flv"));
+    let framing = Framing::of(req);
+    let mut input = PlayerInput::of(&framing);
+    out.push(framing.response_head("video/x-flv"));
     if req.head_only {
         let _ = out.flush(wr, stall).await;
         return ("head", "HEAD answered".into());
@@ -138,11 +138,16 @@ async fn serve_flv(
             std::future::poll_fn(|cx| {
                 ready.register(cx);
                 if kick_due.poll(|cx| kicked.as_mut().poll(cx)).is_ready() {
-                    return Poll::Ready(Err(("kicked", "kicked through the API")));
+                    let why = "kicked through the API";
+                    if let Some(bye) = framing.goodbye(why) {
+                        out.push(bye);
+                    }
+                    return Poll::Ready(Turn::End("kicked", why.into()));
                 }
-                // Players send nothing after the request (what they do send
-                // is dropped, until the read is pending again); a read of 0
-                // means they left.
+                // HTTP players send nothing after the request (what they do
+                // send is dropped, until the read is pending again);
+                // WebSocket players' frames are decoded (a ping answered
+                // before more media, a close ends). A read of 0 means they left.
                 loop {
                     let read = read_due.poll(|cx| {
                         let read = rd.read(&mut sink);
@@ -151,19 +156,32 @@ async fn serve_flv(
                     });
                     match read {
                         Poll::Ready(Ok(0) | Err(_)) => {
-                            return Poll::Ready(Err(("peer-closed", "player closed")));
+                            return Poll::Ready(Turn::End("peer-closed", "player closed".into()));
                         }
-                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Ok(n)) => match input.received(&sink[..n], &mut out) {
+                            Received::Nothing => {}
+                            Received::Reply => return Poll::Ready(Turn::Flush),
+                            Received::End(reason, why) => {
+                                return Poll::Ready(Turn::End(reason, why))
+                            }
+                        },
                         Poll::Pending => break,
                     }
                 }
-                recv.as_mut().poll(cx).map(Ok)
+                recv.as_mut().poll(cx).map(Turn::Event)
             })
             .await
         };
         let event = match event {
-            Ok(event) => event,
-            Err((reason, why)) => return (reason, why.into()),
+            Turn::Event(event) => event,
+            Turn::Flush => continue,
+            Turn::End(reason, why) => {
+                // What the player is owed (a WebSocket close) before the end.
+                if !out.is_empty() {
+                    let _ = out.flush(wr, stall).await;
+                }
+                return (reason, why);
+            }
         };
         // With `server.merge_write_ms`, keep collecting for that long so
         // several frames leave in one write (fewer syscalls, more latency).
@@ -186,8 +204,8 @@ async fn serve_flv(
             match event {
                 Ok(SubscriberEvent::Tracks(t)) => {
                     if let Some(change) = crate::media::codec_change(&tracks, &t) {
-                        if framing.chunked {
-                            out.push(Bytes::from_static(b"0\r\n\r\n"));
+                        if let Some(end) = framing.end("codec changed") {
+                            out.push(end);
                         }
                         let _ = out.flush(wr, stall).await;
                         let end = crate::drive::End::CodecChanged(change);
@@ -219,8 +237,9 @@ async fn serve_flv(
                     framing.push_parts(&mut out, &form);
                 }
                 Err(reason) => {
-                    if framing.chunked {
-                        out.push(Bytes::from_static(b"0\r\n\r\n")); // end of the chunked body
+                    // The end of the chunked body, or a WebSocket close.
+                    if let Some(end) = framing.end("stream ended") {
+                        out.push(end);
                     }
                     let _ = out.flush(wr, stall).await;
                     return match reason {

@@ -1,5 +1,5 @@
 //! The serving loop shared by the streamed outputs that read the hub
-//! directly (HTTP-fMP4; HTTP-FLV keeps its own loop until it moves here):
+//! directly (HTTP-fMP4 and WS-fMP4; HTTP-FLV keeps its own loop until it moves here):
 //! one subscriber per viewer, frames turned into the format's wire form
 //! (cached on the frame, shared by every viewer), framed for the
 //! connection, and written with vectored writes under the stall deadline.
@@ -20,7 +20,7 @@ use stream_core::{EndReason, Frame, SubscriberEvent, Track};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
-use super::framing::Framing;
+use super::framing::{Framing, PlayerInput, Received, Turn};
 use crate::io::Outbox;
 use crate::server::Shared;
 use crate::session::SessionGuard;
@@ -93,9 +93,7 @@ pub(super) async fn run<F: LiveFormat>(
             return;
         }
     };
-    let framing = Framing {
-        chunked: req.http11,
-    };
+    let framing = Framing::of(&req);
     let mut out = Outbox::default();
     // The head waits for the tracks: a stream this format cannot carry is
     // refused with a status, not an empty body.
@@ -113,7 +111,7 @@ pub(super) async fn run<F: LiveFormat>(
     let begun = if req.head_only {
         format.begin(&first, &framing, &mut body)
     } else {
-        out.push(super::framing::response_head(req.http11, F::CONTENT_TYPE));
+        out.push(framing.response_head(F::CONTENT_TYPE));
         format.begin(&first, &framing, &mut out)
     };
     if let Err(refusal) = begun {
@@ -125,12 +123,12 @@ pub(super) async fn run<F: LiveFormat>(
     if req.head_only {
         let (_, mut wr) = stream.into_split();
         let stall = Duration::from_millis(shared.config.server.write_stall_ms);
-        out.push(super::framing::response_head(req.http11, F::CONTENT_TYPE));
+        out.push(framing.response_head(F::CONTENT_TYPE));
         let _ = out.flush(&mut wr, stall).await;
         guard.set_end_reason("head");
         return;
     }
-    tracing::info!(stream = %req.key, "{} playing", F::NAME);
+    tracing::info!(stream = %req.key, websocket = req.websocket.is_some(), "{} playing", F::NAME);
     let (mut rd, mut wr) = stream.into_split();
     let (reason, end) = serve(
         &mut rd, &mut wr, &shared, &guard, &framing, sub, out, format,
@@ -174,6 +172,7 @@ async fn serve<F: LiveFormat>(
     let stall = Duration::from_millis(shared.config.server.write_stall_ms);
     let merge = Duration::from_millis(shared.config.server.merge_write_ms);
     let mut sink = [0u8; 512];
+    let mut input = PlayerInput::of(framing);
     let kicked = guard.info().kicked();
     tokio::pin!(kicked);
     // The socket and the kick are polled only when their own wakers fired
@@ -200,10 +199,16 @@ async fn serve<F: LiveFormat>(
             std::future::poll_fn(|cx| {
                 ready.register(cx);
                 if kick_due.poll(|cx| kicked.as_mut().poll(cx)).is_ready() {
-                    return Poll::Ready(Err(("kicked", "kicked through the API")));
+                    let why = "kicked through the API";
+                    if let Some(bye) = framing.goodbye(why) {
+                        out.push(bye);
+                    }
+                    return Poll::Ready(Turn::End("kicked", why.into()));
                 }
-                // Players send nothing after the request (what they do send
-                // is dropped); a read of 0 means they left.
+                // HTTP players send nothing after the request (what they do
+                // send is dropped); WebSocket players' frames are decoded (a
+                // ping answered before more media, a close ends). A read of
+                // 0 means they left.
                 loop {
                     let read = read_due.poll(|cx| {
                         let read = rd.read(&mut sink);
@@ -212,19 +217,32 @@ async fn serve<F: LiveFormat>(
                     });
                     match read {
                         Poll::Ready(Ok(0) | Err(_)) => {
-                            return Poll::Ready(Err(("peer-closed", "player closed")));
+                            return Poll::Ready(Turn::End("peer-closed", "player closed".into()));
                         }
-                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Ok(n)) => match input.received(&sink[..n], &mut out) {
+                            Received::Nothing => {}
+                            Received::Reply => return Poll::Ready(Turn::Flush),
+                            Received::End(reason, why) => {
+                                return Poll::Ready(Turn::End(reason, why))
+                            }
+                        },
                         Poll::Pending => break,
                     }
                 }
-                recv.as_mut().poll(cx).map(Ok)
+                recv.as_mut().poll(cx).map(Turn::Event)
             })
             .await
         };
         let event = match event {
-            Ok(event) => event,
-            Err((reason, why)) => return (reason, why.into()),
+            Turn::Event(event) => event,
+            Turn::Flush => continue,
+            Turn::End(reason, why) => {
+                // What the player is owed (a WebSocket close) before the end.
+                if !out.is_empty() {
+                    let _ = out.flush(wr, stall).await;
+                }
+                return (reason, why);
+            }
         };
         // With `server.merge_write_ms`, keep collecting for that long so
         // several frames leave in one write (fewer syscalls, more latency).
@@ -247,13 +265,13 @@ async fn serve<F: LiveFormat>(
             match event {
                 Ok(SubscriberEvent::Tracks(t)) => {
                     if let Err(end) = format.tracks(&t, framing, &mut out) {
-                        finish(framing, &mut out, wr, stall).await;
+                        finish(framing, "codec changed", &mut out, wr, stall).await;
                         return end;
                     }
                 }
                 Ok(SubscriberEvent::Frame(frame)) => format.frame(&frame, framing, &mut out),
                 Err(reason) => {
-                    finish(framing, &mut out, wr, stall).await;
+                    finish(framing, "stream ended", &mut out, wr, stall).await;
                     return match reason {
                         EndReason::StreamEnded => ("stream-ended", "stream ended".into()),
                         EndReason::Lagged => ("lagged", "player too far behind".into()),
@@ -269,14 +287,16 @@ async fn serve<F: LiveFormat>(
     }
 }
 
-/// Queues the end of the body and writes what is queued.
+/// Queues the end of the body (a WebSocket close giving `why`) and writes
+/// what is queued.
 async fn finish(
     framing: &Framing,
+    why: &str,
     out: &mut Outbox,
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     stall: Duration,
 ) {
-    if let Some(end) = framing.end() {
+    if let Some(end) = framing.end(why) {
         out.push(end);
     }
     let _ = out.flush(wr, stall).await;

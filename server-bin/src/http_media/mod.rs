@@ -1,5 +1,7 @@
 //! Media over HTTP on the HTTP port: HTTP-FLV (`/app/stream.live.flv`),
-//! HTTP-TS (`/app/stream.live.ts`), HTTP-fMP4 (`/app/stream.live.mp4`) and HLS (`/app/stream/hls.m3u8`).
+//! HTTP-TS (`/app/stream.live.ts`), HTTP-fMP4 (`/app/stream.live.mp4`) and HLS (`/app/stream/hls.m3u8`);
+//! HTTP-FLV and HTTP-TS also over WebSocket (`ws://host/app/stream.live.flv`:
+//! the same bytes, one binary message per tag or TS chunk — see [`framing`]).
 //!
 //! The control plane's accept loop peeks at each new connection's request
 //! line ([`classify`]); media requests are handed to a media worker
@@ -182,7 +184,7 @@ async fn admit(
         Err(e) => {
             tracing::info!(error = %e, "http media request refused");
             guard.set_end_reason("bad-request");
-            let _ = reply_error(stream, 400, &e.to_string()).await;
+            let _ = reply_error(stream, e.status(), &e.to_string()).await;
             return None;
         }
     };
@@ -205,14 +207,21 @@ async fn reply_error(stream: &mut TcpStream, status: u16, message: &str) -> std:
     use tokio::io::AsyncWriteExt;
     let (reason, code) = match status {
         403 => ("Forbidden", "forbidden"),
+        426 => ("Upgrade Required", "upgrade_required"),
         404 => ("Not Found", "stream_not_found"),
         415 => ("Unsupported Media Type", "codec_not_carried"),
         503 => ("Service Unavailable", "unavailable"),
         _ => ("Bad Request", "bad_request"),
     };
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
+    // 426 names the WebSocket version spoken (RFC 6455 §4.4).
+    let version = if status == 426 {
+        "Sec-WebSocket-Version: 13\r\n"
+    } else {
+        ""
+    };
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{version}Access-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n",
         body.len()
     );
     let write = async {

@@ -1,5 +1,6 @@
 //! The request head of a media request: read with a size limit and a
-//! deadline, and the request line parsed into app, stream and format.
+//! deadline, the request line parsed into app, stream and format, and a
+//! WebSocket upgrade (`Upgrade: websocket`) checked by ws-proto.
 
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub struct MediaRequest {
     pub key: StreamKey,
     /// The query string, kept for authentication hooks.
     pub query: Option<String>,
+    /// A valid WebSocket upgrade (`ws://host/app/stream.live.flv`): the
+    /// response is the `101` handshake, then one binary message per push.
+    pub websocket: Option<ws_proto::Accept>,
 }
 
 /// Why a request head was refused.
@@ -63,12 +67,26 @@ pub enum RequestError {
     /// The app or stream name breaks the naming rules (`stream_core::check_name`).
     #[error("bad request: {0}")]
     Name(#[from] stream_core::NameError),
+    /// An `Upgrade: websocket` request with a bad handshake.
+    #[error("bad websocket handshake: {0}")]
+    WebSocket(#[from] ws_proto::HandshakeError),
     /// The client was too slow.
     #[error("no complete request head within {0:?}")]
     Timeout(Duration),
     /// Socket error or early close.
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl RequestError {
+    /// The status to refuse with: 426 for a WebSocket version other than
+    /// 13 (the reply then carries `Sec-WebSocket-Version: 13`), else 400.
+    pub fn status(&self) -> u16 {
+        match self {
+            RequestError::WebSocket(e) => e.status(),
+            _ => 400,
+        }
+    }
 }
 
 /// The media kind a request line asks for, if any (used to classify).
@@ -187,13 +205,46 @@ pub fn parse(head: &[u8]) -> Result<MediaRequest, RequestError> {
         _ => return Err(RequestError::Bad("not a media path")),
     };
     let key = stream_key(base)?;
+    let websocket = websocket(&head[line_end + 1..], head_only, http11)?;
     Ok(MediaRequest {
         head_only,
         http11,
         kind,
         key,
         query,
+        websocket,
     })
+}
+
+/// The WebSocket upgrade the header lines ask for, if any: `None` for
+/// plain HTTP, an error for a bad handshake (or one over HEAD or HTTP/1.0).
+fn websocket(
+    headers: &[u8],
+    head_only: bool,
+    http11: bool,
+) -> Result<Option<ws_proto::Accept>, RequestError> {
+    let mut upgrade = ws_proto::UpgradeRequest::default();
+    for line in headers.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        if let Some((name, value)) = line.split_once(':') {
+            upgrade.header(name, value);
+        }
+    }
+    if !upgrade.is_upgrade() {
+        return Ok(None);
+    }
+    if head_only || !http11 {
+        return Err(RequestError::Bad(
+            "a websocket upgrade needs GET over HTTP/1.1",
+        ));
+    }
+    Ok(Some(upgrade.accept()?))
 }
 
 /// `/app[/more]/stream` (percent-encoded) → the stream key; refuses
@@ -283,6 +334,33 @@ mod tests {
         let r = parse(b"HEAD /a/b/s.live.flv HTTP/1.0\r\n\r\n").unwrap();
         assert_eq!(r.key, StreamKey::new("a/b", "s"));
         assert!(!r.http11 && r.head_only);
+    }
+
+    #[test]
+    fn reads_websocket_upgrades() {
+        let r = parse(
+            b"GET /live/cam.live.ts HTTP/1.1\r\nHost: a\r\nupgrade: WebSocket\r\n\
+              Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: x\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.kind, MediaKind::Ts);
+        let ws = r.websocket.expect("an upgrade");
+        assert_eq!(ws.accept_value(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let plain = parse(b"GET /live/cam.live.flv HTTP/1.1\r\nConnection: Upgrade\r\n\r\n");
+        assert_eq!(plain.unwrap().websocket, None);
+        let v8 = parse(
+            b"GET /live/cam.live.flv HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        );
+        assert_eq!(v8.unwrap_err().status(), 426);
+        let no_key = parse(
+            b"GET /live/cam.live.flv HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        );
+        assert_eq!(no_key.unwrap_err().status(), 400);
+        let head = parse(b"HEAD /live/cam.live.flv HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+        assert_eq!(head.unwrap_err().status(), 400);
     }
 
     #[test]

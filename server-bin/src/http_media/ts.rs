@@ -1,7 +1,8 @@
 //! HTTP-TS: `GET /app/stream.live.ts` answers an endless MPEG-TS stream that
 //! starts at a keyframe (with PAT/PMT). The TS bytes come from the stream's
 //! feed ([`crate::ts_feed`]), muxed once per stream and shared by every
-//! viewer; each viewer only adds its HTTP chunk-size lines.
+//! viewer; each viewer only adds its HTTP chunk-size lines, or, after a
+//! WebSocket upgrade on the same path (WS-TS), a frame header per chunk.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::framing::Framing;
+use super::framing::{Framing, PlayerInput, Received};
 use super::request::MediaRequest;
 use crate::io::Outbox;
 use crate::server::Shared;
@@ -49,7 +50,7 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
         let _ = super::reply_error(&mut stream, 404, "stream not found").await;
         return;
     };
-    tracing::info!(stream = %req.key, "http-ts playing");
+    tracing::info!(stream = %req.key, websocket = req.websocket.is_some(), "http-ts playing");
     let (mut rd, mut wr) = stream.into_split();
     let (reason, end) = serve(&mut rd, &mut wr, &shared, &guard, &req, start, live).await;
     if !matches!(reason, "peer-closed" | "write-stall" | "write-error") {
@@ -72,11 +73,10 @@ async fn serve(
     mut live: tokio::sync::broadcast::Receiver<Chunk>,
 ) -> (&'static str, String) {
     let stall = Duration::from_millis(shared.config.server.write_stall_ms);
-    let framing = Framing {
-        chunked: req.http11,
-    };
+    let framing = Framing::of(req);
+    let mut input = PlayerInput::of(&framing);
     let mut out = Outbox::default();
-    out.push(super::framing::response_head(req.http11, "video/mp2t"));
+    out.push(framing.response_head("video/mp2t"));
     if req.head_only {
         let _ = out.flush(wr, stall).await;
         return ("head", "HEAD answered".into());
@@ -103,9 +103,24 @@ async fn serve(
             chunk = live.recv() => chunk,
             read = rd.read(&mut sink) => match read {
                 Ok(0) | Err(_) => return ("peer-closed", "player closed".into()),
-                Ok(_) => continue,
+                // HTTP: dropped; WebSocket: a pong queued (flushed at the
+                // loop's top), or a close answered and the end.
+                Ok(n) => match input.received(&sink[..n], &mut out) {
+                    Received::Nothing | Received::Reply => continue,
+                    Received::End(reason, why) => {
+                        let _ = out.flush(wr, stall).await;
+                        return (reason, why);
+                    }
+                },
             },
-            _ = &mut kicked => return ("kicked", "kicked through the API".into()),
+            _ = &mut kicked => {
+                let why = "kicked through the API";
+                if let Some(bye) = framing.goodbye(why) {
+                    out.push(bye);
+                    let _ = out.flush(wr, stall).await;
+                }
+                return ("kicked", why.into());
+            }
         };
         let mut next = Some(first);
         for _ in 0..MAX_BATCH {
@@ -133,7 +148,7 @@ async fn serve(
                     return ("lagged", format!("player {n} chunks behind"));
                 }
                 Err(RecvError::Closed) => {
-                    if let Some(end) = framing.end() {
+                    if let Some(end) = framing.end("stream ended") {
                         out.push(end);
                     }
                     let _ = out.flush(wr, stall).await;

@@ -7,6 +7,7 @@ pub mod media;
 pub mod peers;
 pub mod raw;
 pub mod webrtc;
+pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

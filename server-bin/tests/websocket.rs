@@ -1,5 +1,5 @@
-//! WebSocket-FLV and WebSocket-TS on the HTTP-FLV/HTTP-TS paths
-//! (`ws://host/app/stream.live.flv`, `.live.ts`), against the real binary
+//! WebSocket-FLV, -TS and -fMP4 on the HTTP-FLV/TS/fMP4 paths
+//! (`ws://host/app/stream.live.flv`, `.live.ts`, `.live.mp4`), against the real binary
 //! with an ffmpeg publisher and a small client written on ws-proto.
 
 mod common;
@@ -133,6 +133,18 @@ fn ws_flv_and_ws_ts_play_answer_pings_and_close_cleanly() {
     assert!(packets >= 40);
     assert_eq!(count_protocol(&strom, "http-ts"), 1);
 
+    // WS-fMP4 through the same framing: the init segment, then fragments.
+    let mut mp4 = open(&strom, "/live/wscam.live.mp4");
+    let init = mp4.frame(PATIENCE).expect("the init segment");
+    assert_eq!(&init.payload[4..8], b"ftyp", "{:?}", &init.payload[..8]);
+    for _ in 0..10 {
+        let m = mp4.frame(PATIENCE).expect("fragments keep coming");
+        assert_eq!(m.opcode, Opcode::Binary);
+        assert_eq!(&m.payload[4..8], b"moof");
+    }
+    mp4.send(Opcode::Close, b"");
+    assert!(mp4.until(Opcode::Close, PATIENCE).is_some());
+
     // A ping gets its pong; a close gets a close and ends the session.
     flv.send(Opcode::Ping, b"are you there");
     assert_eq!(
@@ -149,7 +161,9 @@ fn ws_flv_and_ws_ts_play_answer_pings_and_close_cleanly() {
     ts.send(Opcode::Close, b"");
     assert!(ts.until(Opcode::Close, PATIENCE).is_some());
     let gone = wait_until(PATIENCE, || {
-        count_protocol(&strom, "http-flv") + count_protocol(&strom, "http-ts") == 0
+        ["http-flv", "http-ts", "http-mp4"]
+            .iter()
+            .all(|p| count_protocol(&strom, p) == 0)
     });
     assert!(gone.is_some(), "sessions left: {:?}", sessions(&strom));
     let metrics = strom.get("/metrics").1;

@@ -1,5 +1,5 @@
 //! The serving loop shared by the streamed outputs that read the hub
-//! directly (HTTP-fMP4 and WS-fMP4; HTTP-FLV keeps its own loop until it moves here):
+//! directly (HTTP-/WS-FLV and HTTP-/WS-fMP4):
 //! one subscriber per viewer, frames turned into the format's wire form
 //! (cached on the frame, shared by every viewer), framed for the
 //! connection, and written with vectored writes under the stall deadline.
@@ -96,10 +96,11 @@ pub(super) async fn run<F: LiveFormat>(
     let framing = Framing::of(&req);
     let mut out = Outbox::default();
     // The head waits for the tracks: a stream this format cannot carry is
-    // refused with a status, not an empty body.
-    let first = match tokio::time::timeout(Duration::from_secs(5), first_tracks(&mut sub)).await {
-        Ok(Some(tracks)) => tracks,
-        _ => {
+    // refused with a status, not an empty body. The subscription bounds the
+    // wait (a stream nobody publishes ends it at `stream.max_stream_wait_ms`).
+    let first = match first_tracks(&mut sub).await {
+        Some(tracks) => tracks,
+        None => {
             guard.set_end_reason("stream-ended");
             let _ = super::reply_error(&mut stream, 404, "stream ended").await;
             return;
@@ -158,8 +159,10 @@ async fn first_tracks(sub: &mut stream_core::Subscriber) -> Option<Arc<[Track]>>
     }
 }
 
+/// Streams `sub` to the viewer in `format` until one side ends; `out` holds
+/// what the caller queued first (the head, the format's start).
 #[allow(clippy::too_many_arguments)]
-async fn serve<F: LiveFormat>(
+pub(super) async fn serve<F: LiveFormat>(
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     wr: &mut tokio::net::tcp::OwnedWriteHalf,
     shared: &Shared,

@@ -19,6 +19,7 @@ pub mod accept;
 pub mod admission;
 pub mod cli;
 pub mod cluster;
+pub mod cmaf_feed;
 pub mod config;
 pub mod counters;
 pub mod drive;

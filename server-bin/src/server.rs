@@ -40,6 +40,8 @@ pub struct Shared {
     pub counters: crate::counters::Counters,
     /// The TS packagers feeding HLS and HTTP-TS.
     pub feeds: crate::ts_feed::Feeds,
+    /// The fMP4 packagers feeding HLS with fMP4 segments and LL-HLS.
+    pub cmaf_feeds: crate::cmaf_feed::CmafFeeds,
     /// Turns true when shutdown begins: sessions that no stream end reaches
     /// (HLS keep-alive connections) close on it.
     pub stopping: watch::Receiver<bool>,
@@ -188,6 +190,7 @@ impl Shared {
             started: Instant::now(),
             test_hooks: test_hooks && cfg!(debug_assertions),
             feeds: crate::ts_feed::Feeds::new(&config.hls.dir).map_err(ServerError::HlsDir)?,
+            cmaf_feeds: crate::cmaf_feed::CmafFeeds::default(),
             udp_ports: config
                 .rtsp
                 .udp_ports()

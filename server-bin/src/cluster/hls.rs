@@ -105,6 +105,9 @@ impl OwnerHls {
                 format!("/{}/{}/{n}.ts?{query}", key.app, key.stream),
                 MAX_SEGMENT,
             ),
+            HlsTarget::Fmp4(_) => {
+                return Err(OwnerHlsError::Fetch("fMP4 HLS is not relayed".into()))
+            }
         };
         let body = fetch(shared, owner, &path, limit, deadline).await?;
         stream.store(target, owner, body.clone());
@@ -161,6 +164,7 @@ impl Stream {
                 .iter()
                 .find(|(s, _)| s == n)
                 .map(|(_, b)| b.clone()),
+            HlsTarget::Fmp4(_) => None,
         }
     }
 
@@ -180,6 +184,7 @@ impl Stream {
                 }
                 copy.segments.push_back((*n, body));
             }
+            HlsTarget::Fmp4(_) => {}
         }
     }
 }

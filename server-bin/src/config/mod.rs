@@ -83,6 +83,12 @@ pub struct HlsConfig {
     pub idle_secs: u64,
     /// How long the first HLS request of a stream waits for its first segment.
     pub first_segment_wait_ms: u64,
+    /// Partial-segment target of Low-Latency HLS (`hls.fmp4.m3u8`), 50..=segment_secs × 1000.
+    pub part_ms: u64,
+    /// fMP4-HLS requests held at once (blocking reloads, preload-hinted parts); more get 503.
+    pub max_blocked_requests: usize,
+    /// The same, per peer address.
+    pub max_blocked_requests_per_ip: usize,
     /// Also write segments and playlists under this directory (`dir/app/stream/`);
     /// empty serves from memory only.
     pub dir: String,
@@ -97,6 +103,9 @@ impl Default for HlsConfig {
             on_demand: true,
             idle_secs: 30,
             first_segment_wait_ms: 10_000,
+            part_ms: 200,
+            max_blocked_requests: 10_000,
+            max_blocked_requests_per_ip: 64,
             dir: String::new(),
         }
     }
@@ -609,6 +618,19 @@ impl Config {
         }
         if self.hls.segment_retain > 100 {
             return Err(("hls.segment_retain".into(), "must be at most 100".into()));
+        }
+        if !(50.0..=self.hls.segment_secs * 1000.0).contains(&(self.hls.part_ms as f64)) {
+            return Err((
+                "hls.part_ms".into(),
+                "must be 50..=segment_secs × 1000".into(),
+            ));
+        }
+        if self.hls.max_blocked_requests == 0 || self.hls.max_blocked_requests_per_ip == 0 {
+            let key = match self.hls.max_blocked_requests {
+                0 => "hls.max_blocked_requests",
+                _ => "hls.max_blocked_requests_per_ip",
+            };
+            return Err((key.into(), "must be at least 1".into()));
         }
         if let Err(why) = self.rtsp.udp_ports() {
             return Err(("rtsp.udp_port_range".into(), why));

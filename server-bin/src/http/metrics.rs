@@ -85,6 +85,31 @@ pub fn render(shared: &Shared) -> String {
         "hls.dir file operations dropped because the disk fell behind.",
         &one(shared.feeds.disk_dropped() as f64),
     );
+    let cmaf = &shared.cmaf_feeds;
+    family(
+        "strom_hls_fmp4_feeds",
+        "gauge",
+        "Streams being packaged to fMP4 for HLS with fMP4 segments and LL-HLS.",
+        &one(cmaf.map.len() as f64),
+    );
+    family(
+        "strom_hls_fmp4_bytes_held",
+        "gauge",
+        "Bytes of fMP4-HLS segments and parts held in memory.",
+        &one(cmaf.map.bytes_held() as f64),
+    );
+    family(
+        "strom_hls_blocked_requests",
+        "gauge",
+        "fMP4-HLS requests held until their playlist update or part exists.",
+        &one(cmaf.blocked.waiting() as f64),
+    );
+    family(
+        "strom_hls_blocked_requests_refused_total",
+        "counter",
+        "fMP4-HLS requests refused at once (503) because hls.max_blocked_requests(_per_ip) were held already.",
+        &one(cmaf.blocked.refused() as f64),
+    );
     let mut by_protocol: Vec<_> = shared.sessions.count_by_protocol().into_iter().collect();
     by_protocol.sort();
     let sessions: Vec<_> = by_protocol

@@ -243,6 +243,9 @@ impl Connection {
             .as_ref()
             .and_then(|c| Some((c, c.hls_owner(&key)?)));
         let reply = match (owner, target) {
+            (Some(_), HlsTarget::Fmp4(_)) => {
+                return not_found("fMP4 HLS is served by the node that owns the stream");
+            }
             // Another node owns the stream: its HLS, so every node serves
             // the same names with the same bytes.
             (Some((cluster, owner)), target) => {
@@ -254,7 +257,7 @@ impl Connection {
                 {
                     Ok(body) => match target {
                         HlsTarget::Playlist => playlist_reply(shared, body),
-                        HlsTarget::Segment(_) => segment_reply(body),
+                        HlsTarget::Segment(_) | HlsTarget::Fmp4(_) => segment_reply(body),
                     },
                     Err(e) => {
                         tracing::info!(stream = %key, error = %e, "hls from the owner node failed");
@@ -267,6 +270,11 @@ impl Connection {
                 }
             }
             (None, target) => match target {
+                HlsTarget::Fmp4(target) => {
+                    let who = self.info.peer_info();
+                    let query = req.uri().query();
+                    super::hls_fmp4::answer(shared, who, &key, target, query).await
+                }
                 HlsTarget::Playlist => {
                     let pulled = crate::waiting::await_pulled(shared, &key, self.info.peer_info());
                     if let Err(why @ (WaitError::Refused(_) | WaitError::StoreDown(_))) =

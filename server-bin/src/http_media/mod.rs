@@ -1,5 +1,6 @@
 //! Media over HTTP on the HTTP port: HTTP-FLV (`/app/stream.live.flv`),
-//! HTTP-TS (`/app/stream.live.ts`), HTTP-fMP4 (`/app/stream.live.mp4`) and HLS (`/app/stream/hls.m3u8`);
+//! HTTP-TS (`/app/stream.live.ts`), HTTP-fMP4 (`/app/stream.live.mp4`) and HLS (`/app/stream/hls.m3u8`,
+//! with fMP4 segments and LL-HLS `/app/stream/hls.fmp4.m3u8`);
 //! HTTP-FLV and HTTP-TS also over WebSocket (`ws://host/app/stream.live.flv`:
 //! the same bytes, one binary message per tag or TS chunk — see [`framing`]).
 //!
@@ -15,6 +16,7 @@
 pub mod flv;
 pub mod framing;
 pub(crate) mod hls;
+mod hls_fmp4;
 mod live;
 mod mp4;
 pub mod request;

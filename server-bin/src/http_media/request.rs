@@ -35,6 +35,38 @@ pub enum HlsTarget {
     Playlist,
     /// One segment, by media sequence number.
     Segment(u64),
+    /// HLS with fMP4 segments: `hls.fmp4.m3u8` and `fmp4/…`.
+    Fmp4(Fmp4Target),
+}
+
+/// What an fMP4-HLS request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fmp4Target {
+    /// `hls.fmp4.m3u8`, the LL-HLS playlist.
+    Playlist,
+    /// `fmp4/init.mp4`.
+    Init,
+    /// `fmp4/{msn}.m4s`.
+    Segment(u64),
+    /// `fmp4/{msn}.{part}.m4s`.
+    Part(u64, u64),
+}
+
+/// The target of a file name under `fmp4/`.
+fn fmp4_file(file: &str) -> Option<Fmp4Target> {
+    if file == "init.mp4" {
+        return Some(Fmp4Target::Init);
+    }
+    let number = |d: &str| {
+        (!d.is_empty() && d.len() <= 20 && d.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| d.parse::<u64>().ok())
+            .flatten()
+    };
+    let name = file.strip_suffix(".m4s")?;
+    Some(match name.split_once('.') {
+        None => Fmp4Target::Segment(number(name)?),
+        Some((msn, part)) => Fmp4Target::Part(number(msn)?, number(part)?),
+    })
 }
 
 /// A parsed media request.
@@ -119,7 +151,15 @@ fn kind_of_path(path: &str) -> Option<(MediaKind, &str)> {
     if let Some(base) = path.strip_suffix("/hls.m3u8") {
         return Some((MediaKind::Hls, base));
     }
+    if let Some(base) = path.strip_suffix("/hls.fmp4.m3u8") {
+        return Some((MediaKind::Hls, base));
+    }
     let (base, file) = path.rsplit_once('/')?;
+    if let Some(stream) = base.strip_suffix("/fmp4") {
+        if fmp4_file(file).is_some() {
+            return Some((MediaKind::Hls, stream));
+        }
+    }
     let digits = file.strip_suffix(".ts")?;
     (!digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()))
         .then_some((MediaKind::Hls, base))
@@ -129,14 +169,20 @@ fn kind_of_path(path: &str) -> Option<(MediaKind, &str)> {
 pub fn parse_hls_path(path: &str) -> Result<(StreamKey, HlsTarget), RequestError> {
     match kind_of_path(path) {
         Some((MediaKind::Hls, base)) => {
-            let target = match path.rsplit_once('/').map(|(_, f)| f) {
-                Some("hls.m3u8") => HlsTarget::Playlist,
-                Some(file) => file
+            let split = path.rsplit_once('/');
+            let fmp4 = split
+                .filter(|(dir, _)| dir.ends_with("/fmp4"))
+                .and_then(|(_, file)| fmp4_file(file));
+            let target = match (split.map(|(_, f)| f), fmp4) {
+                (Some("hls.fmp4.m3u8"), _) => HlsTarget::Fmp4(Fmp4Target::Playlist),
+                (_, Some(fmp4)) => HlsTarget::Fmp4(fmp4),
+                (Some("hls.m3u8"), None) => HlsTarget::Playlist,
+                (Some(file), None) => file
                     .strip_suffix(".ts")
                     .and_then(|d| d.parse().ok())
                     .map(HlsTarget::Segment)
                     .ok_or(RequestError::Bad("bad segment name"))?,
-                None => return Err(RequestError::Bad("not an hls path")),
+                (None, None) => return Err(RequestError::Bad("not an hls path")),
             };
             Ok((stream_key(base)?, target))
         }
@@ -314,6 +360,25 @@ mod tests {
             parse_hls_path("/a/b/cam/42.ts").unwrap(),
             (StreamKey::new("a/b", "cam"), HlsTarget::Segment(42))
         );
+        let cam = StreamKey::new("live", "cam");
+        for (path, target) in [
+            ("/live/cam/hls.fmp4.m3u8", Fmp4Target::Playlist),
+            ("/live/cam/fmp4/init.mp4", Fmp4Target::Init),
+            ("/live/cam/fmp4/17.m4s", Fmp4Target::Segment(17)),
+            ("/live/cam/fmp4/17.3.m4s", Fmp4Target::Part(17, 3)),
+        ] {
+            let parsed = parse_hls_path(path).unwrap();
+            assert_eq!(parsed, (cam.clone(), HlsTarget::Fmp4(target)), "{path}");
+            let line = format!("GET {path}?_HLS_msn=1 HTTP/1.1");
+            assert_eq!(media_kind_of_line(line.as_bytes()), Some(MediaKind::Hls));
+        }
+        for bad in [
+            "/live/cam/fmp4/x.m4s",
+            "/live/cam/fmp4/1.2.3.m4s",
+            "/live/cam/fmp4/.m4s",
+        ] {
+            assert!(parse_hls_path(bad).is_err(), "{bad}");
+        }
         for bad in [
             "/live/../hls.m3u8",
             "/live/%2e%2e/hls.m3u8",

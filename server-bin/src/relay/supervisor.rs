@@ -98,7 +98,7 @@ pub async fn supervise(
 }
 
 /// Players of the proxy's stream: sessions of every protocol, plus one for
-/// its TS feed while HLS requests come or HTTP-TS viewers are attached (the
+/// its TS or fMP4 feed while HLS requests come or HTTP-TS viewers are attached (the
 /// packager itself subscribes whether or not anyone watches).
 fn players(shared: &Shared, proxy: &Proxy) -> usize {
     let Some(stream) = shared.hub.stream(&proxy.key) else {
@@ -108,7 +108,12 @@ fn players(shared: &Shared, proxy: &Proxy) -> usize {
     let feed = shared
         .feeds
         .get(&proxy.key)
-        .is_some_and(|f| f.watched(hls_window));
+        .is_some_and(|f| f.watched(hls_window))
+        || shared
+            .cmaf_feeds
+            .map
+            .get(&proxy.key)
+            .is_some_and(|f| f.watched(hls_window));
     crate::players::Players::count(&shared.sessions).of(&stream) + usize::from(feed)
 }
 

@@ -7,15 +7,16 @@
 //! Joining takes the start chunks and subscribes under the same lock, so a
 //! viewer sees every chunk after its start exactly once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hls_seg::{MuxerConfig, Packager, Segment, SegmenterConfig};
 use stream_core::StreamKey;
 use tokio::sync::{broadcast, watch};
 
+use super::demand::{Demand, Packaged};
 use crate::session::lock;
 
 /// Chunks buffered for HTTP-TS viewers; a viewer this far behind is dropped.
@@ -40,12 +41,8 @@ pub struct Feed {
     state: Mutex<State>,
     /// Segments closed so far (0 until the first is complete).
     segments: watch::Sender<u64>,
-    created: Instant,
-    /// Milliseconds after `created` of the latest HLS request.
-    last_request_ms: AtomicU64,
-    /// Some HLS request came (a feed packaged from the publish on, with
-    /// `hls.on_demand = false`, may have none).
-    requested: AtomicBool,
+    /// When HLS was last asked for.
+    demand: Demand,
     ended: AtomicBool,
 }
 
@@ -72,9 +69,7 @@ impl Feed {
                 start_valid: false,
             }),
             segments: watch::channel(0).0,
-            created: Instant::now(),
-            last_request_ms: AtomicU64::new(0),
-            requested: AtomicBool::new(false),
+            demand: Demand::default(),
             ended: AtomicBool::new(false),
         }
     }
@@ -206,21 +201,18 @@ impl Feed {
 
     /// Notes an HLS request (keeps an on-demand feed alive).
     pub fn touch(&self) {
-        let ms = self.created.elapsed().as_millis() as u64;
-        self.last_request_ms.fetch_max(ms, Ordering::Relaxed);
-        self.requested.store(true, Ordering::Relaxed);
+        self.demand.touch();
     }
 
     /// Someone watches: an HTTP-TS viewer is attached, or an HLS request
     /// came within `within` (an on-demand proxy stays up for them).
     pub fn watched(&self, within: Duration) -> bool {
-        self.viewers() > 0 || (self.requested.load(Ordering::Relaxed) && self.idle_for() < within)
+        self.viewers() > 0 || (self.demand.requested() && self.idle_for() < within)
     }
 
     /// How long since the last HLS request (or since the feed was made).
     pub fn idle_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_request_ms.load(Ordering::Relaxed));
-        self.created.elapsed().saturating_sub(last)
+        self.demand.idle_for()
     }
 
     /// HTTP-TS viewers attached.
@@ -251,9 +243,27 @@ impl Feed {
 /// node that owned it before) never reached this number: a segment URI
 /// names one content for good, on every node whose clock is in sync, and a
 /// shared cache may keep segments (`max-age=3600`).
-fn first_sequence() -> u64 {
+pub(crate) fn first_sequence() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| (d.as_millis() / 100) as u64)
         .unwrap_or(0)
+}
+
+impl Packaged for Feed {
+    fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    fn end(&self) {
+        Feed::end(self);
+    }
+
+    fn is_ended(&self) -> bool {
+        Feed::is_ended(self)
+    }
+
+    fn bytes_held(&self) -> usize {
+        Feed::bytes_held(self)
+    }
 }

@@ -10,26 +10,25 @@
 //! playlist gets EXT-X-ENDLIST and stays readable for one playlist window.
 
 mod convert;
+pub mod demand;
 mod disk;
 mod feed;
 mod task;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use stream_core::{HubEvent, StreamKey};
 
+pub use demand::Stop;
+pub(crate) use feed::first_sequence;
 pub use feed::{Chunk, Feed};
-pub use task::Stop;
 
 use crate::server::Shared;
-use crate::session::lock;
 
 /// The live feeds, by stream.
 #[derive(Debug, Default)]
 pub struct Feeds {
-    map: Mutex<HashMap<StreamKey, Arc<Feed>>>,
+    map: demand::FeedMap<Feed>,
     disk: Option<disk::DiskWriter>,
 }
 
@@ -42,7 +41,7 @@ impl Feeds {
             Some(disk::DiskWriter::start(hls_dir)?)
         };
         Ok(Feeds {
-            map: Mutex::default(),
+            map: demand::FeedMap::default(),
             disk,
         })
     }
@@ -50,23 +49,22 @@ impl Feeds {
     /// The running feed of `key`, if any (ended ones are still returned while
     /// their final playlist is kept).
     pub fn get(&self, key: &StreamKey) -> Option<Arc<Feed>> {
-        lock(&self.map).get(key).cloned()
+        self.map.get(key)
     }
 
     /// Feeds currently packaging.
     pub fn len(&self) -> usize {
-        lock(&self.map).len()
+        self.map.len()
     }
 
     /// True when no stream is packaged.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.map.is_empty()
     }
 
     /// Sum of the media bytes every feed holds.
     pub fn bytes_held(&self) -> usize {
-        let feeds: Vec<_> = lock(&self.map).values().cloned().collect();
-        feeds.iter().map(|f| f.bytes_held()).sum()
+        self.map.bytes_held()
     }
 
     /// Disk operations dropped because the disk fell behind.
@@ -79,43 +77,14 @@ impl Feeds {
 /// not live: a feed is never started for a name nobody publishes, so random
 /// requests cannot make the server package anything.
 pub fn ensure(shared: &Arc<Shared>, key: &StreamKey) -> Option<Arc<Feed>> {
-    let live = shared
-        .hub
-        .stream(key)
-        .is_some_and(|s| s.state != stream_core::StreamState::Waiting);
-    let mut map = lock(&shared.feeds.map);
-    if let Some(feed) = map.get(key) {
-        if !feed.is_ended() || !live {
-            return Some(feed.clone());
-        }
-    }
-    if !live {
-        return None;
-    }
-    let feed = Arc::new(Feed::new(key.clone()));
-    map.insert(key.clone(), feed.clone());
-    drop(map);
-    let (shared2, feed2) = (shared.clone(), feed.clone());
     let disk = shared.feeds.disk.clone();
-    shared.pool.pick().handle.spawn(async move {
-        let stop = task::run(shared2.clone(), feed2.clone(), disk).await;
-        feed2.end();
-        if stop == Stop::StreamEnded {
-            // Players finishing the stream still fetch the playlist with
-            // EXT-X-ENDLIST and its last segments; a shutdown ends the wait
-            // (this task holds the workers, which must stop).
-            let cfg = &shared2.config.hls;
-            let keep = Duration::from_secs_f64(cfg.segment_secs * cfg.segment_count as f64)
-                .min(Duration::from_secs(60));
-            let mut stopping = shared2.stopping.clone();
-            let _ = tokio::time::timeout(keep, stopping.wait_for(|s| *s)).await;
-        }
-        let mut map = lock(&shared2.feeds.map);
-        if map.get(feed2.key()).is_some_and(|f| Arc::ptr_eq(f, &feed2)) {
-            map.remove(feed2.key());
-        }
-    });
-    Some(feed)
+    demand::ensure(
+        shared,
+        |s| &s.feeds.map,
+        key,
+        || Feed::new(key.clone()),
+        move |shared, feed| task::run(shared, feed, disk),
+    )
 }
 
 /// With `hls.on_demand = false`: packages every stream from its publish on.

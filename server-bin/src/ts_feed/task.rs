@@ -9,32 +9,16 @@ use hls_seg::{MuxInput, Segment, SegmenterConfig};
 use stream_core::SubscriberEvent;
 
 use super::convert::TsTracks;
+use super::demand::{self, Stop};
 use super::disk::DiskWriter;
 use super::feed::Feed;
 use crate::server::Shared;
 
-/// Why a packager stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// The stream ended (or was never there).
-    StreamEnded,
-    /// On demand, and nobody asked for HLS or HTTP-TS for `hls.idle_secs`.
-    Idle,
-}
-
 /// Runs the packager for `feed` until its stream ends or it is idle.
 pub async fn run(shared: Arc<Shared>, feed: Arc<Feed>, disk: Option<DiskWriter>) -> Stop {
     let cfg = &shared.config.hls;
-    let mut sub = match shared
-        .hub
-        .subscribe(feed.key(), crate::players::packager())
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::debug!(stream = %feed.key(), reason = %e, "nothing to package");
-            return Stop::StreamEnded;
-        }
+    let Some(mut sub) = demand::subscribe(&shared, feed.key()).await else {
+        return Stop::StreamEnded;
     };
     let dir = disk.as_ref().and_then(|d| {
         let dir = d.stream_dir(feed.key());

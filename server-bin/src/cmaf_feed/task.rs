@@ -38,7 +38,9 @@ pub async fn run(shared: Arc<Shared>, feed: Arc<CmafFeed>) -> Stop {
     };
     let config = CmafConfig {
         target_secs: cfg.segment_secs,
-        part_secs: cfg.part_ms as f64 / 1000.0,
+        // A configuration with segments shorter than the part target (short
+        // test segments) gets parts of a segment's length, not a refusal.
+        part_secs: (cfg.part_ms as f64 / 1000.0).min(cfg.segment_secs),
         window: cfg.segment_count,
         retain: cfg.segment_retain,
         first_msn: 0,

@@ -9,6 +9,11 @@
 //     Publishes the fake camera and microphone; prints {"event":"publishing",...}
 //     once connected, keeps publishing until stdin closes (or --secs pass), then
 //     prints {"event":"result",...}.
+//   node run.mjs play --page hlsjs.html --url http://127.0.0.1:H/live/s/hls.fmp4.m3u8 --secs 6 --settle 2
+//     Opens the player page (hlsjs.html: hls.js, mpegts.html: mpegts.js,
+//     mse.html: plain MSE on .live.mp4 over http:// or ws://), plays for
+//     --secs and prints one JSON line: {"mode":"play",...} (frames.js's figures
+//     and the page's own).
 //
 // Exit status 0 when the run happened (the harness judges the figures), 1 on
 // a setup failure (the JSON line then carries "error").
@@ -37,17 +42,21 @@ const ARGS = [
 ];
 
 function parse(argv) {
-  const o = { mode: argv[0], url: null, secs: 4, settle: 1.5, delays: [0] };
+  const o = { mode: argv[0], url: null, page: null, secs: 4, settle: 1.5, delays: [0] };
   for (let i = 1; i < argv.length; i += 2) {
     const [k, v] = [argv[i], argv[i + 1]];
     if (k === '--url') o.url = v;
     else if (k === '--secs') o.secs = Number(v);
     else if (k === '--settle') o.settle = Number(v);
+    else if (k === '--page') o.page = v;
     else if (k === '--delays') o.delays = v.split(',').filter((x) => x).map(Number);
     else throw new Error(`unknown argument ${k}`);
   }
-  if (!['whep', 'whip'].includes(o.mode) || !o.url) {
-    throw new Error('usage: node run.mjs whep|whip --url URL [--secs S] [--settle S] [--delays MS,MS]');
+  const players = ['hlsjs.html', 'mpegts.html', 'mse.html'];
+  if (!['whep', 'whip', 'play'].includes(o.mode) || !o.url || (o.mode === 'play') !== players.includes(o.page)) {
+    throw new Error(
+      `usage: node run.mjs whep|whip|play --url URL [--page ${players.join('|')}] [--secs S] [--settle S] [--delays MS,MS]`,
+    );
   }
   return o;
 }
@@ -57,7 +66,15 @@ function servePages() {
   const pages = {
     '/whep.html': ['whep.html', 'text/html; charset=utf-8'],
     '/whip.html': ['whip.html', 'text/html; charset=utf-8'],
+    '/hlsjs.html': ['hlsjs.html', 'text/html; charset=utf-8'],
+    '/mpegts.html': ['mpegts.html', 'text/html; charset=utf-8'],
+    '/mse.html': ['mse.html', 'text/html; charset=utf-8'],
     '/sdp.js': ['sdp.js', 'text/javascript; charset=utf-8'],
+    '/frames.js': ['frames.js', 'text/javascript; charset=utf-8'],
+    '/mp4.js': ['mp4.js', 'text/javascript; charset=utf-8'],
+    // The players, from the lock file's node_modules.
+    '/node_modules/hls.js/dist/hls.min.js': ['node_modules/hls.js/dist/hls.min.js', 'text/javascript'],
+    '/node_modules/mpegts.js/dist/mpegts.js': ['node_modules/mpegts.js/dist/mpegts.js', 'text/javascript'],
   };
   const server = http.createServer((req, res) => {
     const page = pages[req.url];
@@ -103,6 +120,15 @@ async function whep(context, origin, o, log) {
   print({ mode: 'whep', joins, log });
 }
 
+async function play(context, origin, o, log) {
+  const page = await openPage(context, origin, o.page, log);
+  const r = await page
+    .evaluate((a) => runPlayer(a), { url: o.url, secs: o.secs, settleSecs: o.settle })
+    .catch((e) => ({ ok: false, error: String(e) }));
+  await page.close();
+  print({ mode: 'play', page: o.page, ...r, log });
+}
+
 async function whip(context, origin, o, log) {
   const page = await openPage(context, origin, 'whip.html', log);
   const started = await page
@@ -145,6 +171,7 @@ async function main() {
       timeout: 30000,
     });
     if (o.mode === 'whep') await whep(context, origin, o, log);
+    else if (o.mode === 'play') await play(context, origin, o, log);
     else await whip(context, origin, o, log);
   } catch (e) {
     print({ error: `${e.message} (Chromium: ${CHROMIUM})`, log });

@@ -126,10 +126,9 @@ pub fn mpegts_ws_flv(ctx: &mut Ctx) -> Result<(), String> {
 
 /// Scenario 5: plain MSE on `.live.mp4` over HTTP (fetch's streaming body).
 pub fn mse_http_mp4(ctx: &mut Ctx) -> Result<(), String> {
-    mse(
-        ctx,
-        |http, name| format!("http://127.0.0.1:{http}/live/{name}.live.mp4"),
-    )
+    mse(ctx, |http, name| {
+        format!("http://127.0.0.1:{http}/live/{name}.live.mp4")
+    })
 }
 
 /// Scenario 6: plain MSE on `.live.mp4` over WebSocket.

@@ -22,7 +22,9 @@
 //! - `cargo xtask cluster [--long] [SCENARIO]`: three strom nodes on a real
 //!   3-member etcd: failover, a frozen owner, etcd failures, churn.
 //! - `cargo xtask browser [--long] [SCENARIO]`: headless Chromium plays
-//!   WHEP and publishes WHIP (first frame, latency, ffmpeg on the result).
+//!   WHEP and publishes WHIP (first frame, latency, ffmpeg on the result),
+//!   and plays LL-HLS in hls.js, WebSocket-FLV in mpegts.js and `.live.mp4`
+//!   in a plain MSE page.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;

@@ -98,7 +98,7 @@ pub fn hlsjs_llhls(ctx: &mut Ctx) -> Result<(), String> {
         pl["partTarget"], pl["canBlockReload"]
     ));
     ctx.check(
-        pl["partTarget"].as_f64().is_some() && pl["canBlockReload"] == true,
+        pl["partTarget"].as_f64().is_some_and(|t| t > 0.0) && pl["canBlockReload"] == true,
         format!("hls.js saw no Low-Latency HLS playlist: {pl}"),
     );
     Ok(())

@@ -117,8 +117,11 @@ pub fn mpegts_ws_flv(ctx: &mut Ctx) -> Result<(), String> {
     let r = play(ctx, &player)?;
     if let Some(ms) = r["firstFrameMs"].as_f64() {
         ctx.figure(format!(
-            "WebSocket-FLV first frame target < {WS_FLV_FIRST_MS} ms: {}",
-            meets(ms < WS_FLV_FIRST_MS)
+            "WebSocket-FLV first frame target < {WS_FLV_FIRST_MS} ms: {} (media info after {} ms)",
+            meets(ms < WS_FLV_FIRST_MS),
+            r["mediaInfoMs"]
+                .as_f64()
+                .map_or("-".into(), |m| format!("{m:.0}"))
         ));
     }
     Ok(())

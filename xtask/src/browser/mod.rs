@@ -72,7 +72,7 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
 
 /// Scenarios whose server side was not yet there to verify them against:
 /// run only when named, never in the default list (nor in CI).
-const UNVERIFIED: &[&str] = &["hlsjs-llhls", "mpegts-ws-flv", "mse-ws-mp4"];
+const UNVERIFIED: &[&str] = &["hlsjs-llhls"];
 
 /// Runs the scenarios (or one); the summary line or what failed.
 pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {

@@ -169,7 +169,7 @@ fn assert_av1_tags(bodies: &[bytes::Bytes], clip: &Clip, via: &str) {
     assert!(frames.iter().any(|t| t.is_keyframe()), "{via}: a keyframe");
     for f in frames {
         assert!(
-            clip.samples.iter().any(|s| &s.data == f.data()),
+            clip.samples.iter().any(|s| s.data == f.data()),
             "{via}: a temporal unit that was not published"
         );
     }
@@ -378,13 +378,13 @@ fn h265_over_enhanced_rtmp_plays_over_fmp4_http_ts_and_hls() {
         format!("{base}/hls.m3u8"),
     ] {
         let streams = probe(&url);
+        // (ffprobe lists an MPEG-TS program's streams twice.)
         let video: Vec<_> = streams.iter().filter(|(c, _, _)| c == "hevc").collect();
-        assert_eq!(video.len(), 1, "ffprobe of {url}: {streams:?}");
-        assert_eq!(
-            (video[0].1, video[0].2),
-            (Some(ertmp::SIZE.0), Some(ertmp::SIZE.1)),
-            "{url}"
-        );
+        assert!(!video.is_empty(), "ffprobe of {url}: {streams:?}");
+        for v in video {
+            let size = (Some(ertmp::SIZE.0), Some(ertmp::SIZE.1));
+            assert_eq!((v.1, v.2), size, "{url}");
+        }
         assert!(
             streams.iter().any(|(c, _, _)| c == "aac"),
             "{url}: {streams:?}"

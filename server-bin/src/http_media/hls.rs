@@ -294,7 +294,7 @@ impl Connection {
                         &self.logged,
                     ) {
                         Ok(told) => told,
-                        Err(refused) => return refused,
+                        Err(refused) => return *refused,
                     };
                     let Some(feed) = ts_feed::ensure(shared, &key) else {
                         return not_found("stream not found");

@@ -106,7 +106,7 @@ pub(crate) fn playlist(
     key: &StreamKey,
     output: Output,
     logged: &Logged,
-) -> Result<Option<HeaderValue>, Reply> {
+) -> Result<Option<HeaderValue>, Box<Reply>> {
     let (dropped, none) = judge(shared, key, output);
     if dropped.is_empty() {
         return Ok(None);
@@ -117,11 +117,11 @@ pub(crate) fn playlist(
         if first {
             tracing::warn!(stream = %key, reason = %why, "hls play refused");
         }
-        return Err(reply::error(
+        return Err(Box::new(reply::error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "codec_not_carried",
             &why,
-        ));
+        )));
     }
     if first {
         carriage::warn_viewer("hls", Some(key), &dropped);

@@ -386,11 +386,9 @@ fn av1_samples(raw: &Bytes) -> (Bytes, Vec<Sample>) {
             OBU_SEQUENCE_HEADER => {
                 seq.get_or_insert(obu.clone());
             }
+            // show_existing_frame = 0, frame_type = KEY_FRAME (0).
             OBU_FRAME_HEADER | OBU_FRAME => {
-                // show_existing_frame = 0, frame_type = KEY_FRAME (0).
-                if payload.first().is_some_and(|b| b & 0xe0 == 0) {
-                    keyframe = true;
-                }
+                keyframe |= payload.first().is_some_and(|b| b & 0xe0 == 0);
             }
             _ => {}
         }

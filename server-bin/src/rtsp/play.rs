@@ -84,7 +84,9 @@ impl Conn {
         {
             Ok(mut sub) => {
                 let wait = Duration::from_millis(self.shared.config.stream.max_stream_wait_ms);
-                announced(&mut sub, wait).await.map(|seen| (sub, seen))
+                first_tracks(&mut sub, wait)
+                    .await
+                    .map(|(t, first)| (sub, t, first))
             }
             Err(e @ crate::waiting::WaitError::Refused(_)) => {
                 tracing::info!(stream = %key, reason = %e, "rtsp describe refused");
@@ -96,25 +98,16 @@ impl Conn {
                 None
             }
         };
-        let Some((subscriber, seen)) = found else {
+        let Some((subscriber, tracks, first_frame)) = found else {
+            // A stream with nothing RTP carries is 415, not 404.
+            if let Some(why) = self.none_carried(&key) {
+                tracing::warn!(stream = %key, reason = %why, "rtsp describe refused");
+                self.rtsp.respond(request_id, Reply::status(415))?;
+                return Ok(());
+            }
             self.rtsp.respond(request_id, Reply::status(404))?;
             return Ok(());
         };
-        let Announced {
-            rtp: tracks,
-            first: first_frame,
-            tracks: all,
-        } = seen;
-        // The SDP describes only what RTP carries; the rest is said here,
-        // and nothing at all is 415.
-        let dropped = Rules::of(&self.shared.config).dropped(Output::Rtsp, &all);
-        if carriage::none_carried(&all, &dropped) {
-            let why = carriage::refusal("rtsp", &dropped);
-            tracing::warn!(stream = %key, reason = %why, "rtsp describe refused");
-            self.rtsp.respond(request_id, Reply::status(415))?;
-            return Ok(());
-        }
-        carriage::warn_viewer("rtsp", Some(&key), &dropped);
         let infos: Vec<_> = tracks.iter().map(|t| t.info.clone()).collect();
         let sdp = describe_sdp(
             &infos,
@@ -137,6 +130,14 @@ impl Conn {
         self.rtsp
             .respond(request_id, Reply::describe(content_base(&uri), &sdp))?;
         Ok(())
+    }
+
+    /// Why `key` has nothing RTP can carry, when its announced tracks are
+    /// all left out.
+    fn none_carried(&self, key: &StreamKey) -> Option<String> {
+        let all = self.shared.hub.stream(key)?.tracks;
+        let dropped = Rules::of(&self.shared.config).dropped(Output::Rtsp, &all);
+        carriage::none_carried(&all, &dropped).then(|| carriage::refusal("rtsp", &dropped))
     }
 
     pub(super) fn play(&mut self, request_id: RequestId) -> Result<(), End> {
@@ -330,48 +331,28 @@ pub(crate) async fn first_tracks(
     sub: &mut Subscriber,
     wait: Duration,
 ) -> Option<(Vec<RtpTrack>, Option<Arc<Frame>>)> {
-    let seen = announced(sub, wait).await?;
-    (!seen.rtp.is_empty()).then_some((seen.rtp, seen.first))
-}
-
-/// The stream's tracks as DESCRIBE found them.
-pub(crate) struct Announced {
-    /// The tracks RTP carries (empty: none can be).
-    pub rtp: Vec<RtpTrack>,
-    /// The first frame, read while waiting.
-    pub first: Option<Arc<Frame>>,
-    /// Every announced track.
-    pub tracks: Arc<[Track]>,
-}
-
-/// Waits for the stream's announced tracks: the first announcement, then
-/// later ones until the first frame arrives or [`TRACKS_SETTLE`] passes.
-/// `None` when nothing was announced within `wait` or the stream ended.
-pub(crate) async fn announced(sub: &mut Subscriber, wait: Duration) -> Option<Announced> {
     let deadline = tokio::time::Instant::now() + wait;
-    let mut found: Option<Announced> = None;
+    let mut found: Option<Vec<RtpTrack>> = None;
     let mut settle = deadline;
     loop {
         let limit = settle.min(deadline);
         match tokio::time::timeout_at(limit, sub.recv()).await {
             Ok(Ok(SubscriberEvent::Tracks(t))) => {
-                if found.is_none() {
-                    settle = tokio::time::Instant::now() + TRACKS_SETTLE;
+                let tracks = rtp_tracks(&t);
+                if !tracks.is_empty() {
+                    if found.is_none() {
+                        settle = tokio::time::Instant::now() + TRACKS_SETTLE;
+                    }
+                    found = Some(tracks);
                 }
-                found = Some(Announced {
-                    rtp: rtp_tracks(&t),
-                    first: None,
-                    tracks: t,
-                });
             }
             Ok(Ok(SubscriberEvent::Frame(f))) => {
-                if let Some(mut seen) = found {
-                    seen.first = Some(f);
-                    return Some(seen);
+                if let Some(tracks) = found {
+                    return Some((tracks, Some(f)));
                 }
             }
             Ok(Err(_)) => return None,
-            Err(_) => return found,
+            Err(_) => return found.map(|t| (t, None)),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - `GET /api/v1/server`: version, uptime, statistics and the effective
 //!   configuration with secrets redacted.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::{Method, StatusCode};
@@ -22,6 +23,7 @@ use stream_core::{PeerInfo, StreamKey, StreamSnapshot, SubscriberSnapshot, Track
 use super::reply::{error, json, Reply};
 use super::url::{query_param, redact_query, REDACTED};
 use crate::config::Config;
+use crate::media::carriage::{DroppedView, Rules};
 use crate::players::Players;
 use crate::server::Shared;
 use crate::session::SessionInfo;
@@ -79,11 +81,12 @@ pub fn handle(shared: &Shared, method: &Method, rest: &[String], query: &str) ->
         (_, [s, rest @ ..]) if s == "pushes" => super::pushes::strom(shared, method, rest, query),
         (&Method::GET, [s]) if s == "streams" => {
             let players = Players::count(&shared.sessions);
+            let rules = Rules::of(&shared.config);
             let streams: Vec<_> = shared
                 .hub
                 .streams()
                 .iter()
-                .map(|s| stream_view(s, &players))
+                .map(|s| stream_view(s, &players, &rules))
                 .collect();
             json(StatusCode::OK, &json!({ "streams": streams }))
         }
@@ -93,7 +96,11 @@ pub fn handle(shared: &Shared, method: &Method, rest: &[String], query: &str) ->
                 Method::GET => match shared.hub.stream(&key) {
                     Some(snapshot) => json(
                         StatusCode::OK,
-                        &stream_view(&snapshot, &Players::count(&shared.sessions)),
+                        &stream_view(
+                            &snapshot,
+                            &Players::count(&shared.sessions),
+                            &Rules::of(&shared.config),
+                        ),
                     ),
                     None => not_found(&key),
                 },
@@ -255,6 +262,9 @@ struct StreamView {
     /// Why not, when not.
     #[serde(skip_serializing_if = "Option::is_none")]
     webrtc_note: Option<String>,
+    /// Per output (`hls`, `rtsp`, `webrtc`, …), the tracks it leaves out
+    /// and why; outputs that carry every track are not listed.
+    not_carried: BTreeMap<&'static str, Vec<DroppedView>>,
     /// Everyone watching, whatever the protocol ([`Players`]).
     player_count: usize,
     /// Hub subscribers: RTMP, HTTP-FLV and RTSP players, and the HLS/HTTP-TS
@@ -333,7 +343,7 @@ fn subscriber_view(s: &SubscriberSnapshot) -> SubscriberView {
     }
 }
 
-fn stream_view(s: &StreamSnapshot, players: &Players) -> StreamView {
+fn stream_view(s: &StreamSnapshot, players: &Players, rules: &Rules) -> StreamView {
     StreamView {
         app: s.key.app.clone(),
         stream: s.key.stream.clone(),
@@ -347,6 +357,7 @@ fn stream_view(s: &StreamSnapshot, players: &Players) -> StreamView {
         drops: s.drops,
         webrtc_playable: crate::webrtc::playable(s).is_ok(),
         webrtc_note: crate::webrtc::playable(s).err(),
+        not_carried: crate::media::carriage::api_view(rules, &s.tracks),
         player_count: players.of(s),
         subscriber_count: s.subscribers.len(),
         subscribers: s.subscribers.iter().map(subscriber_view).collect(),

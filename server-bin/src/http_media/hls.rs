@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 use super::request::{parse_hls_path, HlsTarget};
 use crate::hooks::{Access, Decision, Notification};
 use crate::http::reply::{self, Reply};
+use crate::media::carriage::Output;
 use crate::server::Shared;
 use crate::session::{lock, SessionGuard};
 use crate::ts_feed;
@@ -61,6 +62,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
         shared: shared.clone(),
         allowed: Mutex::default(),
         info: guard.info().clone(),
+        logged: Default::default(),
     });
     let service = service_fn(move |req| {
         let conn = conn_state.clone();
@@ -188,6 +190,8 @@ struct Connection {
     /// Streams the play hook allowed on this connection.
     allowed: Mutex<HashSet<StreamKey>>,
     info: Arc<crate::session::SessionInfo>,
+    /// Streams whose tracks left out were logged on this connection.
+    logged: super::not_carried::Logged,
 }
 
 impl Connection {
@@ -283,6 +287,15 @@ impl Connection {
                         let why = why.to_string();
                         return reply::error(StatusCode::SERVICE_UNAVAILABLE, "busy", &why);
                     }
+                    let told = match super::not_carried::playlist(
+                        shared,
+                        &key,
+                        Output::Ts,
+                        &self.logged,
+                    ) {
+                        Ok(told) => told,
+                        Err(refused) => return *refused,
+                    };
                     let Some(feed) = ts_feed::ensure(shared, &key) else {
                         return not_found("stream not found");
                     };
@@ -294,7 +307,7 @@ impl Connection {
                     let Some(text) = feed.playlist() else {
                         return not_found("no segment yet");
                     };
-                    playlist_reply(shared, Bytes::from(text))
+                    super::not_carried::tell(playlist_reply(shared, Bytes::from(text)), told)
                 }
                 HlsTarget::Segment(sequence) => {
                     let Some(feed) = shared.feeds.get(&key) else {

@@ -19,6 +19,7 @@ pub(crate) mod hls;
 mod hls_fmp4;
 mod live;
 mod mp4;
+mod not_carried;
 pub mod request;
 mod ts;
 

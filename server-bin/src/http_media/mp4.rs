@@ -15,6 +15,7 @@ use stream_core::{Frame, Track, TrackId};
 use super::framing::Framing;
 use super::live::{Ended, LiveFormat, Refusal};
 use crate::io::Outbox;
+use crate::media::carriage::{self, Output, Rules};
 use crate::media::fmp4_egress::{self, default_duration};
 use crate::media::WIRE_MP4;
 
@@ -53,17 +54,7 @@ impl Mp4 {
 
 /// Why no track of `tracks` can be carried, for the 415 answer.
 fn none_carried(tracks: &[Track]) -> String {
-    let why: Vec<String> = tracks
-        .iter()
-        .map(|t| {
-            let reason = fmp4_egress::not_carried(t).unwrap_or("unknown");
-            format!("{} ({reason})", t.codec.name())
-        })
-        .collect();
-    format!(
-        "no track of this stream can be carried in fMP4: {}",
-        why.join(", ")
-    )
+    carriage::refusal("fMP4", &Rules::default().dropped(Output::Fmp4, tracks))
 }
 
 impl LiveFormat for Mp4 {
@@ -80,11 +71,8 @@ impl LiveFormat for Mp4 {
             status: 415,
             message: none_carried(tracks),
         })?;
-        for track in tracks.iter() {
-            if let Some(reason) = fmp4_egress::not_carried(track) {
-                tracing::warn!(codec = %track.codec, track = track.id, "track not carried over fMP4: {reason}");
-            }
-        }
+        let dropped = Rules::default().dropped(Output::Fmp4, tracks);
+        carriage::warn_viewer(Self::NAME, None, &dropped);
         framing.push_shared(out, init);
         Ok(())
     }

@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::framing::{Framing, PlayerInput, Received};
 use super::request::MediaRequest;
 use crate::io::Outbox;
+use crate::media::carriage::Output;
 use crate::server::Shared;
 use crate::session::SessionGuard;
 use crate::ts_feed::{self, Chunk};
@@ -41,6 +42,18 @@ pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionG
     if let Err(why @ (WaitError::Refused(_) | WaitError::StoreDown(_))) = pulled {
         guard.set_end_reason("refused");
         let _ = super::reply_error(&mut stream, 503, &why.to_string()).await;
+        return;
+    }
+    if !super::not_carried::admit(
+        &mut stream,
+        &shared,
+        &req.key,
+        Output::Ts,
+        "http-ts",
+        &mut guard,
+    )
+    .await
+    {
         return;
     }
     let joined = ts_feed::ensure(&shared, &req.key).and_then(|feed| feed.join());
@@ -76,7 +89,8 @@ async fn serve(
     let framing = Framing::of(req);
     let mut input = PlayerInput::of(&framing);
     let mut out = Outbox::default();
-    out.push(framing.response_head("video/mp2t"));
+    let head = framing.response_head("video/mp2t");
+    out.push(super::not_carried::head(head, shared, &req.key, Output::Ts));
     if req.head_only {
         let _ = out.flush(wr, stall).await;
         return ("head", "HEAD answered".into());

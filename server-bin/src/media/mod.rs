@@ -7,6 +7,7 @@
 //! once per stream and output format, as parts ([`stream_core::WireParts`])
 //! that share the frame's payload instead of copying it.
 
+pub mod carriage;
 mod clock;
 pub mod flv_egress;
 pub mod flv_ingest;

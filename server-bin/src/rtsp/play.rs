@@ -17,6 +17,7 @@ use super::auth::Action;
 use super::driver::Conn;
 use crate::drive::End;
 use crate::hooks::{Access, Decision, Notification};
+use crate::media::carriage::{self, Output, Rules};
 use crate::media::rtp_egress::{follow_tracks, interleave, rtp_tracks, RtpSender, RtpTrack};
 use crate::media::WIRE_RTP;
 
@@ -98,6 +99,12 @@ impl Conn {
             }
         };
         let Some((subscriber, tracks, first_frame)) = found else {
+            // A stream with nothing RTP carries is 415, not 404.
+            if let Some(why) = self.none_carried(&key) {
+                tracing::warn!(stream = %key, reason = %why, "rtsp describe refused");
+                self.rtsp.respond(request_id, Reply::status(415))?;
+                return Ok(());
+            }
             self.rtsp.respond(request_id, Reply::status(404))?;
             return Ok(());
         };
@@ -123,6 +130,14 @@ impl Conn {
         self.rtsp
             .respond(request_id, Reply::describe(content_base(&uri), &sdp))?;
         Ok(())
+    }
+
+    /// Why `key` has nothing RTP can carry, when its announced tracks are
+    /// all left out.
+    fn none_carried(&self, key: &StreamKey) -> Option<String> {
+        let all = self.shared.hub.stream(key)?.tracks;
+        let dropped = Rules::of(&self.shared.config).dropped(Output::Rtsp, &all);
+        carriage::none_carried(&all, &dropped).then(|| carriage::refusal("rtsp", &dropped))
     }
 
     pub(super) fn play(&mut self, request_id: RequestId) -> Result<(), End> {

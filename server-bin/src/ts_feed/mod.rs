@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use stream_core::{HubEvent, StreamKey};
 
+pub use convert::TsTracks;
 pub use demand::Stop;
 pub(crate) use feed::first_sequence;
 pub use feed::{Chunk, Feed};

@@ -267,10 +267,8 @@ impl Egress {
                         .opus_feed(&self.shared, &self.key, t)
                         .map(|feed| AudioIn::Transcoded { feed });
                 }
-                other if other.is_video() => {
-                    tracing::warn!(codec = %other, "webrtc: video codec not sent (H.264 only)");
-                }
-                other => tracing::info!(codec = %other, "webrtc: audio codec not sent"),
+                // Said once at the offer (`offer_carriage`).
+                other => tracing::debug!(codec = %other, "webrtc: codec not sent"),
             }
         }
         self.resolve_pts(rtc);

@@ -320,23 +320,42 @@ impl WebRtc {
 
 /// Whether a browser plays `s` cleanly over WebRTC, or why not: H.264
 /// without B-frames (or no video), audio strom can send (Opus, G.711, or
-/// AAC transcoded).
+/// AAC transcoded): see [`crate::media::carriage`].
 pub fn playable(s: &stream_core::StreamSnapshot) -> Result<(), String> {
+    use crate::media::carriage::{not_carried, Output};
     use stream_core::Codec;
     for t in &s.tracks {
-        match t.codec {
-            Codec::H264 if s.reordered_video => {
-                return Err(
-                    "H.264 with B-frames: WebRTC cannot reorder frames (publish with -bf 0)".into(),
-                )
-            }
-            Codec::H264 | Codec::Opus | Codec::G711A | Codec::G711U | Codec::Aac => {}
-            other if other.is_video() => {
-                return Err(format!("{other} video: browsers get H.264 only"))
-            }
-            other => return Err(format!("{other} audio is not sent to browsers")),
+        if t.codec == Codec::H264 && s.reordered_video {
+            return Err(
+                "H.264 with B-frames: WebRTC cannot reorder frames (publish with -bf 0)".into(),
+            );
+        }
+        if let Some(reason) = not_carried(Output::WebRtc, t) {
+            let kind = if t.codec.is_video() { "video" } else { "audio" };
+            return Err(format!("{} {kind}: {reason}", t.codec));
         }
     }
+    Ok(())
+}
+
+/// At a viewer's offer for `key`: logs the announced tracks WebRTC leaves
+/// out, and refuses (`Err` with the reason, answered 415) when it can carry
+/// none of them.
+pub(crate) fn offer_carriage(
+    shared: &crate::server::Shared,
+    key: &StreamKey,
+) -> Result<(), String> {
+    use crate::media::carriage::{self, Output, Rules};
+    let Some(snapshot) = shared.hub.stream(key) else {
+        return Ok(());
+    };
+    let dropped = Rules::of(&shared.config).dropped(Output::WebRtc, &snapshot.tracks);
+    if carriage::none_carried(&snapshot.tracks, &dropped) {
+        let why = carriage::refusal("WebRTC", &dropped);
+        tracing::warn!(stream = %key, reason = %why, "webrtc offer refused");
+        return Err(why);
+    }
+    carriage::warn_viewer("webrtc", Some(key), &dropped);
     Ok(())
 }
 

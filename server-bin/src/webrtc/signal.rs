@@ -99,6 +99,7 @@ fn error(status: StatusCode, message: &str) -> Reply {
         StatusCode::CONFLICT => "conflict",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "codec_not_carried",
         _ => "bad_request",
     };
     let body = serde_json::json!({ "error": { "code": code, "message": message } }).to_string();
@@ -334,6 +335,10 @@ async fn start(
                     };
                     (status, e.to_string())
                 })?;
+            if let Err(why) = super::offer_carriage(shared, &key) {
+                guard.set_end_reason("refused");
+                return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, why));
+            }
             webrtc.counters.offers_play.fetch_add(1, Ordering::Relaxed);
             Role::Play(Box::new(Egress::new(
                 key.clone(),

@@ -2,6 +2,7 @@
 //! the way an operator's tools would: plain HTTP and signals.
 #![allow(dead_code)] // each test binary uses a different part of this kit
 
+pub mod ertmp;
 pub mod flv_bodies;
 pub mod media;
 pub mod peers;

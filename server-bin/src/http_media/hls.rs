@@ -277,7 +277,7 @@ impl Connection {
                 HlsTarget::Fmp4(target) => {
                     let who = self.info.peer_info();
                     let query = req.uri().query();
-                    super::hls_fmp4::answer(shared, who, &key, target, query).await
+                    super::hls_fmp4::answer(shared, who, &key, target, query, &self.logged).await
                 }
                 HlsTarget::Playlist => {
                     let pulled = crate::waiting::await_pulled(shared, &key, self.info.peer_info());

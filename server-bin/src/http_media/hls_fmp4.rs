@@ -23,6 +23,7 @@ use stream_core::{PeerInfo, StreamKey};
 use super::request::Fmp4Target;
 use crate::cmaf_feed::{self, CmafFeed};
 use crate::http::reply::{self, Reply};
+use crate::media::carriage::Output;
 use crate::server::Shared;
 use crate::ts_feed::demand::Packaged;
 use crate::waiting::{Limits, WaitError};
@@ -34,6 +35,7 @@ pub(super) async fn answer(
     key: &StreamKey,
     target: Fmp4Target,
     query: Option<&str>,
+    logged: &super::not_carried::Logged,
 ) -> Reply {
     let not_found = |what: &str| reply::error(StatusCode::NOT_FOUND, "not_found", what);
     let ip = who.peer.map(|p| p.ip());
@@ -47,6 +49,11 @@ pub(super) async fn answer(
             if let Err(why @ (WaitError::Refused(_) | WaitError::StoreDown(_))) = pulled.await {
                 return busy(&why.to_string());
             }
+            let told = match super::not_carried::playlist(shared, key, Output::Fmp4, logged) {
+                Ok(told) => told,
+                Err(refused) => return *refused,
+            };
+            let tell = |reply| super::not_carried::tell(reply, told.clone());
             let Some(feed) = cmaf_feed::ensure(shared, key) else {
                 return not_found("stream not found");
             };
@@ -60,7 +67,7 @@ pub(super) async fn answer(
                     (p.segments().next().is_some() || p.is_finished()).then(|| p.playlist())
                 };
                 return match feed.wait_for(deadline, first).await {
-                    Some(text) => playlist_reply(shared, text, false),
+                    Some(text) => tell(playlist_reply(shared, text, false)),
                     None => not_found("no segment yet"),
                 };
             };
@@ -70,7 +77,7 @@ pub(super) async fn answer(
                 Blocking::Wait => None,
             };
             match held(shared, &feed, ip, check).await {
-                Ok(Ok(text)) => playlist_reply(shared, text, true),
+                Ok(Ok(text)) => tell(playlist_reply(shared, text, true)),
                 Ok(Err(())) => reply::error(
                     StatusCode::BAD_REQUEST,
                     "bad_request",

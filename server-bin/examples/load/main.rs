@@ -524,6 +524,37 @@ pub(crate) fn connected(stats: &Mutex<PlayerStats>) {
     stats_of(stats).connected = true;
 }
 
+/// A streamed HTTP body: connects, asks `GET /{stream}{suffix}` over
+/// HTTP/1.0 (close-delimited, no chunk framing to undo), checks for 200 and
+/// returns the socket with what already came of the body (counted).
+pub(crate) async fn http_stream(
+    ctx: &Ctx,
+    stats: &Mutex<PlayerStats>,
+    suffix: &str,
+    what: &str,
+) -> Result<(tokio::net::TcpStream, bytes::BytesMut), String> {
+    use tokio::io::AsyncWriteExt;
+    let args = &ctx.args;
+    let mut sock = tokio::net::TcpStream::connect((args.host.as_str(), args.http_port))
+        .await
+        .map_err(|e| e.to_string())?;
+    connected(stats);
+    let req = format!(
+        "GET /{}{suffix} HTTP/1.0\r\nHost: {}\r\n\r\n",
+        args.stream, args.host
+    );
+    sock.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
+    let (status, _) = read_http_head(&mut sock, &mut buf).await?;
+    if status != 200 {
+        return Err(format!("{what} answered {status}"));
+    }
+    count_bytes(buf.len(), ctx, stats);
+    Ok((sock, buf))
+}
+
 /// Reads until the end of an HTTP response head; returns the status code
 /// and leaves the bytes after the head in `buf`.
 pub(crate) async fn read_http_head(

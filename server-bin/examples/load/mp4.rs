@@ -5,13 +5,11 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use fmp4::{CodecConfig, Demuxer, Event};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 use crate::rebase::Relative;
-use crate::{connected, count_bytes, count_relative, read_http_head, Ctx, PlayerStats};
+use crate::{count_bytes, count_relative, Ctx, PlayerStats};
 
 fn is_video(codec: &CodecConfig) -> bool {
     matches!(
@@ -21,25 +19,8 @@ fn is_video(codec: &CodecConfig) -> bool {
 }
 
 pub async fn player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String> {
-    let args = &ctx.args;
     let started = Instant::now();
-    let mut sock = TcpStream::connect((args.host.as_str(), args.http_port))
-        .await
-        .map_err(|e| e.to_string())?;
-    connected(stats);
-    let req = format!(
-        "GET /{}.live.mp4 HTTP/1.0\r\nHost: {}\r\n\r\n",
-        args.stream, args.host
-    );
-    sock.write_all(req.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let (status, _) = read_http_head(&mut sock, &mut buf).await?;
-    if status != 200 {
-        return Err(format!("HTTP-fMP4 answered {status}"));
-    }
-    count_bytes(buf.len(), ctx, stats);
+    let (mut sock, mut buf) = crate::http_stream(ctx, stats, ".live.mp4", "HTTP-fMP4").await?;
     let mut demux = Demuxer::new();
     let mut video_track = None;
     // tfdt is 64-bit; a bench run stays far below the 33-bit wrap.

@@ -8,11 +8,11 @@ use bytes::BytesMut;
 use flv_mux::{FlvEvent, FlvReader, TagType};
 use rtmp_proto::session::MediaKind;
 use rtmp_proto::{ClientEvent, ClientMode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use crate::publisher::{client, flush};
-use crate::{connected, count_bytes, count_video, read_http_head, Ctx, PlayerStats};
+use crate::{connected, count_bytes, count_video, Ctx, PlayerStats};
 
 pub async fn rtmp_player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String> {
     let args = &ctx.args;
@@ -52,25 +52,8 @@ pub async fn rtmp_player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), St
 }
 
 pub async fn flv_player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String> {
-    let args = &ctx.args;
     let started = Instant::now();
-    let mut sock = TcpStream::connect((args.host.as_str(), args.http_port))
-        .await
-        .map_err(|e| e.to_string())?;
-    connected(stats);
-    let req = format!(
-        "GET /{}.live.flv HTTP/1.0\r\nHost: {}\r\n\r\n",
-        args.stream, args.host
-    );
-    sock.write_all(req.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let (status, _) = read_http_head(&mut sock, &mut buf).await?;
-    if status != 200 {
-        return Err(format!("HTTP-FLV answered {status}"));
-    }
-    count_bytes(buf.len(), ctx, stats);
+    let (mut sock, mut buf) = crate::http_stream(ctx, stats, ".live.flv", "HTTP-FLV").await?;
     let mut reader = FlvReader::new();
     loop {
         reader.push(&buf.split());

@@ -14,11 +14,10 @@ use bytes::{Buf, BytesMut};
 use hls_seg::ts::adaptation::AdaptationField;
 use hls_seg::ts::packet::{TsHeader, PACKET_SIZE, SYNC_BYTE};
 use hls_seg::ts::pes::PesHeader;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 
 use crate::rebase::Relative;
-use crate::{connected, count_bytes, count_relative, read_http_head, Ctx, PlayerStats};
+use crate::{count_bytes, count_relative, Ctx, PlayerStats};
 
 /// The video PID of strom's TS muxer.
 pub const VIDEO_PID: u16 = 0x100;
@@ -82,25 +81,8 @@ fn video_start(packet: &[u8]) -> Option<VideoStart> {
 }
 
 pub async fn player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String> {
-    let args = &ctx.args;
     let started = Instant::now();
-    let mut sock = TcpStream::connect((args.host.as_str(), args.http_port))
-        .await
-        .map_err(|e| e.to_string())?;
-    connected(stats);
-    let req = format!(
-        "GET /{}.live.ts HTTP/1.0\r\nHost: {}\r\n\r\n",
-        args.stream, args.host
-    );
-    sock.write_all(req.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    let (status, _) = read_http_head(&mut sock, &mut buf).await?;
-    if status != 200 {
-        return Err(format!("HTTP-TS answered {status}"));
-    }
-    count_bytes(buf.len(), ctx, stats);
+    let (mut sock, mut buf) = crate::http_stream(ctx, stats, ".live.ts", "HTTP-TS").await?;
     let mut scanner = VideoScanner::default();
     let mut clock = Relative::mpeg_ts();
     let mut starts = Vec::new();

@@ -25,26 +25,12 @@ use crate::io::Outbox;
 use crate::media::{flv_egress, to_rtmp_ms, WIRE_FLV};
 use crate::server::Shared;
 use crate::session::SessionGuard;
-use crate::waiting::WaitError;
 
 /// Serves one HTTP-FLV connection to its end.
 pub async fn run(mut stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard) {
-    let Some(req) = super::admit(&mut stream, &shared, &mut guard).await else {
+    let admitted = super::live::admit_and_subscribe(&mut stream, &shared, &mut guard, Flv::NAME);
+    let Some((req, sub)) = admitted.await else {
         return;
-    };
-    let sub = match crate::waiting::subscribe(&shared, &req.key, guard.peer_info()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::info!(stream = %req.key, reason = %e, "http-flv play refused");
-            guard.set_end_reason("refused");
-            // Too many waiting: "try later", not "no such stream".
-            let status = match e {
-                WaitError::Refused(_) | WaitError::StoreDown(_) => 503,
-                WaitError::Subscribe(_) => 404,
-            };
-            let _ = super::reply_error(&mut stream, status, &e.to_string()).await;
-            return;
-        }
     };
     tracing::info!(stream = %req.key, websocket = req.websocket.is_some(), "http-flv playing");
     let (reason, end) = stream_flv(stream, &shared, &guard, &req, sub).await;

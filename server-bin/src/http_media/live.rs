@@ -76,22 +76,9 @@ pub(super) async fn run<F: LiveFormat>(
     mut guard: SessionGuard,
     mut format: F,
 ) {
-    let Some(req) = super::admit(&mut stream, &shared, &mut guard).await else {
+    let Some((req, mut sub)) = admit_and_subscribe(&mut stream, &shared, &mut guard, F::NAME).await
+    else {
         return;
-    };
-    let mut sub = match crate::waiting::subscribe(&shared, &req.key, guard.peer_info()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::info!(stream = %req.key, reason = %e, "{} play refused", F::NAME);
-            guard.set_end_reason("refused");
-            // Too many waiting: "try later", not "no such stream".
-            let status = match e {
-                WaitError::Refused(_) | WaitError::StoreDown(_) => 503,
-                WaitError::Subscribe(_) => 404,
-            };
-            let _ = super::reply_error(&mut stream, status, &e.to_string()).await;
-            return;
-        }
     };
     let framing = Framing::of(&req);
     let mut out = Outbox::default();
@@ -146,6 +133,32 @@ pub(super) async fn run<F: LiveFormat>(
         "{} session ended: {end}",
         F::NAME
     );
+}
+
+/// Reads the request, asks the hooks, and subscribes (waiting for a stream
+/// not yet published, within the waiting players' caps); on refusal the
+/// client has its error response and the guard its end reason.
+pub(super) async fn admit_and_subscribe(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    guard: &mut SessionGuard,
+    name: &str,
+) -> Option<(super::MediaRequest, stream_core::Subscriber)> {
+    let req = super::admit(stream, shared, guard).await?;
+    match crate::waiting::subscribe(shared, &req.key, guard.peer_info()).await {
+        Ok(sub) => Some((req, sub)),
+        Err(e) => {
+            tracing::info!(stream = %req.key, reason = %e, "{name} play refused");
+            guard.set_end_reason("refused");
+            // Too many waiting: "try later", not "no such stream".
+            let status = match e {
+                WaitError::Refused(_) | WaitError::StoreDown(_) => 503,
+                WaitError::Subscribe(_) => 404,
+            };
+            let _ = super::reply_error(stream, status, &e.to_string()).await;
+            None
+        }
+    }
 }
 
 /// The first track announcement (frames cannot come before it).

@@ -288,7 +288,7 @@ fn tidy() -> ExitCode {
 }
 
 /// Seconds each fuzz target runs in the CI smoke run.
-const SMOKE_SECS: u64 = 8;
+const SMOKE_SECS: u64 = 5;
 
 /// One step of a run: a name and a command line.
 struct Step {

@@ -1,7 +1,8 @@
 //! HTTP-fMP4 (`/app/stream.live.mp4`) against the real binary: ffmpeg
 //! publishes, ffprobe/ffmpeg play, and the bytes are read back with the
 //! `fmp4` crate's demuxer (init segment first, a keyframe first, decode
-//! times increasing); a stream fMP4 cannot carry is refused with 415.
+//! times increasing); Opus and H.265 as published over RTSP; a stream fMP4
+//! cannot carry is refused with 415.
 
 mod common;
 
@@ -195,6 +196,32 @@ fn a_stream_fmp4_cannot_carry_is_refused_with_415() {
     let got = fetch(strom.http_port, "GET", "/live/alaw.live.mp4").expect("answer");
     assert_eq!(got.status, 415, "{}", got.text());
     assert!(got.text().contains("PCMA"), "{}", got.text());
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
+
+#[test]
+fn opus_published_over_rtsp_plays_as_live_mp4() {
+    require("ffmpeg");
+    let strom = Strom::start("fmp4-opus", &[], &[]);
+    let url = format!("rtsp://127.0.0.1:{}/live/opus", strom.rtsp_port);
+    let mut publisher = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", "30", "-c:v", "libx264", "-g", "25", "-bf", "0"])
+        .args(["-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "libopus"])
+        .args(["-f", "rtsp", "-rtsp_transport", "tcp", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg starts");
+    strom.wait_live("opus", Duration::from_secs(15));
+    let mp4 = mp4_url(&strom, "opus");
+    let streams = probe(&mp4);
+    assert_eq!(streams[1].0, "opus", "{streams:?}");
+    let (ok, errors) = decode_errors(&mp4, 2, &[]);
+    assert!(ok && errors.trim().is_empty(), "{errors}");
     let _ = publisher.kill();
     let _ = publisher.wait();
 }

@@ -308,7 +308,7 @@ mod tests {
         inv.out = Path::new("x.md");
         assert_eq!(
             inv.command(),
-            "cargo xtask bench --players 10,100 --secs 10 --protocols rtmp,http-flv,rtsp,hls,http-ts --out x.md"
+            "cargo xtask bench --players 10,100 --secs 10 --protocols rtmp,http-flv,rtsp,hls,http-ts,http-mp4 --out x.md"
         );
     }
 }

@@ -42,6 +42,9 @@ pub fn env(n: u8) -> Vec<(String, String)> {
             ),
             ("STROM_HLS__MAX_BLOCKED_REQUESTS", MAX_BLOCKED.to_string()),
             ("STROM_HLS__PART_MS", PART_MS.to_string()),
+            // One-second segments (the publishers' GOP): a target duration
+            // of 1 s, so held requests end within 3 s.
+            ("STROM_HLS__SEGMENT_SECS", "1".to_string()),
         ],
         _ => vec![],
     };

@@ -222,20 +222,18 @@ fn flv_loop(
             }
         };
         match frame {
-            Some((Opcode::Binary, m)) => {
-                // Tag header (11 bytes), then the video tag's body: frame
-                // type/codec, AVC packet type 1 = NALUs.
-                if m.first() == Some(&9) && m.get(12) == Some(&1) {
-                    let ts = m
-                        .get(4..8)
-                        .map_or(0, |h| u32::from_be_bytes([h[3], h[0], h[1], h[2]]));
-                    let mut g = lock();
-                    g.video_frames += 1;
-                    if g.last_ts.is_some_and(|t| ts < t) {
-                        g.ts_regressions += 1;
-                    }
-                    g.last_ts = Some(ts);
+            // Tag header (11 bytes), then the video tag's body: frame
+            // type/codec, AVC packet type 1 = NALUs.
+            Some((Opcode::Binary, m)) if m.first() == Some(&9) && m.get(12) == Some(&1) => {
+                let ts = m
+                    .get(4..8)
+                    .map_or(0, |h| u32::from_be_bytes([h[3], h[0], h[1], h[2]]));
+                let mut g = lock();
+                g.video_frames += 1;
+                if g.last_ts.is_some_and(|t| ts < t) {
+                    g.ts_regressions += 1;
                 }
+                g.last_ts = Some(ts);
             }
             Some((Opcode::Close, _)) => {
                 let mut g = lock();

@@ -167,14 +167,18 @@ impl Worker<'_> {
             let path = self.path();
             match self.kind {
                 Kind::Abandon => {
-                    http.send(&path)?;
-                    self.sent.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(rng.below(150)));
+                    if http.send(&path).is_ok() {
+                        self.sent.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(rng.below(150)));
+                    }
                     conn = None; // RST mid-wait
                 }
                 Kind::Unread => {
                     if pipelined < 40 {
-                        http.send(&path)?;
+                        if http.send(&path).is_err() {
+                            (conn, pipelined) = (None, 0);
+                            continue;
+                        }
                         self.sent.fetch_add(1, Ordering::Relaxed);
                         pipelined += 1;
                     }
@@ -182,11 +186,20 @@ impl Worker<'_> {
                 }
                 Kind::NextPart | Kind::NextSegment => {
                     let t = Instant::now();
-                    http.send(&path)?;
+                    if http.send(&path).is_err() {
+                        conn = None;
+                        std::thread::sleep(Duration::from_millis(10));
+                        continue;
+                    }
                     self.sent.fetch_add(1, Ordering::Relaxed);
                     // Longer than any hold the server may make.
                     let (status, body) = match http.response(Duration::from_secs(15)) {
                         Ok(r) => r,
+                        // A keep-alive connection the server closed: again on a new one.
+                        Err(e) if e == "closed" || e.starts_with("read:") => {
+                            conn = None;
+                            continue;
+                        }
                         Err(e) => {
                             return Err(format!("{path}: {e} after {} ms", t.elapsed().as_millis()))
                         }

@@ -31,7 +31,7 @@ const RCVBUF: usize = 4096;
 /// stalled viewers may still be there: the server's send buffer
 /// (`server.socket_send_buffer`, 64 KiB in the suite) and the viewer's
 /// window fill at the stream's rate before the stall clock starts.
-const SLACK_MS: u64 = 5000;
+const SLACK_MS: u64 = 6000;
 /// A refusal over the cap must come within this.
 const REFUSAL_MS: u64 = 500;
 /// The three WebSocket outputs.

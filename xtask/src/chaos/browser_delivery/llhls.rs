@@ -315,3 +315,31 @@ fn poll_loop(port: u16, base: &str, stop: &AtomicBool, stats: &Mutex<PollStats>)
         hint = list.hint;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_hint_and_target_of_a_playlist() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n\
+            #EXT-X-PART:DURATION=0.200,URI=\"fmp4/7.3.m4s\",INDEPENDENT=YES\n\
+            #EXT-X-PART:DURATION=0.200,URI=\"fmp4/7.4.m4s\"\n#EXTINF:1.0,\nfmp4/7.m4s\n\
+            #EXT-X-PART:DURATION=0.200,URI=\"fmp4/8.0.m4s\"\n\
+            #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"fmp4/8.1.m4s\"\n";
+        let p = Playlist::parse(text);
+        assert_eq!(p.parts, vec![(7, 3), (7, 4), (8, 0)]);
+        assert_eq!(p.hint, Some((8, 1)));
+        assert_eq!(p.target, Some(1));
+        assert_eq!(p.last_msn(), Some(7));
+    }
+
+    #[test]
+    fn holes_between_the_first_and_last_part() {
+        let mut s = PollStats::default();
+        s.got.extend([(7, 3), (7, 4), (8, 0), (8, 2), (10, 0)]);
+        assert_eq!(s.holes(), vec![(8, 1), (9, 0)]);
+        s.got = [(7, 3), (7, 4), (8, 0), (8, 1)].into_iter().collect();
+        assert!(s.holes().is_empty());
+    }
+}

@@ -1,5 +1,5 @@
 //! Scenario 30, llhls-msn-flood: blocking reloads no server may hold, in
-//! bulk from [`ATTACKER`] on keep-alive connections: `_HLS_msn` a million
+//! bulk from [`ATTACKER`] on keep-alive connections, paced over a window: `_HLS_msn` a million
 //! segments past the live edge (with random parts, or none), negative,
 //! non-numeric, empty and over 64-bit values, `_HLS_part` without
 //! `_HLS_msn` or not a number. Each must be answered 400 at once (the p99
@@ -53,7 +53,9 @@ pub fn llhls_msn_flood(ctx: &mut Ctx) -> Result<(), String> {
     let name = "llmsn";
     let base = format!("/live/{name}");
     let (http, rtmp) = (ctx.server.http, ctx.server.rtmp);
-    let total: usize = ctx.profile.pick(10_000, 100_000);
+    let (total, window): (usize, u64) = ctx.profile.pick((10_000, 3), (100_000, 20));
+    // Paced over the window, so the poller lives through it.
+    let window = Duration::from_secs(window);
     let _publisher = Ffmpeg::publish(rtmp, name)?;
     wait_live(ctx.server, name, Duration::from_secs(10))?;
     let poller = Poller::start(http, name);
@@ -86,10 +88,12 @@ pub fn llhls_msn_flood(ctx: &mut Ctx) -> Result<(), String> {
                 let mut mine = Vec::with_capacity(n);
                 let mut bad = Vec::new();
                 let t = Instant::now();
-                for _ in 0..n {
+                for i in 0..n {
                     if stop.load(Ordering::Relaxed) || t.elapsed() > MAX_FLOOD {
                         break;
                     }
+                    let due = window.mul_f64(i as f64 / n as f64);
+                    std::thread::sleep(due.saturating_sub(t.elapsed()));
                     let http_conn = match conn.as_mut() {
                         Some(h) => h,
                         None => match Http::connect(ATTACKER, http) {

@@ -239,7 +239,7 @@ pub fn ws_stalled_viewers(ctx: &mut Ctx) -> Result<(), String> {
     drop(healthy);
     let recovered = check_recovered(ctx, &base, Duration::from_secs(5));
     ctx.figure(format!(
-        "{broken} protocol breakers (reserved bits/opcode, unmasked, 1 MiB frame on WS-FLV/TS/fMP4) closed 1002/1009 in p50 {:.0} ms max {:.0} ms, {counted_n} counted protocol-error",
+        "{broken} protocol breakers (reserved bits/opcode, unmasked, 1 MiB frame on WS-FLV/TS/fMP4) closed 1002/1009 in p50 {:.1} ms max {:.1} ms, {counted_n} counted protocol-error",
         quantile_ms(&close_took, 0.5),
         quantile_ms(&close_took, 1.0)
     ));

@@ -7,7 +7,9 @@
 //! `hls.max_blocked_requests`. Requests over a cap are answered 503 at
 //! once; held ones are answered by 3 × the target duration at the latest
 //! (200 when their update came, else 503); the blocked-request gauge never
-//! goes above the caps and is back to 0 afterwards. An LL-HLS poller from
+//! goes above the caps and is back to 0 afterwards. Last, the publisher is
+//! frozen (SIGSTOP) past 3 × the target duration while the attack goes on:
+//! the held requests get their 503 at that deadline. An LL-HLS poller from
 //! 127.0.0.1 gets every part (retrying a 503 while the total cap is full),
 //! and the probe's `/healthz` and API calls stay fast throughout.
 
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::super::attack::{check_recovered, spread_source, Base, ATTACKER};
 use super::super::clients::{Ffmpeg, Rng};
+use super::super::server::signal as server_signal;
 use super::super::{wait_for, wait_live, Ctx};
 use super::llhls::{playlist, Http, Playlist, Poller};
 use super::{metric_sum, quantile_ms, MAX_BLOCKED, MAX_BLOCKED_PER_IP, PART_MS};
@@ -276,7 +279,7 @@ pub fn llhls_blocking_flood(ctx: &mut Ctx) -> Result<(), String> {
     let base = format!("/live/{name}");
     let (http, rtmp) = (ctx.server.http, ctx.server.rtmp);
     let (per_ip, spread, window) = ctx.profile.pick((96, 24, 5), (400, 60, 20));
-    let _publisher = Ffmpeg::publish(rtmp, name)?;
+    let publisher = Ffmpeg::publish(rtmp, name)?;
     wait_live(ctx.server, name, Duration::from_secs(10))?;
     let poller = Poller::start(http, name);
     wait_for(Duration::from_secs(15), || poller.parts() >= 3).ok_or_else(|| {
@@ -311,11 +314,25 @@ pub fn llhls_blocking_flood(ctx: &mut Ctx) -> Result<(), String> {
         attack.spawn(spread, Kind::NextPart, spread_source(i), http, &base, &edge);
     }
     let peak2 = peak_blocked_while(ctx, Instant::now() + Duration::from_secs(window));
+    let polled2 = poller.stats();
+    let secs = t0.elapsed().as_secs_f64();
+    // Phase 3: the publisher freezes (SIGSTOP) past 3 × the target
+    // duration, so no held request's update comes: each must get its 503
+    // at that deadline. `stream.publisher_idle_timeout_ms` is above the
+    // freeze in this scenario, so the stream does not end meanwhile.
+    server_signal(publisher.pid(), "STOP")?;
+    let frozen = Duration::from_millis(3000 * target + 1500);
+    let peak3 = peak_blocked_while(ctx, Instant::now() + frozen);
+    server_signal(publisher.pid(), "CONT")?;
+    let resumed = poller.parts();
+    let flowing = wait_for(Duration::from_secs(5), || poller.parts() >= resumed + 3);
+    ctx.check(
+        flowing.is_some(),
+        "the poller got no part within 5 s of the publisher's SIGCONT",
+    );
     let stopped = Instant::now();
     let (answers, errors, sent) = attack.finish();
     let finish_took = stopped.elapsed();
-    let polled2 = poller.stats();
-    let secs = t0.elapsed().as_secs_f64();
     // The poller goes on for another second past the attack (the parts
     // of the last phase complete), then its parts must have no hole.
     std::thread::sleep(Duration::from_millis(1000));
@@ -331,6 +348,7 @@ pub fn llhls_blocking_flood(ctx: &mut Ctx) -> Result<(), String> {
     let refused = metric_sum(ctx.server, REFUSED, "").unwrap_or(0.0) - refused0;
     let g = sort(&answers);
     let held_max = quantile_ms(&g.held, 1.0);
+    let held_503 = g.held.len() - g.ok;
     let at_once_p99 = quantile_ms(&g.at_once, 0.99);
     ctx.check(
         errors.is_empty(),
@@ -405,24 +423,28 @@ pub fn llhls_blocking_flood(ctx: &mut Ctx) -> Result<(), String> {
         format!("the poller got {rate:.1} parts/s during the attack < 80 % of {due:.0}"),
     );
     ctx.check(
-        polled.max_gap <= Duration::from_millis(1500),
+        polled2.max_gap <= Duration::from_millis(1500),
         format!(
             "the poller waited {} ms for a part",
-            polled.max_gap.as_millis()
+            polled2.max_gap.as_millis()
         ),
+    );
+    ctx.check(
+        held_503 > 0,
+        "no held request was answered 503 at its deadline while the publisher was frozen",
     );
     let recovered = check_recovered(ctx, &base_state, Duration::from_secs(5));
     ctx.figure(format!(
-        "{sent} blocking reloads from {ATTACKER} ({per_ip} clients: next part, next segment, closed mid-wait, pipelined unread) then +{} from 4 more addresses: {} refused 503 at once (p99 {at_once_p99:.1} ms, server counted {refused}), {} held answered 200 / {} 503, held max {held_max:.0} ms (3 × target {target} s); blocked peak {peak1} (cap {MAX_BLOCKED_PER_IP}/ip), {peak2} (cap {MAX_BLOCKED}); back to 0 {} ms after the attack stopped (the poller's own place until it stopped 1 s later)",
+        "{sent} blocking reloads from {ATTACKER} ({per_ip} clients: next part, next segment, closed mid-wait, pipelined unread) then +{} from 4 more addresses: {} refused 503 at once (p99 {at_once_p99:.1} ms, server counted {refused}), {} held answered 200 / {held_503} 503 (the publisher frozen {} ms), held max {held_max:.0} ms (3 × target {target} s); blocked peak {peak1} (cap {MAX_BLOCKED_PER_IP}/ip), {peak2} (cap {MAX_BLOCKED}), {peak3} frozen; back to 0 {} ms after the attack stopped (the poller's own place until it stopped 1 s later)",
         4 * spread,
         g.at_once.len(),
         g.ok,
-        g.held.len() - g.ok,
+        frozen.as_millis(),
         released.map_or("—".into(), |d| d.as_millis().to_string())
     ));
     ctx.figure(format!(
-        "LL-HLS poller {parts} parts ({rate:.1}/s, part {PART_MS} ms), no hole, longest wait {} ms, {} 503s while the total cap was full",
-        polled.max_gap.as_millis(),
+        "LL-HLS poller {parts} parts ({rate:.1}/s, part {PART_MS} ms) in phases 1-2, no hole over the whole run, longest wait {} ms (before the freeze), {} 503s while the total cap was full",
+        polled2.max_gap.as_millis(),
         polled2.refused.len() - polled1.refused.len()
     ));
     ctx.figure(recovered);

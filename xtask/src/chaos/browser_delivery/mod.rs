@@ -45,6 +45,13 @@ pub fn env(n: u8) -> Vec<(String, String)> {
             // One-second segments (the publishers' GOP): a target duration
             // of 1 s, so held requests end within 3 s.
             ("STROM_HLS__SEGMENT_SECS", "1".to_string()),
+            // Scenario 29 freezes its publisher past 3 × the target
+            // duration: neither the stream nor its RTMP session may end meanwhile.
+            (
+                "STROM_STREAM__PUBLISHER_IDLE_TIMEOUT_MS",
+                "10000".to_string(),
+            ),
+            ("STROM_RTMP__KEEP_ALIVE_SECS", "10".to_string()),
         ],
         _ => vec![],
     };

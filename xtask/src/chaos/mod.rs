@@ -11,12 +11,16 @@
 //! 22 make the server a pull relay of another strom or of fake upstreams
 //! ([`relay`]). Scenarios 24 to 27 are WebRTC's ([`webrtc`]): Chromium
 //! peers that vanish or are replaced, UDP junk and abandoned offers.
+//! Scenarios 28 to 30 are what browsers are served ([`browser_delivery`]):
+//! WebSocket viewers that stall or break the protocol, LL-HLS blocking
+//! reloads held open and flooded.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod attack;
 mod big_config;
+mod browser_delivery;
 pub(crate) mod clients;
 mod fd_flood;
 mod healthz_pollers;
@@ -151,6 +155,17 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (25, "webrtc-udp-flood", webrtc::udp_flood),
     (26, "whip-replaced", webrtc::whip_replaced),
     (27, "webrtc-offers-abandoned", webrtc::offers_abandoned),
+    (
+        28,
+        "ws-stalled-viewers",
+        browser_delivery::ws_stalled_viewers,
+    ),
+    (
+        29,
+        "llhls-blocking-flood",
+        browser_delivery::llhls_blocking_flood,
+    ),
+    (30, "llhls-msn-flood", browser_delivery::llhls_msn_flood),
 ];
 
 /// The probe's limit on p99 latency.
@@ -160,9 +175,9 @@ const PROBE_P99_MS: f64 = 50.0;
 pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
     crate::tools::ensure_media_tools()?;
     // Scenarios 24 to 27 drive Chromium through the browser's node driver.
-    let browser = SCENARIOS
-        .iter()
-        .any(|(n, name, _)| *n >= 24 && only.is_none_or(|o| o == n.to_string() || o == *name));
+    let browser = SCENARIOS.iter().any(|(n, name, _)| {
+        (24..=27).contains(n) && only.is_none_or(|o| o == n.to_string() || o == *name)
+    });
     if browser {
         crate::tools::ensure_browser()?;
         crate::browser::node::npm_ci()?;
@@ -245,6 +260,8 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     };
     // The WebRTC scenarios' deadlines and caps.
     extra.extend(webrtc::env(n));
+    // The browser-delivery scenarios' caps.
+    extra.extend(browser_delivery::env(n));
     let mut args = Vec::new();
     if let Some(p) = &prepared {
         extra.extend(p.env.iter().cloned());

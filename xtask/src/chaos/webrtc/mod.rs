@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::browser::node::Driver;
 
 mod flood;
-mod flv;
+pub(crate) mod flv;
 mod offers;
 mod replaced;
 mod vanish;

@@ -210,7 +210,9 @@ fn opus_published_over_rtsp_plays_as_live_mp4() {
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-t", "30", "-c:v", "libx264", "-g", "25", "-bf", "0"])
-        .args(["-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "libopus"])
+        .args([
+            "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "libopus",
+        ])
         .args(["-f", "rtsp", "-rtsp_transport", "tcp", &url])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -69,6 +69,7 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (4, "mpegts-ws-flv", players::mpegts_ws_flv),
     (5, "mse-http-mp4", players::mse_http_mp4),
     (6, "mse-ws-mp4", players::mse_ws_mp4),
+    (7, "mpegts-ws-ts", players::mpegts_ws_ts),
 ];
 
 /// Runs the scenarios (or one); the summary line or what failed.

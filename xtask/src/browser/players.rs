@@ -1,4 +1,4 @@
-//! Scenarios 3 to 6: the players browsers use for live video through
+//! Scenarios 3 to 7: the players browsers use for live video through
 //! Media Source Extensions (issue 18), each in one page of `xtask/browser`
 //! played by Chromium for a few seconds:
 //!
@@ -6,6 +6,7 @@
 //!   with Low-Latency HLS, `/live/s/hls.fmp4.m3u8`; also `hls.latency`;
 //! - `mpegts-ws-flv`: mpegts.js (npm, live, latency chasing) over
 //!   WebSocket-FLV, `ws://…/live/s.live.flv`;
+//! - `mpegts-ws-ts`: the same player over WebSocket-TS, `ws://…/live/s.live.ts`;
 //! - `mse-http-mp4` and `mse-ws-mp4`: a plain MSE page (`mse.html`,
 //!   `mp4.js`) on `.live.mp4` through fetch()'s streaming body and over
 //!   WebSocket.
@@ -125,6 +126,20 @@ pub fn mpegts_ws_flv(ctx: &mut Ctx) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Scenario 7: mpegts.js over WebSocket-TS (the TS feed's chunks, one
+/// message each).
+pub fn mpegts_ws_ts(ctx: &mut Ctx) -> Result<(), String> {
+    let player = Player {
+        page: "mpegts.html",
+        url: |http, name| format!("ws://127.0.0.1:{http}/live/{name}.live.ts"),
+        secs: (5, 30),
+        settle: 1.5,
+        max_first_ms: 5_000.0,
+        max_latency_ms: 3_000.0,
+    };
+    play(ctx, &player).map(|_| ())
 }
 
 /// Scenario 5: plain MSE on `.live.mp4` over HTTP (fetch's streaming body).

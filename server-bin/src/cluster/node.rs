@@ -295,7 +295,14 @@ async fn act_on(cluster: &Arc<Cluster>, shared: &Arc<Shared>, changes: Vec<Chang
                     edge.move_to(url, moved);
                 }
             }
-            Change::Owned(..) => {}
+            Change::Owned(key, owner) => {
+                // A claim of this node it does not hold: the create
+                // committed but its answer was lost (a request deadline
+                // under load). Adopted, so the periodic reconcile releases
+                // it once no local publisher has the name; else the name
+                // would stay held on this node's lease.
+                lock(&cluster.claims).entry(key).or_insert(owner.epoch);
+            }
             Change::Gone(key) => {
                 // Our claim vanished (an operator, or our lease expired
                 // before we noticed): claim again while we publish.

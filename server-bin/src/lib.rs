@@ -30,6 +30,7 @@ pub mod io;
 pub mod logging;
 pub mod media;
 pub mod players;
+pub mod record;
 pub mod relay;
 pub mod rtmp;
 pub mod rtsp;

@@ -7,9 +7,11 @@
 //! many operators come from it.
 
 mod cluster;
+mod hook;
 mod load;
 mod network;
 mod push;
+mod record;
 mod relay;
 mod webrtc;
 
@@ -19,9 +21,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use cluster::{ClusterConfig, OnStoreDown};
+pub use hook::{AuthConfig, HookConfig, HookFailure};
 pub use load::{load, ConfigError, Overrides};
 pub use network::IpNet;
 pub use push::{check_push, PushConfig};
+pub use record::RecordConfig;
 pub use relay::{stream_pattern, ProxyConfig, RelayConfig, RtspTransport, StateConfig};
 pub use webrtc::WebRtcConfig;
 
@@ -63,6 +67,8 @@ pub struct Config {
     pub proxy: Vec<ProxyConfig>,
     /// Local streams forwarded to RTMP or RTSP targets (`[[push]]`).
     pub push: Vec<PushConfig>,
+    /// Recording to disk and playback.
+    pub record: RecordConfig,
 }
 
 /// `[hls]`
@@ -445,98 +451,6 @@ impl Default for StreamConfig {
     }
 }
 
-/// `[hook]`: each hook is a URL; empty means off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HookConfig {
-    /// Asked before a publish; may deny.
-    pub on_publish: String,
-    /// Asked before a play; may deny.
-    pub on_play: String,
-    /// Told when a stream is registered or unregistered.
-    pub on_stream_changed: String,
-    /// Told when a stream has had no player for `stream_none_reader_delay_ms`; may close it.
-    pub on_stream_none_reader: String,
-    /// Told when a player asks for a stream that does not exist.
-    pub on_stream_not_found: String,
-    /// Told once at start-up, with the configuration.
-    pub on_server_started: String,
-    /// Told every `keepalive_secs`, with statistics.
-    pub on_server_keepalive: String,
-    /// Interval of `on_server_keepalive`.
-    pub keepalive_secs: u64,
-    /// Deadline of every hook call.
-    pub timeout_ms: u64,
-    /// What a publish or play gets when its hook times out, is refused or answers garbage.
-    pub on_failure: HookFailure,
-    /// Hook calls in flight at once; more wait, at most half of `timeout_ms`.
-    /// A decision that finds no free slot in time is denied, whatever
-    /// `on_failure` says: local overload never opens the door.
-    pub max_concurrent: usize,
-    /// Decisions (`on_publish`, `on_play`) pending at once for one client
-    /// address; more from that address are denied at once. 0: no limit.
-    pub max_pending_per_ip: usize,
-    /// Notifications (no one waits on them) queued at most, per kind of
-    /// notification; beyond, dropped and counted.
-    pub queue: usize,
-}
-
-impl Default for HookConfig {
-    fn default() -> Self {
-        Self {
-            on_publish: String::new(),
-            on_play: String::new(),
-            on_stream_changed: String::new(),
-            on_stream_none_reader: String::new(),
-            on_stream_not_found: String::new(),
-            on_server_started: String::new(),
-            on_server_keepalive: String::new(),
-            keepalive_secs: 30,
-            timeout_ms: 3000,
-            on_failure: HookFailure::Deny,
-            max_concurrent: 64,
-            max_pending_per_ip: 16,
-            queue: 1024,
-        }
-    }
-}
-
-/// The decision when a hook cannot be asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HookFailure {
-    /// Let the publish or play go on.
-    Allow,
-    /// Refuse it.
-    Deny,
-}
-
-/// `[auth]`: static tokens per app, checked against the `token` query parameter
-/// when no `on_publish` / `on_play` hook is configured.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
-    /// App → token required to publish to it.
-    pub publish_tokens: std::collections::BTreeMap<String, String>,
-    /// App → token required to play from it.
-    pub play_tokens: std::collections::BTreeMap<String, String>,
-}
-
-impl HookConfig {
-    /// Every hook URL with its key name.
-    pub fn urls(&self) -> [(&'static str, &str); 7] {
-        [
-            ("on_publish", &self.on_publish),
-            ("on_play", &self.on_play),
-            ("on_stream_changed", &self.on_stream_changed),
-            ("on_stream_none_reader", &self.on_stream_none_reader),
-            ("on_stream_not_found", &self.on_stream_not_found),
-            ("on_server_started", &self.on_server_started),
-            ("on_server_keepalive", &self.on_server_keepalive),
-        ]
-    }
-}
-
 /// Publish conflict policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -665,6 +579,7 @@ impl Config {
         self.validate_relays()?;
         self.validate_cluster()?;
         self.validate_webrtc()?;
+        self.validate_record()?;
         self.validate_pushes()
     }
 

@@ -13,7 +13,8 @@
 //!   [--compare nginx] [--short] [--out FILE]`: the benchmark (BENCHMARKS.md);
 //!   `--ingest N` instead measures one strom pulling N RTSP streams from another;
 //!   `--edge` the first frame and added latency through a cluster edge node;
-//!   `--webrtc [--viewers 10,100,500]` WHEP viewers' CPU per Gbit/s and RSS.
+//!   `--webrtc [--viewers 10,100,500]` WHEP viewers' CPU per Gbit/s and RSS;
+//!   `--record N` N streams recorded at once against the same load unrecorded.
 //!
 //! - `cargo xtask soak [--minutes N]`: publishers and players coming and going
 //!   for N minutes; fails if what the server holds trends upward.
@@ -95,6 +96,11 @@ enum Cmd {
         /// Viewer counts of --webrtc, one step each against the same strom.
         #[arg(long, value_delimiter = ',', default_value = "10,100,500")]
         viewers: Vec<usize>,
+        /// Instead of players: this many 2 Mbit/s streams recorded at once,
+        /// against the same load unrecorded (two pairs); the first --players
+        /// count is the live players' count.
+        #[arg(long)]
+        record: Option<usize>,
     },
     /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
     Chaos {
@@ -159,6 +165,7 @@ fn main() -> ExitCode {
             edge,
             webrtc,
             viewers,
+            record,
         } => {
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
@@ -186,6 +193,7 @@ fn main() -> ExitCode {
                 ingest,
                 edge,
                 webrtc: webrtc.then_some(viewers),
+                record,
             };
             match bench::run(&args) {
                 Ok(summary) => {

@@ -198,7 +198,7 @@ pub async fn player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String>
         sock: None,
         buf: BytesMut::with_capacity(64 * 1024),
     };
-    let dir = format!("/{}/", args.stream);
+    let dir = format!("/{}/", args.play_stream());
     let playlist_path = format!("{dir}hls.m3u8");
     let mut next: Option<u64> = None;
     let mut clock = Relative::mpeg_ts();

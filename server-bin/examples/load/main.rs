@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// starts spread over a second.
     #[arg(long, default_value_t = 1)]
     publishers: usize,
+    /// What the players play, when not `--stream` (with `--publishers N`,
+    /// one of the published `{stream}I`).
+    #[arg(long)]
+    play_stream: Option<String>,
     #[arg(long, default_value_t = 0)]
     rtmp_players: usize,
     #[arg(long, default_value_t = 0)]
@@ -91,6 +95,13 @@ pub(crate) struct Args {
     /// Worker threads of the load process.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+}
+
+impl Args {
+    /// The stream the players play.
+    pub(crate) fn play_stream(&self) -> &str {
+        self.play_stream.as_deref().unwrap_or(&self.stream)
+    }
 }
 
 /// The player kinds, in the order their counts are given.
@@ -541,7 +552,8 @@ pub(crate) async fn http_stream(
     connected(stats);
     let req = format!(
         "GET /{}{suffix} HTTP/1.0\r\nHost: {}\r\n\r\n",
-        args.stream, args.host
+        args.play_stream(),
+        args.host
     );
     sock.write_all(req.as_bytes())
         .await

@@ -12,9 +12,14 @@ use tokio::net::TcpStream;
 
 use crate::{Args, Ctx};
 
-/// An RTMP client session for `args.stream`.
+/// An RTMP client session for `args.stream` (publish) or what the players
+/// play.
 pub fn client(args: &Args, mode: ClientMode, seed: u8) -> ClientSession {
-    client_for(args, args.rtmp_port, &args.stream, mode, seed)
+    let path = match mode {
+        ClientMode::Play => args.play_stream(),
+        _ => &args.stream,
+    };
+    client_for(args, args.rtmp_port, path, mode, seed)
 }
 
 /// An RTMP client session for `path` (`app/stream`).

@@ -99,7 +99,12 @@ pub async fn player(ctx: &Ctx, stats: &Mutex<PlayerStats>) -> Result<(), String>
         cseq: 0,
         session: None,
     };
-    let url = format!("rtsp://{}:{}/{}", args.host, args.rtsp_port, args.stream);
+    let url = format!(
+        "rtsp://{}:{}/{}",
+        args.host,
+        args.rtsp_port,
+        args.play_stream()
+    );
     let described = conn
         .request(Method::Describe, &url, &[("Accept", "application/sdp")])
         .await?;

@@ -214,7 +214,7 @@ impl Strom {
 }
 
 /// Polls `ready` every 200 ms until it holds or `limit` passes.
-fn wait_for(
+pub(super) fn wait_for(
     limit: Duration,
     what: &str,
     mut ready: impl FnMut() -> Result<bool, String>,
@@ -232,7 +232,7 @@ fn wait_for(
 }
 
 /// Streams with a publisher.
-fn live_streams(port: u16) -> Result<usize, String> {
+pub(super) fn live_streams(port: u16) -> Result<usize, String> {
     let (_, body) = http(port, "GET", "/api/v1/streams")?;
     let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     Ok(v["streams"]

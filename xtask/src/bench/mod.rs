@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 mod edge;
 mod ingest;
+mod record;
 mod report;
 mod sections;
 mod webrtc;
@@ -50,6 +51,9 @@ pub struct BenchArgs {
     /// Instead of the players' table: WHEP viewers at these counts
     /// ([`webrtc`]).
     pub webrtc: Option<Vec<usize>>,
+    /// Instead of the players' table: this many streams recorded at once,
+    /// against the same load without recording ([`record`]).
+    pub record: Option<usize>,
 }
 
 /// A player protocol of the load generator.
@@ -158,6 +162,18 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         sections::write(&args.out, &sections::INGEST, &run.section(&command))?;
         return Ok(run.line());
     }
+    if let (Some(streams), false) = (args.record, args.short) {
+        let players = args.players.first().copied().unwrap_or(20);
+        let run = record::run(&target, streams, players, args.secs, 2)?;
+        eprintln!("{}", run.lines());
+        run.check()?;
+        let command = format!(
+            "cargo xtask bench --record {streams} --players {players} --secs {}",
+            args.secs
+        );
+        sections::write(&args.out, &sections::RECORD, &run.section(&command))?;
+        return Ok(run.lines());
+    }
     if args.edge {
         let (samples, players, secs) = if args.short {
             (2, 10, 2)
@@ -257,6 +273,10 @@ pub fn run(args: &BenchArgs) -> Result<String, String> {
         eprintln!("{}", run.line());
         // And the WebRTC one: a few viewers, briefly.
         let run = webrtc::run(&target, &[10, 50], 5)?;
+        run.check()?;
+        // And the recording one: a few streams recorded, one pair.
+        let run = record::run(&target, 5, 5, 3, 1)?;
+        eprintln!("{}", run.lines());
         run.check()?;
     } else {
         write_benchmarks(

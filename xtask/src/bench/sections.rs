@@ -30,8 +30,14 @@ pub const WEBRTC: Markers = Markers {
     end: "<!-- /webrtc -->",
 };
 
+/// The recording benchmark's section.
+pub const RECORD: Markers = Markers {
+    begin: "<!-- record: produced by cargo xtask bench --record -->",
+    end: "<!-- /record -->",
+};
+
 /// Every command-owned section, in the order they follow the players' table.
-pub const ALL: [&Markers; 3] = [&INGEST, &EDGE, &WEBRTC];
+pub const ALL: [&Markers; 4] = [&INGEST, &EDGE, &WEBRTC, &RECORD];
 
 /// Writes `section` (markers included) into the file at `out`, replacing an
 /// earlier one or appending it.

@@ -13,7 +13,8 @@
 //! peers that vanish or are replaced, UDP junk and abandoned offers.
 //! Scenarios 28 to 30 are what browsers are served ([`browser_delivery`]):
 //! WebSocket viewers that stall or break the protocol, LL-HLS blocking
-//! reloads held open and flooded.
+//! reloads held open and flooded. Scenario 31 fills the disk under the
+//! recordings ([`record`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ mod peers;
 mod preconnect;
 pub(crate) mod probe;
 mod publish;
+mod record;
 mod relay;
 mod rtp_clip;
 mod rtsp;
@@ -166,6 +168,7 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
         browser_delivery::llhls_blocking_flood,
     ),
     (30, "llhls-msn-flood", browser_delivery::llhls_msn_flood),
+    (31, "record-disk-full", record::record_disk_full),
 ];
 
 /// The probe's limit on p99 latency.
@@ -262,6 +265,15 @@ fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     extra.extend(webrtc::env(n));
     // The browser-delivery scenarios' caps.
     extra.extend(browser_delivery::env(n));
+    // Scenario 31 records onto a small tmpfs of its own.
+    let tmpfs = match (n == 31).then(record::Tmpfs::mount).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            println!("chaos {n} {name}: FAIL {e}");
+            return false;
+        }
+    };
+    extra.extend(tmpfs.iter().flat_map(record::Tmpfs::env));
     let mut args = Vec::new();
     if let Some(p) = &prepared {
         extra.extend(p.env.iter().cloned());

@@ -415,6 +415,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn on_publish_answers_set_stream_options_as_bools_or_numbers() {
+        let o = StreamOptions::from_answer(&json!({"code":0,"enable_mp4":1})).expect("options");
+        assert!(o.enable_mp4 && o.enable_hls && o.enable_ts);
+        let o = StreamOptions::from_answer(&json!({"code":0,"enable_hls":false}));
+        assert!(o.is_some_and(|o| !o.enable_hls && !o.enable_mp4));
+        assert_eq!(StreamOptions::from_answer(&json!({"code":0})), None);
+        assert!(!StreamOptions::default().enable_mp4);
+    }
+
     fn access<'a>(params: Option<&'a str>) -> Access<'a> {
         Access {
             app: "live",

@@ -72,7 +72,7 @@ pub fn repair_file(mp4: &Path) -> std::io::Result<Repaired> {
     let sidecar = std::fs::read(&idx_path).unwrap_or_default();
     let mut fragments: Vec<FragmentEntry> = Vec::new();
     for e in index::decode_all(&sidecar) {
-        let follows = fragments.last().map_or(true, |l| l.end() == e.offset);
+        let follows = fragments.last().is_none_or(|l| l.end() == e.offset);
         if !follows || e.end() > len {
             break;
         }

@@ -424,6 +424,11 @@ where
             "grace period over: dropping the sessions still open"
         );
     }
+    shared.recordings.flush(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(2)),
+    );
     control.stop();
     drop(shared);
     // Tasks that hold the shared state (an ended HLS feed's retention) see

@@ -19,7 +19,8 @@ use common::media::{finish, play, publish, require, stop};
 use common::{scratch_dir, wait_until, Strom};
 use serde_json::Value;
 
-/// A hook server recording every call (path, body), answering `{"code":0}`.
+/// A hook server recording every call (path, body), answering `{"code":0}`
+/// (and `"enable_mp4":1` to the `on_publish` of streams named `rec…`).
 struct Hooks {
     port: u16,
     calls: Arc<Mutex<Vec<(String, Value)>>>,
@@ -51,9 +52,18 @@ impl Hooks {
                 }
                 let mut body = vec![0; len];
                 let _ = reader.read_exact(&mut body);
-                let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                // Streams named rec* are recorded by the on_publish answer.
+                let mp4 = path.ends_with("on_publish")
+                    && value["stream"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("rec"));
                 record.lock().expect("calls").push((path, value));
-                let answer = r#"{"code":0}"#;
+                let answer = if mp4 {
+                    r#"{"code":0,"enable_mp4":1}"#
+                } else {
+                    r#"{"code":0}"#
+                };
                 let _ = write!(
                     conn,
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
@@ -480,4 +490,50 @@ fn a_full_disk_suspends_recording_not_the_live_stream_and_recording_resumes() {
     .is_some_and(|n| n > 0.0));
     stop(publisher);
     strom.terminate(Duration::from_secs(10));
+}
+
+#[test]
+fn enable_mp4_in_the_on_publish_answer_records_and_shutdown_closes_the_file() {
+    let hooks = Hooks::start();
+    let dir = scratch_dir("record-hook-dir");
+    let record = dir.join("record");
+    let env = [
+        ("STROM_HOOK__ON_PUBLISH", hooks.url("on_publish")),
+        ("STROM_RECORD__DIR", record.display().to_string()),
+        ("STROM_RECORD__MIN_FREE_BYTES", "0".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let strom = Strom::start("record-hook", &[], &env);
+    let rec = publish(
+        &format!("rtmp://127.0.0.1:{}/live/rec1", strom.rtmp_port),
+        30,
+    );
+    let plain = publish(
+        &format!("rtmp://127.0.0.1:{}/live/plain", strom.rtmp_port),
+        30,
+    );
+    strom.wait_live("rec1", Duration::from_secs(10));
+    strom.wait_live("plain", Duration::from_secs(10));
+    let written = wait_until(Duration::from_secs(20), || {
+        metric(&strom, "strom_record_bytes_total").is_some_and(|b| b > 100_000.0)
+    });
+    assert!(written.is_some(), "nothing recorded; log:\n{}", strom.log());
+    assert_eq!(metric(&strom, "strom_recordings"), Some(1.0));
+    // SIGTERM while recording: the file is closed in the catalogue.
+    strom.terminate(Duration::from_secs(15));
+    stop(rec);
+    stop(plain);
+    let files = mp4s(&record);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with(record.join("live/rec1")));
+    assert_plays(&files[0]);
+    let catalogue = strom::record::catalogue::Catalogue::open(&record.join(".catalogue.redb"))
+        .expect("catalogue");
+    let rows = catalogue.all().expect("rows");
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].2.open, "{rows:?}");
+    assert_eq!(
+        rows[0].2.bytes,
+        std::fs::metadata(&files[0]).expect("file").len()
+    );
 }

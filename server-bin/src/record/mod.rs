@@ -290,6 +290,17 @@ impl Recordings {
         &self.disk.metrics
     }
 
+    /// At shutdown, after the hub's: waits up to `limit` for the recorders
+    /// to end and the writers to write what they were given (files closed,
+    /// rows closed).
+    pub fn flush(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let busy = || !self.is_empty() || self.writers.get().is_some_and(Writers::busy);
+        while busy() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The `strom_record_*` metric families.
     pub fn families(&self) -> Vec<disk::Family> {
         self.disk.metrics.families(self.len(), self.disk_full())

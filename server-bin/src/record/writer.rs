@@ -97,6 +97,8 @@ struct Queue {
 pub struct Writers {
     queues: Vec<Arc<Queue>>,
     queued: Arc<AtomicU64>,
+    /// Jobs queued or being handled.
+    jobs: Arc<AtomicU64>,
     max_bytes: u64,
     closed: Arc<AtomicBool>,
 }
@@ -108,6 +110,7 @@ impl Writers {
     /// A thread cannot be started.
     pub fn start(threads: usize, max_bytes: u64, disk: Arc<Disk>) -> std::io::Result<Writers> {
         let queued = Arc::new(AtomicU64::new(0));
+        let jobs = Arc::new(AtomicU64::new(0));
         let closed = Arc::new(AtomicBool::new(false));
         let mut queues = Vec::new();
         for i in 0..threads.max(1) {
@@ -116,6 +119,7 @@ impl Writers {
                 disk: disk.clone(),
                 files: HashMap::new(),
                 queued: queued.clone(),
+                jobs: jobs.clone(),
                 last_progress: Instant::now(),
                 last_free: None,
             };
@@ -128,6 +132,7 @@ impl Writers {
         Ok(Writers {
             queues,
             queued,
+            jobs,
             max_bytes,
             closed,
         })
@@ -148,10 +153,16 @@ impl Writers {
             return Err(job);
         }
         self.queued.fetch_add(size, Ordering::AcqRel);
+        self.jobs.fetch_add(1, Ordering::AcqRel);
         jobs.push_back(job);
         drop(jobs);
         queue.ready.notify_one();
         Ok(())
+    }
+
+    /// Whether jobs are queued or being written.
+    pub fn busy(&self) -> bool {
+        self.jobs.load(Ordering::Acquire) > 0
     }
 }
 
@@ -199,6 +210,7 @@ struct Writer {
     disk: Arc<Disk>,
     files: HashMap<u64, OpenFile>,
     queued: Arc<AtomicU64>,
+    jobs: Arc<AtomicU64>,
     last_progress: Instant,
     last_free: Option<Instant>,
 }
@@ -217,13 +229,18 @@ impl Writer {
                 jobs.drain(..).collect()
             };
             let stop = batch.is_empty() && closed.load(Ordering::Acquire);
+            let handled = batch.len() as u64;
             let mut durable = Vec::new();
             for job in batch {
                 self.queued.fetch_sub(job.bytes(), Ordering::AcqRel);
                 self.handle(job, &mut durable);
             }
+            if self.disk.is_full() && !self.files.is_empty() {
+                self.close_all(&mut durable);
+            }
             self.sync();
             self.commit(durable);
+            self.jobs.fetch_sub(handled, Ordering::AcqRel);
             if stop {
                 let ids: Vec<u64> = self.files.keys().copied().collect();
                 let mut rows = Vec::new();
@@ -239,6 +256,10 @@ impl Writer {
     fn handle(&mut self, job: Job, durable: &mut Vec<Row>) {
         if !matches!(job, Job::Close { .. }) && !self.disk.is_full() {
             self.check_free(durable);
+        }
+        if self.disk.is_full() && !self.files.is_empty() {
+            // Another thread found the disk full: this one's files end too.
+            self.close_all(durable);
         }
         match job {
             Job::Open {
@@ -329,6 +350,12 @@ impl Writer {
     /// whole fragment and closed.
     fn suspend(&mut self, durable: &mut Vec<Row>) {
         self.disk.set_full(self.disk.free_bytes().unwrap_or(0));
+        self.close_all(durable);
+    }
+
+    /// Ends every file of this thread (the disk is full); their recorders
+    /// start new ones once recording resumes.
+    fn close_all(&mut self, durable: &mut Vec<Row>) {
         let ids: Vec<u64> = self.files.keys().copied().collect();
         for id in ids {
             if let Some(f) = self.files.get(&id) {

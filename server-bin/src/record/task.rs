@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use stream_core::{Frame, PeerInfo, SubscriberEvent};
+use stream_core::{EndReason, Frame, PeerInfo, SubscriberEvent};
 use tokio::sync::watch;
 
 use super::cut::{Cut, Cutter};
@@ -80,51 +80,75 @@ pub async fn run(shared: Arc<Shared>, rec: Arc<Recording>, mut stop: watch::Rece
         segment: Duration::from_secs(cfg.segment_secs),
         out: Vec::new(),
     };
-    let sub = shared.hub.subscribe(&rec.key, PeerInfo::internal(0)).await;
-    let Ok(mut sub) = sub else {
-        tracing::info!(stream = %rec.key, "not recorded: the stream is not live");
-        shared.recordings.ended(&rec);
-        return;
-    };
     tracing::info!(stream = %rec.key, reason = ?rec.reason, "recording started");
-    // The GOP cache arrives at once: the newest frame sets the wall clock.
-    let mut burst = Vec::new();
-    while burst.len() < BURST {
-        match sub.try_recv() {
-            Some(event) => burst.push(event),
-            None => break,
-        }
-    }
-    if let Some(newest) = burst.iter().rev().find_map(|e| match e {
-        Ok(SubscriberEvent::Frame(f)) => Some(f.clone()),
-        _ => None,
-    }) {
-        r.clock.observe(&newest);
-    }
-    let mut ended = false;
-    for event in burst {
-        if !r.event(event) {
-            ended = true;
+    loop {
+        let end = r.follow(&mut stop).await;
+        r.finish();
+        if end != Some(EndReason::Lagged) || *stop.borrow() {
             break;
         }
+        // Behind past `stream.max_lag_ms` (a starved worker): the hub ended
+        // the subscription, as for a player; record on from a new one.
+        tracing::warn!(stream = %rec.key, "recorder lagged behind the stream: resubscribing");
+        r.tracks = Fmp4Tracks::default();
     }
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !ended && !*stop.borrow() {
-        tokio::select! {
-            event = sub.recv() => ended = !r.event(event),
-            _ = tick.tick() => r.tick(),
-            _ = stop.changed() => {}
-        }
-    }
-    r.finish();
     tracing::info!(stream = %rec.key, "recording ended");
     shared.recordings.ended(&rec);
 }
 
 impl Recorder<'_> {
-    /// Handles one event; false when the stream ended.
-    fn event(&mut self, event: Result<SubscriberEvent, stream_core::EndReason>) -> bool {
+    /// Records from one subscription until it ends (its reason) or `stop`
+    /// turns true (`None`).
+    async fn follow(&mut self, stop: &mut watch::Receiver<bool>) -> Option<EndReason> {
+        let mut sub = match self
+            .shared
+            .hub
+            .subscribe(&self.rec.key, PeerInfo::internal(0))
+            .await
+        {
+            Ok(sub) => sub,
+            Err(e) => {
+                tracing::info!(stream = %self.rec.key, reason = %e, "not recorded: the stream is not live");
+                return Some(EndReason::NotFound);
+            }
+        };
+        // The GOP cache arrives at once: the newest frame sets the wall clock.
+        let mut burst = Vec::new();
+        while burst.len() < BURST {
+            match sub.try_recv() {
+                Some(event) => burst.push(event),
+                None => break,
+            }
+        }
+        if let Some(newest) = burst.iter().rev().find_map(|e| match e {
+            Ok(SubscriberEvent::Frame(f)) => Some(f.clone()),
+            _ => None,
+        }) {
+            self.clock.observe(&newest);
+        }
+        for event in burst {
+            if let Err(end) = self.event(event) {
+                return Some(end);
+            }
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !*stop.borrow() {
+            tokio::select! {
+                event = sub.recv() => {
+                    if let Err(end) = self.event(event) {
+                        return Some(end);
+                    }
+                }
+                _ = tick.tick() => self.tick(),
+                _ = stop.changed() => {}
+            }
+        }
+        None
+    }
+
+    /// Handles one event; the end of the subscription as an error.
+    fn event(&mut self, event: Result<SubscriberEvent, EndReason>) -> Result<(), EndReason> {
         match event {
             Ok(SubscriberEvent::Tracks(t)) => {
                 if self.tracks.announce(&t) {
@@ -144,9 +168,9 @@ impl Recorder<'_> {
                     self.frame(&frame);
                 }
             }
-            Err(_) => return false,
+            Err(end) => return Err(end),
         }
-        true
+        Ok(())
     }
 
     fn tick(&mut self) {

@@ -53,6 +53,8 @@ pub struct Shared {
     pub relays: crate::relay::Relays,
     /// Streams pushed to targets (`[[push]]`).
     pub pushes: crate::relay::push::Pushes,
+    /// Streams recorded to disk (`[record]`).
+    pub recordings: crate::record::Recordings,
     /// This node's part of the cluster (`None`: no `[cluster]` endpoints).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// WebRTC's shared socket and routes (`None`: `webrtc.enabled` off, or
@@ -181,6 +183,7 @@ impl Shared {
         Ok(Shared {
             admission,
             stopping,
+            recordings: crate::record::Recordings::new(&config.record, hooks.clone()),
             hooks,
             counters: Default::default(),
             hub: Hub::new(config.hub()),
@@ -244,8 +247,11 @@ impl Shared {
         );
         let admission = crate::admission::start(&config);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let shared = Shared::new(config, pool, watchdog, hooks, admission, stop_rx, false)?;
-        Ok((Arc::new(shared), stop_tx))
+        let shared = Arc::new(Shared::new(
+            config, pool, watchdog, hooks, admission, stop_rx, false,
+        )?);
+        shared.recordings.attach(&shared);
+        Ok((shared, stop_tx))
     }
 
     /// The drive loop's limits from the configuration.
@@ -342,7 +348,9 @@ where
         crate::webrtc::tcp::start(tcp, shared.clone(), webrtc);
     }
 
+    shared.recordings.attach(&shared);
     control.handle().spawn(watchdog.run());
+    control.handle().spawn(crate::record::watch(shared.clone()));
     if !config.hls.on_demand {
         control
             .handle()
@@ -416,6 +424,11 @@ where
             "grace period over: dropping the sessions still open"
         );
     }
+    shared.recordings.flush(
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(2)),
+    );
     control.stop();
     drop(shared);
     // Tasks that hold the shared state (an ended HLS feed's retention) see

@@ -21,8 +21,9 @@ use std::sync::Arc;
 
 use stream_core::StreamKey;
 
+pub use crate::media::fmp4_tracks::{COLLECT, COLLECT_FRAMES};
 pub use feed::CmafFeed;
-pub use task::{input, COLLECT, COLLECT_FRAMES};
+pub use task::input;
 
 use crate::server::Shared;
 use crate::ts_feed::demand::{self, FeedMap};

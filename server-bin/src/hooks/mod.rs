@@ -111,14 +111,16 @@ pub struct Hooks {
 }
 
 /// Per-stream options an `on_publish` answer may set, with ZLMediaKit's
-/// field names: `{"code":0,"enable_hls":false,"enable_ts":true}`. A field
-/// left out keeps its default (on).
+/// field names: `{"code":0,"enable_hls":false,"enable_ts":true,"enable_mp4":1}`.
+/// A field left out keeps its default (on; `enable_mp4` off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StreamOptions {
     /// HLS may be served (`enable_hls`).
     pub enable_hls: bool,
     /// HTTP-TS may be served (`enable_ts`).
     pub enable_ts: bool,
+    /// The stream is recorded to MP4 (`enable_mp4`; off unless asked).
+    pub enable_mp4: bool,
 }
 
 impl Default for StreamOptions {
@@ -126,6 +128,7 @@ impl Default for StreamOptions {
         StreamOptions {
             enable_hls: true,
             enable_ts: true,
+            enable_mp4: false,
         }
     }
 }
@@ -138,14 +141,15 @@ impl StreamOptions {
             Some(Value::Number(n)) => n.as_i64().map(|n| n != 0),
             _ => None,
         };
-        let (hls, ts) = (flag("enable_hls"), flag("enable_ts"));
-        if hls.is_none() && ts.is_none() {
+        let (hls, ts, mp4) = (flag("enable_hls"), flag("enable_ts"), flag("enable_mp4"));
+        if hls.is_none() && ts.is_none() && mp4.is_none() {
             return None;
         }
         let d = StreamOptions::default();
         Some(StreamOptions {
             enable_hls: hls.unwrap_or(d.enable_hls),
             enable_ts: ts.unwrap_or(d.enable_ts),
+            enable_mp4: mp4.unwrap_or(d.enable_mp4),
         })
     }
 }
@@ -410,6 +414,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_publish_answers_set_stream_options_as_bools_or_numbers() {
+        let o = StreamOptions::from_answer(&json!({"code":0,"enable_mp4":1})).expect("options");
+        assert!(o.enable_mp4 && o.enable_hls && o.enable_ts);
+        let o = StreamOptions::from_answer(&json!({"code":0,"enable_hls":false}));
+        assert!(o.is_some_and(|o| !o.enable_hls && !o.enable_mp4));
+        assert_eq!(StreamOptions::from_answer(&json!({"code":0})), None);
+        assert!(!StreamOptions::default().enable_mp4);
+    }
 
     fn access<'a>(params: Option<&'a str>) -> Access<'a> {
         Access {

@@ -24,15 +24,19 @@ enum Kind {
     NotFound,
     ServerStarted,
     Keepalive,
+    RecordMp4,
+    RecordDisk,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 7] = [
         Kind::StreamChanged,
         Kind::NoneReader,
         Kind::NotFound,
         Kind::ServerStarted,
         Kind::Keepalive,
+        Kind::RecordMp4,
+        Kind::RecordDisk,
     ];
 
     fn index(self) -> usize {
@@ -118,6 +122,25 @@ impl Notification {
         }
     }
 
+    /// `on_record_mp4`, after a recorded file is closed: ZLMediaKit's body
+    /// (`app`, `stream`, `vhost`, `file_name`, `file_path`, `file_size`,
+    /// `folder`, `start_time`, `time_len`, `url`), given whole by the recorder.
+    pub fn record_mp4(body: Value) -> Self {
+        Self {
+            kind: Kind::RecordMp4,
+            body,
+        }
+    }
+
+    /// `on_record_disk`: the recording disk is `"full"` (recording
+    /// suspended) or recording `"resumed"`.
+    pub fn record_disk(state: &str, dir: &str, free_bytes: u64) -> Self {
+        Self {
+            kind: Kind::RecordDisk,
+            body: json!({ "state": state, "dir": dir, "free_bytes": free_bytes }),
+        }
+    }
+
     /// The configured URL of this notification's hook (empty: off).
     pub fn url<'a>(&self, c: &'a HookConfig) -> &'a str {
         match self.kind {
@@ -126,6 +149,8 @@ impl Notification {
             Kind::NotFound => &c.on_stream_not_found,
             Kind::ServerStarted => &c.on_server_started,
             Kind::Keepalive => &c.on_server_keepalive,
+            Kind::RecordMp4 => &c.on_record_mp4,
+            Kind::RecordDisk => &c.on_record_disk,
         }
     }
 
@@ -137,6 +162,8 @@ impl Notification {
             Kind::NotFound => "on_stream_not_found",
             Kind::ServerStarted => "on_server_started",
             Kind::Keepalive => "on_server_keepalive",
+            Kind::RecordMp4 => "on_record_mp4",
+            Kind::RecordDisk => "on_record_disk",
         }
     }
 }

@@ -164,6 +164,8 @@ pub fn redacted_config(config: &Config) -> Config {
         &mut hook.on_stream_not_found,
         &mut hook.on_server_started,
         &mut hook.on_server_keepalive,
+        &mut hook.on_record_mp4,
+        &mut hook.on_record_disk,
     ] {
         if let Some((base, query)) = url.split_once('?') {
             *url = format!("{base}?{}", redact_query(query));

@@ -110,6 +110,9 @@ pub fn render(shared: &Shared) -> String {
         "fMP4-HLS requests refused at once (503) because hls.max_blocked_requests(_per_ip) were held already.",
         &one(cmaf.blocked.refused() as f64),
     );
+    for (name, kind, help, samples) in shared.recordings.families() {
+        family(name, kind, help, &samples);
+    }
     let mut by_protocol: Vec<_> = shared.sessions.count_by_protocol().into_iter().collect();
     by_protocol.sort();
     let sessions: Vec<_> = by_protocol

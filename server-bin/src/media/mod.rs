@@ -12,6 +12,7 @@ mod clock;
 pub mod flv_egress;
 pub mod flv_ingest;
 pub mod fmp4_egress;
+pub mod fmp4_tracks;
 pub mod rtp_egress;
 pub mod rtp_ingest;
 

@@ -36,6 +36,14 @@ pub fn repair(catalogue: &Catalogue, root: &Path) {
     for (stream, start, mut entry) in rows {
         let path = root.join(&entry.path);
         match repair_file(&path) {
+            Ok(r) if r.fragments.is_empty() => {
+                // Created, then the crash before its first fragment: an init
+                // segment alone does not play.
+                tracing::warn!(file = %entry.path, "recovery: recording without a fragment removed");
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(super::layout::index_path(&path));
+                gone.push((stream, start));
+            }
             Ok(r) => {
                 tracing::warn!(file = %entry.path, bytes = r.bytes, fragments = r.fragments.len(), "recovery: recording left open by a crash closed");
                 entry.bytes = r.bytes;

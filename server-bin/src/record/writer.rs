@@ -456,6 +456,12 @@ impl Writer {
         let Some(f) = self.files.remove(&id) else {
             return;
         };
+        if f.fragments == 0 {
+            // An init segment alone is not a playable file (the publisher
+            // left, or the disk filled, before the first fragment).
+            self.discard(&f, durable);
+            return;
+        }
         // Whatever a failed write left past the last whole fragment goes.
         let _ = f.mp4.set_len(f.len);
         let _ = f.idx.set_len(f.fragments * RECORD_LEN as u64);
@@ -468,6 +474,21 @@ impl Writer {
         self.disk
             .hooks()
             .notify(Notification::record_mp4(hook_body(&f)));
+    }
+}
+
+impl Writer {
+    /// Removes a file that got no fragment, its sidecar and its row.
+    fn discard(&self, f: &OpenFile, durable: &mut Vec<Row>) {
+        let _ = std::fs::remove_file(&f.path);
+        let _ = std::fs::remove_file(layout::index_path(&f.path));
+        durable.retain(|r| !(r.0 == f.stream && r.1 == f.start_ms));
+        if let Ok(catalogue) = self.disk.catalogue() {
+            if let Err(e) = catalogue.remove(&[(f.stream.clone(), f.start_ms)]) {
+                tracing::warn!(file = %f.rel, error = %e, "recording catalogue not updated");
+            }
+        }
+        tracing::info!(stream = %f.rec.key, file = %f.rel, "recording file without a fragment removed");
     }
 }
 

@@ -108,7 +108,7 @@ impl RecordBench {
                synced to disk); the other side the same without recording, alternating.\n\
              - CPU: utime+stime of strom from every stream live to the load's end; RSS: VmRSS at the end;\n  \
                latency: the players' added latency (publisher send → player receive); written:\n  \
-               `strom_record_bytes_total` over the same time.\n\
+               `strom_record_bytes_total` over the same time; files: `.mp4` files on disk at the end.\n\
              - strom, the load (publishers and players) and the disk share the machine's two cores.\n\n\
              | recording | strom CPU s/s | RSS MiB | added latency p50 ms | p99 ms | fps per player | written Mbit/s | files | fragments dropped |\n\
              |---|---|---|---|---|---|---|---|---|\n{rows}\n{end}\n",
@@ -218,10 +218,27 @@ fn run_side(
         fps: rtmp["fps_per_player"].as_f64().unwrap_or(0.0),
         written_mbit: written * 8.0 / wall / 1e6,
         dropped: metric_sum(ports.http, "strom_record_fragments_dropped_total") as u64,
-        files: metric_sum(ports.http, "strom_record_files_total") as u64,
+        files: count_mp4(&dir.join("record")),
     };
     drop(strom);
     Ok(side)
+}
+
+/// Recordings (`.mp4`) under `dir`, open ones included.
+fn count_mp4(dir: &Path) -> u64 {
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "mp4") {
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// The sum of every series of `name` in `/metrics` (0 when absent).

@@ -3,7 +3,7 @@
 //! fragment can be re-sent on another timeline (recordings played back as
 //! one file) by patching a few bytes of its header.
 
-use crate::demux::boxes::{fourcc_str, header, MAX_CHILDREN};
+use crate::demux::boxes::{child_ranges, fourcc_str, header};
 use crate::Fmp4Error;
 
 /// A child box inside a buffer: its type and its body's range.
@@ -14,34 +14,15 @@ struct Child {
 
 /// The child boxes of `buf[range]`, which they must fill exactly.
 fn children(buf: &[u8], range: std::ops::Range<usize>) -> Result<Vec<Child>, Fmp4Error> {
-    let mut out = Vec::new();
-    let mut pos = range.start;
-    while pos < range.end {
-        if out.len() == MAX_CHILDREN {
-            return Err(Fmp4Error::Limit(format!(
-                "more than {MAX_CHILDREN} child boxes"
-            )));
-        }
-        let rest = buf.get(pos..range.end).unwrap_or_default();
-        let h = header(rest)?.ok_or_else(|| Fmp4Error::Malformed("box header cut short".into()))?;
-        let size = match h.size {
-            None => rest.len(),
-            Some(s) if s <= rest.len() as u64 => s as usize,
-            Some(s) => {
-                return Err(Fmp4Error::Malformed(format!(
-                    "box {} of {s} bytes in {} left",
-                    fourcc_str(&h.fourcc),
-                    rest.len()
-                )))
-            }
-        };
-        out.push(Child {
-            fourcc: h.fourcc,
-            body: pos + h.header_len..pos + size,
-        });
-        pos += size;
-    }
-    Ok(out)
+    let start = range.start;
+    let inner = buf.get(range).unwrap_or_default();
+    Ok(child_ranges(inner)?
+        .into_iter()
+        .map(|(fourcc, body)| Child {
+            fourcc,
+            body: start + body.start..start + body.end,
+        })
+        .collect())
 }
 
 /// Big-endian u32 at `at` (the caller checked the bounds through `need`).

@@ -13,6 +13,7 @@
 //! served by hyper, but on a media worker too, so that thousands of players
 //! polling playlists never load the control plane.
 
+mod byte_range;
 pub mod flv;
 pub mod framing;
 pub(crate) mod hls;

@@ -73,13 +73,11 @@ pub fn parse_range(header: Option<&str>, total: u64) -> RangeAsk {
 }
 
 /// Reads `start`: unix seconds (`1796551200`, a fraction allowed) or an
-/// RFC 3339 time in UTC (`2026-12-06T10:00:00Z`, `…:00.5Z`, `…+00:00`).
+/// RFC 3339 time in UTC (`2026-12-06T10:00:00Z`, `…:00.5Z`, `…+00:00`), as
+/// the recordings API reads times ([`crate::record::layout::parse_time`]).
 /// Returns unix milliseconds.
 pub fn parse_start(s: &str) -> Result<u64, String> {
-    if let Some(ms) = parse_seconds(s) {
-        return Ok(ms);
-    }
-    parse_rfc3339_utc(s).ok_or_else(|| {
+    crate::record::layout::parse_time(s).ok_or_else(|| {
         format!("start {s:?}: give unix seconds or an RFC 3339 UTC time (2026-12-06T10:00:00Z)")
     })
 }
@@ -111,71 +109,6 @@ fn parse_seconds(s: &str) -> Option<u64> {
         ms += u64::from(c - b'0') * [100, 10, 1][i];
     }
     Some(ms)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.f]` followed by `Z` or `+00:00`, as unix ms.
-fn parse_rfc3339_utc(s: &str) -> Option<u64> {
-    let body = s
-        .strip_suffix('Z')
-        .or_else(|| s.strip_suffix('z'))
-        .or_else(|| s.strip_suffix("+00:00"))?;
-    let (date, time) = body.split_once(['T', 't', ' '])?;
-    let num = |d: &str, n: usize| {
-        (d.len() == n && d.bytes().all(|c| c.is_ascii_digit()))
-            .then(|| d.parse::<u64>().ok())
-            .flatten()
-    };
-    let mut date = date.split('-');
-    let year = num(date.next()?, 4)?;
-    let month = num(date.next()?, 2)?;
-    let day = num(date.next()?, 2)?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut hms = hms.split(':');
-    let hour = num(hms.next()?, 2)?;
-    let minute = num(hms.next()?, 2)?;
-    let second = num(hms.next()?, 2)?;
-    if date.next().is_some() || hms.next().is_some() || year < 1970 {
-        return None;
-    }
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    let frac_ms = parse_seconds(&format!("0.{frac}"))?;
-    let days = days_from_civil(year, month, day)?;
-    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + frac_ms)
-}
-
-/// Days from 1970-01-01 to a (proleptic Gregorian) date, or `None` for a
-/// day past its month's end (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if day > month_days[(month - 1) as usize] {
-        return None;
-    }
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).checked_sub(719_468)
 }
 
 #[cfg(test)]

@@ -18,8 +18,10 @@ mod cut;
 pub mod disk;
 pub mod index;
 pub mod layout;
+pub mod playback;
 pub mod recover;
 mod retention;
+pub mod synthetic;
 mod task;
 mod writer;
 

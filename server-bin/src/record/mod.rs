@@ -21,6 +21,7 @@ pub mod layout;
 pub mod playback;
 pub mod recover;
 mod retention;
+pub mod slots;
 pub mod synthetic;
 mod task;
 mod writer;

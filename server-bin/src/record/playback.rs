@@ -183,7 +183,7 @@ pub fn plan(
         let skip = if chosen.is_empty() {
             let at = start_ms.saturating_sub(file_start);
             let keys = whole.iter().enumerate().filter(|(_, f)| f.is_keyframe());
-            let before = keys.clone().filter(|(_, f)| f.time_ms <= at).last();
+            let before = keys.clone().rfind(|(_, f)| f.time_ms <= at);
             match before.or_else(|| keys.clone().next()) {
                 Some((i, _)) => i,
                 None => continue,

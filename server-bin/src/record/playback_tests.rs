@@ -9,7 +9,7 @@ use stream_core::StreamKey;
 
 use crate::record::catalogue::Catalogue;
 use crate::record::playback::{plan, Plan, Reader};
-use crate::record::synthetic::write_file;
+use crate::record::synthetic::{write_file, Data};
 use crate::record::RecordError;
 
 fn temp(name: &str) -> PathBuf {
@@ -111,9 +111,27 @@ fn a_range_across_two_files_is_one_timeline_from_a_keyframe() {
     let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
     let key = StreamKey::new("live", "cam");
     let tracks = [video(640), audio()];
-    write_file(&root, &cat, &key, T0, &tracks, fragments(10, 2)).unwrap();
+    write_file(
+        &root,
+        &cat,
+        &key,
+        T0,
+        &tracks,
+        fragments(10, 2),
+        Data::Written,
+    )
+    .unwrap();
     // The second file starts 12 s in (a 2 s gap).
-    write_file(&root, &cat, &key, T0 + 12_000, &tracks, fragments(10, 2)).unwrap();
+    write_file(
+        &root,
+        &cat,
+        &key,
+        T0 + 12_000,
+        &tracks,
+        fragments(10, 2),
+        Data::Written,
+    )
+    .unwrap();
     // From 5.5 s for 10 s: the keyframe at 4 s, to (not including) 15.5 s.
     let p = Arc::new(plan(&cat, &root, "live/cam", T0 + 5_500, 10_000).unwrap());
     assert_eq!(p.start_ms, T0 + 4_000);
@@ -166,6 +184,7 @@ fn a_track_change_ends_the_plan_and_empty_ranges_are_nothing() {
         T0,
         &[video(640), audio()],
         fragments(4, 1),
+        Data::Written,
     )
     .unwrap();
     write_file(
@@ -175,6 +194,7 @@ fn a_track_change_ends_the_plan_and_empty_ranges_are_nothing() {
         T0 + 4_000,
         &[video(1280), audio()],
         fragments(4, 1),
+        Data::Written,
     )
     .unwrap();
     let p = plan(&cat, &root, "live/cam", T0, 8_000).unwrap();

@@ -5,7 +5,7 @@
 //! hour at 2 Mbit/s in a second); the server's recorder writes its own.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use fmp4::{CodecConfig, TrackConfig, TrackRun};
@@ -14,6 +14,20 @@ use stream_core::StreamKey;
 use super::catalogue::{Catalogue, FileEntry};
 use super::index::{FragmentEntry, KEYFRAME};
 use super::layout::{file_path, index_path, stream_dir, stream_name};
+
+/// What [`write_file`] can fail with.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// How the samples' data are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Data {
+    /// Written: the file plays.
+    Written,
+    /// Left as holes of a sparse file (read back as zeros): an hour at
+    /// megabits per second in a moment and no disk space, for measuring
+    /// what does not decode the media.
+    Holes,
+}
 
 /// Writes one recording of `key` started at `start_ms` (unix ms) under
 /// `root`, with `fragments` (each a fragment's runs, times from the file's
@@ -29,7 +43,8 @@ pub fn write_file(
     start_ms: u64,
     tracks: &[TrackConfig],
     fragments: impl IntoIterator<Item = Vec<TrackRun>>,
-) -> Result<FileEntry, Box<dyn std::error::Error + Send + Sync>> {
+    data: Data,
+) -> Result<FileEntry, Error> {
     let dir = stream_dir(root, key).ok_or("unsafe stream name")?;
     let relative = file_path(start_ms, 0);
     let mp4_path = dir.join(&relative);
@@ -53,8 +68,14 @@ pub fn write_file(
     let has_video = tracks.iter().any(|t| t.width > 0);
     for (i, runs) in fragments.into_iter().enumerate() {
         let frag = fmp4::fragment(i as u32 + 1, &runs)?;
-        for part in frag.parts() {
-            mp4.write_all(part)?;
+        if data == Data::Holes {
+            mp4.write_all(&frag.header)?;
+            let holes: usize = frag.payload.iter().map(|p| p.len()).sum();
+            mp4.seek(SeekFrom::Current(i64::try_from(holes)?))?;
+        } else {
+            for part in frag.parts() {
+                mp4.write_all(part)?;
+            }
         }
         let video = runs.iter().find(|r| is_video(r.track_id));
         let first = video.or(runs.first()).ok_or("empty fragment")?;
@@ -80,6 +101,7 @@ pub fn write_file(
         count += 1;
     }
     mp4.flush()?;
+    mp4.get_ref().set_len(offset)?;
     idx.flush()?;
     let path = mp4_path
         .strip_prefix(root)?

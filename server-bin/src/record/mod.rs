@@ -20,6 +20,7 @@ pub mod index;
 pub mod layout;
 pub mod playback;
 pub mod recover;
+pub mod replay;
 mod retention;
 pub mod slots;
 pub mod synthetic;

@@ -152,11 +152,56 @@ pub fn plan(
     duration_ms: u64,
 ) -> Result<Plan, RecordError> {
     let end_ms = start_ms.saturating_add(duration_ms);
+    plan_rows(
+        root,
+        catalogue.list(stream, start_ms, end_ms)?,
+        start_ms,
+        end_ms,
+    )
+}
+
+/// Plans the playback of one whole recorded file, named relative to
+/// `root` (`app/stream/YYYY-MM-DD/HH-MM-SS.mp4`) and found in the catalogue
+/// by its name's time. Blocking.
+///
+/// # Errors
+/// [`RecordError::NothingRecorded`] for a name that is not a file of the
+/// catalogue; as [`plan`].
+pub fn plan_file(catalogue: &Catalogue, root: &Path, relative: &Path) -> Result<Plan, RecordError> {
+    let text = relative.to_str().ok_or(RecordError::NothingRecorded)?;
+    let mut parts: Vec<&str> = text.split('/').collect();
+    let (Some(name), Some(day)) = (parts.pop(), parts.pop()) else {
+        return Err(RecordError::NothingRecorded);
+    };
+    let hms = name
+        .trim_end_matches(".mp4")
+        .split('_')
+        .next()
+        .unwrap_or("");
+    let second = super::layout::parse_time(&format!("{day}T{}Z", hms.replace('-', ":")))
+        .ok_or(RecordError::NothingRecorded)?;
+    let stream = parts.join("/");
+    let row = catalogue
+        .list(&stream, second, second + 1000)?
+        .into_iter()
+        .find(|(start, entry)| entry.path == text && *start < second + 1000)
+        .ok_or(RecordError::NothingRecorded)?;
+    let (start, end) = (row.0, row.1.end_ms.max(row.0 + 1));
+    plan_rows(root, vec![row], start, end)
+}
+
+/// [`plan`] over catalogue rows (oldest first).
+fn plan_rows(
+    root: &Path,
+    rows: Vec<(u64, super::catalogue::FileEntry)>,
+    start_ms: u64,
+    end_ms: u64,
+) -> Result<Plan, RecordError> {
     let mut tracks: Option<Vec<TrackConfig>> = None;
     let mut files = Vec::new();
     let mut chosen: Vec<(usize, FragmentEntry, u64)> = Vec::new(); // (file, entry, end ms)
     let mut track_change_ms = None;
-    for (file_start, entry) in catalogue.list(stream, start_ms, end_ms)? {
+    for (file_start, entry) in rows {
         if file_start >= end_ms {
             break;
         }
@@ -362,4 +407,4 @@ impl Reader {
 
 #[cfg(test)]
 #[path = "playback_tests.rs"]
-mod tests;
+pub(crate) mod tests;

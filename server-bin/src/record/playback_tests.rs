@@ -12,14 +12,14 @@ use crate::record::playback::{plan, Plan, Reader};
 use crate::record::synthetic::{write_file, Data};
 use crate::record::RecordError;
 
-fn temp(name: &str) -> PathBuf {
+pub(crate) fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("strom-play-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn video(width: u32) -> TrackConfig {
+pub(crate) fn video(width: u32) -> TrackConfig {
     TrackConfig {
         id: 1,
         timescale: 90_000,
@@ -33,7 +33,7 @@ fn video(width: u32) -> TrackConfig {
     }
 }
 
-fn audio() -> TrackConfig {
+pub(crate) fn audio() -> TrackConfig {
     TrackConfig {
         id: 2,
         timescale: 48_000,
@@ -49,7 +49,7 @@ fn audio() -> TrackConfig {
 
 /// `secs` one-second fragments: 25 video frames (a keyframe every
 /// `gop` seconds) and 1 s of audio.
-fn fragments(secs: u64, gop: u64) -> Vec<Vec<TrackRun>> {
+pub(crate) fn fragments(secs: u64, gop: u64) -> Vec<Vec<TrackRun>> {
     (0..secs)
         .map(|s| {
             let v = (0..25)

@@ -103,35 +103,28 @@ fn events(bytes: &[u8]) -> Vec<Event> {
     out
 }
 
-const T0: u64 = 1_796_551_200_000;
+pub(crate) const T0: u64 = 1_796_551_200_000;
+
+/// Writes one file of live/cam at `start`.
+pub(crate) fn record(
+    root: &std::path::Path,
+    cat: &Catalogue,
+    start: u64,
+    tracks: &[TrackConfig],
+    frags: Vec<Vec<TrackRun>>,
+) {
+    let key = StreamKey::new("live", "cam");
+    write_file(root, cat, &key, start, tracks, frags, Data::Written).unwrap();
+}
 
 #[test]
 fn a_range_across_two_files_is_one_timeline_from_a_keyframe() {
     let root = temp("two");
     let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
-    let key = StreamKey::new("live", "cam");
     let tracks = [video(640), audio()];
-    write_file(
-        &root,
-        &cat,
-        &key,
-        T0,
-        &tracks,
-        fragments(10, 2),
-        Data::Written,
-    )
-    .unwrap();
+    record(&root, &cat, T0, &tracks, fragments(10, 2));
     // The second file starts 12 s in (a 2 s gap).
-    write_file(
-        &root,
-        &cat,
-        &key,
-        T0 + 12_000,
-        &tracks,
-        fragments(10, 2),
-        Data::Written,
-    )
-    .unwrap();
+    record(&root, &cat, T0 + 12_000, &tracks, fragments(10, 2));
     // From 5.5 s for 10 s: the keyframe at 4 s, to (not including) 15.5 s.
     let p = Arc::new(plan(&cat, &root, "live/cam", T0 + 5_500, 10_000).unwrap());
     assert_eq!(p.start_ms, T0 + 4_000);
@@ -176,27 +169,14 @@ fn a_range_across_two_files_is_one_timeline_from_a_keyframe() {
 fn a_track_change_ends_the_plan_and_empty_ranges_are_nothing() {
     let root = temp("change");
     let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
-    let key = StreamKey::new("live", "cam");
-    write_file(
+    record(&root, &cat, T0, &[video(640), audio()], fragments(4, 1));
+    record(
         &root,
         &cat,
-        &key,
-        T0,
-        &[video(640), audio()],
-        fragments(4, 1),
-        Data::Written,
-    )
-    .unwrap();
-    write_file(
-        &root,
-        &cat,
-        &key,
         T0 + 4_000,
         &[video(1280), audio()],
         fragments(4, 1),
-        Data::Written,
-    )
-    .unwrap();
+    );
     let p = plan(&cat, &root, "live/cam", T0, 8_000).unwrap();
     assert_eq!(p.track_change_ms, Some(T0 + 4_000));
     assert_eq!(p.pieces.len(), 4);

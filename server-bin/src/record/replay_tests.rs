@@ -9,31 +9,16 @@ use stream_core::{PeerInfo, StreamKey, SubscriberEvent};
 use super::{start_replay, ReplayRequest, ReplaySource};
 use crate::config::Config;
 use crate::record::catalogue::Catalogue;
-use crate::record::playback::tests::{audio, fragments, temp, video};
-use crate::record::synthetic::{write_file, Data};
+use crate::record::playback::tests::{audio, fragments, record, temp, video, T0};
 use crate::record::RecordError;
 use crate::server::Shared;
-
-const T0: u64 = 1_796_551_200_000;
 
 /// A server whose recordings hold 2 s of live/cam at T0.
 fn server(name: &str, max_replays: usize) -> Arc<Shared> {
     let root = temp(name);
-    {
-        let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
-        let key = StreamKey::new("live", "cam");
-        let tracks = [video(640), audio()];
-        write_file(
-            &root,
-            &cat,
-            &key,
-            T0,
-            &tracks,
-            fragments(2, 1),
-            Data::Written,
-        )
-        .unwrap();
-    }
+    let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
+    record(&root, &cat, T0, &[video(640), audio()], fragments(2, 1));
+    drop(cat);
     let mut config = Config::default();
     config.record.dir = root.to_str().unwrap().to_string();
     config.record.max_replays = max_replays;
@@ -77,6 +62,18 @@ async fn video_times(shared: &Shared, key: &StreamKey, enough: usize) -> Vec<i64
     times
 }
 
+/// Waits (at most 5 s) until no replay runs.
+async fn freed(shared: &Shared) {
+    let freed = async {
+        while shared.playback.replays() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), freed)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_replays_paced_then_ends_and_frees_its_place() {
     let shared = server("replay-once", 1);
@@ -94,14 +91,7 @@ async fn a_range_replays_paced_then_ends_and_frees_its_place() {
         "paced: {:?}",
         began.elapsed()
     );
-    let freed = async {
-        while shared.playback.replays() > 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), freed)
-        .await
-        .unwrap();
+    freed(&shared).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,14 +107,7 @@ async fn a_repeated_replay_continues_its_times_until_closed_and_is_capped() {
     assert_eq!(times.len(), 60);
     assert!(times.windows(2).all(|w| w[1] > w[0]), "{times:?}");
     assert!(shared.hub.close_stream(&info.key));
-    let freed = async {
-        while shared.playback.replays() > 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), freed)
-        .await
-        .unwrap();
+    freed(&shared).await;
     let missing = ReplayRequest {
         source: ReplaySource::File("live/cam/2026-12-06/11-00-00.mp4".into()),
         ..request("file", false)

@@ -16,8 +16,6 @@ pub struct PlaybackSlots {
     /// Downloads: in total, and per client address.
     gets: Mutex<(usize, HashMap<IpAddr, usize>)>,
     replays: AtomicUsize,
-    /// TEMPORARY until `Shared::recordings` lands: the catalogue.
-    catalogue: std::sync::OnceLock<Arc<super::catalogue::Catalogue>>,
 }
 
 impl PlaybackSlots {
@@ -26,23 +24,19 @@ impl PlaybackSlots {
         crate::session::lock(&self.gets).0
     }
 
-    /// The catalogue and root of the recordings. Blocking (opens the
-    /// catalogue when first needed).
+    /// The catalogue and root of the recordings. Blocking (the catalogue
+    /// opens when first needed): call it on the blocking pool.
     ///
     /// # Errors
     /// The catalogue cannot be opened.
     pub fn store(
         shared: &Shared,
     ) -> Result<(Arc<super::catalogue::Catalogue>, std::path::PathBuf), super::RecordError> {
-        let root = std::path::absolute(&shared.config.record.dir)?;
-        if let Some(c) = shared.playback.catalogue.get() {
-            return Ok((c.clone(), root));
-        }
-        std::fs::create_dir_all(&root)?;
-        let c = Arc::new(super::catalogue::Catalogue::open(
-            &root.join(".catalogue.redb"),
-        )?);
-        Ok((shared.playback.catalogue.get_or_init(|| c).clone(), root))
+        let recordings = &shared.recordings;
+        Ok((
+            recordings.catalogue()?.clone(),
+            recordings.root().to_path_buf(),
+        ))
     }
 
     /// Replays in progress.
@@ -72,6 +66,11 @@ impl GetSlot {
         }
         *mine += 1;
         gets.0 += 1;
+        shared
+            .recordings
+            .metrics()
+            .gets
+            .fetch_add(1, Ordering::Relaxed);
         Ok(GetSlot {
             shared: shared.clone(),
             ip,
@@ -83,6 +82,8 @@ impl Drop for GetSlot {
     fn drop(&mut self) {
         let mut gets = crate::session::lock(&self.shared.playback.gets);
         gets.0 = gets.0.saturating_sub(1);
+        let gauge = &self.shared.recordings.metrics().gets;
+        gauge.fetch_sub(1, Ordering::Relaxed);
         if let Some(n) = gets.1.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -109,6 +110,8 @@ impl ReplaySlot {
                 (n < max).then_some(n + 1)
             })
             .ok()?;
+        let gauge = &shared.recordings.metrics().replays;
+        gauge.fetch_add(1, Ordering::Relaxed);
         Some(ReplaySlot {
             shared: shared.clone(),
         })
@@ -118,5 +121,7 @@ impl ReplaySlot {
 impl Drop for ReplaySlot {
     fn drop(&mut self) {
         self.shared.playback.replays.fetch_sub(1, Ordering::AcqRel);
+        let gauge = &self.shared.recordings.metrics().replays;
+        gauge.fetch_sub(1, Ordering::Relaxed);
     }
 }

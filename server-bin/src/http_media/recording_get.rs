@@ -371,4 +371,19 @@ mod tests {
         assert_eq!(super::stream_of("/api/v1/recordings/cam/get"), None);
         assert_eq!(super::stream_of("/api/v1/recordings/live/cam/list"), None);
     }
+
+    #[test]
+    fn downloads_are_classified_as_media_and_the_rest_of_the_api_is_not() {
+        use super::super::request::{media_kind_of_line, MediaKind};
+        let line = |l: &str| media_kind_of_line(l.as_bytes());
+        let get = "GET /api/v1/recordings/live/cam/get?start=1&duration=5 HTTP/1.1";
+        assert_eq!(line(get), Some(MediaKind::RecordingGet));
+        assert_eq!(
+            line("HEAD /api/v1/recordings/a/b/c/get HTTP/1.1"),
+            Some(MediaKind::RecordingGet)
+        );
+        assert_eq!(line("GET /api/v1/recordings/live/cam HTTP/1.1"), None);
+        assert_eq!(line("GET /api/v1/recordings/get HTTP/1.1"), None);
+        assert_eq!(line("POST /api/v1/recordings/live/cam/get HTTP/1.1"), None);
+    }
 }

@@ -87,11 +87,17 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
 fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     // The launcher passes `--webrtc-port 0`: strom binds any free UDP port
     // and announces it in its candidates.
+    // Scenario 8's recordings go under the chaos directory, not the
+    // working directory.
+    let record_dir = crate::chaos::server::chaos_dir()
+        .map(|d| d.join(format!("record-browser-{n}")).display().to_string())
+        .unwrap_or_else(|_| "record".into());
     let extra = [
         ("STROM_WEBRTC__ENABLED", "true"),
         ("STROM_WEBRTC__PUBLIC_ADDRESSES", "[\"127.0.0.1\"]"),
         ("STROM_LOG__LEVEL", "info"),
         ("STROM_RECORD__STREAMS", "[\"live/rec\"]"),
+        ("STROM_RECORD__DIR", record_dir.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,7 +1,8 @@
 //! The fuzz target's entry point (`fuzz/fuzz_targets/fmp4_demux.rs` is a
-//! one-line shim into it).
+//! one-line shim into it): the demuxer, and [`crate::rewrite_moof_times`]
+//! on the same input.
 
-use crate::{fragment, init_segment, Demuxer, Event, Fmp4Error};
+use crate::{fragment, init_segment, rewrite_moof_times, Demuxer, Event, Fmp4Error};
 
 /// Most events read from one input (the input is at most a few MiB).
 const MAX_EVENTS: usize = 100_000;
@@ -29,6 +30,12 @@ pub fn demux(data: &[u8]) {
     }
     let pieced = run(pieces.into_iter());
     assert_eq!(whole, pieced, "whole input and pieces differ");
+    let mut copy = stream.to_vec();
+    let rewritten = rewrite_moof_times(&mut copy, 1, |_, t| Some(t.wrapping_add(1)));
+    assert_eq!(copy.len(), stream.len(), "rewrite changed the length");
+    if rewritten.is_err() {
+        assert_eq!(copy, stream, "a refused rewrite changed the input");
+    }
     for event in whole.0 {
         remux(&event);
     }
@@ -60,7 +67,10 @@ fn remux(event: &Event) {
             Err(_) => return,
         },
         Event::Fragment { sequence, runs } => match fragment(*sequence, runs) {
-            Ok(f) => f.to_bytes(),
+            Ok(f) => {
+                rewritten(sequence.wrapping_add(1), runs, &f.to_bytes());
+                f.to_bytes()
+            }
             Err(_) => return,
         },
     };
@@ -70,6 +80,33 @@ fn remux(event: &Event) {
         events.as_slice(),
         std::slice::from_ref(event),
         "re-mux round trip"
+    );
+}
+
+/// Rewrites a muxed fragment's times (each track's + its id) and checks
+/// that it demuxes to the same runs at those times.
+fn rewritten(sequence: u32, runs: &[crate::TrackRun], bytes: &[u8]) {
+    let mut bytes = bytes.to_vec();
+    let shift = |track: u32, t: u64| t.wrapping_add(u64::from(track));
+    if let Err(e) = rewrite_moof_times(&mut bytes, sequence, |track, t| Some(shift(track, t))) {
+        panic!("a muxed fragment cannot be rewritten: {e}");
+    }
+    let expected: Vec<_> = runs
+        .iter()
+        .map(|r| crate::TrackRun {
+            base_decode_time: shift(r.track_id, r.base_decode_time),
+            ..r.clone()
+        })
+        .collect();
+    let (events, error) = run(std::iter::once(&bytes[..]));
+    assert_eq!(error, None, "a rewritten fragment does not demux");
+    assert_eq!(
+        events,
+        vec![Event::Fragment {
+            sequence,
+            runs: expected
+        }],
+        "rewritten times"
     );
 }
 

@@ -65,11 +65,13 @@ mod error;
 mod fragment;
 pub mod fuzzing;
 mod init;
+mod rewrite;
 mod write;
 
 pub use demux::Demuxer;
 pub use error::Fmp4Error;
 pub use init::MAX_TRACKS;
+pub use rewrite::rewrite_moof_times;
 
 /// Longest codec configuration record accepted (`avcC`, `hvcC`, `av1C`, AudioSpecificConfig).
 pub const MAX_CONFIG_LEN: usize = 64 * 1024;
@@ -195,7 +197,21 @@ impl Fragment {
 /// an audio track without channels, AAC above 65535 Hz, Opus with more than
 /// 2 channels; [`Fmp4Error::Limit`] above [`MAX_TRACKS`].
 pub fn init_segment(tracks: &[TrackConfig]) -> Result<Bytes, Fmp4Error> {
-    init::build(tracks)
+    init::build(tracks, None)
+}
+
+/// [`init_segment`] for a file of known length (a recording served as one
+/// file): `mvhd` carries the movie's total duration and `mvex` a `mehd`
+/// with it as the fragment duration, both in milliseconds (timescale 1000;
+/// version 1 boxes above 32 bits), so a player shows a seekable duration.
+///
+/// # Errors
+/// As [`init_segment`].
+pub fn init_segment_with_duration(
+    tracks: &[TrackConfig],
+    duration_ms: u64,
+) -> Result<Bytes, Fmp4Error> {
+    init::build(tracks, Some(duration_ms))
 }
 
 /// One fragment: `moof` (`mfhd` with `sequence`, one `traf` per run with

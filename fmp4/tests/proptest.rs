@@ -113,3 +113,61 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn rewritten_times_demux_to_the_same_samples_at_the_new_times(
+        (_tracks, fragments) in stream(),
+        sequence in any::<u32>(),
+        shift in any::<u64>(),
+    ) {
+        for runs in fragments {
+            let mut bytes = fmp4::fragment(1, &runs).unwrap().to_bytes().to_vec();
+            let len = bytes.len();
+            fmp4::rewrite_moof_times(&mut bytes, sequence, |_, t| Some(t.wrapping_add(shift)))
+                .unwrap();
+            prop_assert_eq!(bytes.len(), len);
+            let want: Vec<TrackRun> = runs
+                .into_iter()
+                .map(|r| TrackRun { base_decode_time: r.base_decode_time.wrapping_add(shift), ..r })
+                .collect();
+            prop_assert_eq!(demux(&bytes, 4096).unwrap(), vec![Event::Fragment { sequence, runs: want }]);
+        }
+    }
+
+    #[test]
+    fn rewriting_cut_or_corrupted_moofs_never_panics_nor_resizes(
+        (_tracks, fragments) in stream(),
+        cut in any::<prop::sample::Index>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+    ) {
+        for runs in &fragments {
+            let mut data = fmp4::fragment(1, runs).unwrap().to_bytes().to_vec();
+            let cut = cut.index(data.len() + 1);
+            data.truncate(cut);
+            for (at, value) in &flips {
+                if !data.is_empty() {
+                    let i = at.index(data.len());
+                    data[i] ^= value;
+                }
+            }
+            let before = data.clone();
+            let r = fmp4::rewrite_moof_times(&mut data, 3, |_, t| Some(t ^ 1));
+            prop_assert_eq!(data.len(), before.len());
+            if r.is_err() {
+                prop_assert_eq!(data, before);
+            }
+        }
+    }
+
+    #[test]
+    fn init_with_duration_demuxes_to_the_same_tracks(
+        tracks in tracks(),
+        duration in any::<u64>(),
+    ) {
+        let init = fmp4::init_segment_with_duration(&tracks, duration).unwrap();
+        prop_assert_eq!(demux(&init, 4096).unwrap(), vec![Event::Init(tracks)]);
+    }
+}

@@ -60,6 +60,8 @@ pub struct Shared {
     /// WebRTC's shared socket and routes (`None`: `webrtc.enabled` off, or
     /// in-process tests that set none).
     pub webrtc: Option<Arc<crate::webrtc::WebRtc>>,
+    /// Recording downloads and replays in progress, under their caps.
+    pub playback: crate::record::slots::PlaybackSlots,
 }
 
 /// Options that are not configuration (they come from the command line only).
@@ -205,6 +207,7 @@ impl Shared {
             cluster: crate::cluster::Cluster::new(&config)
                 .map_err(|e| ServerError::Cluster(e.to_string()))?,
             webrtc: None,
+            playback: Default::default(),
             config,
         })
     }

@@ -11,7 +11,8 @@
 //     prints {"event":"result",...}.
 //   node run.mjs play --page hlsjs.html --url http://127.0.0.1:H/live/s/hls.fmp4.m3u8 --secs 6 --settle 2
 //     Opens the player page (hlsjs.html: hls.js, mpegts.html: mpegts.js,
-//     mse.html: plain MSE on .live.mp4 over http:// or ws://), plays for
+//     mse.html: plain MSE on .live.mp4 over http:// or ws://, video.html: a
+//     plain <video src> on a recording download), plays for
 //     --secs and prints one JSON line: {"mode":"play",...} (frames.js's figures
 //     and the page's own).
 //
@@ -52,7 +53,7 @@ function parse(argv) {
     else if (k === '--delays') o.delays = v.split(',').filter((x) => x).map(Number);
     else throw new Error(`unknown argument ${k}`);
   }
-  const players = ['hlsjs.html', 'mpegts.html', 'mse.html'];
+  const players = ['hlsjs.html', 'mpegts.html', 'mse.html', 'video.html'];
   if (!['whep', 'whip', 'play'].includes(o.mode) || !o.url || (o.mode === 'play') !== players.includes(o.page)) {
     throw new Error(
       `usage: node run.mjs whep|whip|play --url URL [--page ${players.join('|')}] [--secs S] [--settle S] [--delays MS,MS]`,
@@ -69,6 +70,7 @@ function servePages() {
     '/hlsjs.html': ['hlsjs.html', 'text/html; charset=utf-8'],
     '/mpegts.html': ['mpegts.html', 'text/html; charset=utf-8'],
     '/mse.html': ['mse.html', 'text/html; charset=utf-8'],
+    '/video.html': ['video.html', 'text/html; charset=utf-8'],
     '/sdp.js': ['sdp.js', 'text/javascript; charset=utf-8'],
     '/frames.js': ['frames.js', 'text/javascript; charset=utf-8'],
     '/mp4.js': ['mp4.js', 'text/javascript; charset=utf-8'],

@@ -101,6 +101,10 @@ enum Cmd {
         /// count is the live players' count.
         #[arg(long)]
         record: Option<usize>,
+        /// Instead of players: the time to the first byte of a ten-minute
+        /// recording download from a one-hour file (target: under 100 ms).
+        #[arg(long)]
+        record_get: bool,
     },
     /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
     Chaos {
@@ -166,7 +170,20 @@ fn main() -> ExitCode {
             webrtc,
             viewers,
             record,
+            record_get,
         } => {
+            if record_get {
+                return match bench::record_get::run() {
+                    Ok(line) => {
+                        println!("xtask bench: OK: {line}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("xtask bench: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
                 return ExitCode::FAILURE;

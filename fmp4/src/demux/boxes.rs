@@ -3,6 +3,7 @@
 
 use crate::Fmp4Error;
 use bytes::Bytes;
+use std::ops::Range;
 
 /// Most child boxes read from one box (a `moov` has a few per track).
 pub(crate) const MAX_CHILDREN: usize = 1024;
@@ -68,6 +69,18 @@ pub(crate) fn fourcc_str(fourcc: &[u8; 4]) -> String {
 /// The child boxes of `body` as (type, body) pairs, bodies sliced from it.
 /// The children must fill `body` exactly.
 pub(crate) fn children(body: &Bytes) -> Result<Vec<([u8; 4], Bytes)>, Fmp4Error> {
+    Ok(child_ranges(body)?
+        .into_iter()
+        .map(|(fourcc, range)| (fourcc, body.slice(range)))
+        .collect())
+}
+
+/// A child box: its type and its body's range in the parent's body.
+pub(crate) type ChildRange = ([u8; 4], Range<usize>);
+
+/// The child boxes of `body` as (type, range of the body in `body`). The
+/// children must fill `body` exactly.
+pub(crate) fn child_ranges(body: &[u8]) -> Result<Vec<ChildRange>, Fmp4Error> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < body.len() {
@@ -89,7 +102,7 @@ pub(crate) fn children(body: &Bytes) -> Result<Vec<([u8; 4], Bytes)>, Fmp4Error>
                 )))
             }
         };
-        out.push((h.fourcc, body.slice(pos + h.header_len..pos + size)));
+        out.push((h.fourcc, pos + h.header_len..pos + size));
         pos += size;
     }
     Ok(out)

@@ -5,7 +5,7 @@
 //! segment and a fragment are descended (at most 9 levels), never an
 //! arbitrary tree.
 
-mod boxes;
+pub(crate) mod boxes;
 mod moof;
 mod moov;
 

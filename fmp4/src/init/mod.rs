@@ -19,12 +19,13 @@ pub(crate) fn is_video(codec: &CodecConfig) -> bool {
     )
 }
 
-/// Builds `ftyp` + `moov` for `tracks`.
-pub(crate) fn build(tracks: &[TrackConfig]) -> Result<Bytes, Fmp4Error> {
+/// Builds `ftyp` + `moov` for `tracks`; with `duration_ms`, the movie's
+/// total duration in `mvhd` and `mvex/mehd`.
+pub(crate) fn build(tracks: &[TrackConfig], duration_ms: Option<u64>) -> Result<Bytes, Fmp4Error> {
     validate(tracks)?;
     let mut w = BoxWriter::with_capacity(1024);
     ftyp::write(&mut w, tracks)?;
-    moov::write(&mut w, tracks)?;
+    moov::write(&mut w, tracks, duration_ms)?;
     Ok(Bytes::from(w.into_vec()))
 }
 
@@ -97,6 +98,10 @@ fn validate(tracks: &[TrackConfig]) -> Result<(), Fmp4Error> {
 mod tests {
     use super::*;
 
+    fn build_plain(tracks: &[TrackConfig]) -> Result<Bytes, Fmp4Error> {
+        build(tracks, None)
+    }
+
     fn video(id: u32, codec: CodecConfig) -> TrackConfig {
         TrackConfig {
             id,
@@ -120,7 +125,7 @@ mod tests {
         let hevc = CodecConfig::Hevc {
             hvcc: Bytes::from_static(&[1; 23]),
         };
-        let init = build(&[video(1, avc()), video(2, hevc), video(3, avc())]).unwrap();
+        let init = build_plain(&[video(1, avc()), video(2, hevc), video(3, avc())]).unwrap();
         let size = u32::from_be_bytes(init[..4].try_into().unwrap()) as usize;
         assert_eq!(
             &init[4..size],
@@ -131,7 +136,8 @@ mod tests {
 
     #[test]
     fn inconsistent_tracks_are_invalid() {
-        let invalid = |tracks: &[TrackConfig]| matches!(build(tracks), Err(Fmp4Error::Invalid(_)));
+        let invalid =
+            |tracks: &[TrackConfig]| matches!(build_plain(tracks), Err(Fmp4Error::Invalid(_)));
         assert!(invalid(&[]));
         assert!(invalid(&[video(0, avc())]));
         assert!(invalid(&[video(1, avc()), video(1, avc())]));
@@ -149,7 +155,7 @@ mod tests {
         aac.codec = CodecConfig::Aac {
             asc: Bytes::from_static(&[0x11, 0x90]),
         };
-        assert!(build(&[aac.clone()]).is_ok());
+        assert!(build_plain(&[aac.clone()]).is_ok());
         aac.sample_rate = 96_000;
         assert!(invalid(&[aac.clone()]));
         let mut opus = aac;

@@ -5,7 +5,7 @@ use super::{is_video, sample_entry};
 use crate::write::BoxWriter;
 use crate::{Fmp4Error, TrackConfig};
 
-/// Timescale of `mvhd` (durations are 0, so only a formality).
+/// Timescale of `mvhd` and `mehd`: milliseconds.
 const MOVIE_TIMESCALE: u32 = 1000;
 /// The identity transformation matrix of `mvhd`/`tkhd`.
 const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
@@ -15,13 +15,34 @@ const TKHD_FLAGS: u32 = 0x000003;
 const LANGUAGE_UND: u16 = 0x55c4;
 
 /// Writes `moov`; `tracks` are already validated.
-pub(crate) fn write(w: &mut BoxWriter, tracks: &[TrackConfig]) -> Result<(), Fmp4Error> {
+/// With `duration_ms`, `mvhd` carries it and `mvex` starts with a `mehd`
+/// (version 1, 64-bit, when it does not fit 32 bits); without it both say
+/// nothing (a live stream).
+pub(crate) fn write(
+    w: &mut BoxWriter,
+    tracks: &[TrackConfig],
+    duration_ms: Option<u64>,
+) -> Result<(), Fmp4Error> {
     let moov = w.open(b"moov");
-    mvhd(w, tracks)?;
+    mvhd(w, tracks, duration_ms.unwrap_or(0))?;
     for t in tracks {
         trak(w, t)?;
     }
     let mvex = w.open(b"mvex");
+    if let Some(duration) = duration_ms {
+        match u32::try_from(duration) {
+            Ok(d) => {
+                let mehd = w.open_full(b"mehd", 0, 0);
+                w.u32(d);
+                w.close(mehd)?;
+            }
+            Err(_) => {
+                let mehd = w.open_full(b"mehd", 1, 0);
+                w.u64(duration);
+                w.close(mehd)?;
+            }
+        }
+    }
     for t in tracks {
         let trex = w.open_full(b"trex", 0, 0);
         w.u32(t.id);
@@ -35,18 +56,31 @@ pub(crate) fn write(w: &mut BoxWriter, tracks: &[TrackConfig]) -> Result<(), Fmp
     w.close(moov)
 }
 
-fn mvhd(w: &mut BoxWriter, tracks: &[TrackConfig]) -> Result<(), Fmp4Error> {
+fn mvhd(w: &mut BoxWriter, tracks: &[TrackConfig], duration: u64) -> Result<(), Fmp4Error> {
     let next_id = tracks
         .iter()
         .map(|t| t.id)
         .max()
         .unwrap_or(0)
         .saturating_add(1);
-    let b = w.open_full(b"mvhd", 0, 0);
-    w.u32(0); // creation_time
-    w.u32(0); // modification_time
-    w.u32(MOVIE_TIMESCALE);
-    w.u32(0); // duration
+    let b = match u32::try_from(duration) {
+        Ok(d) => {
+            let b = w.open_full(b"mvhd", 0, 0);
+            w.u32(0); // creation_time
+            w.u32(0); // modification_time
+            w.u32(MOVIE_TIMESCALE);
+            w.u32(d);
+            b
+        }
+        Err(_) => {
+            let b = w.open_full(b"mvhd", 1, 0);
+            w.u64(0); // creation_time
+            w.u64(0); // modification_time
+            w.u32(MOVIE_TIMESCALE);
+            w.u64(duration);
+            b
+        }
+    };
     w.u32(0x0001_0000); // rate 1.0
     w.u16(0x0100); // volume 1.0
     w.zeros(10); // reserved

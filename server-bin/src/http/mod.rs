@@ -17,7 +17,7 @@ pub mod metrics;
 mod proxies;
 mod pushes;
 pub mod reply;
-mod router;
+pub(crate) mod router;
 pub mod url;
 mod zlm;
 

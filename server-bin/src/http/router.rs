@@ -65,6 +65,17 @@ fn gate(
     None
 }
 
+/// The checks of a read-only `/api/v1` request served outside this router
+/// (the recording download, on a media worker): [`gate`]'s, with the same
+/// refusals. `Some` is the refusal.
+pub(crate) fn api_gate(
+    shared: &Shared,
+    peer: SocketAddr,
+    parts: &hyper::http::request::Parts,
+) -> Option<Reply> {
+    gate(shared, peer, parts, Family::Strom, false)
+}
+
 /// ZLMediaKit's code for an authentication failure.
 const ZLM_AUTH_FAILED: i64 = -100;
 

@@ -52,12 +52,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
     let timeout = Duration::from_millis(shared.config.http.request_timeout_ms);
     let stall = Duration::from_millis(shared.config.server.write_stall_ms);
     let stalled = Arc::new(AtomicBool::new(false));
-    let io = StallIo {
-        inner: stream,
-        stall,
-        blocked: None,
-        stalled: stalled.clone(),
-    };
+    let io = StallIo::new(stream, stall, stalled.clone());
     let conn_state = Arc::new(Connection {
         shared: shared.clone(),
         allowed: Mutex::default(),
@@ -104,7 +99,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, mut guard: SessionGuard
 /// would hold the connection (and the segment) for its whole lifetime. A
 /// write or flush that makes no progress for `stall` fails with `TimedOut`
 /// and sets `stalled`; any progress re-arms it.
-struct StallIo<T> {
+pub(crate) struct StallIo<T> {
     inner: T,
     stall: Duration,
     /// Armed while writes make no progress.
@@ -113,6 +108,17 @@ struct StallIo<T> {
 }
 
 impl<T> StallIo<T> {
+    /// `inner` with writes that fail after `stall` without progress,
+    /// setting `stalled`.
+    pub(crate) fn new(inner: T, stall: Duration, stalled: Arc<AtomicBool>) -> StallIo<T> {
+        StallIo {
+            inner,
+            stall,
+            blocked: None,
+            stalled,
+        }
+    }
+
     /// What to do with an inner write's poll: progress disarms the timer, no
     /// progress arms it (once) and fails when it fires.
     fn watch<R>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<R>>) -> Poll<io::Result<R>> {

@@ -1,6 +1,8 @@
 //! Media over HTTP on the HTTP port: HTTP-FLV (`/app/stream.live.flv`),
 //! HTTP-TS (`/app/stream.live.ts`), HTTP-fMP4 (`/app/stream.live.mp4`) and HLS (`/app/stream/hls.m3u8`,
 //! with fMP4 segments and LL-HLS `/app/stream/hls.fmp4.m3u8`);
+//! recorded ranges as one MP4 (`/api/v1/recordings/app/stream/get`, see
+//! [`recording_get`]);
 //! HTTP-FLV and HTTP-TS also over WebSocket (`ws://host/app/stream.live.flv`:
 //! the same bytes, one binary message per tag or TS chunk — see [`framing`]).
 //!
@@ -13,6 +15,7 @@
 //! served by hyper, but on a media worker too, so that thousands of players
 //! polling playlists never load the control plane.
 
+mod byte_range;
 pub mod flv;
 pub mod framing;
 pub(crate) mod hls;
@@ -20,6 +23,7 @@ mod hls_fmp4;
 mod live;
 mod mp4;
 mod not_carried;
+mod recording_get;
 pub mod request;
 mod ts;
 
@@ -128,6 +132,7 @@ pub fn hand_off(
         MediaKind::Ts => Protocol::HttpTs,
         MediaKind::Mp4 => Protocol::HttpMp4,
         MediaKind::Hls => Protocol::Hls,
+        MediaKind::RecordingGet => Protocol::HttpMp4,
         MediaKind::WebRtc => {
             // Signalling is not a session: each offer makes its peer one.
             // The connection holds its place under the caps while it lasts.
@@ -162,6 +167,7 @@ pub fn hand_off(
                 MediaKind::Ts => ts::run(stream, shared, guard).await,
                 MediaKind::Mp4 => live::run(stream, shared, guard, mp4::Mp4::default()).await,
                 MediaKind::Hls => hls::run(stream, shared, guard).await,
+                MediaKind::RecordingGet => recording_get::run(stream, shared, guard, peer).await,
                 MediaKind::WebRtc => {}
             }
         };

@@ -26,6 +26,8 @@ pub enum MediaKind {
     Hls,
     /// WebRTC signalling: WHEP/WHIP offers and session resources.
     WebRtc,
+    /// A recorded range as one MP4: `/api/v1/recordings/{app}/{stream}/get`.
+    RecordingGet,
 }
 
 /// What an HLS request asks for.
@@ -134,7 +136,18 @@ pub fn media_kind_of_line(line: &[u8]) -> Option<MediaKind> {
         return None;
     }
     let path = target.split('?').next()?;
+    if is_recording_get(path) {
+        return Some(MediaKind::RecordingGet);
+    }
     kind_of_path(path).map(|(kind, _)| kind)
+}
+
+/// `/api/v1/recordings/{app}/{stream}/get` (the app may have several
+/// segments): a download served on a media worker, not by the control plane.
+pub fn is_recording_get(path: &str) -> bool {
+    path.strip_prefix("/api/v1/recordings/")
+        .and_then(|rest| rest.strip_suffix("/get"))
+        .is_some_and(|name| name.contains('/'))
 }
 
 /// The media kind of a path and the part before its suffix.

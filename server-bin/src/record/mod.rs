@@ -18,8 +18,12 @@ mod cut;
 pub mod disk;
 pub mod index;
 pub mod layout;
+pub mod playback;
 pub mod recover;
+pub mod replay;
 mod retention;
+pub mod slots;
+pub mod synthetic;
 mod task;
 mod writer;
 

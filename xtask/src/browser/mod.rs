@@ -16,7 +16,9 @@
 //!    RTSP: the picture's size, frames decoded, AAC audio ([`whip`]);
 //! 3. to 6. (issue 18) the MSE players: hls.js on Low-Latency HLS with fMP4
 //!    segments, mpegts.js over WebSocket-FLV, and a plain MSE page on
-//!    `.live.mp4` over HTTP and over WebSocket ([`players`]).
+//!    `.live.mp4` over HTTP and over WebSocket ([`players`]);
+//! 8. (issue 19) `record-get-video`: a recording downloaded into a plain
+//!    `<video src>` ([`recording`]).
 //!
 //! The issues' targets (WebRTC: first frame under 500 ms, latency under
 //! 300 ms; LL-HLS latency in hls.js under 1.5 s, WebSocket-FLV first frame
@@ -29,6 +31,7 @@ use std::time::Instant;
 pub mod node;
 pub mod players;
 pub mod publisher;
+pub mod recording;
 pub mod whep;
 pub mod whip;
 
@@ -70,6 +73,7 @@ const SCENARIOS: &[(u8, &str, ScenarioFn)] = &[
     (5, "mse-http-mp4", players::mse_http_mp4),
     (6, "mse-ws-mp4", players::mse_ws_mp4),
     (7, "mpegts-ws-ts", players::mpegts_ws_ts),
+    (8, "record-get-video", recording::record_get_video),
 ];
 
 /// Runs the scenarios (or one); the summary line or what failed.
@@ -83,10 +87,17 @@ pub fn run(long: bool, only: Option<&str>) -> Result<String, String> {
 fn run_one(n: u8, name: &str, f: ScenarioFn, profile: &Profile) -> bool {
     // The launcher passes `--webrtc-port 0`: strom binds any free UDP port
     // and announces it in its candidates.
+    // Scenario 8's recordings go under the chaos directory, not the
+    // working directory.
+    let record_dir = crate::chaos::server::chaos_dir()
+        .map(|d| d.join(format!("record-browser-{n}")).display().to_string())
+        .unwrap_or_else(|_| "record".into());
     let extra = [
         ("STROM_WEBRTC__ENABLED", "true"),
         ("STROM_WEBRTC__PUBLIC_ADDRESSES", "[\"127.0.0.1\"]"),
         ("STROM_LOG__LEVEL", "info"),
+        ("STROM_RECORD__STREAMS", "[\"live/rec\"]"),
+        ("STROM_RECORD__DIR", record_dir.as_str()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -101,6 +101,10 @@ enum Cmd {
         /// count is the live players' count.
         #[arg(long)]
         record: Option<usize>,
+        /// Instead of players: listing 30 days of one stream's recordings
+        /// from a synthetic catalogue of 100 streams (target: under 50 ms).
+        #[arg(long)]
+        record_listing: bool,
     },
     /// Run the never-fake-die scenarios against the release binary (RELIABILITY.md).
     Chaos {
@@ -166,7 +170,20 @@ fn main() -> ExitCode {
             webrtc,
             viewers,
             record,
+            record_listing,
         } => {
+            if record_listing {
+                return match bench::record_listing::run() {
+                    Ok(line) => {
+                        println!("xtask bench: OK: {line}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("xtask bench: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             if compare.as_deref().is_some_and(|c| c != "nginx") {
                 eprintln!("xtask bench: --compare accepts only `nginx`");
                 return ExitCode::FAILURE;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 mod edge;
 mod ingest;
 mod record;
+pub mod record_listing;
 mod report;
 mod sections;
 mod webrtc;

@@ -5,10 +5,11 @@
 //!
 //! - `GET /api/v1/recordings`: every recording in progress (app, stream,
 //!   reason, since, file, bytes, fragments, dropped).
-//! - `POST /api/v1/recordings/{app}/{stream}`: records the stream (201).
-//!   A stream not published yet may be armed: its recording starts with its
-//!   publish (`"live": false` in the answer). 409 when already recorded,
-//!   400 for a name that cannot be a directory, 503 while the disk is full.
+//! - `POST /api/v1/recordings/{app}/{stream}`: records the live stream
+//!   (201) until it ends or is stopped. 404 when it is not live (to record
+//!   a stream from its every publish, name it in `record.streams` or answer
+//!   `enable_mp4` to `on_publish`), 409 when already recorded, 400 for a
+//!   name that cannot be a directory, 503 while the disk is full.
 //! - `DELETE /api/v1/recordings/{app}/{stream}`: stops it (the file is
 //!   closed); 404 when it was not recorded.
 //! - `GET /api/v1/recordings/{app}/{stream}?start=&end=`: what is recorded
@@ -156,14 +157,10 @@ fn start(shared: &Shared, key: &StreamKey) -> Reply {
     }
     match shared.recordings.start(key, Reason::Api) {
         Ok(()) => {
-            let live = shared
-                .hub
-                .stream(key)
-                .is_some_and(|s| s.publisher.is_some());
-            tracing::info!(stream = %key, live, "recording started through the API");
+            tracing::info!(stream = %key, "recording started through the API");
             json(
                 StatusCode::CREATED,
-                &json!({ "recording": { "app": key.app, "stream": key.stream, "live": live } }),
+                &json!({ "recording": { "app": key.app, "stream": key.stream, "reason": Reason::Api } }),
             )
         }
         Err(e) => record_error(&e),
@@ -174,6 +171,7 @@ fn start(shared: &Shared, key: &StreamKey) -> Reply {
 pub(super) fn record_error(e: &RecordError) -> Reply {
     let (status, code) = match e {
         RecordError::BadName => (StatusCode::BAD_REQUEST, "bad_name"),
+        RecordError::NotLive => (StatusCode::NOT_FOUND, "stream_not_found"),
         RecordError::DiskFull => (StatusCode::SERVICE_UNAVAILABLE, "disk_full"),
         RecordError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
         RecordError::NothingRecorded => (StatusCode::NOT_FOUND, "nothing_recorded"),
@@ -227,15 +225,15 @@ async fn list(shared: &Arc<Shared>, key: StreamKey, query: &str) -> Reply {
         Err(msg) => return error(StatusCode::BAD_REQUEST, "bad_range", &msg),
     };
     let shared = shared.clone();
-    match off_loop(move || listing(shared.recordings.catalogue(), &key, from, to)).await {
+    let read = move || -> Result<Value, String> {
+        let catalogue = shared.recordings.catalogue().map_err(|e| e.to_string())?;
+        listing(catalogue, &key, from, to).map_err(|e| e.to_string())
+    };
+    match off_loop(read).await {
         Ok(Ok(view)) => json(StatusCode::OK, &view),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "recordings listing failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "catalogue_failed",
-                &e.to_string(),
-            )
+            error(StatusCode::INTERNAL_SERVER_ERROR, "catalogue_failed", &e)
         }
         Err(e) => e.reply(),
     }

@@ -2,9 +2,8 @@
 //! answers (HTTP 200, `code` 0 on success, -300 bad arguments, -1 failure):
 //!
 //! - `startRecord?type=1&vhost=&app=&stream=` → `{code, result, msg}`.
-//!   `type=0` (HLS) is refused: strom records MP4 only. As with
-//!   `/api/v1/recordings`, a stream not published yet is armed (ZLMediaKit
-//!   answers -500); `customized_path` and `max_second` are not supported
+//!   `type=0` (HLS) is refused: strom records MP4 only; -500 for a stream
+//!   that is not live. `customized_path` and `max_second` are not supported
 //!   (`record.dir`, `record.segment_secs`).
 //! - `stopRecord` → `{code, result, msg}`; `isRecording` → `{code, status}`.
 //! - `getMp4RecordFile` (also spelt `getMP4RecordFile`) `?period=YYYY-MM-DD`
@@ -39,6 +38,7 @@ use crate::server::Shared;
 
 const INVALID_ARGS: i64 = -300;
 const FAILED: i64 = -1;
+const NOT_FOUND: i64 = -500;
 
 /// The calls answered here.
 const CALLS: [&str; 7] = [
@@ -142,6 +142,11 @@ fn record(shared: &Shared, name: &str, key: &StreamKey) -> Reply {
                 tracing::info!(stream = %key, "recording started through the ZLMediaKit API");
                 answer(json!({ "code": 0, "result": true, "msg": "success" }))
             }
+            Err(crate::record::RecordError::NotLive) => answer(json!({
+                "code": NOT_FOUND,
+                "result": false,
+                "msg": "can not find the stream",
+            })),
             Err(e) => answer(json!({
                 "code": FAILED,
                 "result": false,
@@ -274,7 +279,7 @@ fn delete_files(
 ) -> Result<usize, String> {
     let stream = stream_name(key);
     let day_ms = parse_time(period).ok_or("bad period")?;
-    let catalogue = shared.recordings.catalogue();
+    let catalogue = shared.recordings.catalogue().map_err(|e| e.to_string())?;
     let rows = catalogue
         .list(&stream, day_ms, day_ms + 86_400_000)
         .map_err(|e| e.to_string())?;

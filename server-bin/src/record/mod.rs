@@ -19,6 +19,7 @@ pub mod disk;
 pub mod index;
 pub mod layout;
 pub mod recover;
+pub mod replay;
 mod retention;
 mod task;
 mod writer;

@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use strom::record::catalogue::{Catalogue, FileEntry, Row};
 use stream_core::StreamKey;
+use strom::record::catalogue::{Catalogue, FileEntry, Row};
 
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 24 * HOUR_MS;

@@ -26,7 +26,5 @@ pub fn run() -> Result<String, String> {
     if !out.status.success() {
         return Err(format!("record_listing failed: {}", out.status));
     }
-    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    println!("{line}");
-    Ok(line)
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

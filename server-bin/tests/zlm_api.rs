@@ -124,7 +124,7 @@ fn zlmediakit_requests_get_zlmediakit_shapes() {
     );
     let _ = finish(publisher, Duration::from_secs(10));
 
-    let unknown = json(&strom.get(&format!("/index/api/startRecord?{secret}")).1);
+    let unknown = json(&strom.get(&format!("/index/api/getThreadsLoad?{secret}")).1);
     assert_eq!(unknown["code"], -1);
 }
 

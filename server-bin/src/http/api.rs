@@ -235,7 +235,8 @@ fn not_found(key: &StreamKey) -> Reply {
     )
 }
 
-fn method_not_allowed(allowed: &str) -> Reply {
+/// 405 with `Allow: {allowed}`.
+pub(super) fn method_not_allowed(allowed: &str) -> Reply {
     let mut r = error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

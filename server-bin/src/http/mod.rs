@@ -16,6 +16,7 @@ mod health;
 pub mod metrics;
 mod proxies;
 mod pushes;
+pub mod recordings;
 pub mod reply;
 pub(crate) mod router;
 pub mod url;
@@ -134,9 +135,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, ti
     };
     let service = service_fn(move |req| {
         let shared = shared.clone();
-        // Handlers are synchronous snapshots of in-memory state (a few map
-        // operations under short locks): nothing here can wait on a peer.
-        async move { Ok::<_, Infallible>(router::route(&shared, peer, req)) }
+        // Handlers are snapshots of in-memory state (a few map operations
+        // under short locks) or catalogue reads on the blocking pool under a
+        // deadline: nothing here can wait on a peer.
+        async move { Ok::<_, Infallible>(router::route(&shared, peer, req).await) }
     });
     // The header read timeout also bounds the idle time between requests of
     // a keep-alive connection (hyper starts it when it waits for a head).

@@ -1,11 +1,12 @@
 //! Which handler answers which request, and who may call it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use hyper::{Method, Request, StatusCode};
 
 use super::reply::{error, Reply};
-use super::{api, auth, health, metrics, url};
+use super::{api, auth, health, metrics, recordings, url};
 use crate::server::Shared;
 
 /// Which family an endpoint belongs to, for the shape of its refusals.
@@ -81,8 +82,13 @@ const ZLM_AUTH_FAILED: i64 = -100;
 
 /// Answers one request. Request bodies are never read: no endpoint takes
 /// one, so a client cannot make the control plane buffer anything.
-pub fn route<B>(shared: &Shared, peer: SocketAddr, req: Request<B>) -> Reply {
-    let (parts, _body) = req.into_parts();
+///
+/// Handlers are synchronous snapshots of in-memory state, except the
+/// recordings' calls that read the catalogue or the disk: those run on the
+/// blocking pool under a deadline ([`recordings`]), and only they await.
+pub async fn route<B>(shared: &Arc<Shared>, peer: SocketAddr, req: Request<B>) -> Reply {
+    let (parts, body) = req.into_parts();
+    drop(body);
     let Some(segments) = url::segments(parts.uri.path()) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -99,6 +105,10 @@ pub fn route<B>(shared: &Shared, peer: SocketAddr, req: Request<B>) -> Reply {
             None => metrics::metrics(shared),
             Some(refused) => refused,
         },
+        ["api", "v1", "recordings", rest @ ..] => match check(Family::Strom, !read_only) {
+            None => recordings::strom(shared, &parts.method, rest, parts.uri.query()).await,
+            Some(refused) => refused,
+        },
         ["api", "v1", rest @ ..] => match check(Family::Strom, !read_only) {
             None => {
                 let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
@@ -111,6 +121,12 @@ pub fn route<B>(shared: &Shared, peer: SocketAddr, req: Request<B>) -> Reply {
             }
             Some(refused) => refused,
         },
+        ["index", "api", name] if recordings::is_zlm(name) => {
+            match check(Family::Zlm, !recordings::is_zlm_read_only(name)) {
+                None => recordings::zlm(shared, name, parts.uri.query().unwrap_or("")).await,
+                Some(refused) => refused,
+            }
+        }
         ["index", "api", name] => match check(Family::Zlm, !super::zlm::is_read_only(name)) {
             None => super::zlm::handle(shared, name, parts.uri.query().unwrap_or("")),
             Some(refused) => refused,

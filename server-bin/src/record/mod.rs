@@ -102,6 +102,9 @@ pub enum RecordError {
         /// The cap.
         what: &'static str,
     },
+    /// The live stream a replay would publish is published already.
+    #[error("{0}")]
+    NameTaken(String),
     /// Nothing was recorded in the range asked for.
     #[error("nothing recorded in that range")]
     NothingRecorded,

@@ -92,8 +92,9 @@ pub struct ReplayInfo {
 /// # Errors
 /// [`RecordError::Busy`] when `record.max_replays` run;
 /// [`RecordError::NothingRecorded`] for an empty range or an unknown file;
-/// [`RecordError::Io`] for unreadable files, a read past its deadline, or
-/// the name taken by another publisher; [`RecordError::Catalogue`].
+/// [`RecordError::Io`] for unreadable files or a read past its deadline;
+/// [`RecordError::NameTaken`] when the stream is published already;
+/// [`RecordError::Catalogue`].
 pub async fn start_replay(
     shared: &Arc<Shared>,
     req: ReplayRequest,
@@ -128,7 +129,7 @@ pub async fn start_replay(
     let publisher = shared
         .hub
         .publish(req.key.clone(), guard.info().peer_info())
-        .map_err(|e| RecordError::Io(std::io::Error::other(e.to_string())))?;
+        .map_err(|e| RecordError::NameTaken(format!("{}: {e}", req.key)))?;
     guard.info().set_stream(req.key.clone(), None);
     let info = ReplayInfo {
         key: req.key.clone(),

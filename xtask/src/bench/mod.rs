@@ -21,6 +21,7 @@ mod edge;
 mod ingest;
 mod record;
 pub mod record_get;
+pub mod record_listing;
 mod report;
 mod sections;
 mod webrtc;

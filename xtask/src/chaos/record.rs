@@ -9,9 +9,9 @@
 //! the viewers keep the full frame rate, the probe's `/healthz` and
 //! `/api/v1/streams` stay fast, and the recordings API answers. Once the
 //! filler is gone, recording resumes with new files
-//! (`strom_record_files_total` grows, `strom_record_disk_full` 0). Every
-//! file left on the tmpfs must decode without an error (ffmpeg), the ones
-//! cut by the full disk included.
+//! (`strom_record_files_total` grows, `strom_record_disk_full` 0). After a
+//! graceful stop, every file left on the tmpfs must decode without an error
+//! (ffmpeg), the ones cut by the full disk included.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -216,13 +216,36 @@ pub fn record_disk_full(ctx: &mut Ctx) -> Result<(), String> {
         resumed.is_some(),
         "recording did not resume with a new file within 10 s of freeing space",
     );
+    // Every stream writes a new file again.
+    let writing = wait_for(Duration::from_secs(10), || {
+        let Ok((200, body)) = ctx.server.get("/api/v1/recordings") else {
+            return false;
+        };
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        v["recordings"].as_array().is_some_and(|r| {
+            r.len() == PUBLISHERS && r.iter().all(|r| r["fragments"].as_u64() > Some(0))
+        })
+    });
+    ctx.check(
+        writing.is_some(),
+        "not every stream wrote a fragment to a new file within 10 s of resuming",
+    );
     let full_for = full_at.elapsed();
     drop(viewers);
     drop(publishers);
+    // A graceful stop closes every file (a file that never got a fragment
+    // is removed); then every file left must play.
+    ctx.stop_probe();
+    ctx.server.signal("TERM")?;
+    let exited = ctx.server.wait_exit(Duration::from_secs(15)).is_some();
+    ctx.check(exited, "strom did not exit within 15 s of SIGTERM");
 
     // Every file on the disk plays.
     let files = recordings(&dir);
-    ctx.check(!files.is_empty(), "no recording on the disk");
+    ctx.check(
+        files.len() >= PUBLISHERS,
+        format!("{} recordings on the disk, fewer than the streams", files.len()),
+    );
     let mut bad = 0;
     for f in &files {
         let errors = decode_errors(f);

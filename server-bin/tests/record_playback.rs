@@ -4,8 +4,9 @@
 //! is checked with ffprobe (duration within a GOP of the asked, both
 //! streams), ffmpeg (no decode error), the fmp4 demuxer (one timeline
 //! across two files), `Range` requests (206 slices of the whole, 416),
-//! refusals (400, 404), and the time to the first byte of a ten-minute get
-//! from inside a one-hour file.
+//! refusals (400, 404), the time to the first byte of a ten-minute get
+//! from inside a one-hour file, and a range replayed as a live stream
+//! (`POST …/replay`) played over RTMP and HTTP-FLV.
 
 mod common;
 
@@ -352,4 +353,31 @@ fn a_ten_minute_get_from_inside_an_hour_starts_at_once() {
     }
     eprintln!("time to first byte of a 10-minute get from a 1-hour file: {best:?}");
     assert!(best < Duration::from_millis(1000), "{best:?}");
+}
+
+#[test]
+fn a_replayed_range_plays_over_rtmp_and_http_flv() {
+    let root = recording_root("recreplay-src");
+    two_files(&root);
+    let strom = start_with(&root, "recreplay");
+    // 2 s to 18 s across both files, repeated: live long enough to probe twice.
+    let path = format!(
+        "/api/v1/recordings/live/cam/replay?start={}&duration=16&as=live/again&repeat=1",
+        T0_S + 2
+    );
+    let (status, body) = strom.request("POST", &path, &[]);
+    assert_eq!(status, 201, "{body}\n{}", strom.log());
+    assert!(body.contains("\"files\":2"), "{body}");
+    strom.wait_live("again", Duration::from_secs(10));
+    let rtmp = format!("rtmp://127.0.0.1:{}/live/again", strom.rtmp_port);
+    let flv = format!("http://127.0.0.1:{}/live/again.live.flv", strom.http_port);
+    for url in [&rtmp, &flv] {
+        let streams: Vec<String> = probe(url).into_iter().map(|s| s.0).collect();
+        assert_eq!(streams, ["h264", "aac"], "{url}");
+        let (ok, errors) = decode_errors(url, 3, &["-rw_timeout", "10000000"]);
+        assert!(ok && errors.trim().is_empty(), "{url}: {errors}");
+    }
+    // The name is taken while the replay runs.
+    let (status, _) = strom.request("POST", &path, &[]);
+    assert_eq!(status, 409);
 }

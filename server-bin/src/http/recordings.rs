@@ -175,7 +175,7 @@ async fn replay(shared: &Arc<Shared>, stream: StreamKey, query: &str) -> Reply {
             Some(Ok(key)) => key,
             _ => return bad("as=: app/stream of the live stream to publish"),
         },
-        None => match StreamKey::parse(&stream.app, &format!("{}_replay", stream.stream)) {
+        None => match StreamKey::parse(&stream.app, format!("{}_replay", stream.stream)) {
             Ok(key) => key,
             Err(_) => return bad("the stream's name is too long for a replay name; give as="),
         },

@@ -18,7 +18,9 @@ pub fn run() -> Result<String, String> {
         "--example",
         "record_get_ttfb",
     ])?;
-    let release = target_dir().join("release");
+    // Absolute: the tool starts strom in a directory of its own.
+    let release = std::fs::canonicalize(target_dir().join("release"))
+        .map_err(|e| format!("target/release: {e}"))?;
     let out = Command::new(release.join("examples/record_get_ttfb"))
         .arg("--strom")
         .arg(release.join("strom"))

@@ -244,7 +244,10 @@ pub fn record_disk_full(ctx: &mut Ctx) -> Result<(), String> {
     let files = recordings(&dir);
     ctx.check(
         files.len() >= PUBLISHERS,
-        format!("{} recordings on the disk, fewer than the streams", files.len()),
+        format!(
+            "{} recordings on the disk, fewer than the streams",
+            files.len()
+        ),
     );
     let mut bad = 0;
     for f in &files {

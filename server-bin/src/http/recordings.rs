@@ -1,7 +1,7 @@
 //! `/api/v1/recordings`: starting, stopping and listing recordings (the
 //! control plane's part; the `…/get` download runs on a media worker, see
 //! `http_media::recording_get`), and ZLMediaKit's record calls
-//! ([`zlm`](self::zlm)).
+//! (`zlm`).
 //!
 //! - `GET /api/v1/recordings`: every recording in progress (app, stream,
 //!   reason, since, file, bytes, fragments, dropped).
@@ -20,7 +20,7 @@
 //! - `GET /api/v1/recordings/{app}/{stream}?start=&end=`: what is recorded
 //!   between `start` and `end` (unix seconds or RFC 3339 UTC; default: the
 //!   last 24 hours; at most [`MAX_RANGE_MS`]): the continuous `spans` (files
-//!   merged when less than [`spans::MAX_GAP_MS`] apart with the same tracks)
+//!   merged when less than `spans::MAX_GAP_MS` apart with the same tracks)
 //!   and the `files`, each with the URL of a `get` of its range.
 //!
 //! The catalogue is read on the blocking pool, at most [`MAX_READS`] at a

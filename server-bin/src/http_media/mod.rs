@@ -2,7 +2,7 @@
 //! HTTP-TS (`/app/stream.live.ts`), HTTP-fMP4 (`/app/stream.live.mp4`) and HLS (`/app/stream/hls.m3u8`,
 //! with fMP4 segments and LL-HLS `/app/stream/hls.fmp4.m3u8`);
 //! recorded ranges as one MP4 (`/api/v1/recordings/app/stream/get`, see
-//! [`recording_get`]);
+//! `recording_get`);
 //! HTTP-FLV and HTTP-TS also over WebSocket (`ws://host/app/stream.live.flv`:
 //! the same bytes, one binary message per tag or TS chunk — see [`framing`]).
 //!

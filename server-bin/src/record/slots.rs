@@ -125,3 +125,47 @@ impl Drop for ReplaySlot {
         gauge.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn shared(max_gets: usize, per_ip: usize) -> Arc<Shared> {
+        let mut config = Config::default();
+        config.record.max_gets = max_gets;
+        config.record.max_gets_per_ip = per_ip;
+        Shared::standalone(config).expect("shared").0
+    }
+
+    #[test]
+    fn downloads_above_the_caps_are_refused_and_places_come_back() {
+        let shared = shared(5, 3);
+        let (a, b, c) = (
+            IpAddr::from([127, 0, 0, 2]),
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from([127, 0, 0, 3]),
+        );
+        // One address above its own cap: refused, others still served.
+        let mine: Vec<_> = (0..3)
+            .map(|_| GetSlot::take(&shared, a).expect("a"))
+            .collect();
+        assert_eq!(
+            GetSlot::take(&shared, a).err(),
+            Some("record.max_gets_per_ip")
+        );
+        let theirs: Vec<_> = (0..2)
+            .map(|_| GetSlot::take(&shared, b).expect("b"))
+            .collect();
+        // The total cap, whoever asks.
+        assert_eq!(GetSlot::take(&shared, c).err(), Some("record.max_gets"));
+        assert_eq!(shared.playback.gets(), 5);
+        drop(mine);
+        assert_eq!(shared.playback.gets(), 2);
+        assert!(GetSlot::take(&shared, a).is_ok());
+        assert!(GetSlot::take(&shared, c).is_ok());
+        drop(theirs);
+        assert_eq!(shared.playback.gets(), 0);
+        assert!(crate::session::lock(&shared.playback.gets).1.is_empty());
+    }
+}

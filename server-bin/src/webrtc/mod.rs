@@ -24,7 +24,7 @@ pub mod udp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -122,6 +122,9 @@ pub struct WebRtc {
         >,
     >,
     next_peer: AtomicU64,
+    /// Places taken under `webrtc.max_sessions`: reserved before an offer's
+    /// session is listed and given back after it is gone (see [`PeerSlot`]).
+    slots: Arc<AtomicUsize>,
     /// One certificate for every peer: generating one per offer would cost
     /// a key generation per offer (and invite floods to burn CPU on it).
     cert: str0m::config::DtlsCert,
@@ -192,6 +195,7 @@ impl WebRtc {
             keyframes: Mutex::default(),
             transcodes: Mutex::default(),
             next_peer: AtomicU64::new(1),
+            slots: Arc::default(),
             cert,
             counters: WebRtcCounters::default(),
         }))
@@ -251,30 +255,41 @@ impl WebRtc {
         lock(&self.routes).by_ufrag.get(ufrag).cloned()
     }
 
+    /// Takes one of the `webrtc.max_sessions` places; `None` when all are
+    /// taken. An offer takes its place before anything else (before its
+    /// session is listed, before the hooks) and its session gives it back
+    /// only after it is no longer listed, so the listed WebRTC sessions
+    /// never outnumber the cap, not even while offers are being answered
+    /// or peers are ending.
+    pub(crate) fn reserve(&self) -> Option<PeerSlot> {
+        let max = self.config.max_sessions;
+        self.slots
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| PeerSlot {
+                slots: self.slots.clone(),
+            })
+    }
+
     /// Registers a peer by the ufrag strom gave it; the guard removes every
-    /// route of the peer. `None` at `webrtc.max_sessions` peers: checked
-    /// under the lock that inserts, so offers answered at once on several
-    /// workers cannot pass the cap together (the check before the hooks
-    /// and the subscription only spares them the work).
-    fn register(self: &Arc<Self>, ufrag: &str) -> Option<(PeerRoutes, mpsc::Receiver<Datagram>)> {
-        let mut routes = lock(&self.routes);
-        if routes.by_ufrag.len() >= self.config.max_sessions {
-            return None;
-        }
+    /// route of the peer. The cap was kept by the [`PeerSlot`] the offer
+    /// holds.
+    fn register(self: &Arc<Self>, ufrag: &str) -> (PeerRoutes, mpsc::Receiver<Datagram>) {
         let peer = self.next_peer.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(PEER_QUEUE);
-        routes
+        lock(&self.routes)
             .by_ufrag
             .insert(ufrag.to_string(), Route { peer, tx });
-        drop(routes);
-        Some((
+        (
             PeerRoutes {
                 webrtc: self.clone(),
                 peer,
                 ufrag: ufrag.to_string(),
             },
             rx,
-        ))
+        )
     }
 
     /// Where a datagram from `from` goes: by address, or for a STUN binding
@@ -371,6 +386,18 @@ fn first_mid(
     }
 }
 
+/// One place under `webrtc.max_sessions`, given back on drop.
+#[derive(Debug)]
+pub(crate) struct PeerSlot {
+    slots: Arc<AtomicUsize>,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        self.slots.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A peer's routes, removed when it ends.
 #[derive(Debug)]
 struct PeerRoutes {
@@ -450,5 +477,34 @@ impl Resource {
 impl Drop for Resource {
     fn drop(&mut self) {
         lock(&self.webrtc.resources).remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Places above `webrtc.max_sessions` are refused until one is given
+    /// back; every place comes back when its holders are gone.
+    #[test]
+    fn places_under_the_session_cap() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let config = WebRtcConfig {
+            max_sessions: 3,
+            ..WebRtcConfig::default()
+        };
+        let webrtc = WebRtc::new(&socket, None, config).unwrap();
+        let mut held: Vec<PeerSlot> = (0..3).filter_map(|_| webrtc.reserve()).collect();
+        assert_eq!(held.len(), 3);
+        for _ in 0..10 {
+            assert!(webrtc.reserve().is_none(), "a fourth place under a cap of 3");
+        }
+        held.pop();
+        held.push(webrtc.reserve().expect("a place given back is taken again"));
+        assert!(webrtc.reserve().is_none());
+        drop(held);
+        assert_eq!(webrtc.slots.load(Ordering::Acquire), 0);
+        let again: Vec<PeerSlot> = (0..5).filter_map(|_| webrtc.reserve()).collect();
+        assert_eq!(again.len(), 3);
     }
 }

@@ -88,6 +88,9 @@ pub(super) struct Peer {
     /// The peer's place among its address's pending connections, until it
     /// connects (evicted under pressure: the peer ends).
     pub pending: Option<crate::admission::Ticket>,
+    /// The peer's place under `webrtc.max_sessions`: given back after the
+    /// session guard is dropped (unlisted).
+    pub slot: super::PeerSlot,
 }
 
 /// Runs the peer to its end and records the reason on `guard`.
@@ -101,6 +104,7 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
         webrtc,
         mut stopping,
         mut pending,
+        slot,
     } = peer;
     let eviction = pending.as_ref().map(|t| t.eviction());
     let config = &webrtc.config;
@@ -202,6 +206,9 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
         "webrtc session ended: {}",
         end.name()
     );
+    // Unlisted first, then the place under the cap goes back.
+    drop(guard);
+    drop(slot);
 }
 
 /// Everything str0m has to say (datagrams sent, events handled), up to its

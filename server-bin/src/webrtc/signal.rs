@@ -302,9 +302,10 @@ async fn start(
     local_ip: Option<IpAddr>,
 ) -> Result<(String, String), Refusal> {
     let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why);
-    if webrtc.peers() >= webrtc.config.max_sessions {
-        return Err(full(webrtc));
-    }
+    // Declared before the session guard: dropped after it on every early
+    // return, so a refused offer's session is unlisted before its place
+    // goes back.
+    let slot = webrtc.reserve().ok_or_else(|| full(webrtc))?;
     let ticket = shared
         .admission
         .admit_session("webrtc", peer_addr.ip())
@@ -410,10 +411,7 @@ async fn start(
         .sdp_api()
         .accept_offer(offer)
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("offer not accepted: {e}")))?;
-    let Some((routes, rx)) = webrtc.register(&creds.ufrag) else {
-        guard.set_end_reason("refused");
-        return Err(full(webrtc));
-    };
+    let (routes, rx) = webrtc.register(&creds.ufrag);
     let id = IceCreds::new().ufrag;
     let resource = Resource::new(webrtc, id.clone(), guard.info().clone());
     let info = guard.info().clone();
@@ -426,6 +424,7 @@ async fn start(
         webrtc: webrtc.clone(),
         stopping: shared.stopping.clone(),
         pending: Some(pending),
+        slot,
     };
     let worker = shared.pool.pick().handle.clone();
     crate::session::spawn(&worker, &info, peer::run(p, role, guard));

@@ -22,6 +22,7 @@ pub mod cluster;
 pub mod cmaf_feed;
 pub mod config;
 pub mod counters;
+pub mod disk_path;
 pub mod drive;
 pub mod hooks;
 pub mod http;

@@ -67,30 +67,6 @@ pub fn stream_name(key: &StreamKey) -> String {
     format!("{}/{}", key.app, key.stream)
 }
 
-/// The directory of a stream's recordings, `None` when a name is not a safe
-/// path component (a publisher chooses names; `..`, `.`, hidden names or odd
-/// bytes never reach the file system).
-pub fn stream_dir(root: &Path, key: &StreamKey) -> Option<PathBuf> {
-    let mut dir = root.to_path_buf();
-    for part in key.app.split('/').chain([key.stream.as_str()]) {
-        if !safe_component(part) {
-            return None;
-        }
-        dir.push(part);
-    }
-    Some(dir)
-}
-
-/// Whether `part` may be one component of a path under `record.dir`.
-pub fn safe_component(part: &str) -> bool {
-    !part.is_empty()
-        && !part.starts_with('.')
-        && part.len() <= 128
-        && part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.~@+=".contains(&b))
-}
-
 /// The path of a recording started at `start_ms` (unix ms), relative to the
 /// stream's directory: `YYYY-MM-DD/HH-MM-SS.mp4`, or `…_n.mp4` for the
 /// `n`-th further file started within the same second.
@@ -298,13 +274,6 @@ mod tests {
             index_path(Path::new("/r/live/a/2025-12-06/10-00-05.mp4")),
             Path::new("/r/live/a/2025-12-06/.10-00-05.mp4.idx")
         );
-        let root = Path::new("/r");
-        assert_eq!(
-            stream_dir(root, &key("live", "cam")),
-            Some("/r/live/cam".into())
-        );
-        assert_eq!(stream_dir(root, &key("live", "..")), None);
-        assert_eq!(stream_dir(root, &key("live", ".hidden")), None);
     }
 
     #[test]

@@ -206,7 +206,7 @@ impl Recordings {
     /// Names that cannot be directories, a full disk, a stream not live,
     /// writer threads that cannot start.
     pub fn start(&self, key: &StreamKey, reason: Reason) -> Result<(), RecordError> {
-        if layout::stream_dir(self.root(), key).is_none() {
+        if crate::disk_path::stream_dir(self.root(), key).is_none() {
             return Err(RecordError::BadName);
         }
         if self.disk_full() {

@@ -13,7 +13,8 @@ use stream_core::StreamKey;
 
 use super::catalogue::{Catalogue, FileEntry};
 use super::index::{FragmentEntry, KEYFRAME};
-use super::layout::{file_path, index_path, stream_dir, stream_name};
+use super::layout::{file_path, index_path, stream_name};
+use crate::disk_path::stream_dir;
 
 /// What [`write_file`] can fail with.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

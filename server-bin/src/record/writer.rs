@@ -374,7 +374,7 @@ impl Writer {
         tracks: String,
     ) -> std::io::Result<OpenFile> {
         let root = self.disk.root();
-        let dir = layout::stream_dir(root, &rec.key).ok_or_else(|| {
+        let dir = crate::disk_path::stream_dir(root, &rec.key).ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "unsafe stream name")
         })?;
         let mut last = None;

@@ -57,17 +57,9 @@ impl DiskWriter {
     }
 
     /// The directory of a stream's files, if its names are safe as path
-    /// components (a publisher chooses them; `..` or odd bytes never reach
-    /// the file system).
+    /// components ([`crate::disk_path`]).
     pub fn stream_dir(&self, key: &StreamKey) -> Option<PathBuf> {
-        let mut dir = self.root.clone();
-        for part in key.app.split('/').chain([key.stream.as_str()]) {
-            if !safe_component(part) {
-                return None;
-            }
-            dir.push(part);
-        }
-        Some(dir)
+        crate::disk_path::stream_dir(&self.root, key)
     }
 
     /// Writes `data` to `dir/name` atomically.
@@ -108,16 +100,6 @@ impl DiskWriter {
     }
 }
 
-fn safe_component(part: &str) -> bool {
-    !part.is_empty()
-        && part != "."
-        && part != ".."
-        && part.len() <= 255
-        && part.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'@' | b'+')
-        })
-}
-
 fn run(job: &Job) -> Result<(), (PathBuf, std::io::Error)> {
     match job {
         Job::Write { path, data } => {
@@ -141,30 +123,6 @@ fn run(job: &Job) -> Result<(), (PathBuf, std::io::Error)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unsafe_names_get_no_directory() {
-        let w = DiskWriter::start(
-            &std::env::temp_dir()
-                .join("strom-disk-test")
-                .to_string_lossy(),
-        )
-        .unwrap();
-        assert!(w.stream_dir(&StreamKey::new("live", "cam-1")).is_some());
-        assert!(w.stream_dir(&StreamKey::new("a/b", "s")).is_some());
-        for (app, stream) in [
-            ("live", ".."),
-            ("..", "x"),
-            ("live", "a b"),
-            ("live", ""),
-            ("l\\x", "s"),
-        ] {
-            assert!(
-                w.stream_dir(&StreamKey::new(app, stream)).is_none(),
-                "{app}/{stream}"
-            );
-        }
-    }
 
     #[test]
     fn writes_atomically_and_removes() {

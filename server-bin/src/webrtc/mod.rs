@@ -497,7 +497,10 @@ mod tests {
         let mut held: Vec<PeerSlot> = (0..3).filter_map(|_| webrtc.reserve()).collect();
         assert_eq!(held.len(), 3);
         for _ in 0..10 {
-            assert!(webrtc.reserve().is_none(), "a fourth place under a cap of 3");
+            assert!(
+                webrtc.reserve().is_none(),
+                "a fourth place under a cap of 3"
+            );
         }
         held.pop();
         held.push(webrtc.reserve().expect("a place given back is taken again"));

@@ -30,9 +30,10 @@ use serde_json::{json, Value};
 use stream_core::StreamKey;
 
 use super::{off_loop, Unanswered};
+use crate::disk_path::{safe_component, stream_dir};
 use crate::http::reply::{json as reply_json, Reply};
 use crate::http::url::query_param;
-use crate::record::layout::{index_path, parse_time, safe_component, stream_dir, stream_name};
+use crate::record::layout::{index_path, parse_time, stream_name};
 use crate::record::replay::{start_replay, ReplayRequest, ReplaySource};
 use crate::record::Reason;
 use crate::server::Shared;

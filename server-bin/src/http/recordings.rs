@@ -413,6 +413,53 @@ mod tests {
         }
     }
 
+    /// Above [`MAX_READS`] reads at once every further one is refused at
+    /// once; a read past [`READ_DEADLINE`] is answered 503 but keeps its
+    /// slot until it really ends; every slot comes back. The only test in
+    /// this process that takes the static `READS`.
+    #[tokio::test(start_paused = true)]
+    async fn catalogue_reads_above_the_cap_are_refused_at_once() {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let wait = Arc::new(std::sync::Mutex::new(wait));
+        let stuck: Vec<_> = (0..MAX_READS)
+            .map(|_| {
+                let wait = wait.clone();
+                tokio::spawn(off_loop(move || {
+                    // A disk that does not answer: bounded in real time.
+                    let w = wait.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = w.recv_timeout(std::time::Duration::from_secs(30));
+                }))
+            })
+            .collect();
+        while READS.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let t0 = tokio::time::Instant::now();
+        for _ in 0..100 {
+            assert_eq!(off_loop(|| 1).await, Err(Unanswered::Busy));
+        }
+        assert_eq!(t0.elapsed(), Duration::ZERO, "a refusal waited");
+        // The paused clock does not run by itself while blocking tasks are
+        // out: move it past the deadline.
+        tokio::time::advance(READ_DEADLINE + Duration::from_millis(1)).await;
+        for s in stuck {
+            assert_eq!(s.await.unwrap(), Err(Unanswered::Late));
+        }
+        assert!(t0.elapsed() >= READ_DEADLINE);
+        // Answered late, still reading: the slots stay taken.
+        assert_eq!(off_loop(|| 1).await, Err(Unanswered::Busy));
+        for _ in 0..MAX_READS {
+            release.send(()).unwrap();
+        }
+        let back = std::time::Instant::now();
+        while READS.available_permits() < MAX_READS {
+            assert!(back.elapsed() < std::time::Duration::from_secs(10));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(off_loop(|| 7).await, Ok(7));
+    }
+
     #[test]
     fn get_urls_cover_the_range_in_whole_seconds() {
         let key = StreamKey::new("live", "cam");

@@ -2,7 +2,9 @@
 //! toolchain (`-s none`: no sanitizer, which would need nightly flags; the
 //! codec crates forbid `unsafe`, so AddressSanitizer would add little).
 //!
-//! - `cargo xtask fuzz --smoke`: every target for a few seconds (part of CI).
+//! - `cargo xtask fuzz --smoke`: every target for a few seconds (part of CI),
+//!   built unoptimized: half the build time of an optimized one on CI's two
+//!   cores, and overflow checks turn a wrapped size into a crash.
 //! - `cargo xtask fuzz TARGET --time N`: one target for N seconds.
 //!
 //! Each run starts from the committed seeds in `fuzz/seeds/TARGET` (real
@@ -13,8 +15,11 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Runs `targets` (all when empty) for `secs` seconds each. Returns a summary line.
-pub fn run(targets: &[String], secs: u64) -> Result<String, String> {
+/// Runs `targets` (all when empty) for `secs` seconds each, built with the
+/// dev profile when `dev` (the smoke run), optimized otherwise. Returns a
+/// summary line.
+pub fn run(targets: &[String], secs: u64, dev: bool) -> Result<String, String> {
+    let profile = if dev { "--dev" } else { "--release" };
     ensure_cargo_fuzz()?;
     let fuzz_dir = Path::new("fuzz");
     let all = list_targets(fuzz_dir)?;
@@ -28,7 +33,7 @@ pub fn run(targets: &[String], secs: u64) -> Result<String, String> {
         }
         targets.to_vec()
     };
-    cargo_fuzz(fuzz_dir, &["build", "-s", "none", "--release"])?;
+    cargo_fuzz(fuzz_dir, &["build", "-s", "none", profile])?;
     let mut lines = Vec::new();
     for target in &chosen {
         let corpus = fuzz_dir.join("corpus").join(target);
@@ -39,7 +44,7 @@ pub fn run(targets: &[String], secs: u64) -> Result<String, String> {
             "run".into(),
             "-s".into(),
             "none".into(),
-            "--release".into(),
+            profile.into(),
             target.clone(),
             format!("corpus/{target}"),
         ];

@@ -151,7 +151,7 @@ enum Cmd {
         /// Run every target briefly (what CI does).
         #[arg(long)]
         smoke: bool,
-        /// Seconds per target (default: 10 with --smoke, 60 otherwise).
+        /// Seconds per target (default: 5 with --smoke, 60 otherwise).
         #[arg(long)]
         time: Option<u64>,
     },
@@ -281,7 +281,7 @@ fn main() -> ExitCode {
             time,
         } => {
             let secs = time.unwrap_or(if smoke { SMOKE_SECS } else { 60 });
-            match fuzz::run(&targets, secs) {
+            match fuzz::run(&targets, secs, smoke) {
                 Ok(summary) => {
                     println!("xtask fuzz: OK: {summary}");
                     ExitCode::SUCCESS

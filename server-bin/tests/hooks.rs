@@ -4,105 +4,30 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::hook_server::HookServer;
 use common::media::{finish, play, probe, probe_with, publish, publish_rtsp, stop};
 use common::{json, Strom};
-use serde_json::Value;
 
-/// A hook server on a loopback port: records every call (path, JSON body)
-/// and answers `{"code":0}` unless the stream name starts with `deny`; in
-/// `hang` mode it accepts and never answers.
-struct HookServer {
-    port: u16,
-    calls: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-impl HookServer {
-    fn start(hang: bool) -> HookServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let record = calls.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().take(500) {
-                let Ok(mut conn) = conn else { continue };
-                if hang {
-                    // Hold the socket open, silent, for longer than any hook deadline.
-                    std::thread::spawn(move || {
-                        std::thread::sleep(Duration::from_secs(30));
-                        drop(conn);
-                    });
-                    continue;
-                }
-                let record = record.clone();
-                std::thread::spawn(move || {
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut reader = BufReader::new(conn.try_clone().unwrap());
-                    let mut line = String::new();
-                    let _ = reader.read_line(&mut line);
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                    let mut len = 0;
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    let _ = reader.read_exact(&mut body);
-                    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let deny = value["stream"]
-                        .as_str()
-                        .is_some_and(|s| s.starts_with("deny"));
-                    let no_hls = value["stream"]
-                        .as_str()
-                        .is_some_and(|s| s.starts_with("nohls"))
-                        && path.ends_with("on_publish");
-                    record.lock().unwrap().push((path, value));
-                    let answer = if deny {
-                        r#"{"code":-1,"msg":"not on the guest list"}"#
-                    } else if no_hls {
-                        r#"{"code":0,"enable_hls":false,"enable_ts":1}"#
-                    } else {
-                        r#"{"code":0,"msg":"success"}"#
-                    };
-                    let _ = write!(
-                        conn,
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                });
-            }
-        });
-        HookServer { port, calls }
-    }
-
-    fn url(&self, hook: &str) -> String {
-        format!("http://127.0.0.1:{}/index/hook/{hook}", self.port)
-    }
-
-    fn calls_to(&self, hook: &str) -> Vec<Value> {
-        let path = format!("/index/hook/{hook}");
-        self.calls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| *p == path)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
+/// The hook server's answers: `{"code":0}` unless the stream name starts
+/// with `deny` (refused) or, to `on_publish`, with `nohls` (HLS off, TS on).
+fn hook_server() -> HookServer {
+    HookServer::start(|path, body| {
+        let stream = body["stream"].as_str().unwrap_or("");
+        if stream.starts_with("deny") {
+            r#"{"code":-1,"msg":"not on the guest list"}"#.into()
+        } else if stream.starts_with("nohls") && path.ends_with("on_publish") {
+            r#"{"code":0,"enable_hls":false,"enable_ts":1}"#.into()
+        } else {
+            r#"{"code":0,"msg":"success"}"#.into()
+        }
+    })
 }
 
 #[test]
 fn hooks_allow_and_deny_publish_and_play_with_zlmediakit_fields() {
-    let hooks = HookServer::start(false);
+    let hooks = hook_server();
     let env = [
         ("STROM_HOOK__ON_PUBLISH", hooks.url("on_publish")),
         ("STROM_HOOK__ON_PLAY", hooks.url("on_play")),
@@ -215,7 +140,7 @@ fn hooks_allow_and_deny_publish_and_play_with_zlmediakit_fields() {
 
 #[test]
 fn a_hanging_hook_server_delays_only_the_waiting_session() {
-    let hooks = HookServer::start(true);
+    let hooks = HookServer::hanging();
     let url = hooks.url("on_publish");
     for (on_failure, should_publish) in [("allow", true), ("deny", false)] {
         let env = [
@@ -259,7 +184,7 @@ fn a_hanging_hook_server_delays_only_the_waiting_session() {
 
 #[test]
 fn hooks_cover_rtsp_publish_every_play_protocol_and_per_stream_hls() {
-    let hooks = HookServer::start(false);
+    let hooks = hook_server();
     let env = [
         ("STROM_HOOK__ON_PUBLISH", hooks.url("on_publish")),
         ("STROM_HOOK__ON_PLAY", hooks.url("on_play")),

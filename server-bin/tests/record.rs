@@ -8,85 +8,28 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::hook_server::HookServer;
 use common::media::{finish, play, publish, require, stop};
 use common::{scratch_dir, wait_until, Strom};
 use serde_json::Value;
 
-/// A hook server recording every call (path, body), answering `{"code":0}`
-/// (and `"enable_mp4":1` to the `on_publish` of streams named `rec…`).
-struct Hooks {
-    port: u16,
-    calls: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-impl Hooks {
-    fn start() -> Hooks {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let record = calls.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().take(1000) {
-                let Ok(mut conn) = conn else { continue };
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let mut len = 0;
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; len];
-                let _ = reader.read_exact(&mut body);
-                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                // Streams named rec* are recorded by the on_publish answer.
-                let mp4 = path.ends_with("on_publish")
-                    && value["stream"]
-                        .as_str()
-                        .is_some_and(|s| s.starts_with("rec"));
-                record.lock().expect("calls").push((path, value));
-                let answer = if mp4 {
-                    r#"{"code":0,"enable_mp4":1}"#
-                } else {
-                    r#"{"code":0}"#
-                };
-                let _ = write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-            }
-        });
-        Hooks { port, calls }
-    }
-
-    fn url(&self, hook: &str) -> String {
-        format!("http://127.0.0.1:{}/index/hook/{hook}", self.port)
-    }
-
-    fn calls_to(&self, hook: &str) -> Vec<Value> {
-        let path = format!("/index/hook/{hook}");
-        let calls = self.calls.lock().expect("calls");
-        calls
-            .iter()
-            .filter(|(p, _)| *p == path)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
+/// A hook server answering `{"code":0}`, and `"enable_mp4":1` to the
+/// `on_publish` of streams named `rec…`.
+fn hook_server() -> HookServer {
+    HookServer::start(|path, body| {
+        let rec = body["stream"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("rec"));
+        if rec && path.ends_with("on_publish") {
+            r#"{"code":0,"enable_mp4":1}"#.into()
+        } else {
+            r#"{"code":0}"#.into()
+        }
+    })
 }
 
 /// Every recorded mp4 under `dir`, in name order.
@@ -208,7 +151,7 @@ fn assert_plays(path: &Path) -> f64 {
 
 #[test]
 fn a_configured_stream_is_recorded_in_playable_files_cut_by_segment_secs() {
-    let hooks = Hooks::start();
+    let hooks = hook_server();
     let env = [
         ("STROM_RECORD__STREAMS", r#"["live/*"]"#.to_string()),
         ("STROM_RECORD__SEGMENT_SECS", "4".into()),
@@ -406,7 +349,7 @@ fn publish_heavy(url: &str, secs: u32) -> Child {
 #[test]
 fn a_full_disk_suspends_recording_not_the_live_stream_and_recording_resumes() {
     let disk = Tmpfs::mount("record-tmpfs", "12m");
-    let hooks = Hooks::start();
+    let hooks = hook_server();
     let env = [
         ("STROM_RECORD__STREAMS", r#"["live/cam"]"#.to_string()),
         ("STROM_RECORD__DIR", disk.0.display().to_string()),
@@ -494,7 +437,7 @@ fn a_full_disk_suspends_recording_not_the_live_stream_and_recording_resumes() {
 
 #[test]
 fn enable_mp4_in_the_on_publish_answer_records_and_shutdown_closes_the_file() {
-    let hooks = Hooks::start();
+    let hooks = hook_server();
     let dir = scratch_dir("record-hook-dir");
     let record = dir.join("record");
     let env = [

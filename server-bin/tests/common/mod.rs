@@ -4,6 +4,7 @@
 
 pub mod ertmp;
 pub mod flv_bodies;
+pub mod hook_server;
 pub mod media;
 pub mod peers;
 pub mod raw;

@@ -1,33 +1,12 @@
 use super::*;
-use fmp4::{CodecConfig, Demuxer, Event};
+use crate::record::fixtures::{audio, video};
+use fmp4::{Demuxer, Event};
 
 const VIDEO: TrackId = 0;
 const AUDIO: TrackId = 1;
 
 fn tracks() -> Vec<(TrackId, TrackConfig)> {
-    let video = TrackConfig {
-        id: 1,
-        timescale: 90_000,
-        codec: CodecConfig::Avc {
-            avcc: Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
-        },
-        width: 320,
-        height: 240,
-        channels: 0,
-        sample_rate: 0,
-    };
-    let audio = TrackConfig {
-        id: 2,
-        timescale: 48_000,
-        codec: CodecConfig::Aac {
-            asc: Bytes::from_static(&[0x11, 0x90]),
-        },
-        width: 0,
-        height: 0,
-        channels: 2,
-        sample_rate: 48_000,
-    };
-    vec![(VIDEO, video), (AUDIO, audio)]
+    vec![(VIDEO, video(320, 240)), (AUDIO, audio())]
 }
 
 /// `secs` of 25 fps video with a keyframe every `gop` frames (starting

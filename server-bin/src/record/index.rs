@@ -181,7 +181,7 @@ pub fn rebuild(file: &[u8]) -> Scan {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use fmp4::{CodecConfig, Sample, TrackConfig, TrackRun};
+    use fmp4::{Sample, TrackConfig, TrackRun};
 
     #[test]
     fn records_round_trip_and_torn_tails_are_ignored() {
@@ -202,17 +202,7 @@ mod tests {
     }
 
     fn video() -> TrackConfig {
-        TrackConfig {
-            id: 1,
-            timescale: 90_000,
-            codec: CodecConfig::Avc {
-                avcc: Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
-            },
-            width: 640,
-            height: 480,
-            channels: 0,
-            sample_rate: 0,
-        }
+        crate::record::fixtures::video(640, 480)
     }
 
     fn frag(seq: u32, t: u64, key: bool) -> Bytes {

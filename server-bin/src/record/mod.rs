@@ -16,6 +16,8 @@
 pub mod catalogue;
 mod cut;
 pub mod disk;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod index;
 pub mod layout;
 pub mod playback;

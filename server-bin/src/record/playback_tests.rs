@@ -1,50 +1,20 @@
 //! Tests of [`super::playback`] on recordings written by [`super::synthetic`].
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fmp4::{CodecConfig, Demuxer, Event, Sample, TrackConfig, TrackRun};
+use fmp4::{Demuxer, Event, Sample, TrackConfig, TrackRun};
 use stream_core::StreamKey;
 
 use crate::record::catalogue::Catalogue;
+use crate::record::fixtures::{audio, video, TempDir};
 use crate::record::playback::{plan, Plan, Reader};
 use crate::record::synthetic::{write_file, Data};
 use crate::record::RecordError;
 
-pub(crate) fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strom-play-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-pub(crate) fn video(width: u32) -> TrackConfig {
-    TrackConfig {
-        id: 1,
-        timescale: 90_000,
-        codec: CodecConfig::Avc {
-            avcc: Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
-        },
-        width,
-        height: 360,
-        channels: 0,
-        sample_rate: 0,
-    }
-}
-
-pub(crate) fn audio() -> TrackConfig {
-    TrackConfig {
-        id: 2,
-        timescale: 48_000,
-        codec: CodecConfig::Aac {
-            asc: Bytes::from_static(&[0x11, 0x90]),
-        },
-        width: 0,
-        height: 0,
-        channels: 2,
-        sample_rate: 48_000,
-    }
+/// A scratch directory for a playback or replay test.
+pub(crate) fn temp(name: &str) -> TempDir {
+    TempDir::new("play", name)
 }
 
 /// `secs` one-second fragments: 25 video frames (a keyframe every
@@ -121,7 +91,7 @@ pub(crate) fn record(
 fn a_range_across_two_files_is_one_timeline_from_a_keyframe() {
     let root = temp("two");
     let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
-    let tracks = [video(640), audio()];
+    let tracks = [video(640, 360), audio()];
     record(&root, &cat, T0, &tracks, fragments(10, 2));
     // The second file starts 12 s in (a 2 s gap).
     record(&root, &cat, T0 + 12_000, &tracks, fragments(10, 2));
@@ -169,12 +139,18 @@ fn a_range_across_two_files_is_one_timeline_from_a_keyframe() {
 fn a_track_change_ends_the_plan_and_empty_ranges_are_nothing() {
     let root = temp("change");
     let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
-    record(&root, &cat, T0, &[video(640), audio()], fragments(4, 1));
+    record(
+        &root,
+        &cat,
+        T0,
+        &[video(640, 360), audio()],
+        fragments(4, 1),
+    );
     record(
         &root,
         &cat,
         T0 + 4_000,
-        &[video(1280), audio()],
+        &[video(1280, 360), audio()],
         fragments(4, 1),
     );
     let p = plan(&cat, &root, "live/cam", T0, 8_000).unwrap();

@@ -1,19 +1,10 @@
 use super::*;
+use crate::record::fixtures::{video, TempDir};
 use bytes::Bytes;
-use fmp4::{Sample, TrackConfig, TrackRun};
+use fmp4::{Sample, TrackRun};
 
 fn init_and_fragments(n: u32) -> (Bytes, Vec<Bytes>) {
-    let track = TrackConfig {
-        id: 1,
-        timescale: 90_000,
-        codec: CodecConfig::Avc {
-            avcc: Bytes::from_static(&[1, 0x64, 0, 0x1f, 0xff, 0xe0, 0]),
-        },
-        width: 320,
-        height: 240,
-        channels: 0,
-        sample_rate: 0,
-    };
+    let track = video(320, 240);
     let init = fmp4::init_segment(&[track]).expect("init");
     let frags = (0..n)
         .map(|i| {
@@ -33,18 +24,8 @@ fn init_and_fragments(n: u32) -> (Bytes, Vec<Bytes>) {
     (init, frags)
 }
 
-struct Temp(std::path::PathBuf);
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn temp(name: &str) -> Temp {
-    let dir = std::env::temp_dir().join(format!("strom-recover-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    Temp(dir)
+fn temp(name: &str) -> TempDir {
+    TempDir::new("recover", name)
 }
 
 /// A file of `whole` fragments and half of one more, with `indexed` sidecar
@@ -78,7 +59,7 @@ fn torn_file(dir: &Path, whole: u32, indexed: usize) -> (std::path::PathBuf, u64
 #[test]
 fn a_torn_file_is_cut_after_its_last_whole_fragment() {
     let dir = temp("torn");
-    let (path, complete) = torn_file(&dir.0, 3, 3);
+    let (path, complete) = torn_file(&dir, 3, 3);
     let r = repair_file(&path).expect("repair");
     assert_eq!(r.bytes, complete);
     assert_eq!(r.fragments.len(), 3);
@@ -93,7 +74,7 @@ fn a_torn_file_is_cut_after_its_last_whole_fragment() {
 #[test]
 fn a_short_sidecar_is_rebuilt_from_the_file() {
     let dir = temp("short");
-    let (path, complete) = torn_file(&dir.0, 4, 2);
+    let (path, complete) = torn_file(&dir, 4, 2);
     let r = repair_file(&path).expect("repair");
     assert_eq!((r.bytes, r.fragments.len()), (complete, 4));
     assert_eq!(r.fragments[3].time_ms, 3000);
@@ -104,7 +85,7 @@ fn a_short_sidecar_is_rebuilt_from_the_file() {
 #[test]
 fn a_lost_catalogue_is_rebuilt_from_the_files() {
     let dir = temp("rebuild");
-    let day = dir.0.join("live/cam/2026-12-06");
+    let day = dir.join("live/cam/2026-12-06");
     std::fs::create_dir_all(&day).expect("mkdir");
     let (path, complete) = torn_file(&day, 2, 2);
     std::fs::rename(&path, day.join("10-00-00_1.mp4")).expect("rename");
@@ -113,8 +94,8 @@ fn a_lost_catalogue_is_rebuilt_from_the_files() {
         layout::index_path(&day.join("10-00-00_1.mp4")),
     )
     .expect("rename idx");
-    let cat = Catalogue::open(&dir.0.join(".catalogue.redb")).expect("catalogue");
-    rebuild(&cat, &dir.0);
+    let cat = Catalogue::open(&dir.join(".catalogue.redb")).expect("catalogue");
+    rebuild(&cat, &dir);
     let rows = cat.all().expect("rows");
     assert_eq!(rows.len(), 1);
     let (stream, start, entry) = &rows[0];

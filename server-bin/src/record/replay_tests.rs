@@ -9,21 +9,29 @@ use stream_core::{PeerInfo, StreamKey, SubscriberEvent};
 use super::{start_replay, ReplayRequest, ReplaySource};
 use crate::config::Config;
 use crate::record::catalogue::Catalogue;
-use crate::record::playback::tests::{audio, fragments, record, temp, video, T0};
+use crate::record::fixtures::{audio, video, TempDir};
+use crate::record::playback::tests::{fragments, record, temp, T0};
 use crate::record::RecordError;
 use crate::server::Shared;
 
-/// A server whose recordings hold 2 s of live/cam at T0.
-fn server(name: &str, max_replays: usize) -> Arc<Shared> {
+/// A server whose recordings hold 2 s of live/cam at T0, and the directory
+/// they are in (removed when dropped).
+fn server(name: &str, max_replays: usize) -> (Arc<Shared>, TempDir) {
     let root = temp(name);
     let cat = Catalogue::open(&root.join(".catalogue.redb")).unwrap();
-    record(&root, &cat, T0, &[video(640), audio()], fragments(2, 1));
+    record(
+        &root,
+        &cat,
+        T0,
+        &[video(640, 360), audio()],
+        fragments(2, 1),
+    );
     drop(cat);
     let mut config = Config::default();
     config.record.dir = root.to_str().unwrap().to_string();
     config.record.max_replays = max_replays;
     config.stream.continue_push_ms = 0;
-    Shared::standalone(config).unwrap().0
+    (Shared::standalone(config).unwrap().0, root)
 }
 
 fn request(target: &str, repeat: bool) -> ReplayRequest {
@@ -76,7 +84,7 @@ async fn freed(shared: &Shared) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_range_replays_paced_then_ends_and_frees_its_place() {
-    let shared = server("replay-once", 1);
+    let (shared, _dir) = server("replay-once", 1);
     let info = start_replay(&shared, request("once", false)).await.unwrap();
     assert_eq!(
         (info.start_ms, info.duration_ms, info.files),
@@ -96,7 +104,7 @@ async fn a_range_replays_paced_then_ends_and_frees_its_place() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_replay_continues_its_times_until_closed_and_is_capped() {
-    let shared = server("replay-repeat", 1);
+    let (shared, _dir) = server("replay-repeat", 1);
     let info = start_replay(&shared, request("loop", true)).await.unwrap();
     assert!(matches!(
         start_replay(&shared, request("second", false)).await,

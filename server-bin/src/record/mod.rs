@@ -61,6 +61,17 @@ pub enum Reason {
     Api,
 }
 
+impl Reason {
+    /// Its name, as the API and the log show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Config => "config",
+            Reason::Hook => "hook",
+            Reason::Api => "api",
+        }
+    }
+}
+
 /// A recording in progress, as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordingStatus {
@@ -403,4 +414,16 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn a_reason_is_named_alike_in_the_log_and_the_api() {
+        for r in [Reason::Config, Reason::Hook, Reason::Api] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+        }
+    }
 }

@@ -56,6 +56,20 @@ pub enum ReplaySource {
     File(PathBuf),
 }
 
+impl std::fmt::Display for ReplaySource {
+    /// `live/cam@1765015205000+8000ms` or the file's path: for log lines.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplaySource::Range {
+                stream,
+                start_ms,
+                duration_ms,
+            } => write!(f, "{stream}@{start_ms}+{duration_ms}ms"),
+            ReplaySource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// A replay to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayRequest {
@@ -138,7 +152,7 @@ pub async fn start_replay(
         files: plan.files.len(),
         track_change_ms: plan.track_change_ms,
     };
-    tracing::info!(stream = %req.key, source = ?req.source, repeat = req.repeat, duration_ms = plan.duration_ms, "replay starts");
+    tracing::info!(stream = %req.key, source = %req.source, repeat = req.repeat, duration_ms = plan.duration_ms, "replay starts");
     let worker = shared.pool.pick().handle.clone();
     let session = guard.info().clone();
     crate::session::spawn(&worker, &session, async move {

@@ -80,7 +80,7 @@ pub async fn run(shared: Arc<Shared>, rec: Arc<Recording>, mut stop: watch::Rece
         segment: Duration::from_secs(cfg.segment_secs),
         out: Vec::new(),
     };
-    tracing::info!(stream = %rec.key, reason = ?rec.reason, "recording started");
+    tracing::info!(stream = %rec.key, reason = rec.reason.name(), "recording started");
     loop {
         let end = r.follow(&mut stop).await;
         r.finish();

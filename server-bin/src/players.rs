@@ -9,7 +9,9 @@
 //! client addresses with an open HLS connection to the stream: HLS players
 //! keep their connections alive but may open two (ffmpeg fetches the playlist
 //! and the segments on separate ones), so HLS viewers behind one address
-//! count once.
+//! count once. Other internal subscribers (a recorder, an AAC → Opus
+//! transcoder) are no viewers either: like the packager they subscribe as
+//! session 0, which never names a connection.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -54,14 +56,14 @@ impl Players {
         Players { packaged }
     }
 
-    /// Players of `stream`: its hub subscribers but the packager, and the
-    /// viewers of the packager's output.
+    /// Players of `stream`: its hub subscribers that are connections (not
+    /// the packager, a recorder or a transcoder), and the viewers of the
+    /// packager's output.
     pub fn of(&self, stream: &StreamSnapshot) -> usize {
-        let packager = packager();
         let direct = stream
             .subscribers
             .iter()
-            .filter(|s| s.who != packager)
+            .filter(|s| s.who.session_id != 0)
             .count();
         direct + self.packaged.get(&stream.key).copied().unwrap_or(0)
     }
@@ -100,6 +102,8 @@ mod tests {
         };
         let _player = hub.subscribe(&key, rtmp_player).await.unwrap();
         let _packager = hub.subscribe(&key, packager()).await.unwrap();
+        // A recorder (or a transcoder) is no viewer.
+        let _recorder = hub.subscribe(&key, PeerInfo::internal(0)).await.unwrap();
 
         let sessions = Arc::new(SessionTable::default());
         let _guards = [
@@ -115,7 +119,7 @@ mod tests {
         ];
 
         let snapshot = hub.stream(&key).unwrap();
-        assert_eq!(snapshot.subscribers.len(), 2, "player and packager");
+        assert_eq!(snapshot.subscribers.len(), 3, "player, packager, recorder");
         // 1 RTMP player + 2 HTTP-TS viewers + 2 HLS client addresses.
         assert_eq!(Players::count(&sessions).of(&snapshot), 5);
     }

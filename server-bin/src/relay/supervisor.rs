@@ -99,7 +99,9 @@ pub async fn supervise(
 
 /// Players of the proxy's stream: sessions of every protocol, plus one for
 /// its TS or fMP4 feed while HLS requests come or HTTP-TS viewers are attached (the
-/// packager itself subscribes whether or not anyone watches).
+/// packager itself subscribes whether or not anyone watches), plus one while
+/// it is recorded: an on-demand pull that is recorded stays pulled (the
+/// recorder is no viewer in the counts the API shows).
 fn players(shared: &Shared, proxy: &Proxy) -> usize {
     let Some(stream) = shared.hub.stream(&proxy.key) else {
         return 0;
@@ -114,7 +116,10 @@ fn players(shared: &Shared, proxy: &Proxy) -> usize {
             .map
             .get(&proxy.key)
             .is_some_and(|f| f.watched(hls_window));
-    crate::players::Players::count(&shared.sessions).of(&stream) + usize::from(feed)
+    let recorded = shared.recordings.is_recording(&proxy.key);
+    crate::players::Players::count(&shared.sessions).of(&stream)
+        + usize::from(feed)
+        + usize::from(recorded)
 }
 
 /// Resolves once the proxy, live, has had no player for `limit` (checked

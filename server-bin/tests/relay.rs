@@ -380,3 +380,68 @@ fn hls_and_http_ts_viewers_wake_an_on_demand_proxy() {
     );
     stop(publisher);
 }
+
+/// A recorded on-demand proxy stays pulled without viewers (its recorder
+/// reads it) and its recorder is no player in the counts; stopping the
+/// recording lets it go idle.
+#[test]
+fn a_recorded_on_demand_proxy_stays_pulled_and_its_recorder_is_no_player() {
+    let upstream = Strom::start("relay-record-upstream", &[], &[]);
+    let config_dir = scratch_dir("relay-record-config");
+    let config = config_dir.join("strom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[relay]\nretry_min_ms = 200\nidle_close_secs = 1\n\n[hls]\nidle_secs = 1\n\n\
+             [record]\ndir = \"{}\"\n\n\
+             [[proxy]]\napp = \"live\"\nstream = \"cam\"\non_demand = true\n\
+             url = \"rtmp://127.0.0.1:{}/live/src\"\n",
+            config_dir.join("record").display(),
+            upstream.rtmp_port
+        ),
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let downstream = Strom::start("relay-record-downstream", &["--config", &config], &[]);
+    let publisher = publish(
+        &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
+        40,
+    );
+    upstream.wait_live("src", Duration::from_secs(10));
+    let state = || {
+        let (_, body) = downstream.get("/api/v1/proxies/live/cam");
+        common::json(&body)["proxy"]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let playlist =
+        common::fetch(downstream.http_port, "GET", "/live/cam/hls.m3u8").expect("playlist request");
+    assert_eq!(playlist.status, 200, "{}", playlist.text());
+    assert_eq!(state(), "live");
+    let (status, body) = downstream.request("POST", "/api/v1/recordings/live/cam", &[]);
+    assert_eq!(status, 201, "{body}");
+
+    // Longer than hls.idle_secs + relay.idle_close_secs without a viewer.
+    let players = || {
+        let (_, body) = downstream.get("/api/v1/streams/live/cam");
+        common::json(&body)["player_count"].as_u64()
+    };
+    let mut watched = Vec::new();
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(state(), "live", "a recorded on-demand proxy went idle");
+        watched.push(players());
+    }
+    assert_eq!(watched.last(), Some(&Some(0)), "players: {watched:?}");
+
+    let (status, body) = downstream.request("DELETE", "/api/v1/recordings/live/cam", &[]);
+    assert_eq!(status, 200, "{body}");
+    let idle = common::wait_until(Duration::from_secs(20), || state() == "idle");
+    assert!(
+        idle.is_some(),
+        "still {} after the recording stopped",
+        state()
+    );
+    stop(publisher);
+}

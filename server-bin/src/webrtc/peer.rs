@@ -94,7 +94,7 @@ pub(super) struct Peer {
 }
 
 /// Runs the peer to its end and records the reason on `guard`.
-pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
+pub(super) async fn run(peer: Peer, mut role: Role, guard: SessionGuard) {
     let Peer {
         mut rtc,
         mut rx,
@@ -106,6 +106,9 @@ pub(super) async fn run(peer: Peer, mut role: Role, mut guard: SessionGuard) {
         mut pending,
         slot,
     } = peer;
+    // Declared after `slot`, so dropped before it on every path (an abort
+    // too): the session is unlisted before its place goes back.
+    let mut guard = guard;
     let eviction = pending.as_ref().map(|t| t.eviction());
     let config = &webrtc.config;
     let connect_by = Instant::now() + Duration::from_millis(config.connect_timeout_ms);

@@ -322,38 +322,69 @@ fn a_silent_http_flv_upstream_is_closed_at_the_no_media_deadline() {
     assert!(proxies.contains("upstream media"), "{proxies}");
 }
 
+/// An upstream strom with a publisher on `live/src`, and a downstream
+/// whose on-demand proxy `live/cam` pulls it (idle 1 s after its last
+/// viewer, HLS idle after 1 s), with `extra` configuration.
+struct OnDemand {
+    /// Kept running while the test lasts.
+    _upstream: Strom,
+    downstream: Strom,
+    publisher: std::process::Child,
+}
+
+impl OnDemand {
+    fn start(name: &str, extra: &str) -> OnDemand {
+        let upstream = Strom::start(&format!("{name}-upstream"), &[], &[]);
+        let config = scratch_dir(&format!("{name}-config")).join("strom.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[relay]\nretry_min_ms = 200\nidle_close_secs = 1\n\n[hls]\nidle_secs = 1\n\n\
+                 {extra}\n[[proxy]]\napp = \"live\"\nstream = \"cam\"\non_demand = true\n\
+                 url = \"rtmp://127.0.0.1:{}/live/src\"\n",
+                upstream.rtmp_port
+            ),
+        )
+        .expect("config");
+        let config = config.to_string_lossy().into_owned();
+        let downstream = Strom::start(&format!("{name}-downstream"), &["--config", &config], &[]);
+        let publisher = publish(
+            &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
+            40,
+        );
+        upstream.wait_live("src", Duration::from_secs(10));
+        OnDemand {
+            _upstream: upstream,
+            downstream,
+            publisher,
+        }
+    }
+
+    /// The proxy's state as the API shows it.
+    fn state(&self) -> String {
+        let (_, body) = self.downstream.get("/api/v1/proxies/live/cam");
+        common::json(&body)["proxy"]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+impl Drop for OnDemand {
+    fn drop(&mut self) {
+        let _ = self.publisher.kill();
+        let _ = self.publisher.wait();
+    }
+}
+
 /// HLS and HTTP-TS viewers wake an idle on-demand proxy like any player:
 /// the playlist request waits for the pull and answers with segments, the
 /// proxy stays up while HLS requests come, and goes idle once they stop.
 #[test]
 fn hls_and_http_ts_viewers_wake_an_on_demand_proxy() {
-    let upstream = Strom::start("relay-hls-demand-upstream", &[], &[]);
-    let config_dir = scratch_dir("relay-hls-demand-config");
-    let config = config_dir.join("strom.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[relay]\nretry_min_ms = 200\nidle_close_secs = 1\n\n[hls]\nidle_secs = 1\n\n\
-             [[proxy]]\napp = \"live\"\nstream = \"cam\"\non_demand = true\n\
-             url = \"rtmp://127.0.0.1:{}/live/src\"\n",
-            upstream.rtmp_port
-        ),
-    )
-    .expect("config");
-    let config = config.to_string_lossy().into_owned();
-    let downstream = Strom::start("relay-hls-demand-downstream", &["--config", &config], &[]);
-    let publisher = publish(
-        &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
-        40,
-    );
-    upstream.wait_live("src", Duration::from_secs(10));
-    let state = || {
-        let (_, body) = downstream.get("/api/v1/proxies/live/cam");
-        common::json(&body)["proxy"]["state"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
+    let demand = OnDemand::start("relay-hls-demand", "");
+    let downstream = &demand.downstream;
+    let state = || demand.state();
     assert_eq!(state(), "idle", "nobody asked yet");
 
     let playlist =
@@ -378,7 +409,6 @@ fn hls_and_http_ts_viewers_wake_an_on_demand_proxy() {
         streams.iter().any(|(codec, _, _)| codec == "h264"),
         "HTTP-TS from an idle on-demand proxy: {streams:?}"
     );
-    stop(publisher);
 }
 
 /// A recorded on-demand proxy stays pulled without viewers (its recorder
@@ -386,35 +416,13 @@ fn hls_and_http_ts_viewers_wake_an_on_demand_proxy() {
 /// recording lets it go idle.
 #[test]
 fn a_recorded_on_demand_proxy_stays_pulled_and_its_recorder_is_no_player() {
-    let upstream = Strom::start("relay-record-upstream", &[], &[]);
-    let config_dir = scratch_dir("relay-record-config");
-    let config = config_dir.join("strom.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[relay]\nretry_min_ms = 200\nidle_close_secs = 1\n\n[hls]\nidle_secs = 1\n\n\
-             [record]\ndir = \"{}\"\n\n\
-             [[proxy]]\napp = \"live\"\nstream = \"cam\"\non_demand = true\n\
-             url = \"rtmp://127.0.0.1:{}/live/src\"\n",
-            config_dir.join("record").display(),
-            upstream.rtmp_port
-        ),
-    )
-    .expect("config");
-    let config = config.to_string_lossy().into_owned();
-    let downstream = Strom::start("relay-record-downstream", &["--config", &config], &[]);
-    let publisher = publish(
-        &format!("rtmp://127.0.0.1:{}/live/src", upstream.rtmp_port),
-        40,
+    let record_dir = scratch_dir("relay-record-files");
+    let demand = OnDemand::start(
+        "relay-record",
+        &format!("[record]\ndir = \"{}\"\n", record_dir.display()),
     );
-    upstream.wait_live("src", Duration::from_secs(10));
-    let state = || {
-        let (_, body) = downstream.get("/api/v1/proxies/live/cam");
-        common::json(&body)["proxy"]["state"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
+    let downstream = &demand.downstream;
+    let state = || demand.state();
     let playlist =
         common::fetch(downstream.http_port, "GET", "/live/cam/hls.m3u8").expect("playlist request");
     assert_eq!(playlist.status, 200, "{}", playlist.text());
@@ -443,5 +451,4 @@ fn a_recorded_on_demand_proxy_stays_pulled_and_its_recorder_is_no_player() {
         "still {} after the recording stopped",
         state()
     );
-    stop(publisher);
 }
